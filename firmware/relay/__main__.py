@@ -1,0 +1,124 @@
+"""`python -m relay` / `micropython -m relay`: run the relay on this machine.
+
+    --config FILE        device config.json (defaults apply without one)
+    --socks HOST:PORT    SOCKS listener ("off" to disable)
+    --http HOST:PORT     HTTP proxy listener ("off" to disable)
+    --allow CIDR         open an exception in the destination guard (repeatable)
+    --dns IP[:PORT]      resolver to use instead of the system's (repeatable)
+    --log-level LEVEL    quiet, info or debug
+
+Prints one "relay ready ..." line once every listener accepts connections.
+Exits 2 with one line per problem when the config is wrong.
+"""
+
+import sys
+
+from relay import VERSION, runtime
+from relay.addr import split_host_port
+from relay.config import ConfigError, load
+from relay.log import Log
+
+USAGE = "usage: relay [--config FILE] [--socks HOST:PORT|off] [--http HOST:PORT|off] [--allow CIDR]... [--dns IP[:PORT]]... [--log-level quiet|info|debug]"
+
+
+def parse_args(argv):
+    """-> (config path or None, overrides). Raises ValueError with a message."""
+    path = None
+    over = {}
+    allow = []
+    dns = []
+    i = 0
+    while i < len(argv):
+        opt = argv[i]
+        if opt in ("-h", "--help"):
+            raise ValueError(USAGE)
+        if i + 1 >= len(argv):
+            raise ValueError(opt + ": missing value\n" + USAGE)
+        val = argv[i + 1]
+        i += 2
+        if opt == "--config":
+            path = val
+        elif opt in ("--socks", "--http"):
+            sect = opt[2:]
+            if val == "off":
+                over[sect + ".enabled"] = False
+            else:
+                host, port = split_host_port(val)
+                over[sect + ".enabled"] = True
+                over[sect + ".host"] = host
+                over[sect + ".port"] = port
+        elif opt == "--allow":
+            allow.append(val)
+        elif opt == "--dns":
+            dns.append(val)
+        elif opt == "--log-level":
+            over["log.level"] = val
+        else:
+            raise ValueError("unknown option " + opt + "\n" + USAGE)
+    return path, over, allow, dns
+
+
+def load_config(argv):
+    path, over, allow, dns = parse_args(argv)
+    text = b""
+    name = "config.json"
+    if path:
+        name = path
+        try:
+            text = runtime.read_file(path)
+        except OSError as e:
+            raise ConfigError([path + ": cannot read: " + str(e)])
+    if dns:
+        over["dns.servers"] = dns
+    cfg = load(text.decode() if text else "", name, over, {"guard.allow": allow})
+    digest = runtime.sha256_hex(text)[:12] if text else "default"
+    return cfg, digest
+
+
+async def serve(cfg, digest):
+    from relay.server import Relay
+
+    log = Log(cfg.log.level)
+    relay = Relay(cfg, log)
+    try:
+        listening = await relay.start()
+    except OSError as e:
+        log.warn("cannot listen: %s (is another relay or proxy already on that port?)" % e)
+        raise SystemExit(1)
+    parts = ["relay ready version=%s config=%s runtime=%s" % (VERSION, digest, runtime.NAME)]
+    for sect in ("socks", "http"):
+        c = getattr(cfg, sect)
+        if c.enabled and (c.host, c.port) in listening:
+            parts.append("%s=%s:%d" % (sect, c.host, c.port))
+    log.info(" ".join(parts))
+    try:
+        while True:
+            await runtime.sleep_ms(3600000)
+    finally:
+        relay.close()
+        st = relay.stats.as_dict()
+        refused = st.pop("refused")
+        line = " ".join("%s=%s" % (k, st[k]) for k in sorted(st))
+        line += " refused=" + (",".join("%s:%d" % (k, refused[k]) for k in sorted(refused)) or "0")
+        log.info("relay stopped " + line)
+
+
+def main(argv):
+    try:
+        cfg, digest = load_config(argv)
+    except ValueError as e:
+        runtime.stderr_write(str(e) + "\n")
+        return 2
+    except ConfigError as e:
+        for p in e.problems:
+            runtime.stderr_write(p + "\n")
+        return 2
+    try:
+        runtime.run(serve(cfg, digest))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,179 @@
+"""IP addresses as bytes (4 or 16 long): parse, format, match against CIDRs.
+
+Pure functions, no socket module: MicroPython ports differ in what
+inet_pton they have, and the guard must decide the same way everywhere.
+"""
+
+
+def parse_ip(text):
+    """Return 4 or 16 bytes for an IPv4/IPv6 literal, or None."""
+    if not text:
+        return None
+    if ":" in text:
+        return _parse_v6(text)
+    return _parse_v4(text)
+
+
+def _parse_v4(text):
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    out = bytearray(4)
+    for i in range(4):
+        p = parts[i]
+        if not p or len(p) > 3 or not p.isdigit():
+            return None
+        if len(p) > 1 and p[0] == "0":
+            return None  # leading zeros are octal to some resolvers: refuse the ambiguity
+        v = int(p)
+        if v > 255:
+            return None
+        out[i] = v
+    return bytes(out)
+
+
+def _parse_v6(text):
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    if "%" in text:
+        text = text.split("%", 1)[0]
+    tail = b""
+    if "." in text:
+        cut = text.rfind(":")
+        tail = _parse_v4(text[cut + 1 :])
+        if tail is None:
+            return None
+        text = text[: cut + 1] + "0:0"
+    halves = text.split("::")
+    if len(halves) > 2:
+        return None
+
+    def groups(s):
+        if not s:
+            return []
+        out = []
+        for g in s.split(":"):
+            if not g or len(g) > 4:
+                return None
+            try:
+                out.append(int(g, 16))
+            except ValueError:
+                return None
+        return out
+
+    head = groups(halves[0])
+    rest = groups(halves[1]) if len(halves) == 2 else []
+    if head is None or rest is None:
+        return None
+    if len(halves) == 2:
+        if len(head) + len(rest) > 7:
+            return None
+        words = head + [0] * (8 - len(head) - len(rest)) + rest
+    else:
+        words = head
+    if len(words) != 8:
+        return None
+    out = bytearray(16)
+    for i in range(8):
+        out[2 * i] = words[i] >> 8
+        out[2 * i + 1] = words[i] & 0xFF
+    if tail:
+        out[12:16] = tail
+    return bytes(out)
+
+
+def format_ip(ip):
+    if len(ip) == 4:
+        return "%d.%d.%d.%d" % (ip[0], ip[1], ip[2], ip[3])
+    words = [(ip[i] << 8) | ip[i + 1] for i in range(0, 16, 2)]
+    # RFC 5952: compress the longest run of two or more zero words.
+    best, best_len, i = -1, 1, 0
+    while i < 8:
+        if words[i] == 0:
+            j = i
+            while j < 8 and words[j] == 0:
+                j += 1
+            if j - i > best_len:
+                best, best_len = i, j - i
+            i = j
+        else:
+            i += 1
+    if best < 0:
+        return ":".join("%x" % w for w in words)
+    left = ":".join("%x" % w for w in words[:best])
+    right = ":".join("%x" % w for w in words[best + best_len :])
+    return left + "::" + right
+
+
+def parse_cidr(text):
+    """'10.0.0.0/8' -> (network bytes, prefix length); a bare address is a /32 or /128."""
+    if "/" in text:
+        a, p = text.split("/", 1)
+        if not p.isdigit():
+            return None
+        plen = int(p)
+    else:
+        a, plen = text, -1
+    ip = parse_ip(a)
+    if ip is None:
+        return None
+    bits = len(ip) * 8
+    if plen < 0:
+        plen = bits
+    if plen > bits:
+        return None
+    return _mask(ip, plen), plen
+
+
+def _mask(ip, plen):
+    out = bytearray(ip)
+    for i in range(len(out)):
+        keep = plen - 8 * i
+        if keep <= 0:
+            out[i] = 0
+        elif keep < 8:
+            out[i] &= (0xFF << (8 - keep)) & 0xFF
+    return bytes(out)
+
+
+def in_net(ip, net):
+    """net is (network bytes, prefix length) from parse_cidr."""
+    base, plen = net
+    if len(ip) != len(base):
+        return False
+    return _mask(ip, plen) == base
+
+
+def unmap_v4(ip):
+    """::ffff:a.b.c.d (and the NAT64-free ::a.b.c.d forms) are IPv4 for the guard."""
+    if len(ip) == 16 and ip[:10] == b"\x00" * 10 and ip[10:12] == b"\xff\xff":
+        return ip[12:]
+    return ip
+
+
+def split_host_port(text, default_port=None):
+    """'host:port', '[v6]:port' or 'host' -> (host, port or default). Raises ValueError."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError("unclosed [ in " + repr(text))
+        host = text[1:end]
+        rest = text[end + 1 :]
+        if not rest:
+            port = default_port
+        elif rest[0] == ":" and rest[1:].isdigit():
+            port = int(rest[1:])
+        else:
+            raise ValueError("bad port in " + repr(text))
+    elif text.count(":") == 1:
+        host, p = text.split(":")
+        if not p.isdigit():
+            raise ValueError("bad port in " + repr(text))
+        port = int(p)
+    else:
+        host, port = text, default_port
+    if port is None or not 0 < port < 65536:
+        raise ValueError("expected a port 1..65535 in " + repr(text))
+    if not host:
+        raise ValueError("missing host in " + repr(text))
+    return host, port

@@ -1,0 +1,165 @@
+"""DNS messages (RFC 1035, RFC 3596), sans-I/O: build queries, parse messages.
+
+parse(data) -> Message or raises DNSError for anything malformed: truncated
+fields, compression-pointer loops, names over 255 bytes. Building never fails
+on a valid name. No sockets: resolve.py does the sending.
+"""
+
+from relay.runtime import const
+
+TYPE_A = const(1)
+TYPE_CNAME = const(5)
+TYPE_AAAA = const(28)
+CLASS_IN = const(1)
+RCODE_OK = const(0)
+RCODE_SERVFAIL = const(2)
+RCODE_NXDOMAIN = const(3)
+FLAG_QR = const(0x8000)
+FLAG_RD = const(0x0100)
+FLAG_RA = const(0x0080)
+
+_MAX_NAME = const(255)
+_MAX_JUMPS = const(16)
+
+
+class DNSError(Exception):
+    pass
+
+
+def encode_name(name):
+    """'example.org' -> b'\\x07example\\x03org\\x00'. Raises DNSError on a bad name."""
+    out = bytearray()
+    name = name.rstrip(".")
+    if name:
+        for label in name.split("."):
+            raw = label.encode()
+            if not 0 < len(raw) < 64:
+                raise DNSError("bad label in name")
+            out.append(len(raw))
+            out += raw
+    out.append(0)
+    if len(out) > _MAX_NAME:
+        raise DNSError("name longer than 255 bytes")
+    return bytes(out)
+
+
+def build_query(qid, name, qtype):
+    return (
+        bytes((qid >> 8, qid & 0xFF, FLAG_RD >> 8, 0, 0, 1, 0, 0, 0, 0, 0, 0))
+        + encode_name(name)
+        + bytes((qtype >> 8, qtype & 0xFF, 0, CLASS_IN))
+    )
+
+
+def _u16(b, i):
+    if i + 2 > len(b):
+        raise DNSError("truncated")
+    return (b[i] << 8) | b[i + 1]
+
+
+def decode_name(b, i):
+    """-> (name, offset after the name at i). Follows compression pointers, bounded."""
+    labels = []
+    total = 0
+    jumps = 0
+    end = -1
+    n = len(b)
+    while True:
+        if i >= n:
+            raise DNSError("truncated name")
+        ln = b[i]
+        if ln & 0xC0 == 0xC0:
+            if i + 1 >= n:
+                raise DNSError("truncated pointer")
+            if end < 0:
+                end = i + 2
+            jumps += 1
+            if jumps > _MAX_JUMPS:
+                raise DNSError("compression loop")
+            i = ((ln & 0x3F) << 8) | b[i + 1]
+            continue
+        if ln & 0xC0:
+            raise DNSError("reserved label type")
+        if ln == 0:
+            i += 1
+            break
+        if i + 1 + ln > n:
+            raise DNSError("truncated label")
+        total += ln + 1
+        if total > _MAX_NAME:
+            raise DNSError("name longer than 255 bytes")
+        try:
+            labels.append(bytes(b[i + 1 : i + 1 + ln]).decode())
+        except UnicodeError:
+            raise DNSError("label is not text")
+        i += 1 + ln
+    return ".".join(labels), (end if end >= 0 else i)
+
+
+class Record:
+    __slots__ = ("name", "type", "cls", "ttl", "data")
+
+    def __init__(self, name, rtype, cls, ttl, data):
+        self.name = name
+        self.type = rtype
+        self.cls = cls
+        self.ttl = ttl
+        self.data = data
+
+
+class Message:
+    __slots__ = ("id", "flags", "questions", "answers", "authority", "additional")
+
+    @property
+    def rcode(self):
+        return self.flags & 0xF
+
+    @property
+    def is_response(self):
+        return bool(self.flags & FLAG_QR)
+
+
+def parse(b):
+    if len(b) < 12:
+        raise DNSError("shorter than a header")
+    m = Message()
+    m.id = _u16(b, 0)
+    m.flags = _u16(b, 2)
+    counts = [_u16(b, 4 + 2 * k) for k in range(4)]
+    if counts[0] > 16 or sum(counts) > 512:
+        raise DNSError("too many records")
+    i = 12
+    m.questions = []
+    for _ in range(counts[0]):
+        name, i = decode_name(b, i)
+        m.questions.append((name, _u16(b, i), _u16(b, i + 2)))
+        i += 4
+    sections = []
+    for c in counts[1:]:
+        recs = []
+        for _ in range(c):
+            name, i = decode_name(b, i)
+            rtype, cls = _u16(b, i), _u16(b, i + 2)
+            ttl = (_u16(b, i + 4) << 16) | _u16(b, i + 6)
+            rdlen = _u16(b, i + 8)
+            i += 10
+            if i + rdlen > len(b):
+                raise DNSError("truncated record data")
+            recs.append(Record(name, rtype, cls, ttl, bytes(b[i : i + rdlen])))
+            i += rdlen
+        sections.append(recs)
+    m.answers, m.authority, m.additional = sections
+    return m
+
+
+def addresses(msg, qtype):
+    """(addresses of qtype in the answer section, smallest TTL)."""
+    out = []
+    ttl = 86400
+    want = 4 if qtype == TYPE_A else 16
+    for r in msg.answers:
+        if r.type == qtype and r.cls == CLASS_IN and len(r.data) == want:
+            out.append(r.data)
+            if r.ttl < ttl:
+                ttl = r.ttl
+    return out, ttl

@@ -1,0 +1,138 @@
+"""Name resolution that never blocks the event loop.
+
+Resolver.resolve(name) -> [address bytes], in the configured preference
+order, or raises ResolveError. Fixed names (dns.hosts) come first; then
+dns.servers over UDP with our own DNS code (the only way on MicroPython,
+where getaddrinfo stalls every connection); with no servers configured,
+CPython asks the system resolver and MicroPython reads /etc/resolv.conf.
+A small cache honours TTLs.
+"""
+
+import os
+
+from relay import dns, runtime
+from relay.addr import parse_ip
+
+_CACHE_MAX = 128  # entries; a phone crowd asks for a few dozen names
+_MIN_TTL = 5
+_MAX_TTL = 3600
+
+
+class ResolveError(Exception):
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason  # "nxdomain", "timeout" or "failed"
+
+
+def resolv_conf_servers(text):
+    out = []
+    for line in text.split("\n"):
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "nameserver":
+            ip = parse_ip(parts[1])
+            if ip is not None:
+                out.append((ip, 53))
+    return out
+
+
+class Resolver:
+    def __init__(self, servers, hosts, prefer_v6, timeout_ms):
+        self.servers = list(servers)
+        self.hosts = hosts
+        self.prefer_v6 = prefer_v6
+        self.timeout_ms = timeout_ms
+        self.cache = {}  # name -> (expires_ms, [addresses])
+        self.system = not self.servers and runtime.HAS_SYSTEM_RESOLVER
+        if not self.servers and not self.system:
+            try:
+                self.servers = resolv_conf_servers(runtime.read_file("/etc/resolv.conf").decode())
+            except OSError:
+                pass
+
+    def _order(self, ips):
+        first = [a for a in ips if (len(a) == 16) == self.prefer_v6]
+        return first + [a for a in ips if (len(a) == 16) != self.prefer_v6]
+
+    async def resolve(self, name):
+        name = name.lower().rstrip(".")
+        fixed = self.hosts.get(name)
+        if fixed:
+            return self._order(fixed)
+        now = runtime.now_ms()
+        hit = self.cache.get(name)
+        if hit is not None:
+            if now - hit[0] < 0:
+                return hit[1]
+            del self.cache[name]
+        if self.system:
+            ips = await runtime.system_resolve(name)
+            ttl = 60
+        elif not self.servers:
+            raise ResolveError("failed")
+        else:
+            ips, ttl = await self._ask(name)
+        if not ips:
+            raise ResolveError("nxdomain")
+        ips = self._order(ips)
+        if len(self.cache) >= _CACHE_MAX:
+            self.cache.clear()  # cheaper than LRU bookkeeping on a board; refills in seconds
+        self.cache[name] = (now + 1000 * max(_MIN_TTL, min(ttl, _MAX_TTL)), ips)
+        return ips
+
+    async def _ask(self, name):
+        last = ResolveError("timeout")
+        for ip, port in self.servers:
+            try:
+                return await runtime.wait_for_ms(self._query(ip, port, name), self.timeout_ms)
+            except runtime.TimeoutError:
+                last = ResolveError("timeout")
+            except ResolveError as e:
+                if e.reason == "nxdomain":
+                    raise
+                last = e
+            except OSError:
+                last = ResolveError("failed")
+        raise last
+
+    async def _query(self, server_ip, port, name):
+        try:
+            q4 = dns.build_query(_qid(), name, dns.TYPE_A)
+            q6 = dns.build_query(_qid(), name, dns.TYPE_AAAA)
+        except dns.DNSError:
+            raise ResolveError("nxdomain")
+        bind = bytes(len(server_ip))
+        sock, _ = runtime.udp_open(bind, 49152 + (_qid() & 0x3FFF))  # the hint matters only where no port 0 exists
+        try:
+            runtime.udp_send(sock, q4, server_ip, port)
+            runtime.udp_send(sock, q6, server_ip, port)
+            pending = {(q4[0] << 8) | q4[1]: dns.TYPE_A, (q6[0] << 8) | q6[1]: dns.TYPE_AAAA}
+            ips, ttl, nx = [], 86400, 0
+            while pending:
+                data, src, sport = await runtime.udp_recv(sock)
+                if src != server_ip or sport != port:
+                    continue  # not our resolver: ignore, do not trust
+                try:
+                    msg = dns.parse(data)
+                except dns.DNSError:
+                    continue
+                qtype = pending.pop(msg.id, None)
+                if qtype is None or not msg.is_response:
+                    continue
+                if msg.rcode == dns.RCODE_NXDOMAIN:
+                    nx += 1
+                    continue
+                if msg.rcode != dns.RCODE_OK:
+                    continue
+                got, t = dns.addresses(msg, qtype)
+                ips += got
+                ttl = min(ttl, t)
+            if not ips and nx:
+                raise ResolveError("nxdomain")
+            return ips, ttl
+        finally:
+            runtime.udp_close(sock)
+
+
+def _qid():
+    b = os.urandom(2)
+    return (b[0] << 8) | b[1]

@@ -1,0 +1,53 @@
+"""The one place that knows which Python runs us.
+
+Everything outside runtime/ calls these names and never checks
+sys.implementation itself. Both backends offer the same small surface:
+
+  const(x), now_ms(), ms_since(t), connect_error(oserror) -> reason, sleep_ms(ms), run(coro), create_task(coro),
+  wait_for_ms(coro, ms), CancelledError, TimeoutError,
+  listen_tcp(host, port, backlog, on_conn) -> Listener (.close())
+  connect_tcp(ip: bytes, port) -> Conn
+  Conn: .peer (ip bytes, port), recv() -> bytes-like (empty at EOF),
+        send(data), shutdown_write() -> bool, local() -> (ip, port) or None, close()
+  udp_open(ip: bytes, port_hint) -> (sock, port); udp_recv(sock) -> (data, ip, port);
+  udp_send(sock, data, ip, port); udp_close(sock)
+  system_resolve(name) -> [ip bytes] or None when the runtime has no resolver
+  set_buffer_size(n), raise_fd_limit()
+"""
+
+import sys
+
+NAME = sys.implementation.name
+MICROPYTHON = NAME == "micropython"
+
+if MICROPYTHON:
+    from relay.runtime import micropython as impl
+else:
+    from relay.runtime import cpython as impl
+
+const = impl.const
+now_ms = impl.now_ms
+sleep_ms = impl.sleep_ms
+run = impl.run
+create_task = impl.create_task
+wait_for_ms = impl.wait_for_ms
+CancelledError = impl.CancelledError
+TimeoutError = impl.TimeoutError
+listen_tcp = impl.listen_tcp
+connect_tcp = impl.connect_tcp
+udp_open = impl.udp_open
+udp_recv = impl.udp_recv
+udp_send = impl.udp_send
+udp_close = impl.udp_close
+system_resolve = impl.system_resolve
+set_buffer_size = impl.set_buffer_size
+raise_fd_limit = impl.raise_fd_limit
+sha256_hex = impl.sha256_hex
+connect_error = impl.connect_error
+ms_since = impl.ms_since
+read_file = impl.read_file
+stderr_write = impl.stderr_write
+stdout_write = impl.stdout_write
+HAS_HALF_CLOSE = impl.HAS_HALF_CLOSE
+HAS_UDP = impl.HAS_UDP
+HAS_SYSTEM_RESOLVER = impl.HAS_SYSTEM_RESOLVER

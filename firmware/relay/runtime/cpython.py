@@ -1,0 +1,286 @@
+"""CPython backend: raw non-blocking sockets driven by the asyncio loop.
+
+No streams, transports or protocol objects: an idle tunnel costs its two
+sockets and the two waiting tasks, nothing else. Reads return fresh bytes
+(CPython allocates cheaply), so no buffer is shared between tasks.
+"""
+
+import asyncio
+import errno
+import hashlib
+import socket
+import sys
+import time
+
+CancelledError = asyncio.CancelledError
+TimeoutError = asyncio.TimeoutError
+HAS_HALF_CLOSE = True
+HAS_UDP = True
+HAS_SYSTEM_RESOLVER = True
+
+_bufsize = 65536
+_ACCEPT_BATCH = 64  # accepts per wake-up: churn pays one loop turn per batch, not per connection
+
+
+def const(x):
+    return x
+
+
+def now_ms():
+    return int(time.monotonic() * 1000)
+
+
+def sleep_ms(ms):
+    return asyncio.sleep(ms / 1000)
+
+
+def run(coro):
+    """Run until done; SIGTERM and SIGINT cancel the main task so its finally blocks run."""
+
+    async def main():
+        import signal
+
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, task.cancel)
+            except (NotImplementedError, RuntimeError):
+                pass
+        try:
+            await coro
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
+
+
+def create_task(coro):
+    return asyncio.get_running_loop().create_task(coro)
+
+
+async def wait_for_ms(aw, ms):
+    return await asyncio.wait_for(aw, ms / 1000)
+
+
+def set_buffer_size(n):
+    global _bufsize
+    _bufsize = n
+
+
+def raise_fd_limit():
+    """Two descriptors per tunnel: lift the soft limit to the hard one."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY:
+            hard = 1 << 20
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ImportError, ValueError, OSError):
+        pass
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def stderr_write(text):
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _family(ip):
+    return socket.AF_INET if len(ip) == 4 else socket.AF_INET6
+
+
+def _nodelay(sock):
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+
+
+class Conn:
+    __slots__ = ("sock", "peer", "loop")
+
+    def __init__(self, sock, peer, loop):
+        self.sock = sock
+        self.peer = peer
+        self.loop = loop
+
+    async def recv(self):
+        return await self.loop.sock_recv(self.sock, _bufsize)
+
+    async def send(self, data):
+        await self.loop.sock_sendall(self.sock, data)
+
+    def shutdown_write(self):
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        return True
+
+    def local(self):
+        try:
+            name = self.sock.getsockname()
+            return socket.inet_pton(self.sock.family, name[0]), name[1]
+        except OSError:
+            return None
+
+    def close(self):
+        self.sock.close()
+
+
+class Listener:
+    def __init__(self, sock, on_conn, loop):
+        self.sock = sock
+        self.on_conn = on_conn
+        self.loop = loop
+        self.port = sock.getsockname()[1]
+        loop.add_reader(sock.fileno(), self._ready)
+
+    def _ready(self):
+        family = self.sock.family
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                s, addr = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    # Out of descriptors: stop accepting for a moment instead of spinning.
+                    self.loop.remove_reader(self.sock.fileno())
+                    self.loop.call_later(0.1, self._resume)
+                return
+            s.setblocking(False)
+            _nodelay(s)
+            ip = socket.inet_pton(family, addr[0].split("%")[0])
+            self.on_conn(Conn(s, (ip, addr[1]), self.loop))
+
+    def _resume(self):
+        if self.sock.fileno() >= 0:
+            self.loop.add_reader(self.sock.fileno(), self._ready)
+
+    def close(self):
+        if self.sock.fileno() >= 0:
+            self.loop.remove_reader(self.sock.fileno())
+            self.sock.close()
+
+
+async def listen_tcp(host, port, backlog, on_conn):
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, addr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(addr)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return Listener(sock, on_conn, loop)
+
+
+async def connect_tcp(ip, port):
+    loop = asyncio.get_running_loop()
+    family = _family(ip)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    _nodelay(sock)
+    try:
+        await loop.sock_connect(sock, (socket.inet_ntop(family, ip), port))
+    except BaseException:
+        sock.close()
+        raise
+    return Conn(sock, (ip, port), loop)
+
+
+def udp_open(ip, port_hint):
+    family = _family(ip)
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((socket.inet_ntop(family, ip), 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock, sock.getsockname()[1]
+
+
+async def udp_recv(sock):
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            data, addr = sock.recvfrom(65535)
+            return data, socket.inet_pton(sock.family, addr[0].split("%")[0]), addr[1]
+        except (BlockingIOError, InterruptedError):
+            pass
+        fut = loop.create_future()
+        fd = sock.fileno()
+        loop.add_reader(fd, fut.set_result, None)
+        try:
+            await fut
+        finally:
+            loop.remove_reader(fd)
+
+
+def udp_send(sock, data, ip, port):
+    try:
+        sock.sendto(data, (socket.inet_ntop(_family(ip), ip), port))
+    except (BlockingIOError, InterruptedError):
+        pass  # a full send queue drops the datagram, as the network would
+
+
+def udp_close(sock):
+    sock.close()
+
+
+async def system_resolve(name):
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await loop.getaddrinfo(name, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return []
+    out = []
+    for family, _, _, _, addr in infos:
+        ip = socket.inet_pton(family, addr[0].split("%")[0])
+        if ip not in out:
+            out.append(ip)
+    return out
+
+
+
+
+_CONNECT_ERRORS = {
+    errno.ECONNREFUSED: "refused",
+    errno.ENETUNREACH: "net-unreachable",
+    errno.EHOSTUNREACH: "host-unreachable",
+    errno.EHOSTDOWN: "host-unreachable",
+    errno.ETIMEDOUT: "timeout",
+}
+
+
+def connect_error(e):
+    """The refusal reason for an OSError from connect_tcp."""
+    return _CONNECT_ERRORS.get(e.errno, "failed")
+
+
+def ms_since(t):
+    return now_ms() - t
+
+
+def stdout_write(text):
+    sys.stdout.write(text)
+    sys.stdout.flush()  # a supervisor reads the ready line through a pipe

@@ -1,0 +1,287 @@
+"""MicroPython backend: raw non-blocking sockets on MicroPython's asyncio I/O queue.
+
+MicroPython's Stream objects hide the readiness wait we need for UDP, for a
+connect whose refusal is otherwise seen only at the first read, and for
+reading into one shared buffer; so this module waits on the I/O queue itself
+(`core._io_queue`, the mechanism Stream.read uses) through plain generators,
+which `await` accepts on MicroPython.
+
+Memory: one receive buffer for the whole relay. A read copies nothing; a
+write that cannot finish at once copies only its remainder, so the shared
+buffer is free again before the task yields.
+"""
+
+import asyncio
+import errno
+import socket
+import sys
+import time
+
+import hashlib
+from asyncio import core
+from micropython import const
+
+CancelledError = asyncio.CancelledError
+TimeoutError = asyncio.TimeoutError
+HAS_HALF_CLOSE = False  # MicroPython sockets have no shutdown()
+HAS_UDP = True
+HAS_SYSTEM_RESOLVER = False
+
+_ioq = core._io_queue
+_EINPROGRESS = (errno.EINPROGRESS, 119)  # 119: EINPROGRESS on newlib-based ports
+_EISCONN = (106, 127)  # Linux/lwIP, newlib: the errno module does not name it
+_EAGAIN = (errno.EAGAIN, 11)
+_IPPROTO_TCP = getattr(socket, "IPPROTO_TCP", 6)
+_TCP_NODELAY = getattr(socket, "TCP_NODELAY", 1)
+_SOCKADDR = getattr(socket, "sockaddr", None)  # unix port: decodes raw sockaddr bytes
+
+_buf = bytearray(4096)
+_mv = memoryview(_buf)
+
+
+def _wait_read(s):
+    yield _ioq.queue_read(s)
+
+
+def _wait_write(s):
+    yield _ioq.queue_write(s)
+
+
+def now_ms():
+    return time.ticks_ms()
+
+
+def sleep_ms(ms):
+    return asyncio.sleep_ms(ms)
+
+
+def run(coro):
+    asyncio.run(coro)
+
+
+def create_task(coro):
+    return asyncio.create_task(coro)
+
+
+async def wait_for_ms(aw, ms):
+    return await asyncio.wait_for_ms(aw, ms)
+
+
+def set_buffer_size(n):
+    global _buf, _mv
+    _buf = bytearray(n)
+    _mv = memoryview(_buf)
+
+
+def raise_fd_limit():
+    pass
+
+
+def sha256_hex(data):
+    return "".join("%02x" % b for b in hashlib.sha256(data).digest())
+
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def stderr_write(text):
+    sys.stderr.write(text)
+
+
+def _ip_text(ip):
+    if len(ip) == 4:
+        return "%d.%d.%d.%d" % (ip[0], ip[1], ip[2], ip[3])
+    return ":".join("%x" % ((ip[i] << 8) | ip[i + 1]) for i in range(0, 16, 2))
+
+
+def _sockaddr(ip, port):
+    # Numeric hosts never reach a resolver, so this does not block.
+    return socket.getaddrinfo(_ip_text(ip), port)[0][-1]
+
+
+def _decode_addr(addr):
+    if isinstance(addr, tuple):  # lwIP ports: (text, port)
+        from relay.addr import parse_ip
+
+        return parse_ip(addr[0]) or bytes(4), addr[1]
+    fam, ip, port = _SOCKADDR(addr)[:3]
+    return bytes(ip), port
+
+
+def _nodelay(s):
+    try:
+        s.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
+    except (OSError, TypeError):
+        pass
+
+
+class Conn:
+    __slots__ = ("s", "peer")
+
+    def __init__(self, s, peer):
+        self.s = s
+        self.peer = peer
+
+    async def recv(self):
+        s = self.s
+        while True:
+            await _wait_read(s)
+            n = s.readinto(_buf)
+            if n is not None:
+                return _mv[:n]
+
+    async def send(self, data):
+        s = self.s
+        n = s.write(data)
+        if n is None:
+            n = 0
+        if n == len(data):
+            return
+        rest = bytes(data[n:])  # the shared receive buffer is reused while we wait
+        while rest:
+            await _wait_write(s)
+            n = s.write(rest)
+            if n:
+                rest = rest[n:]
+
+    def shutdown_write(self):
+        return False
+
+    def local(self):
+        return None  # no getsockname() on MicroPython
+
+    def close(self):
+        self.s.close()
+
+
+class Listener:
+    def __init__(self, s, port, on_conn):
+        self.s = s
+        self.port = port
+        self.on_conn = on_conn
+        self.task = asyncio.create_task(self._serve())
+
+    async def _serve(self):
+        s = self.s
+        while True:
+            await _wait_read(s)
+            while True:
+                try:
+                    c, addr = s.accept()
+                except OSError:
+                    break
+                c.setblocking(False)
+                _nodelay(c)
+                self.on_conn(Conn(c, _decode_addr(addr)))
+
+    def close(self):
+        self.task.cancel()
+        self.s.close()
+
+
+async def listen_tcp(host, port, backlog, on_conn):
+    ai = socket.getaddrinfo(host, port)[0]
+    s = socket.socket(ai[0], socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(ai[-1])
+        s.listen(backlog)
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        raise
+    return Listener(s, port, on_conn)
+
+
+async def connect_tcp(ip, port):
+    addr = _sockaddr(ip, port)
+    s = socket.socket(socket.AF_INET if len(ip) == 4 else socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        s.setblocking(False)
+        _nodelay(s)
+        try:
+            s.connect(addr)
+        except OSError as e:
+            if e.errno not in _EINPROGRESS:
+                raise
+        await _wait_write(s)
+        # Writable means "finished", not "succeeded": a second connect() reports
+        # the outcome (EISCONN when connected, the connect error otherwise).
+        # Without this a refusal would surface only at the first read or write.
+        try:
+            s.connect(addr)
+        except OSError as e:
+            if e.errno not in _EISCONN:
+                raise
+    except BaseException:
+        s.close()
+        raise
+    return Conn(s, (ip, port))
+
+
+def udp_open(ip, port_hint):
+    # No getsockname() here: bind a port we choose, trying a small range.
+    fam = socket.AF_INET if len(ip) == 4 else socket.AF_INET6
+    for port in range(port_hint, port_hint + 64):
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        try:
+            s.bind(_sockaddr(ip, port))
+            s.setblocking(False)
+            return s, port
+        except OSError:
+            s.close()
+    raise OSError(errno.EADDRINUSE)
+
+
+async def udp_recv(s):
+    while True:
+        await _wait_read(s)
+        try:
+            data, addr = s.recvfrom(2048)  # Telegram voice packets stay far below this
+        except OSError as e:
+            if e.errno in _EAGAIN:
+                continue
+            raise
+        ip, port = _decode_addr(addr)
+        return data, ip, port
+
+
+def udp_send(s, data, ip, port):
+    try:
+        s.sendto(data, _sockaddr(ip, port))
+    except OSError:
+        pass  # a datagram that cannot go now is dropped, as the network would
+
+
+def udp_close(s):
+    s.close()
+
+
+async def system_resolve(name):
+    return None  # getaddrinfo blocks the whole loop here: the relay resolves over UDP itself
+
+
+# Linux/lwIP numbering first, newlib (ESP-IDF) second; the errno module names few of them.
+_CONNECT_ERRORS = {
+    111: "refused",
+    101: "net-unreachable",
+    113: "host-unreachable",
+    110: "timeout",
+    114: "net-unreachable",
+    118: "host-unreachable",
+    116: "timeout",
+}
+
+
+def connect_error(e):
+    return _CONNECT_ERRORS.get(e.errno, "failed")
+
+
+def ms_since(t):
+    return time.ticks_diff(time.ticks_ms(), t)
+
+
+def stdout_write(text):
+    sys.stdout.write(text)

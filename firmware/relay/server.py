@@ -1,0 +1,280 @@
+"""The relay loop: listeners, sessions, limits, timeouts, upstream connects, tunnels.
+
+The only module (with runtime/) that does I/O. It reads bytes, hands them to
+the protocol objects (socks.py, httpproxy.py) and acts on their answers.
+A session is one accepted client connection. Its handshake and idle
+deadlines are enforced by one sweeper task that cancels overdue sessions,
+so the data path carries no per-read timer.
+"""
+
+from relay import runtime, stats as S
+from relay.addr import format_ip, parse_ip
+from relay.guard import Guard
+from relay.resolve import ResolveError, Resolver
+
+_SWEEP_MS = 1000
+
+
+class Refusal(Exception):
+    """A destination the relay will not or cannot reach; .reason is a stats key."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Session:
+    __slots__ = ("conn", "task", "peer_task", "active", "timeout_ms", "tunnel", "client")
+
+    def __init__(self, conn, timeout_ms):
+        self.conn = conn
+        self.task = None
+        self.peer_task = None  # the upstream->client pump once a tunnel runs
+        self.active = runtime.now_ms()
+        self.timeout_ms = timeout_ms
+        self.tunnel = False
+        self.client = conn.peer[0]
+
+
+class Relay:
+    def __init__(self, cfg, log):
+        self.cfg = cfg
+        self.log = log
+        self.stats = S.Stats()
+        g = cfg.guard
+        self.guard = Guard(g.allow, g.deny, g.management, g.own)
+        d = cfg.dns
+        self.resolver = Resolver(d.servers, d.hosts, d.prefer == "ipv6", int(d.timeout * 1000))
+        lim = cfg.limits
+        self.handshake_ms = int(lim.handshake_timeout * 1000)
+        self.idle_ms = int(lim.idle_timeout * 1000)
+        self.connect_ms = int(lim.connect_timeout * 1000)
+        self.sessions = set()
+        self.per_client = {}  # client address -> open tunnels; gone when it drops to zero
+        self.users = {}
+        for user, password in cfg.socks.users:
+            self.users[user] = password
+        self.password_required = cfg.socks.auth == "password"
+        self.listeners = []
+        self.udp_port_next = cfg.socks.udp_port_base
+        runtime.set_buffer_size(lim.buffer)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def start(self):
+        runtime.raise_fd_limit()
+        done = []
+        for sect in (self.cfg.socks, self.cfg.http):
+            if not sect.enabled or (sect.host, sect.port) in done:
+                continue
+            done.append((sect.host, sect.port))
+            lst = await runtime.listen_tcp(sect.host, sect.port, self.cfg.limits.backlog, self._accept)
+            self.listeners.append(lst)
+            self.guard.add_own([sect.host])
+        self.sweeper = runtime.create_task(self._sweep())
+        return done
+
+    def close(self):
+        for lst in self.listeners:
+            lst.close()
+        self.sweeper.cancel()
+        for s in list(self.sessions):
+            self._cancel(s)
+
+    async def _sweep(self):
+        while True:
+            await runtime.sleep_ms(_SWEEP_MS)
+            for s in list(self.sessions):
+                if runtime.ms_since(s.active) > s.timeout_ms:
+                    if not s.tunnel:
+                        self.stats.refuse(S.R_HANDSHAKE_TIMEOUT)
+                    self._cancel(s)
+
+    def _cancel(self, s):
+        for t in (s.peer_task, s.task):
+            if t is not None:
+                try:
+                    t.cancel()
+                except RuntimeError:
+                    pass  # MicroPython: a task cannot cancel itself
+
+    # -- accepting ---------------------------------------------------------
+
+    def _accept(self, conn):
+        if len(self.sessions) >= self.cfg.limits.sessions:
+            self.stats.refuse(S.R_FULL)
+            conn.close()  # out of sockets: the kindest answer is a fast close
+            return
+        s = Session(conn, self.handshake_ms)
+        self.sessions.add(s)
+        self.stats.sessions += 1
+        s.task = runtime.create_task(self._serve(s))
+
+    async def _serve(self, s):
+        conn = s.conn
+        try:
+            first = await conn.recv()
+            if not first:
+                return
+            b = first[0]
+            if b == 5 or b == 4:
+                from relay.socks_session import serve_socks
+
+                await serve_socks(self, s, first)
+            elif 0x41 <= b <= 0x5A:  # an upper-case letter: an HTTP method
+                from relay.http_session import serve_http
+
+                await serve_http(self, s, first)
+            else:
+                self.stats.refuse(S.R_PROTOCOL)
+                if b == 0x16:
+                    self.log.debug("TLS ClientHello on a proxy port; closing")
+        except OSError:
+            pass
+        except runtime.CancelledError:
+            pass
+        finally:
+            self._end(s)
+
+    def _end(self, s):
+        if s.peer_task is not None:
+            try:
+                s.peer_task.cancel()
+            except RuntimeError:
+                pass
+        s.conn.close()
+        self.tunnel_close(s)
+        if s in self.sessions:
+            self.sessions.discard(s)
+            self.stats.sessions -= 1
+
+    # -- auth --------------------------------------------------------------
+
+    def login_ok(self, user, password):
+        want = self.users.get(user)
+        if want is None or len(want) != len(password):
+            return False
+        diff = 0
+        for i in range(len(want)):  # same time for every wrong guess of this length
+            diff |= want[i] ^ password[i]
+        return diff == 0
+
+    # -- upstream ----------------------------------------------------------
+
+    def tunnel_open(self, s):
+        """Count a tunnel for session s, or raise Refusal when a limit is reached."""
+        st = self.stats
+        if st.tunnels >= self.cfg.limits.tunnels:
+            raise Refusal(S.R_FULL)
+        n = self.per_client.get(s.client, 0)
+        if n >= self.cfg.limits.tunnels_per_client:
+            raise Refusal(S.R_CLIENT_FULL)
+        self.per_client[s.client] = n + 1
+        st.tunnels += 1
+        st.tunnels_total += 1
+        s.tunnel = True
+
+    def tunnel_close(self, s):
+        if not s.tunnel:
+            return
+        s.tunnel = False
+        self.stats.tunnels -= 1
+        n = self.per_client.get(s.client, 1) - 1
+        if n > 0:
+            self.per_client[s.client] = n
+        else:
+            self.per_client.pop(s.client, None)
+
+    async def resolve(self, host):
+        """host: address bytes or a name -> allowed addresses, or Refusal."""
+        if type(host) is str:
+            ip = parse_ip(host)
+            if ip is not None:
+                ips = [ip]
+            else:
+                try:
+                    ips = await self.resolver.resolve(host)
+                except ResolveError as e:
+                    raise Refusal(S.R_TIMEOUT if e.reason == "timeout" else S.R_DNS)
+        else:
+            ips = [host]
+        allowed = [ip for ip in ips if self.guard.check(ip) is None]
+        if not allowed:
+            if self.log.debug_on:
+                self.log.debug("guard refused %s: %s" % (host, self.guard.check(ips[0])))
+            raise Refusal(S.R_GUARD)
+        return allowed
+
+    async def connect(self, host, port):
+        """Open a TCP connection to host:port, trying each allowed address in turn."""
+        ips = await self.resolve(host)
+        last = Refusal(S.R_FAILED)
+        for ip in ips:
+            try:
+                return await runtime.wait_for_ms(runtime.connect_tcp(ip, port), self.connect_ms)
+            except runtime.TimeoutError:
+                last = Refusal(S.R_TIMEOUT)
+            except OSError as e:
+                last = Refusal(runtime.connect_error(e))
+        raise last
+
+    # -- tunnels -----------------------------------------------------------
+
+    async def tunnel(self, s, upstream, head=b""):
+        """Relay both ways until both sides are done. head: client bytes already read."""
+        s.timeout_ms = self.idle_ms
+        s.active = runtime.now_ms()
+        if head:
+            await upstream.send(head)
+            self.stats.bytes_up += len(head)
+        s.peer_task = runtime.create_task(self._down(s, upstream))
+        try:
+            clean = await self._up(s, upstream)
+            if clean and runtime.HAS_HALF_CLOSE:
+                upstream.shutdown_write()
+                t = s.peer_task
+                if t is not None:
+                    await t  # the other direction finishes on its own (or the sweeper ends it)
+        finally:
+            upstream.close()
+
+    async def _up(self, s, upstream):
+        src = s.conn
+        st = self.stats
+        now = runtime.now_ms
+        try:
+            while True:
+                data = await src.recv()
+                n = len(data)
+                if not n:
+                    return True
+                s.active = now()
+                await upstream.send(data)
+                st.bytes_up += n
+        except OSError:
+            return False
+
+    async def _down(self, s, upstream):
+        dst = s.conn
+        st = self.stats
+        now = runtime.now_ms
+        clean = False
+        try:
+            while True:
+                data = await upstream.recv()
+                n = len(data)
+                if not n:
+                    clean = True
+                    break
+                s.active = now()
+                await dst.send(data)
+                st.bytes_down += n
+        except OSError:
+            pass
+        except runtime.CancelledError:
+            return
+        s.peer_task = None
+        if clean and runtime.HAS_HALF_CLOSE:
+            dst.shutdown_write()  # the client reads EOF and closes its side
+        else:
+            self._cancel(s)  # no half-close here: end the whole tunnel

@@ -1,0 +1,91 @@
+"""A SOCKS session: drive socks.py's handshake, then tunnel or relay UDP."""
+
+from relay import socks, stats as S
+from relay.server import Refusal
+
+SOCKS5_REPLY = {
+    S.R_GUARD: socks.REP_NOT_ALLOWED,
+    S.R_DNS: socks.REP_HOST_UNREACHABLE,
+    S.R_REFUSED: socks.REP_REFUSED,
+    "net-unreachable": socks.REP_NET_UNREACHABLE,
+    "host-unreachable": socks.REP_HOST_UNREACHABLE,
+    S.R_TIMEOUT: socks.REP_TTL_EXPIRED,
+}
+
+
+async def serve_socks(relay, s, first):
+    conn = s.conn
+    if first[0] == 5:
+        hs = socks.Socks5Handshake(relay.password_required)
+    else:
+        hs = socks.Socks4Handshake()
+    data = first
+    try:
+        while True:
+            for ev in hs.feed(data):
+                if isinstance(ev, socks.Send):
+                    await conn.send(ev.data)
+                elif isinstance(ev, socks.Login):
+                    ok = relay.login_ok(ev.user, ev.password)
+                    await conn.send(hs.login_reply(ok))
+                    if not ok:
+                        relay.stats.refuse(S.R_AUTH)
+                        return
+                else:
+                    if first[0] == 5:
+                        await _request5(relay, s, hs, ev)
+                    else:
+                        await _request4(relay, s, hs, ev)
+                    return
+            data = await conn.recv()
+            if not data:
+                return
+    except socks.SocksError as e:
+        relay.stats.refuse(e.reason)
+        if e.reply:
+            await conn.send(e.reply)
+
+
+def _reply5(reason, bound):
+    if reason is None:
+        return socks.socks5_reply(socks.REP_OK, bound[0], bound[1])
+    return socks.socks5_reply(SOCKS5_REPLY.get(reason, socks.REP_FAILURE))
+
+
+def _reply4(reason, bound):
+    return socks.socks4_reply(reason is None)
+
+
+async def _request5(relay, s, hs, req):
+    if req.cmd == socks.CMD_UDP:
+        from relay.udp_session import serve_udp
+
+        await serve_udp(relay, s, req)
+    else:
+        await _connect(relay, s, req, hs.rest, _reply5)
+
+
+async def _request4(relay, s, hs, req):
+    if relay.password_required:
+        relay.stats.refuse(S.R_AUTH)  # SOCKS4 carries no password
+        await s.conn.send(socks.socks4_reply(False))
+    else:
+        await _connect(relay, s, req, hs.rest, _reply4)
+
+
+async def _connect(relay, s, req, rest, reply):
+    """Count the tunnel, reach the destination, answer, relay. reply(reason, bound) -> bytes."""
+    try:
+        relay.tunnel_open(s)
+        up = await relay.connect(req.host, req.port)
+    except Refusal as r:
+        relay.tunnel_close(s)
+        relay.stats.refuse(r.reason)
+        await s.conn.send(reply(r.reason, None))
+        return
+    try:
+        await s.conn.send(reply(None, up.local() or (None, 0)))
+        await relay.tunnel(s, up, rest)
+    finally:
+        up.close()
+        relay.tunnel_close(s)

@@ -1,0 +1,58 @@
+"""Counters: how much, never who or where.
+
+The relay keeps totals and refusals by reason. No client address and no
+destination is stored here or printed at the default log level.
+"""
+
+# Refusal reasons (counter keys).
+R_GUARD = "guard"
+R_AUTH = "auth"
+R_FULL = "full"
+R_CLIENT_FULL = "client-full"
+R_DNS = "dns"
+R_REFUSED = "refused"
+R_UNREACHABLE = "unreachable"
+R_TIMEOUT = "timeout"
+R_COMMAND = "command"
+R_ADDRESS_TYPE = "address-type"
+R_PROTOCOL = "protocol"
+R_HANDSHAKE_TIMEOUT = "handshake-timeout"
+R_FAILED = "failed"
+
+
+class Stats:
+    __slots__ = (
+        "sessions",
+        "tunnels",
+        "tunnels_total",
+        "bytes_up",
+        "bytes_down",
+        "udp_associations",
+        "udp_datagrams",
+        "refused",
+    )
+
+    def __init__(self):
+        self.sessions = 0
+        self.tunnels = 0
+        self.tunnels_total = 0
+        self.bytes_up = 0
+        self.bytes_down = 0
+        self.udp_associations = 0
+        self.udp_datagrams = 0
+        self.refused = {}
+
+    def refuse(self, reason):
+        self.refused[reason] = self.refused.get(reason, 0) + 1
+
+    def as_dict(self):
+        return {
+            "sessions": self.sessions,
+            "tunnels_open": self.tunnels,
+            "tunnels_total": self.tunnels_total,
+            "bytes_up": self.bytes_up,
+            "bytes_down": self.bytes_down,
+            "udp_associations": self.udp_associations,
+            "udp_datagrams": self.udp_datagrams,
+            "refused": dict(self.refused),
+        }
