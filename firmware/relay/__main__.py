@@ -86,7 +86,7 @@ async def serve(cfg, digest):
         log.warn("cannot listen: %s (is another relay or proxy already on that port?)" % e)
         raise SystemExit(1)
     parts = ["relay ready version=%s config=%s runtime=%s" % (VERSION, digest, runtime.NAME)]
-    for sect in ("socks", "http"):
+    for sect in ("socks", "http", "status"):
         c = getattr(cfg, sect)
         if c.enabled and (c.host, c.port) in listening:
             parts.append("%s=%s:%d" % (sect, c.host, c.port))

@@ -71,6 +71,11 @@ class Relay:
             lst = await runtime.listen_tcp(sect.host, sect.port, self.cfg.limits.backlog, self._accept)
             self.listeners.append(lst)
             self.guard.add_own([sect.host])
+        st = self.cfg.status
+        if st.enabled:
+            lst = await runtime.listen_tcp(st.host, st.port, 8, self._accept_status)
+            self.listeners.append(lst)
+            done.append((st.host, st.port))
         self.sweeper = runtime.create_task(self._sweep())
         return done
 
@@ -109,6 +114,26 @@ class Relay:
         self.sessions.add(s)
         self.stats.sessions += 1
         s.task = runtime.create_task(self._serve(s))
+
+    def _accept_status(self, conn):
+        from relay.status import serve_status
+
+        s = Session(conn, self.handshake_ms)
+        self.sessions.add(s)
+        s.task = runtime.create_task(self._guarded(s, serve_status))
+
+    async def _guarded(self, s, handler):
+        try:
+            first = await s.conn.recv()
+            if first:
+                await handler(self, s, first)
+        except OSError:
+            pass
+        except runtime.CancelledError:
+            pass
+        finally:
+            self.sessions.discard(s)
+            s.conn.close()
 
     async def _serve(self, s):
         conn = s.conn

@@ -12,7 +12,7 @@ sys.implementation itself. Both backends offer the same small surface:
   udp_open(ip: bytes, port_hint) -> (sock, port); udp_recv(sock) -> (data, ip, port);
   udp_send(sock, data, ip, port); udp_close(sock)
   system_resolve(name) -> [ip bytes] or None when the runtime has no resolver
-  set_buffer_size(n), raise_fd_limit()
+  set_buffer_size(n), raise_fd_limit(), heap_used(), rss_kib()
 """
 
 import sys
@@ -48,6 +48,8 @@ ms_since = impl.ms_since
 read_file = impl.read_file
 stderr_write = impl.stderr_write
 stdout_write = impl.stdout_write
+heap_used = impl.heap_used
+rss_kib = impl.rss_kib
 HAS_HALF_CLOSE = impl.HAS_HALF_CLOSE
 HAS_UDP = impl.HAS_UDP
 HAS_SYSTEM_RESOLVER = impl.HAS_SYSTEM_RESOLVER

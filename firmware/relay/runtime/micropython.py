@@ -285,3 +285,13 @@ def ms_since(t):
 
 def stdout_write(text):
     sys.stdout.write(text)
+
+
+def heap_used():
+    import gc
+
+    return gc.mem_alloc()
+
+
+def rss_kib():
+    return None  # the GC heap is preallocated: RSS does not follow it; use heap_used

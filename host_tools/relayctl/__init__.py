@@ -1,0 +1,1 @@
+"""relayctl: build, flash, set up and run Relay from the shipper's laptop."""

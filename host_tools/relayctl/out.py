@@ -1,0 +1,37 @@
+"""The one place relayctl writes to the terminal: info, warn, error, progress.
+
+Progress lines redraw only on a TTY; colour only on a TTY and never with NO_COLOR.
+"""
+
+import os
+import sys
+
+
+def _color(code, text, stream):
+    if os.environ.get("NO_COLOR") or not stream.isatty():
+        return text
+    return f"\033[{code}m{text}\033[0m"
+
+
+def info(text):
+    print(text, flush=True)
+
+
+def warn(text):
+    print(_color("33", "warning: ", sys.stderr) + text, file=sys.stderr, flush=True)
+
+
+def error(text):
+    print(_color("31", "relayctl: ", sys.stderr) + text, file=sys.stderr, flush=True)
+
+
+def progress(text):
+    if sys.stdout.isatty():
+        sys.stdout.write("\r\033[K" + text)
+        sys.stdout.flush()
+
+
+def progress_done():
+    if sys.stdout.isatty():
+        sys.stdout.write("\n")
+        sys.stdout.flush()
