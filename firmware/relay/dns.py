@@ -163,3 +163,128 @@ def addresses(msg, qtype):
             if r.ttl < ttl:
                 ttl = r.ttl
     return out, ttl
+
+
+# -- answering (dnsserver.py) ------------------------------------------------
+
+TYPE_OPT = const(41)
+RCODE_FORMERR = const(1)
+RCODE_REFUSED = const(5)
+FLAG_TC = const(0x0200)
+FLAG_AA = const(0x0400)
+_OPCODE_MASK = const(0x7800)
+_PTR_QNAME = b"\xc0\x0c"  # a pointer to the question's name at offset 12
+
+
+def skip_name(b, i):
+    """Offset just after the (possibly compressed) name at i; checks bounds only."""
+    n = len(b)
+    while True:
+        if i >= n:
+            raise DNSError("truncated name")
+        ln = b[i]
+        if ln & 0xC0 == 0xC0:
+            if i + 1 >= n:
+                raise DNSError("truncated pointer")
+            return i + 2
+        if ln & 0xC0:
+            raise DNSError("reserved label type")
+        if ln == 0:
+            return i + 1
+        i += 1 + ln
+
+
+def question_end(b):
+    """Offset after the first question of message b, whose name must not be compressed
+    (queries never compress it, and an answer's pointer at offset 12 relies on that)."""
+    i = 12
+    n = len(b)
+    while True:
+        if i >= n:
+            raise DNSError("truncated question")
+        ln = b[i]
+        if ln & 0xC0:
+            raise DNSError("compressed or reserved label in a question")
+        i += 1 + ln
+        if ln == 0:
+            break
+    if i + 4 > n:
+        raise DNSError("truncated question")
+    return i + 4
+
+
+def edns_size(msg):
+    """The UDP payload size the asker accepts: its EDNS OPT record's class, else 512."""
+    for r in msg.additional:
+        if r.type == TYPE_OPT:
+            return min(max(r.cls, 512), 4096)
+    return 512
+
+
+def build_response(query, qend, rcode, answers=(), aa=True):
+    """A reply to query (bytes; qend from question_end): the question copied verbatim,
+    then answers [(type, ttl, rdata)] that all name the question's name."""
+    flags = (query[2] << 8) | query[3]
+    flags = FLAG_QR | (flags & (_OPCODE_MASK | FLAG_RD)) | FLAG_RA | (rcode & 0xF)
+    if aa:
+        flags |= FLAG_AA
+    n = len(answers)
+    out = bytearray(query[0:2])
+    out += bytes((flags >> 8, flags & 0xFF, 0, 1, n >> 8, n & 0xFF, 0, 0, 0, 0))
+    out += query[12:qend]
+    for rtype, ttl, rdata in answers:
+        out += _PTR_QNAME
+        out += bytes((rtype >> 8, rtype & 0xFF, 0, CLASS_IN, (ttl >> 24) & 0xFF, (ttl >> 16) & 0xFF,
+                      (ttl >> 8) & 0xFF, ttl & 0xFF, len(rdata) >> 8, len(rdata) & 0xFF))
+        out += rdata
+    return bytes(out)
+
+
+def truncate(response, qend):
+    """Header and question only, with TC set: the asker retries over TCP or with EDNS."""
+    out = bytearray(response[0:qend])
+    out[2] |= FLAG_TC >> 8
+    for k in range(6, 12):
+        out[k] = 0
+    return bytes(out)
+
+
+def record_ttls(b):
+    """[(offset of the TTL field, ttl)] of every record except OPT; raises DNSError."""
+    if len(b) < 12:
+        raise DNSError("shorter than a header")
+    counts = [_u16(b, 4 + 2 * k) for k in range(4)]
+    if counts[0] > 16 or sum(counts) > 512:
+        raise DNSError("too many records")
+    i = 12
+    for _ in range(counts[0]):
+        i = skip_name(b, i) + 4
+    out = []
+    for _ in range(counts[1] + counts[2] + counts[3]):
+        i = skip_name(b, i)
+        rtype = _u16(b, i)
+        ttl = (_u16(b, i + 4) << 16) | _u16(b, i + 6)
+        rdlen = _u16(b, i + 8)
+        if rtype != TYPE_OPT:
+            out.append((i + 4, ttl))
+        i += 10 + rdlen
+        if i > len(b):
+            raise DNSError("truncated record data")
+    return out
+
+
+def restamp(b, qid, ttls, elapsed):
+    """Copy of response b with id qid and every TTL lowered by elapsed seconds (ttls from record_ttls)."""
+    out = bytearray(b)
+    out[0] = qid >> 8
+    out[1] = qid & 0xFF
+    if elapsed > 0:
+        for off, ttl in ttls:
+            t = ttl - elapsed
+            if t < 0:
+                t = 0
+            out[off] = (t >> 24) & 0xFF
+            out[off + 1] = (t >> 16) & 0xFF
+            out[off + 2] = (t >> 8) & 0xFF
+            out[off + 3] = t & 0xFF
+    return bytes(out)

@@ -106,8 +106,12 @@ class Socks5Handshake:
         self.buf = bytearray()
         self.state = self._greeting
         self.rest = b""  # bytes after the request: the client's first payload
+        self.done = False
 
     def feed(self, data):
+        if self.done:
+            self.rest += bytes(data)  # after the request: payload for the destination
+            return []
         self.buf += data
         events = []
         while self.state is not None:
@@ -192,6 +196,7 @@ class Socks5Handshake:
         self.rest = bytes(b[end:])
         self.buf = bytearray()
         self.state = None
+        self.done = True
         if cmd not in (CMD_CONNECT, CMD_UDP):
             raise SocksError("command %d" % cmd, socks5_reply(REP_COMMAND), "command")
         return Request(cmd, host, port)
@@ -207,6 +212,7 @@ class Socks4Handshake:
 
     def feed(self, data):
         if self.done:
+            self.rest += bytes(data)  # after the request: payload for the destination
             return []
         b = self.buf
         b += data

@@ -13,6 +13,8 @@ sys.implementation itself. Both backends offer the same small surface:
   udp_send(sock, data, ip, port); udp_close(sock)
   system_resolve(name) -> [ip bytes] or None when the runtime has no resolver
   set_buffer_size(n), raise_fd_limit(), heap_used(), rss_kib()
+  aes_ctr(key, iv) -> .update(data) -> bytes-like (AES-256-CTR, a stream across calls)
+  random_bytes(n), wall_time() -> Unix seconds or None while the clock is unset
 """
 
 import sys
@@ -50,6 +52,9 @@ stderr_write = impl.stderr_write
 stdout_write = impl.stdout_write
 heap_used = impl.heap_used
 rss_kib = impl.rss_kib
+aes_ctr = impl.aes_ctr
+random_bytes = impl.random_bytes
+wall_time = impl.wall_time
 HAS_HALF_CLOSE = impl.HAS_HALF_CLOSE
 HAS_UDP = impl.HAS_UDP
 HAS_SYSTEM_RESOLVER = impl.HAS_SYSTEM_RESOLVER

@@ -299,3 +299,33 @@ def rss_kib():
     except OSError:
         pass
     return None
+
+
+# -- crypto and clock (MTProto proxy) ---------------------------------------
+
+_CLOCK_SANE = 1704067200  # 2024-01-01: a wall clock before this was never set
+_ctr_parts = None
+AES_CTR_KIND = "cryptography"
+
+
+def aes_ctr(key, iv):
+    """AES-256-CTR keystream: .update(data) -> bytes, the counter running on across calls."""
+    global _ctr_parts
+    if _ctr_parts is None:  # imported on first use: the relay starts without it when MTProto is off
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        _ctr_parts = (Cipher, algorithms.AES, modes.CTR)
+    cipher, aes, ctr = _ctr_parts
+    return cipher(aes(bytes(key)), ctr(bytes(iv))).encryptor()
+
+
+def random_bytes(n):
+    import os
+
+    return os.urandom(n)
+
+
+def wall_time():
+    """Seconds since 1970, or None while the clock is plainly unset."""
+    t = int(time.time())
+    return t if t >= _CLOCK_SANE else None

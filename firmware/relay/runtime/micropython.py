@@ -295,3 +295,55 @@ def heap_used():
 
 def rss_kib():
     return None  # the GC heap is preallocated: RSS does not follow it; use heap_used
+
+
+# -- crypto and clock (MTProto proxy) ---------------------------------------
+
+_CLOCK_SANE = 1704067200  # 2024-01-01 in Unix seconds: a clock before this was never set
+_CRYPTOLIB_CTR = const(6)
+AES_CTR_KIND = None  # "cryptolib-ctr" or "cryptolib-ecb" once the first cipher is made
+
+
+class _NativeCtr:
+    __slots__ = ("aes",)
+
+    def __init__(self, aes):
+        self.aes = aes
+
+    def update(self, data):
+        return self.aes.encrypt(data)
+
+
+def aes_ctr(key, iv):
+    """AES-256-CTR keystream: .update(data) -> bytes-like, the counter running on across calls.
+
+    cryptolib's own CTR mode (6) where the port enables it; otherwise CTR
+    built on ECB (runtime/mpctr.py), which costs a Python call per 512 bytes.
+    """
+    global AES_CTR_KIND
+    import cryptolib
+
+    try:
+        c = _NativeCtr(cryptolib.aes(bytes(key), _CRYPTOLIB_CTR, bytes(iv)))
+        AES_CTR_KIND = "cryptolib-ctr"
+        return c
+    except ValueError:  # "mode": this port was built without MICROPY_PY_CRYPTOLIB_CTR
+        from relay.runtime.mpctr import EcbCtr
+
+        AES_CTR_KIND = "cryptolib-ecb"
+        return EcbCtr(cryptolib.aes(bytes(key), 1), iv)
+
+
+def random_bytes(n):
+    import os
+
+    return os.urandom(n)
+
+
+def wall_time():
+    """Seconds since 1970, or None while the clock is plainly unset (a board after boot)."""
+    t = int(time.time()) + _EPOCH_SHIFT
+    return t if t >= _CLOCK_SANE else None
+
+
+_EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0  # esp32 and rp2 count from 2000

@@ -1,0 +1,51 @@
+"""The few primitives the MTProto proxy needs: AES-256-CTR, SHA-256, HMAC-SHA256.
+
+aes_ctr(key, iv) -> object with .update(data) -> bytes-like; the CTR stream
+continues across calls (data may arrive in any split). The runtime layer
+picks the engine: `cryptography` on CPython, `cryptolib` on MicroPython (its
+CTR mode, or CTR built on ECB where the port lacks it; see runtime/mpctr.py).
+HMAC is written out here (RFC 2104) because MicroPython has no hmac module;
+the same code runs on both runtimes. Pure functions: no I/O, no state.
+"""
+
+import hashlib
+
+from relay import runtime
+
+aes_ctr = runtime.aes_ctr
+
+_BLOCK = 64  # SHA-256 block size (RFC 2104's B)
+_IPAD = bytes(0x36 for _ in range(_BLOCK))
+_OPAD = bytes(0x5C for _ in range(_BLOCK))
+
+
+def sha256(data):
+    return hashlib.sha256(data).digest()
+
+
+def _xor(a, b):
+    return bytes(a[i] ^ b[i] for i in range(len(a)))
+
+
+def hmac_sha256(key, msg):
+    """HMAC-SHA256(key, msg) per RFC 2104; msg may be a list of byte strings."""
+    if len(key) > _BLOCK:
+        key = sha256(key)
+    key = bytes(key) + bytes(_BLOCK - len(key))
+    inner = hashlib.sha256(_xor(key, _IPAD))
+    if type(msg) is list:
+        for part in msg:
+            inner.update(part)
+    else:
+        inner.update(msg)
+    return sha256(_xor(key, _OPAD) + inner.digest())
+
+
+def equal(a, b):
+    """Compare without an early exit, so timing tells nothing about where they differ."""
+    if len(a) != len(b):
+        return False
+    d = 0
+    for i in range(len(a)):
+        d |= a[i] ^ b[i]
+    return d == 0

@@ -1,0 +1,122 @@
+"""The portal's words in Kazakh, Russian and English: TEXT[lang][key].
+
+Plain text except where a value carries {placeholders} that portal.py fills
+in (already HTML-escaped). Keep the three languages in step: a key missing in
+one language falls back to English.
+"""
+
+LANG_NAMES = (("kk", "Қазақша"), ("ru", "Русский"), ("en", "English"))
+
+TEXT = {
+    "en": {
+        "title": "Relay: Telegram on this Wi-Fi",
+        "lead": "This Wi-Fi does not give open internet. It lets Telegram work through a proxy on this small device.",
+        "button": "Open Telegram with this proxy",
+        "button_hint": "Telegram will ask about the proxy: tap “Connect proxy”.",
+        "no_link": "Nothing happened? This sign-in window may block the link. Open {url} in your usual browser "
+        "(Chrome, Safari) and tap the button there.",
+        "qr": "Or scan this code with the camera of another phone on this Wi-Fi:",
+        "manual": "Set it up by hand",
+        "manual_steps": "Telegram → Settings → Data and Storage → Proxy → Add Proxy → SOCKS5, then enter:",
+        "server": "Server",
+        "port": "Port",
+        "user": "Username",
+        "password": "Password",
+        "http_proxy": "Browsers and computers can also use the HTTP proxy {addr}.",
+        "about": "What this is",
+        "about_text": "Relay is a small device set up by volunteers. It shares one connection to the outside world "
+        "with everyone nearby, so that Telegram keeps working while the internet is shut down. It carries only "
+        "Telegram and the services its owners chose; other sites will not open.",
+        "privacy": "It keeps no logs: it does not record who you are, what you read or whom you write to. It counts "
+        "only totals (how many people, how many bytes). Telegram encrypts your messages itself; the relay cannot "
+        "read them.",
+        "share": "The connection is shared and slow: please do not send large videos, so that everyone gets through.",
+        "continue": "Continue",
+        "continue_hint": "Tap “Continue” so that your phone stays on this Wi-Fi.",
+        "done": "Done. Stay on this Wi-Fi and open Telegram.",
+        "back": "Back to the setup page",
+        "status": "Relay status",
+        "uplink": "Connection to the outside world",
+        "up": "working",
+        "down": "down",
+        "unknown": "unknown",
+        "people": "People on the relay now",
+        "admin": "Relay admin",
+        "counters": "Counters",
+    },
+    "ru": {
+        "title": "Relay: Telegram через этот Wi-Fi",
+        "lead": "Этот Wi-Fi не даёт открытого интернета. Через него работает Telegram — с помощью прокси "
+        "на этом небольшом устройстве.",
+        "button": "Открыть Telegram с этим прокси",
+        "button_hint": "Telegram спросит про прокси: нажмите «Подключить прокси».",
+        "no_link": "Ничего не произошло? Окно входа в сеть может блокировать ссылку. Откройте {url} в обычном "
+        "браузере (Chrome, Safari) и нажмите кнопку там.",
+        "qr": "Или отсканируйте этот код камерой другого телефона, подключённого к этому Wi-Fi:",
+        "manual": "Настроить вручную",
+        "manual_steps": "Telegram → Настройки → Данные и память → Прокси → Добавить прокси → SOCKS5, затем введите:",
+        "server": "Сервер",
+        "port": "Порт",
+        "user": "Имя пользователя",
+        "password": "Пароль",
+        "http_proxy": "Браузеры и компьютеры могут также использовать HTTP-прокси {addr}.",
+        "about": "Что это такое",
+        "about_text": "Relay — небольшое устройство, которое установили волонтёры. Оно делит одно подключение "
+        "к внешнему миру между всеми, кто рядом, чтобы Telegram работал, пока интернет отключён. Через него "
+        "работают только Telegram и сервисы, выбранные владельцами устройства; другие сайты не откроются.",
+        "privacy": "Устройство не ведёт журналов: оно не записывает, кто вы, что вы читаете и кому пишете. Оно "
+        "считает только общие цифры (сколько людей, сколько байт). Сообщения шифрует сам Telegram, устройство "
+        "не может их прочитать.",
+        "share": "Канал общий и медленный: пожалуйста, не отправляйте большие видео, чтобы хватило всем.",
+        "continue": "Продолжить",
+        "continue_hint": "Нажмите «Продолжить», чтобы телефон не отключался от этого Wi-Fi.",
+        "done": "Готово. Оставайтесь в этом Wi-Fi и откройте Telegram.",
+        "back": "Вернуться к настройке",
+        "status": "Состояние устройства",
+        "uplink": "Связь с внешним миром",
+        "up": "работает",
+        "down": "нет связи",
+        "unknown": "неизвестно",
+        "people": "Сейчас подключено людей",
+        "admin": "Управление устройством",
+        "counters": "Счётчики",
+    },
+    "kk": {
+        "title": "Relay: осы Wi-Fi арқылы Telegram",
+        "lead": "Бұл Wi-Fi ашық интернет бермейді. Ол арқылы Telegram осы шағын құрылғыдағы прокси көмегімен "
+        "жұмыс істейді.",
+        "button": "Telegram-ды осы проксимен ашу",
+        "button_hint": "Telegram прокси туралы сұрайды: «Connect proxy» («Подключить прокси») түймесін басыңыз.",
+        "no_link": "Ештеңе болмады ма? Желіге кіру терезесі сілтемені бұғаттауы мүмкін. Әдеттегі браузерде "
+        "(Chrome, Safari) {url} мекенжайын ашып, түймені сол жерден басыңыз.",
+        "qr": "Немесе осы Wi-Fi-ға қосылған басқа телефонның камерасымен мына кодты сканерлеңіз:",
+        "manual": "Қолмен баптау",
+        "manual_steps": "Telegram → Параметрлер (Настройки) → Деректер және жад (Данные и память) → Прокси → "
+        "Прокси қосу (Добавить прокси) → SOCKS5, содан кейін мыналарды енгізіңіз:",
+        "server": "Сервер",
+        "port": "Порт",
+        "user": "Пайдаланушы аты",
+        "password": "Құпиясөз",
+        "http_proxy": "Браузерлер мен компьютерлерде {addr} мекенжайындағы HTTP-проксиді де қолдануға болады.",
+        "about": "Бұл не?",
+        "about_text": "Relay — еріктілер орнатқан шағын құрылғы. Интернет өшірілген кезде Telegram жұмыс істей "
+        "беруі үшін ол сыртқы әлеммен бір байланысты маңайдағылардың бәріне бөліп береді. Ол арқылы тек "
+        "Telegram мен құрылғы иелері таңдаған қызметтер ғана жұмыс істейді; басқа сайттар ашылмайды.",
+        "privacy": "Құрылғы журнал жүргізбейді: сіздің кім екеніңізді, не оқитыныңызды және кімге жазатыныңызды "
+        "жазып алмайды. Ол тек жалпы сандарды (қанша адам, қанша байт) санайды. Хабарламаларыңызды Telegram "
+        "өзі шифрлайды, құрылғы оларды оқи алмайды.",
+        "share": "Байланыс ортақ әрі баяу: барлығына жетуі үшін үлкен бейнелерді жібермеуіңізді сұраймыз.",
+        "continue": "Жалғастыру",
+        "continue_hint": "Телефон осы Wi-Fi-дан ажырап қалмауы үшін «Жалғастыру» түймесін басыңыз.",
+        "done": "Дайын. Осы Wi-Fi-дан ажырамай, Telegram-ды ашыңыз.",
+        "back": "Баптау бетіне оралу",
+        "status": "Құрылғы күйі",
+        "uplink": "Сыртқы әлеммен байланыс",
+        "up": "жұмыс істеп тұр",
+        "down": "байланыс жоқ",
+        "unknown": "белгісіз",
+        "people": "Қазір қолданып отырған адамдар",
+        "admin": "Құрылғыны басқару",
+        "counters": "Есептегіштер",
+    },
+}

@@ -1,0 +1,139 @@
+"""HTTP proxy messages: heads, hop-by-hop headers, body framing in any split."""
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from relay import httpproxy as H
+
+
+def read_head(data, limit=8192):
+    r = H.HeadReader(limit)
+    for i in range(len(data)):
+        head = r.feed(data[i : i + 1])
+        if head is not None:
+            return head, r.rest + data[i + 1 :]
+    return None, b""
+
+
+def test_head_reader_whole_and_bytewise():
+    msg = b"GET http://a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\nNEXT"
+    r = H.HeadReader(8192)
+    assert r.feed(msg) == msg[: msg.index(b"\r\n\r\n")]
+    assert r.rest == b"NEXT"
+    head, rest = read_head(msg)
+    assert head == msg[: msg.index(b"\r\n\r\n")] and rest == b"NEXT"
+
+
+def test_head_too_large_is_400():
+    r = H.HeadReader(1024)
+    with pytest.raises(H.HttpError) as e:
+        r.feed(b"GET /" + b"a" * 65536)
+    assert e.value.status == 400
+
+
+def test_connect_request():
+    m = H.parse_request(b"CONNECT telegram.org:443 HTTP/1.1\r\nHost: telegram.org:443")
+    assert (m.method, m.host, m.port) == (b"CONNECT", "telegram.org", 443)
+    m6 = H.parse_request(b"CONNECT [2001:db8::1]:8443 HTTP/1.1")
+    assert m6.host == bytes.fromhex("20010db8000000000000000000000001") and m6.port == 8443
+    with pytest.raises(H.HttpError):
+        H.parse_request(b"CONNECT telegram.org HTTP/1.1")
+
+
+def test_absolute_uri_forward_head_drops_hop_by_hop():
+    m = H.parse_request(
+        b"GET http://Example.org:8080/p?q=1 HTTP/1.1\r\nHost: example.org:8080\r\nProxy-Connection: keep-alive\r\n"
+        b"Proxy-Authorization: Basic eDp5\r\nConnection: close, X-Secret\r\nX-Secret: 1\r\nAccept: */*"
+    )
+    assert (m.host, m.port, m.path) == ("example.org", 8080, b"/p?q=1")
+    head = H.forward_head(m)
+    assert head.startswith(b"GET /p?q=1 HTTP/1.1\r\n")
+    low = head.lower()
+    for gone in (b"proxy-connection", b"proxy-authorization", b"connection:", b"x-secret"):
+        assert gone not in low
+    assert b"accept: */*" in low and head.endswith(b"\r\n\r\n")
+    assert H.client_wants_close(m)
+
+
+def test_host_header_added_when_missing():
+    m = H.parse_request(b"GET http://example.org/ HTTP/1.0")
+    assert b"host: example.org" in H.forward_head(m)
+    assert H.client_wants_close(m)  # HTTP/1.0 without keep-alive
+
+
+@pytest.mark.parametrize(
+    "line", [b"GET / HTTP/1.1", b"GET https://x/ HTTP/1.1", b"\x16\x03\x01 x y", b"GET http://a@b/ HTTP/1.1", b"GET http://x/"]
+)
+def test_bad_requests_are_400(line):
+    with pytest.raises(H.HttpError) as e:
+        H.parse_request(line)
+    assert e.value.status == 400
+
+
+def test_smuggling_shape_refused():
+    with pytest.raises(H.HttpError):
+        H.parse_request(b"POST http://x/ HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked")
+
+
+def test_basic_credentials():
+    m = H.parse_request(b"GET http://x/ HTTP/1.1\r\nProxy-Authorization: Basic dXNlcjpwYTpzcw==")
+    assert H.basic_credentials(m) == (b"user", b"pa:ss")
+
+
+def test_response_framing_kinds():
+    r = H.parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 5")
+    f = H.response_framing(r, b"GET")
+    assert f.kind == H.LENGTH and f.consume(b"hello world") == 5 and f.done
+    assert H.response_framing(r, b"HEAD").done
+    r204 = H.parse_response(b"HTTP/1.1 204 No Content")
+    assert H.response_framing(r204, b"GET").done
+    r10 = H.parse_response(b"HTTP/1.0 200 OK")
+    assert H.response_framing(r10, b"GET").kind == H.UNTIL_CLOSE
+    assert not H.origin_keeps_alive(r10)
+    head = H.client_head(r, keep_alive=True)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"connection: keep-alive" in head
+
+
+CHUNKED = b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 12), max_size=40), st.binary(max_size=20))
+def test_chunked_scanner_finds_the_end_in_any_split(sizes, after):
+    data = CHUNKED + after
+    f = H.BodyFramer(H.CHUNKED)
+    i, body = 0, 0
+    for n in sizes + [len(data)]:
+        part = data[i : i + n]
+        used = f.consume(part)
+        body += used
+        i += used
+        if f.done or i >= len(data):
+            break
+    assert f.done and body == len(CHUNKED)
+
+
+def test_chunked_bad_size_is_502():
+    with pytest.raises(H.HttpError):
+        H.BodyFramer(H.CHUNKED).consume(b"zz\r\n")
+
+
+def test_error_response_is_short_and_closes():
+    r = H.error_response(503, "full")
+    assert r.startswith(b"HTTP/1.1 503 Service Unavailable\r\n") and b"Connection: close" in r and r.endswith(b"full\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_garbage_never_crashes(blob):
+    r = H.HeadReader(256)
+    try:
+        head = r.feed(blob + b"\r\n\r\n")
+        if head is not None:
+            H.parse_request(head)
+    except H.HttpError:
+        pass
+    try:
+        H.parse_response(blob)
+    except H.HttpError:
+        pass

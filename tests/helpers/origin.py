@@ -1,0 +1,160 @@
+"""Local peers the relay talks to in tests: an HTTP origin, an echo server, a DNS server. Loopback only."""
+
+import hashlib
+import os
+import socket
+import socketserver
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import dns.message
+import dns.rrset
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        files = self.server.files
+        path = self.path.split("?")[0]
+        if path == "/chunked":
+            body = files["/blob"]
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(body), 70001):
+                part = body[i : i + 70001]
+                self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if path == "/headers":
+            body = "".join(f"{k.lower()}: {v}\n" for k, v in self.headers.items()).encode()
+        elif path in files:
+            body = files[path]
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        data = self.rfile.read(n)
+        body = hashlib.sha256(data).hexdigest().encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _V6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+class Origin:
+    """HTTP/1.1 origin with keep-alive: /blob (random bytes of known sha256), /chunked, /headers, POST echo-hash."""
+
+    def __init__(self, size=3 * 1024 * 1024, host="127.0.0.1"):
+        self.blob = os.urandom(size)
+        self.sha256 = hashlib.sha256(self.blob).hexdigest()
+        cls = _V6Server if ":" in host else ThreadingHTTPServer
+        self.server = cls((host, 0), _Handler)
+        self.server.daemon_threads = True
+        self.server.files = {"/blob": self.blob, "/small": b"hello relay\n"}
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Echo(socketserver.BaseRequestHandler):
+    def handle(self):
+        try:
+            while True:
+                d = self.request.recv(65536)
+                if not d:
+                    return
+                self.request.sendall(d)
+        except OSError:
+            pass
+
+
+class EchoServer:
+    def __init__(self, host="127.0.0.1"):
+        cls = socketserver.ThreadingTCPServer
+        if ":" in host:
+            cls = type("V6", (socketserver.ThreadingTCPServer,), {"address_family": socket.AF_INET6})
+        cls.allow_reuse_address = True
+        cls.daemon_threads = True
+        self.server = cls((host, 0), _Echo)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class UDPEcho:
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+                self.sock.sendto(b"echo:" + data, addr)
+            except OSError:
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+class DNSServer:
+    """A loopback DNS server answering from a table {name: [addresses]}; other names get NXDOMAIN."""
+
+    def __init__(self, records):
+        self.records = records
+        self.queries = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(4096)
+            except OSError:
+                return
+            try:
+                q = dns.message.from_wire(data)
+            except Exception:
+                continue
+            r = dns.message.make_response(q)
+            qname = q.question[0].name.to_text().rstrip(".")
+            qtype = dns.rdatatype.to_text(q.question[0].rdtype)
+            self.queries.append((qname, qtype))
+            addrs = self.records.get(qname)
+            if addrs is None:
+                r.set_rcode(dns.rcode.NXDOMAIN)
+            else:
+                want = [a for a in addrs if (":" in a) == (qtype == "AAAA")]
+                if want:
+                    r.answer.append(dns.rrset.from_text_list(q.question[0].name, 30, "IN", qtype, want))
+            self.sock.sendto(r.to_wire(), addr)
+
+    def close(self):
+        self.sock.close()

@@ -1,0 +1,103 @@
+"""Start the relay as a real process under CPython or the MicroPython unix port."""
+
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "host_tools"))
+
+from relayctl.cmd_run import relay_command  # noqa: E402
+
+RUNTIMES = ("cpython", "micropython")
+
+
+def free_port(family=socket.AF_INET, kind=socket.SOCK_STREAM):
+    host = "127.0.0.1" if family == socket.AF_INET else "::1"
+    with socket.socket(family, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def deep_merge(base, extra):
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+class RelayProcess:
+    """A running relay. .socks / .http / .status are ports; stop() returns everything it printed."""
+
+    def __init__(self, runtime, tmp_path, config=None, extra_args=(), ready_timeout=20):
+        self.runtime = runtime
+        self.socks = free_port()
+        self.http = free_port()
+        self.status = free_port()
+        base = {
+            "socks": {"host": "127.0.0.1", "port": self.socks},
+            "http": {"host": "127.0.0.1", "port": self.http},
+            "status": {"enabled": True, "host": "127.0.0.1", "port": self.status},
+            "guard": {"allow": ["127.0.0.0/8", "::1/128"]},
+            "limits": {"handshake_timeout": 5, "buffer": 65536},
+        }
+        self.config = deep_merge(base, config or {})
+        self.config_path = tmp_path / f"config-{runtime}-{self.socks}.json"
+        self.config_path.write_text(json.dumps(self.config))
+        argv, env = relay_command(runtime, str(self.config_path), list(extra_args))
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.output = b""
+        self.ready_line = self._wait_ready(ready_timeout)
+
+    def _wait_ready(self, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if r:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                self.output += chunk
+                for line in self.output.decode(errors="replace").splitlines():
+                    if line.startswith("relay ready"):
+                        return line
+            if self.proc.poll() is not None:
+                break
+        err = self.proc.stderr.read() if self.proc.poll() is not None else b""
+        self.stop()
+        raise RuntimeError(f"relay ({self.runtime}) did not get ready: {self.output!r} {err!r}")
+
+    def status_json(self, gc=False):
+        url = f"http://127.0.0.1:{self.status}/api/status" + ("?gc=1" if gc else "")
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return json.loads(r.read())
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.stdout.closed:
+            return self.output.decode(errors="replace"), self.stderr
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rest_out = self.proc.stdout.read() if self.proc.stdout else b""
+        rest_err = self.proc.stderr.read() if self.proc.stderr else b""
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        self.output += rest_out
+        self.stderr = rest_err.decode(errors="replace")
+        return self.output.decode(errors="replace"), self.stderr
