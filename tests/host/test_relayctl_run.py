@@ -1,0 +1,63 @@
+"""`relayctl run`: the command behind `make run`, on both runtimes."""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.relayproc import free_port
+
+RELAYCTL = str(Path(sys.executable).parent / "relayctl")
+
+
+def read_until(proc, needle, timeout=20):
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and needle not in buf:
+        r, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if r:
+            d = os.read(proc.stdout.fileno(), 4096)
+            if not d:
+                break
+            buf += d
+    return buf.decode()
+
+
+@pytest.mark.parametrize("rt", ["cpython", "micropython"])
+def test_run_prints_links_serves_and_stops_on_ctrl_c(rt, origin):
+    socks, http = free_port(), free_port()
+    proc = subprocess.Popen([RELAYCTL, "run", "--runtime", rt, "--socks", f"127.0.0.1:{socks}",
+                             "--http", f"127.0.0.1:{http}", "--allow", "127.0.0.0/8"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        text = read_until(proc, b"Ctrl-C")
+        assert f"socks=127.0.0.1:{socks}" in text and f"http=127.0.0.1:{http}" in text
+        assert f"curl --socks5-hostname 127.0.0.1:{socks} " in text
+        assert f"tg://socks?server=127.0.0.1&port={socks}" in text
+        r = subprocess.run(["curl", "-sS", "--socks5-hostname", f"127.0.0.1:{socks}",
+                            f"http://127.0.0.1:{origin.port}/small"], capture_output=True, timeout=30)
+        assert r.stdout == b"hello relay\n"
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole process group
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("rt", ["cpython", "micropython"])
+def test_bad_config_exits_2_with_one_line_per_problem(rt, tmp_path):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"socks": {"port": 70000}, "limits": {"idle_timeout": -1}}))
+    r = subprocess.run([RELAYCTL, "run", "--runtime", rt, "--config", str(cfg)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert f"{cfg}: socks.port: expected 1..65535, got 70000" in lines
+    assert any(line.startswith(f"{cfg}: limits.idle_timeout: ") for line in lines)
+    assert len(lines) == 2
