@@ -8,6 +8,7 @@ HTTP_STATUS = {
     S.R_FULL: 503,
     S.R_CLIENT_FULL: 503,
     S.R_TIMEOUT: 504,
+    S.R_UPLINK_DOWN: 503,
 }
 _EXPLAIN = {
     S.R_GUARD: "the relay does not connect to local or private addresses",
@@ -16,6 +17,7 @@ _EXPLAIN = {
     S.R_TIMEOUT: "the destination did not answer in time",
     S.R_DNS: "the name could not be resolved",
     S.R_REFUSED: "the destination refused the connection",
+    S.R_UPLINK_DOWN: "the relay's link to the outside is down right now; it comes back by itself",
 }
 _AUTH_HEADER = b'Proxy-Authenticate: Basic realm="relay"\r\n'
 

@@ -376,3 +376,19 @@ class BodyFramer:
                 if not line:
                     self.done = True
         return i
+
+
+def connect_request(host, port, credentials=None):
+    """CONNECT head for an upstream HTTP proxy. host: name (str) or address bytes."""
+    if type(host) is str:
+        auth = host
+    else:
+        from relay.addr import format_ip
+
+        auth = format_ip(host) if len(host) == 4 else "[" + format_ip(host) + "]"
+    auth = "%s:%d" % (auth, port)
+    extra = ""
+    if credentials:
+        token = binascii.b2a_base64(credentials[0] + b":" + credentials[1]).strip().decode()
+        extra = "Proxy-Authorization: Basic %s\r\n" % token
+    return ("CONNECT %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (auth, auth, extra)).encode()

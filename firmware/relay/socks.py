@@ -272,3 +272,97 @@ def udp_unpack(dgram):
 def udp_pack(ip, port, payload):
     atyp = ATYP_IPV4 if len(ip) == 4 else ATYP_IPV6
     return bytes((0, 0, 0, atyp)) + ip + bytes((port >> 8, port & 0xFF)) + payload
+
+
+# Upstream side: the relay as a SOCKS5 client of another relay or proxy.
+_REP_REASON = {
+    REP_NOT_ALLOWED: "guard",
+    REP_NET_UNREACHABLE: "net-unreachable",
+    REP_HOST_UNREACHABLE: "host-unreachable",
+    REP_REFUSED: "refused",
+    REP_TTL_EXPIRED: "timeout",
+}
+
+
+def socks5_connect_request(host, port):
+    if type(host) is str:
+        raw = host.encode()
+        addr = bytes((ATYP_DOMAIN, len(raw))) + raw
+    else:
+        addr = bytes((ATYP_IPV4 if len(host) == 4 else ATYP_IPV6,)) + host
+    return bytes((VER5, CMD_CONNECT, 0)) + addr + bytes((port >> 8, port & 0xFF))
+
+
+class Socks5Client:
+    """Greeting, optional login, CONNECT. feed() -> [Send]; .done once connected.
+
+    A refusal raises SocksError whose .reason says why, in stats.py's words
+    ("refused", "guard", ...; "upstream" when the proxy itself misbehaved).
+    """
+
+    def __init__(self, host, port, user=None, password=None):
+        self.target = (host, port)
+        self.login = (user, password) if user else None
+        self.buf = bytearray()
+        self.state = self._method
+        self.done = False
+        self.rest = b""
+
+    def greeting(self):
+        return b"\x05\x02\x00\x02" if self.login else b"\x05\x01\x00"
+
+    def feed(self, data):
+        self.buf += data
+        out = []
+        while self.state is not None:
+            ev = self.state()
+            if ev is None:
+                break
+            out.append(ev)
+        return out
+
+    def _method(self):
+        b = self.buf
+        if len(b) < 2:
+            return None
+        if b[0] != VER5:
+            raise SocksError("upstream is not SOCKS5", reason="upstream")
+        m = b[1]
+        self.buf = b[2:]
+        if m == METHOD_PASSWORD and self.login:
+            u, p = self.login
+            self.state = self._auth
+            return Send(bytes((1, len(u))) + u + bytes((len(p),)) + p)
+        if m != METHOD_NONE:
+            raise SocksError("upstream wants a login we do not have", reason="upstream")
+        self.state = self._reply
+        return Send(socks5_connect_request(*self.target))
+
+    def _auth(self):
+        b = self.buf
+        if len(b) < 2:
+            return None
+        if b[1] != 0:
+            raise SocksError("upstream refused our login", reason="upstream")
+        self.buf = b[2:]
+        self.state = self._reply
+        return Send(socks5_connect_request(*self.target))
+
+    def _reply(self):
+        b = self.buf
+        if len(b) < 5:
+            return None
+        if b[0] != VER5:
+            raise SocksError("upstream reply is not SOCKS5", reason="upstream")
+        atyp = b[3]
+        end = 10 if atyp == ATYP_IPV4 else 22 if atyp == ATYP_IPV6 else 7 + b[4] if atyp == ATYP_DOMAIN else -1
+        if end < 0:
+            raise SocksError("upstream reply has a bad address type", reason="upstream")
+        if len(b) < end:
+            return None
+        if b[1] != REP_OK:
+            raise SocksError("upstream refused: %d" % b[1], reason=_REP_REASON.get(b[1], "failed"))
+        self.rest = bytes(b[end:])
+        self.state = None
+        self.done = True
+        return None

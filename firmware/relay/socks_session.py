@@ -10,6 +10,7 @@ SOCKS5_REPLY = {
     "net-unreachable": socks.REP_NET_UNREACHABLE,
     "host-unreachable": socks.REP_HOST_UNREACHABLE,
     S.R_TIMEOUT: socks.REP_TTL_EXPIRED,
+    S.R_UPLINK_DOWN: socks.REP_NET_UNREACHABLE,
 }
 
 

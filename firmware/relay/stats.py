@@ -18,6 +18,7 @@ R_ADDRESS_TYPE = "address-type"
 R_PROTOCOL = "protocol"
 R_HANDSHAKE_TIMEOUT = "handshake-timeout"
 R_FAILED = "failed"
+R_UPLINK_DOWN = "uplink-down"
 
 
 class Stats:

@@ -157,3 +157,22 @@ def test_garbage_never_crashes(blob):
         except SocksError:
             pass
     socks.udp_unpack(blob)
+
+
+def test_socks5_client_login_and_connect_any_split():
+    cl = socks.Socks5Client("telegram.org", 443, b"u", b"p")
+    assert cl.greeting() == b"\x05\x02\x00\x02"
+    server = b"\x05\x02" + b"\x01\x00" + b"\x05\x00\x00\x01\x01\x02\x03\x04\x01\xbbEARLY"
+    sent = []
+    for i in range(len(server)):
+        sent += [e.data for e in cl.feed(server[i : i + 1])]
+    assert sent == [b"\x01\x01u\x01p", b"\x05\x01\x00\x03\x0ctelegram.org\x01\xbb"]
+    assert cl.done and cl.rest == b"EARLY"
+
+
+def test_socks5_client_refusal_reason():
+    cl = socks.Socks5Client(b"\x7f\x00\x00\x01", 80)
+    cl.feed(b"\x05\x00")
+    with pytest.raises(SocksError) as e:
+        cl.feed(b"\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00")
+    assert e.value.reason == "refused"

@@ -38,9 +38,9 @@ def deep_merge(base, extra):
 class RelayProcess:
     """A running relay. .socks / .http / .status are ports; stop() returns everything it printed."""
 
-    def __init__(self, runtime, tmp_path, config=None, extra_args=(), ready_timeout=20):
+    def __init__(self, runtime, tmp_path, config=None, extra_args=(), ready_timeout=20, socks_port=None):
         self.runtime = runtime
-        self.socks = free_port()
+        self.socks = socks_port or free_port()
         self.http = free_port()
         self.status = free_port()
         base = {

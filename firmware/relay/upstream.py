@@ -1,0 +1,247 @@
+"""Upstream proxies and the uplink monitor.
+
+Upstreams: an ordered list of SOCKS5 or HTTP proxies (another relay, or a
+volunteer proxy abroad). New tunnels go to the first healthy one; a proxy
+that fails is marked down at once and the next is tried in the same
+request, so failover costs one connect attempt. A health loop brings it
+back when it answers again. upstream.direct lists destinations (CIDRs,
+domain suffixes) that skip the upstreams.
+
+UplinkMonitor: periodic TCP probes decide whether the uplink is up. While
+it is down, new tunnels are refused at once (SOCKS 0x03, HTTP 503) instead
+of waiting for timeouts; DNS, the portal and status keep working.
+"""
+
+from relay import httpproxy, runtime, socks
+from relay.addr import in_net, parse_cidr, parse_ip, split_host_port
+
+
+def parse_proxy_url(url):
+    """'socks5://user:pass@host:port' or 'http://host:port' -> (kind, ip, port, user, password). ValueError if bad."""
+    if "://" not in url:
+        raise ValueError("expected socks5://HOST:PORT or http://HOST:PORT, got " + repr(url))
+    kind, rest = url.split("://", 1)
+    if kind not in ("socks5", "http"):
+        raise ValueError("upstream kind must be socks5 or http, got " + repr(kind))
+    user = password = None
+    if "@" in rest:
+        cred, rest = rest.rsplit("@", 1)
+        if ":" not in cred:
+            raise ValueError("expected user:password@ in " + repr(url))
+        user, password = cred.split(":", 1)
+        user, password = user.encode(), password.encode()
+    host, port = split_host_port(rest.rstrip("/"))
+    ip = parse_ip(host)
+    if ip is None:
+        raise ValueError("upstream host must be an IP address (no DNS before the uplink works): " + repr(host))
+    return kind, ip, port, user, password
+
+
+class Upstream:
+    __slots__ = ("kind", "ip", "port", "user", "password", "healthy", "label")
+
+    def __init__(self, url, index):
+        self.kind, self.ip, self.port, self.user, self.password = parse_proxy_url(url)
+        self.healthy = True
+        self.label = "upstream%d" % index  # counters and logs never carry the address
+
+
+class PrefixConn:
+    """A connection whose first recv() returns bytes the handshake already read."""
+
+    __slots__ = ("conn", "prefix", "peer")
+
+    def __init__(self, conn, prefix):
+        self.conn = conn
+        self.prefix = prefix
+        self.peer = conn.peer
+
+    async def recv(self):
+        if self.prefix:
+            p, self.prefix = self.prefix, b""
+            return p
+        return await self.conn.recv()
+
+    async def send(self, data):
+        await self.conn.send(data)
+
+    def shutdown_write(self):
+        return self.conn.shutdown_write()
+
+    def local(self):
+        return self.conn.local()
+
+    def close(self):
+        self.conn.close()
+
+
+class Upstreams:
+    def __init__(self, relay, urls, direct, check_ms):
+        self.relay = relay
+        self.list = [Upstream(u, i) for i, u in enumerate(urls)]
+        self.direct_nets = []
+        self.direct_names = []
+        for d in direct:
+            net = parse_cidr(d)
+            if net is not None:
+                self.direct_nets.append(net)
+            else:
+                self.direct_names.append(d.lower().lstrip("."))
+        self.check_ms = check_ms
+
+    def goes_direct(self, host):
+        if type(host) is str:
+            ip = parse_ip(host)
+            if ip is None:
+                name = host.lower().rstrip(".")
+                for suffix in self.direct_names:
+                    if name == suffix or name.endswith("." + suffix):
+                        return True
+                return False
+            host = ip
+        for net in self.direct_nets:
+            if in_net(host, net):
+                return True
+        return False
+
+    def any_healthy(self):
+        for u in self.list:
+            if u.healthy:
+                return True
+        return False
+
+    async def connect(self, host, port, timeout_ms):
+        """A tunnel to host:port through the first upstream that works. Raises Refusal."""
+        from relay.server import Refusal
+
+        order = [u for u in self.list if u.healthy] + [u for u in self.list if not u.healthy]
+        for u in order:
+            try:
+                return await runtime.wait_for_ms(self._through(u, host, port), timeout_ms)
+            except socks.SocksError as e:
+                if e.reason != "upstream":
+                    raise Refusal(e.reason)  # the destination's answer, not the proxy's fault
+                u.healthy = False
+            except httpproxy.HttpError as e:
+                if e.status != 502 or e.reason != "upstream":
+                    raise Refusal("refused" if e.status == 502 else "failed")
+                u.healthy = False
+            except (OSError, runtime.TimeoutError):
+                u.healthy = False
+        raise Refusal("uplink-down")
+
+    async def _through(self, u, host, port):
+        conn = await runtime.connect_tcp(u.ip, u.port)
+        try:
+            if u.kind == "socks5":
+                rest = await _socks5_handshake(conn, u, host, port)
+            else:
+                rest = await _http_connect(conn, u, host, port)
+        except BaseException:
+            conn.close()
+            raise
+        u.healthy = True
+        return PrefixConn(conn, rest) if rest else conn
+
+    async def health_loop(self):
+        while True:
+            for u in self.list:
+                u.healthy = await self._alive(u)
+            await runtime.sleep_ms(self.check_ms)
+
+    async def _alive(self, u):
+        """The proxy accepts a connection and answers a SOCKS greeting (HTTP: accepts)."""
+        try:
+            conn = await runtime.wait_for_ms(runtime.connect_tcp(u.ip, u.port), self.check_ms)
+        except (OSError, runtime.TimeoutError):
+            return False
+        try:
+            if u.kind != "socks5":
+                return True
+            cl = socks.Socks5Client("", 0, u.user, u.password)
+            await conn.send(cl.greeting())
+            reply = await runtime.wait_for_ms(conn.recv(), self.check_ms)
+            return len(reply) >= 2 and reply[0] == 5 and reply[1] != 0xFF
+        except (OSError, runtime.TimeoutError):
+            return False
+        finally:
+            conn.close()
+
+
+async def _socks5_handshake(conn, u, host, port):
+    cl = socks.Socks5Client(host, port, u.user, u.password)
+    await conn.send(cl.greeting())
+    while not cl.done:
+        data = await conn.recv()
+        if not data:
+            raise socks.SocksError("upstream closed during the handshake", reason="upstream")
+        for ev in cl.feed(data):
+            await conn.send(ev.data)
+    return cl.rest
+
+
+async def _http_connect(conn, u, host, port):
+    cred = (u.user, u.password) if u.user else None
+    await conn.send(httpproxy.connect_request(host, port, cred))
+    reader = httpproxy.HeadReader(8192)
+    head = None
+    while head is None:
+        data = await conn.recv()
+        if not data:
+            raise httpproxy.HttpError(502, "upstream closed during CONNECT", "upstream")
+        head = reader.feed(data)
+    resp = httpproxy.parse_response(head)
+    if resp.status != 200:
+        bad_proxy = resp.status in (407, 400, 405)
+        raise httpproxy.HttpError(502 if bad_proxy else 403, "upstream answered %d" % resp.status,
+                                  "upstream" if bad_proxy else "refused")
+    return reader.rest
+
+
+class UplinkMonitor:
+    def __init__(self, relay, targets, interval_ms, timeout_ms, down_after):
+        self.relay = relay
+        self.targets = [split_host_port(t) for t in targets]
+        self.targets = [(parse_ip(h), p) for h, p in self.targets]
+        self.interval_ms = interval_ms
+        self.timeout_ms = timeout_ms
+        self.down_after = down_after
+        self.up = True
+        self.changed = runtime.now_ms()
+        self.failures = 0
+        self.changes = 0
+
+    def state(self):
+        return {"up": self.up, "since_s": runtime.ms_since(self.changed) // 1000, "changes": self.changes}
+
+    async def run(self):
+        while True:
+            ok = await self.probe()
+            if ok:
+                self.failures = 0
+                if not self.up:
+                    self._set(True)
+            else:
+                self.failures += 1
+                if self.up and self.failures >= self.down_after:
+                    self._set(False)
+            await runtime.sleep_ms(self.interval_ms if self.up else max(1000, self.interval_ms // 3))
+
+    def _set(self, up):
+        self.up = up
+        self.changed = runtime.now_ms()
+        self.changes += 1
+        self.relay.log.info("uplink " + ("up" if up else "down"))
+
+    async def probe(self):
+        ups = self.relay.upstreams
+        if ups is not None and ups.list:
+            return ups.any_healthy()
+        for ip, port in self.targets:
+            try:
+                conn = await runtime.wait_for_ms(runtime.connect_tcp(ip, port), self.timeout_ms)
+                conn.close()
+                return True
+            except (OSError, runtime.TimeoutError):
+                pass
+        return False
