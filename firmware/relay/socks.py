@@ -312,6 +312,9 @@ class Socks5Client:
         return b"\x05\x02\x00\x02" if self.login else b"\x05\x01\x00"
 
     def feed(self, data):
+        if self.done:
+            self.rest += bytes(data)
+            return []
         self.buf += data
         out = []
         while self.state is not None:
