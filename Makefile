@@ -3,10 +3,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := curl
+APT_PACKAGES := curl chromium zbar-tools nftables dnsmasq-base wpasupplicant
 APT_STAMP := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | tr ' ' '_')
 
-.PHONY: run test setup bench lint clean
+.PHONY: run test setup bench lint docs clean
 
 run: setup
 	$(VENV)/bin/relayctl run
@@ -33,9 +33,20 @@ $(APT_STAMP): | $(VENV)/bin/python
 	fi
 	touch $@
 
+# `make bench`: the relay beside microsocks (Debian) and pproxy (PyPI, the bench extra).
+BENCH_APT_PACKAGES := microsocks
+
 bench: setup
+	@missing=""; for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+docs: setup
+	$(PY) -m relayctl.docs
 
 lint: setup
 	$(VENV)/bin/ruff check firmware host_tools tests

@@ -4,7 +4,10 @@
     --socks HOST:PORT    SOCKS listener ("off" to disable)
     --http HOST:PORT     HTTP proxy listener ("off" to disable)
     --allow CIDR         open an exception in the destination guard (repeatable)
-    --dns IP[:PORT]      resolver to use instead of the system's (repeatable)
+    --dns IP[:PORT]      resolver to use instead of the system's (repeatable; alias --upstream-dns)
+    --portal HOST:PORT   onboarding portal listener ("off" to disable)
+    --dns-listen HOST:PORT  DNS responder for Wi-Fi clients, UDP ("off" to disable)
+    --mtproto HOST:PORT  MTProto proxy listener ("off" to disable; secrets come from the config)
     --log-level LEVEL    quiet, info or debug
 
 Prints one "relay ready ..." line once every listener accepts connections.
@@ -18,7 +21,7 @@ from relay.addr import split_host_port
 from relay.config import ConfigError, load
 from relay.log import Log
 
-USAGE = "usage: relay [--config FILE] [--socks HOST:PORT|off] [--http HOST:PORT|off] [--allow CIDR]... [--dns IP[:PORT]]... [--log-level quiet|info|debug]"
+USAGE = "usage: relay [--config FILE] [--socks HOST:PORT|off] [--http HOST:PORT|off] [--allow CIDR]... [--dns IP[:PORT]]... [--portal HOST:PORT|off] [--dns-listen HOST:PORT|off] [--mtproto HOST:PORT|off] [--log-level quiet|info|debug]"
 
 
 def parse_args(argv):
@@ -38,18 +41,18 @@ def parse_args(argv):
         i += 2
         if opt == "--config":
             path = val
-        elif opt in ("--socks", "--http"):
-            sect = opt[2:]
+        elif opt in ("--socks", "--http", "--portal", "--dns-listen", "--mtproto"):
+            pre = {"--dns-listen": "dns.listen_"}.get(opt, opt[2:] + ".")
             if val == "off":
-                over[sect + ".enabled"] = False
+                over[pre + "enabled"] = False
             else:
                 host, port = split_host_port(val)
-                over[sect + ".enabled"] = True
-                over[sect + ".host"] = host
-                over[sect + ".port"] = port
+                over[pre + "enabled"] = True
+                over[pre + "host"] = host
+                over[pre + "port"] = port
         elif opt == "--allow":
             allow.append(val)
-        elif opt == "--dns":
+        elif opt == "--dns" or opt == "--upstream-dns":
             dns.append(val)
         elif opt == "--log-level":
             over["log.level"] = val
@@ -86,10 +89,13 @@ async def serve(cfg, digest):
         log.warn("cannot listen: %s (is another relay or proxy already on that port?)" % e)
         raise SystemExit(1)
     parts = ["relay ready version=%s config=%s runtime=%s" % (VERSION, digest, runtime.NAME)]
-    for sect in ("socks", "http", "status"):
+    for sect in ("socks", "http", "status", "portal", "mtproto"):
         c = getattr(cfg, sect)
         if c.enabled and (c.host, c.port) in listening:
             parts.append("%s=%s:%d" % (sect, c.host, c.port))
+    d = cfg.dns
+    if d.listen_enabled and (d.listen_host, d.listen_port) in listening:
+        parts.append("dns=%s:%d" % (d.listen_host, d.listen_port))
     log.info(" ".join(parts))
     try:
         while True:

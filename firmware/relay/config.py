@@ -104,6 +104,12 @@ def _user(v):
     return (v["user"].encode(), v["pass"].encode())
 
 
+def _passphrase(v):
+    if type(v) is not str or (v and not 8 <= len(v) <= 63) or [c for c in v if not 32 <= ord(c) <= 126]:
+        raise ValueError("expected \"\" or 8..63 printable ASCII characters (WPA2)")
+    return v
+
+
 def _hosts(v):
     if type(v) is not dict:
         raise ValueError("expected {name: [addresses]}, got " + json.dumps(v))
@@ -115,6 +121,118 @@ def _hosts(v):
             raise ValueError("%s: expected IP addresses, got %s" % (name, json.dumps(v[name])))
         out[name.lower().rstrip(".")] = parsed
     return out
+
+
+def _ip_or_empty(v):
+    if v == "":
+        return v
+    if type(v) is not str or parse_ip(v) is None:
+        raise ValueError("expected an IP address, or \"\" to use the listen address, got " + json.dumps(v))
+    return v
+
+
+def _any_text(v):
+    if type(v) is not str:
+        raise ValueError("expected text (\"\" for none), got " + json.dumps(v))
+    return v
+
+
+def _domain(v):
+    if type(v) is not str or not v.strip(".") or " " in v or len(v) > 253:
+        raise ValueError("expected a domain name like telegram.org, got " + json.dumps(v))
+    return v.lower().strip(".")
+
+
+def _mt_secret(v):
+    from relay.mtproto import parse_secret  # only when secrets are listed: the module is not small
+
+    parse_secret(v, "domain.check")  # raises ValueError; the real tls_domain is checked in load()
+    return v.strip().lower()
+
+
+def _mt_domain(v):
+    if type(v) is not str or " " in v or len(v) > 253:
+        raise ValueError("expected a domain name like www.example.com, or empty, got " + json.dumps(v))
+    return v.lower()
+
+
+def _mask(v):
+    if v == "":
+        return v
+    try:
+        split_host_port(v, 443)
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError('expected HOST[:PORT] of the site shown to probes, or "", got ' + json.dumps(v))
+    return v
+
+
+def _dcs(v):
+    if type(v) is not dict or not v:
+        raise ValueError('expected {"DC id": ["IP:PORT", ...]}, got ' + json.dumps(v))
+    out = {}
+    for k in v:
+        addrs = v[k] if type(v[k]) is list else [v[k]]
+        if not k.isdigit() or not addrs:
+            raise ValueError("%s: expected a DC number and a list of IP:PORT" % k)
+        got = []
+        for a in addrs:
+            try:
+                host, port = split_host_port(a, 443)
+                ip = parse_ip(host)
+            except (ValueError, AttributeError, TypeError):
+                ip = None
+            if ip is None:
+                raise ValueError("%s: expected IP[:PORT] or [IPv6][:PORT], got %s" % (k, json.dumps(a)))
+            got.append((ip, port))
+        out[int(k)] = got
+    return out
+
+
+# Telegram's published production data centres (IPv4 first, then IPv6), port 443.
+MTPROTO_DCS = {
+    "1": ["149.154.175.50:443", "[2001:b28:f23d:f001::a]:443"],
+    "2": ["149.154.167.51:443", "[2001:67c:4e8:f002::a]:443"],
+    "3": ["149.154.175.100:443", "[2001:b28:f23d:f003::a]:443"],
+    "4": ["149.154.167.91:443", "[2001:67c:4e8:f004::a]:443"],
+    "5": ["91.108.56.130:443", "[2001:b28:f23f:f005::a]:443"],
+}
+
+
+def _proxy_url(v):
+    from relay.upstream import parse_proxy_url
+
+    if type(v) is not str:
+        raise ValueError("expected socks5://HOST:PORT or http://HOST:PORT, got " + json.dumps(v))
+    parse_proxy_url(v)
+    return v
+
+
+def _fraction(v):
+    if type(v) not in (int, float) or not 0 < v <= 1:
+        raise ValueError("expected a fraction 0..1, got " + json.dumps(v))
+    return v
+
+
+def _path_or_empty(v):
+    if type(v) is not str:
+        raise ValueError("expected a file path, got " + json.dumps(v))
+    return v
+
+
+def _cidr_or_suffix(v):
+    if type(v) is not str or not v or " " in v:
+        raise ValueError("expected a CIDR or a domain suffix, got " + json.dumps(v))
+    return v
+
+
+def _target(v):
+    try:
+        host, port = split_host_port(v)
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError("expected IP:PORT, got " + json.dumps(v))
+    if parse_ip(host) is None:
+        raise ValueError("expected an IP address, got " + json.dumps(v))
+    return v
 
 
 # (dotted key, default, validator, meaning). Order is the order of README's table.
@@ -132,6 +250,16 @@ SCHEMA = (
     ("status.enabled", False, _bool, "serve GET /api/status (counters, heap) on status.host:status.port"),
     ("status.host", "127.0.0.1", _host, "status listen address; keep it off the Wi-Fi side"),
     ("status.port", 8081, _port, "status listen port"),
+    ("portal.enabled", False, _bool, "serve the onboarding portal (HTTP) on portal.host:portal.port"),
+    ("portal.host", "127.0.0.1", _host, "portal listen address: the Wi-Fi side's"),
+    ("portal.port", 80, _port, "portal listen port; phones' connectivity checks come to 80"),
+    ("portal.address", "", _ip_or_empty, "the relay's address as phones see it (DNS answers, links); \"\": portal.host"),
+    ("portal.names", ["relay.lan", "relay", "portal.relay"], _list_of(_domain),
+     "names that lead to the portal; the first is the short address shown to people"),
+    ("portal.languages", ["kk", "ru", "en"], _list_of(_one_of("kk", "ru", "en")),
+     "page languages; the first is used when the phone asks for none of them"),
+    ("portal.admin_password", "", _any_text, "password of the /admin page (HTTP Basic, any user name); \"\": page off"),
+    ("portal.qr_svg", "", _any_text, "file holding an SVG QR code of the Telegram link, shown on the page"),
     ("limits.tunnels", 512, _int_range(1, 1000000), "tunnels open at once, all clients together"),
     ("limits.tunnels_per_client", 64, _int_range(1, 1000000), "tunnels open at once from one client address"),
     ("limits.sessions", 1024, _int_range(1, 1000000), "connections at once, handshakes included; more are closed at accept"),
@@ -151,6 +279,64 @@ SCHEMA = (
     ("dns.hosts", {}, _hosts, "fixed names: {name: [addresses]}"),
     ("dns.prefer", "ipv4", _one_of("ipv4", "ipv6"), "which family to try first when a name has both"),
     ("dns.timeout", 3, _seconds, "seconds to wait for a resolver"),
+    ("dns.listen_enabled", False, _bool, "answer DNS for Wi-Fi clients on dns.listen_host:dns.listen_port (UDP)"),
+    ("dns.listen_host", "127.0.0.1", _host, "DNS listen address: the Wi-Fi side's"),
+    ("dns.listen_port", 53, _port, "DNS listen port"),
+    ("dns.forward", ["telegram.org", "t.me", "telegram.me", "telesco.pe", "tdesktop.com", "telegra.ph"],
+     _list_of(_domain), "domains (and their subdomains) whose queries are forwarded to dns.servers"),
+    ("dns.answer_unknown", "nxdomain", _one_of("nxdomain", "portal"),
+     "answer for every other name: NXDOMAIN, or the portal's address"),
+    ("wifi.enabled", False, _bool, "bring up the access point (MicroPython boards; Linux boards use hostapd)"),
+    ("wifi.ssid", "relay", _text, "network name phones see"),
+    ("wifi.security", "open", _one_of("open", "wpa2"), "open, or wpa2 with wifi.passphrase"),
+    ("wifi.passphrase", "", _passphrase, "WPA2 passphrase"),
+    ("wifi.country", "00", _text, "regulatory country code (00: world)"),
+    ("wifi.channel", 6, _int_range(1, 196), "radio channel"),
+    ("wifi.max_clients", 4, _int_range(0, 1024), "phones associated at once (0: the radio's own limit)"),
+    ("wifi.address", "192.168.4.1", _host, "the board's address on its Wi-Fi"),
+    ("wifi.subnet", "192.168.4.0/24", _cidr, "the Wi-Fi subnet"),
+    ("mtproto.enabled", False, _bool, "serve Telegram's MTProto proxy (obfuscated2; dd and ee secrets)"),
+    ("mtproto.host", "127.0.0.1", _host, "MTProto listen address"),
+    ("mtproto.port", 8443, _port, "MTProto listen port"),
+    ("mtproto.secrets", [], _list_of(_mt_secret),
+     "secrets, each with its own counters: 32 hex (plain), dd+32 hex (padded), ee+32 hex+hex(domain) (fake-TLS)"),
+    ("mtproto.dcs", MTPROTO_DCS, _dcs, 'Telegram data centres: {"2": ["IP:PORT", ...]}; replaces the published list'),
+    ("mtproto.tls_domain", "", _mt_domain, "domain for ee secrets written without one (the site fake-TLS imitates)"),
+    ("mtproto.mask", "", _mask, 'HOST[:PORT] that probes with a wrong secret are passed to; "": hold them, then close'),
+    ("mtproto.time_window", 1200, _int_range(10, 86400 * 30), "seconds a fake-TLS ClientHello's clock may differ from ours"),
+    ("mtproto.clock_unknown", "accept", _one_of("accept", "refuse"),
+     "with no clock set: accept ee clients (replays are still refused) or refuse them"),
+    ("mtproto.replay_cache", 4096, _int_range(0, 1000000), "handshakes remembered to refuse replays (16 bytes each)"),
+    ("upstream.proxies", [], _list_of(_proxy_url),
+     "proxies to send traffic through, in order of preference: socks5://[user:pass@]IP:PORT or http://IP:PORT"),
+    ("upstream.direct", [], _list_of(_cidr_or_suffix), "destinations (CIDRs, domain suffixes) that skip the upstreams"),
+    ("upstream.check_interval", 5, _seconds, "seconds between upstream health checks"),
+    ("uplink.monitor", False, _bool, "probe the uplink and refuse new tunnels at once while it is down"),
+    ("uplink.targets", ["149.154.167.51:443", "149.154.175.50:443", "91.108.56.130:443"], _list_of(_target),
+     "what the probes connect to (by default Telegram's data centres)"),
+    ("uplink.interval", 15, _seconds, "seconds between probes while the uplink is up"),
+    ("uplink.timeout", 5, _seconds, "seconds one probe may take"),
+    ("uplink.down_after", 2, _int_range(1, 100), "failed probes in a row before the uplink counts as down"),
+    ("policy.preset", "open", _one_of("open", "telegram", "messengers"),
+     "which services pass: open (all the guard allows), telegram, messengers (Telegram, Signal, WhatsApp)"),
+    ("policy.allow_domains", [], _list_of(_text), "more domains (suffix match) to let through"),
+    ("policy.deny_domains", [], _list_of(_text), "domains (suffix match) to refuse, whatever the preset says"),
+    ("policy.allow_cidrs", [], _list_of(_cidr), "more address ranges to let through"),
+    ("policy.deny_cidrs", [], _list_of(_cidr), "address ranges to refuse"),
+    ("policy.ports", [], _list_of(_port), "destination ports allowed; empty: any"),
+    ("share.rate_down", 0, _int_range(0, 1 << 40), "uplink download rate to share, bytes/s (1 Mbit/s = 125000); 0: no pacing"),
+    ("share.rate_up", 0, _int_range(0, 1 << 40), "uplink upload rate to share, bytes/s; 0: no pacing"),
+    ("share.interactive_bytes", 32768, _int_range(0, 1 << 30),
+     "a tunnel moving at most this many bytes a second counts as interactive and goes ahead of bulk"),
+    ("share.client_quota", 0, _int_range(0, 1 << 50), "bytes one phone may move per day; 0: no quota"),
+    ("share.budget_day", 0, _int_range(0, 1 << 50), "bytes the uplink may carry per day (e.g. a SIM's daily package); 0: none"),
+    ("share.budget_total", 0, _int_range(0, 1 << 50), "bytes the uplink may carry in total; 0: none"),
+    ("share.slow_at", 0.8, _fraction, "fraction of the budget after which bulk is slowed"),
+    ("share.small_at", 0.95, _fraction, "fraction of the budget after which only small messaging flows pass"),
+    ("share.slow_factor", 0.25, _fraction, "share of the link bulk keeps once slowed"),
+    ("share.slow_rate", 65536, _int_range(1024, 1 << 40), "bulk rate once slowed when no rate is configured, bytes/s"),
+    ("share.state_file", "", _path_or_empty, "where counters survive a reboot (written then renamed); empty: kept in memory"),
+    ("share.persist_interval", 300, _seconds, "seconds between counter writes (flash wear vs. what a power cut loses)"),
     ("log.level", "info", _one_of("quiet", "info", "debug"), "debug names clients and destinations; never use it in the field"),
 )
 
@@ -245,6 +431,19 @@ def load(text, name="config.json", overrides=None, extend=None):
         if (values["socks.enabled"] and values["http.enabled"]
                 and values["socks.port"] == values["http.port"] and values["socks.host"] == values["http.host"]):
             values["http.enabled"] = False  # one port serves both protocols anyway
+        if values["mtproto.enabled"]:
+            if not values["mtproto.secrets"]:
+                problems.append(name + ": mtproto.secrets: MTProto is on but no secret is listed (relayctl mtproto secret)")
+            for sec in values["mtproto.secrets"]:
+                if sec.startswith("ee") and len(sec) == 34 and not values["mtproto.tls_domain"]:
+                    problems.append(name + ": mtproto.secrets: %s has no domain; append its hex or set mtproto.tls_domain" % sec)
+        if not values["portal.languages"]:
+            problems.append(name + ": portal.languages: list at least one of kk, ru, en")
+        if (values["portal.enabled"] or values["dns.listen_enabled"]) and not values["portal.address"]:
+            ip = parse_ip(values["portal.host"])
+            if ip == bytes(len(ip)):
+                problems.append(name + ": portal.address: needed when portal.host listens on every address")
+            values["portal.address"] = values["portal.host"]
     if problems:
         raise ConfigError(problems)
     return Config(values)

@@ -9,6 +9,9 @@ HTTP_STATUS = {
     S.R_CLIENT_FULL: 503,
     S.R_TIMEOUT: 504,
     S.R_UPLINK_DOWN: 503,
+    S.R_POLICY: 403,
+    S.R_QUOTA: 403,
+    S.R_BUDGET: 403,
 }
 _EXPLAIN = {
     S.R_GUARD: "the relay does not connect to local or private addresses",
@@ -18,6 +21,9 @@ _EXPLAIN = {
     S.R_DNS: "the name could not be resolved",
     S.R_REFUSED: "the destination refused the connection",
     S.R_UPLINK_DOWN: "the relay's link to the outside is down right now; it comes back by itself",
+    S.R_POLICY: "this relay carries only the services its volunteers chose (Telegram first)",
+    S.R_QUOTA: "this device has used its share for today; it renews tomorrow",
+    S.R_BUDGET: "the relay's data for today is used up; it renews tomorrow",
 }
 _AUTH_HEADER = b'Proxy-Authenticate: Basic realm="relay"\r\n'
 

@@ -132,6 +132,36 @@ class Resolver:
         finally:
             runtime.udp_close(sock)
 
+    async def forward(self, query):
+        """Send a client's raw DNS query to the configured servers in turn; -> the first
+        answer's bytes (its id is ours, the caller restores the client's), or ResolveError."""
+        if not self.servers:
+            raise ResolveError("failed")
+        last = ResolveError("timeout")
+        for ip, port in self.servers:
+            try:
+                return await runtime.wait_for_ms(self._forward_one(ip, port, query), self.timeout_ms)
+            except runtime.TimeoutError:
+                last = ResolveError("timeout")
+            except OSError:
+                last = ResolveError("failed")
+        raise last
+
+    async def _forward_one(self, server_ip, port, query):
+        qid = _qid()
+        out = bytearray(query)
+        out[0] = qid >> 8
+        out[1] = qid & 0xFF
+        sock, _ = runtime.udp_open(bytes(len(server_ip)), 49152 + (qid & 0x3FFF))
+        try:
+            runtime.udp_send(sock, out, server_ip, port)
+            while True:
+                data, src, sport = await runtime.udp_recv(sock)
+                if src == server_ip and sport == port and len(data) >= 12 and data[0] == out[0] and data[1] == out[1]:
+                    return data  # dnsserver checks the question before passing anything on
+        finally:
+            runtime.udp_close(sock)
+
 
 def _qid():
     b = os.urandom(2)

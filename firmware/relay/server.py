@@ -24,7 +24,7 @@ class Refusal(Exception):
 
 
 class Session:
-    __slots__ = ("conn", "task", "peer_task", "active", "timeout_ms", "tunnel", "client")
+    __slots__ = ("conn", "task", "peer_task", "active", "timeout_ms", "tunnel", "client", "win_t", "win_b")
 
     def __init__(self, conn, timeout_ms):
         self.conn = conn
@@ -34,6 +34,8 @@ class Session:
         self.timeout_ms = timeout_ms
         self.tunnel = False
         self.client = conn.peer[0]
+        self.win_t = self.active  # the interactive/bulk window of share.py
+        self.win_b = 0
 
 
 class Relay:
@@ -57,6 +59,30 @@ class Relay:
         self.password_required = cfg.socks.auth == "password"
         self.listeners = []
         self.udp_port_next = cfg.socks.udp_port_base
+        self.upstreams = None
+        if cfg.upstream.proxies:
+            from relay.upstream import Upstreams
+
+            up = cfg.upstream
+            self.upstreams = Upstreams(self, up.proxies, up.direct, int(up.check_interval * 1000))
+        self.uplink = None
+        if cfg.uplink.monitor:
+            from relay.upstream import UplinkMonitor
+
+            u = cfg.uplink
+            self.uplink = UplinkMonitor(self, u.targets, int(u.interval * 1000), int(u.timeout * 1000), u.down_after)
+        self.background = []
+        p = cfg.policy
+        from relay.policy import Policy
+
+        self.policy = Policy(p.preset, lambda path: runtime.read_file(path).decode(), p.allow_domains,
+                             p.deny_domains, p.allow_cidrs, p.deny_cidrs, p.ports)
+        self.sharing = None
+        sh = cfg.share
+        if sh.rate_down or sh.rate_up or sh.client_quota or sh.budget_day or sh.budget_total or sh.state_file:
+            from relay.shaper import Sharing
+
+            self.sharing = Sharing(self, cfg)
         runtime.set_buffer_size(lim.buffer)
 
     # -- lifecycle ---------------------------------------------------------
@@ -76,13 +102,35 @@ class Relay:
             lst = await runtime.listen_tcp(st.host, st.port, 8, self._accept_status)
             self.listeners.append(lst)
             done.append((st.host, st.port))
+        if self.cfg.portal.enabled or self.cfg.dns.listen_enabled:
+            from relay import services
+
+            done += await services.start(self)
+        if self.cfg.mtproto.enabled:
+            from relay.mtproto_session import start_mtproto
+
+            done.append(await start_mtproto(self))
         self.sweeper = runtime.create_task(self._sweep())
+        if self.upstreams is not None:
+            self.background.append(runtime.create_task(self.upstreams.health_loop()))
+        if self.uplink is not None:
+            self.background.append(runtime.create_task(self.uplink.run()))
+        if self.sharing is not None:
+            for coro in self.sharing.tasks():
+                self.background.append(runtime.create_task(coro))
         return done
 
     def close(self):
         for lst in self.listeners:
             lst.close()
         self.sweeper.cancel()
+        for t in self.background:
+            t.cancel()
+        if self.sharing is not None:
+            try:
+                self.sharing.save()
+            except OSError:
+                pass
         for s in list(self.sessions):
             self._cancel(s)
 
@@ -194,6 +242,8 @@ class Relay:
         n = self.per_client.get(s.client, 0)
         if n >= self.cfg.limits.tunnels_per_client:
             raise Refusal(S.R_CLIENT_FULL)
+        if self.sharing is not None:
+            self.sharing.check_open(s)
         self.per_client[s.client] = n + 1
         st.tunnels += 1
         st.tunnels_total += 1
@@ -211,12 +261,17 @@ class Relay:
             self.per_client.pop(s.client, None)
 
     async def resolve(self, host):
-        """host: address bytes or a name -> allowed addresses, or Refusal."""
+        """host: address bytes or a name -> addresses the guard and the policy allow, or Refusal."""
+        by_name = False
         if type(host) is str:
             ip = parse_ip(host)
             if ip is not None:
                 ips = [ip]
             else:
+                verdict = self.policy.check_name(host)
+                if verdict == "policy":
+                    raise Refusal(S.R_POLICY)
+                by_name = verdict is None
                 try:
                     ips = await self.resolver.resolve(host)
                 except ResolveError as e:
@@ -224,6 +279,10 @@ class Relay:
         else:
             ips = [host]
         allowed = [ip for ip in ips if self.guard.check(ip) is None]
+        if allowed and not by_name:
+            allowed = [ip for ip in allowed if self.policy.check_ip(ip) is None]
+            if not allowed:
+                raise Refusal(S.R_POLICY)
         if not allowed:
             if self.log.debug_on:
                 self.log.debug("guard refused %s: %s" % (host, self.guard.check(ips[0])))
@@ -231,7 +290,23 @@ class Relay:
         return allowed
 
     async def connect(self, host, port):
-        """Open a TCP connection to host:port, trying each allowed address in turn."""
+        """Open a TCP connection to host:port: through an upstream, or directly trying each allowed address."""
+        if self.policy.check_port(port) is not None:
+            raise Refusal(S.R_POLICY)
+        if self.uplink is not None and not self.uplink.up:
+            raise Refusal(S.R_UPLINK_DOWN)
+        ups = self.upstreams
+        if ups is not None and not ups.goes_direct(host):
+            if type(host) is str and parse_ip(host) is None:
+                if self.policy.check_name(host) is not None:
+                    raise Refusal(S.R_POLICY)  # the upstream resolves names: decide by name here
+            else:
+                ip = host if type(host) is not str else parse_ip(host)
+                if self.guard.check(ip) is not None:
+                    raise Refusal(S.R_GUARD)
+                if self.policy.check_ip(ip) is not None:
+                    raise Refusal(S.R_POLICY)
+            return await ups.connect(host, port, self.connect_ms)
         ips = await self.resolve(host)
         last = Refusal(S.R_FAILED)
         for ip in ips:
@@ -267,35 +342,54 @@ class Relay:
         src = s.conn
         st = self.stats
         now = runtime.now_ms
+        sh = self.sharing
+        limit = sh.quantum if sh is not None else 0
         try:
             while True:
-                data = await src.recv()
+                data = await src.recv(limit)
                 n = len(data)
                 if not n:
                     return True
                 s.active = now()
+                if sh is not None:
+                    ev = sh.admit(s, n, False)
+                    if ev is not None:
+                        data = bytes(data)  # the shared read buffer is reused while we wait
+                        await sh.wait(ev, False)
                 await upstream.send(data)
                 st.bytes_up += n
         except OSError:
+            return False
+        except Refusal as r:
+            st.refuse(r.reason)
             return False
 
     async def _down(self, s, upstream):
         dst = s.conn
         st = self.stats
         now = runtime.now_ms
+        sh = self.sharing
+        limit = sh.quantum if sh is not None else 0
         clean = False
         try:
             while True:
-                data = await upstream.recv()
+                data = await upstream.recv(limit)
                 n = len(data)
                 if not n:
                     clean = True
                     break
                 s.active = now()
+                if sh is not None:
+                    ev = sh.admit(s, n, True)
+                    if ev is not None:
+                        data = bytes(data)  # the shared read buffer is reused while we wait
+                        await sh.wait(ev, True)
                 await dst.send(data)
                 st.bytes_down += n
         except OSError:
             pass
+        except Refusal as r:
+            st.refuse(r.reason)
         except runtime.CancelledError:
             return
         s.peer_task = None

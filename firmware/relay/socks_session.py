@@ -11,6 +11,9 @@ SOCKS5_REPLY = {
     "host-unreachable": socks.REP_HOST_UNREACHABLE,
     S.R_TIMEOUT: socks.REP_TTL_EXPIRED,
     S.R_UPLINK_DOWN: socks.REP_NET_UNREACHABLE,
+    S.R_POLICY: socks.REP_NOT_ALLOWED,
+    S.R_QUOTA: socks.REP_NOT_ALLOWED,
+    S.R_BUDGET: socks.REP_NOT_ALLOWED,
 }
 
 

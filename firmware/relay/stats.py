@@ -19,6 +19,9 @@ R_PROTOCOL = "protocol"
 R_HANDSHAKE_TIMEOUT = "handshake-timeout"
 R_FAILED = "failed"
 R_UPLINK_DOWN = "uplink-down"
+R_POLICY = "policy"
+R_QUOTA = "quota"
+R_BUDGET = "budget"
 
 
 class Stats:

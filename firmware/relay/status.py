@@ -18,6 +18,12 @@ def snapshot(relay, collect=False):
         gc.collect()
     d["heap_used"] = runtime.heap_used()
     d["rss_kib"] = runtime.rss_kib()
+    if getattr(relay, "mtproto", None) is not None:
+        d["mtproto"] = relay.mtproto.as_dict()
+    d["uplink"] = relay.uplink.state() if relay.uplink is not None else None
+    ups = relay.upstreams
+    d["upstreams"] = [{"name": u.label, "healthy": u.healthy} for u in ups.list] if ups is not None else []
+    d["share"] = relay.sharing.status() if relay.sharing is not None else None
     return d
 
 

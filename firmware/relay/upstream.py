@@ -56,11 +56,11 @@ class PrefixConn:
         self.prefix = prefix
         self.peer = conn.peer
 
-    async def recv(self):
+    async def recv(self, limit=0):
         if self.prefix:
             p, self.prefix = self.prefix, b""
             return p
-        return await self.conn.recv()
+        return await self.conn.recv(limit)
 
     async def send(self, data):
         await self.conn.send(data)

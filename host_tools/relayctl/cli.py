@@ -14,23 +14,38 @@ from relayctl.errors import CliError
 # verb -> (module, one-line help). Modules load only when their verb runs.
 VERBS = {
     "run": ("relayctl.cmd_run", "run the relay on this computer"),
+    "mtproto": ("relayctl.cmd_mtproto", "make MTProto proxy secrets and their tg://proxy links"),
+    "boards": ("relayctl.cmd_boards", "list, show, check and start board profiles"),
+    "site": ("relayctl.cmd_site", "write and check a site file (site.toml)"),
+    "build": ("relayctl.cmd_build", "build a board's image or bundle from its profile and a site file"),
+    "flash": ("relayctl.cmd_flash", "flash ESP32 boards: verified write, per-board values, inventory"),
+    "deploy": ("relayctl.cmd_deploy", "update the relay files and config on a running MicroPython board"),
+    "cards": ("relayctl.cmd_cards", "print one card per flashed board: Wi-Fi and Telegram QR codes"),
+    "uplink": ("relayctl.cmd_uplink", "set up the uplink: LTE modem probe/setup/scan/watch, render configs"),
+    "wifi": ("relayctl.cmd_wifi", "render the access point's configs for Linux boards and OpenWrt"),
 }
 
 
-def build_parser():
+def build_parser(verb=None):
+    """Every verb is listed; only the chosen verb's module is imported (a broken verb breaks only itself)."""
     p = argparse.ArgumentParser(prog="relayctl", description="Build, flash, set up and run Relay.")
     sub = p.add_subparsers(dest="verb", metavar="VERB")
     sub.required = True
-    for verb, (modname, help_text) in VERBS.items():
+    for name, (modname, help_text) in VERBS.items():
+        if name != verb:
+            sub.add_parser(name, help=help_text, add_help=False)
+            continue
         mod = importlib.import_module(modname)
-        sp = sub.add_parser(verb, help=help_text, description=(mod.__doc__ or help_text).strip())
+        sp = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip())
         mod.add_arguments(sp)
         sp.set_defaults(_run=mod.run)
     return p
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(verb if verb in VERBS else None).parse_args(argv)
     try:
         status = args._run(args)
     except CliError as e:

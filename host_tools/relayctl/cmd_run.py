@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from urllib.parse import quote
 
 from relayctl import out, paths
 from relayctl.errors import CliError
@@ -24,8 +25,11 @@ def add_arguments(p):
     p.add_argument("--http", metavar="HOST:PORT", help="HTTP proxy listener, or 'off'")
     p.add_argument("--allow", metavar="CIDR", action="append", default=[],
                    help="open an exception in the destination guard, e.g. 127.0.0.0/8 (repeatable)")
-    p.add_argument("--dns", metavar="IP[:PORT]", action="append", default=[],
+    p.add_argument("--dns", "--upstream-dns", metavar="IP[:PORT]", action="append", default=[], dest="dns",
                    help="resolver the relay asks instead of the system's (repeatable)")
+    p.add_argument("--portal", metavar="HOST:PORT", help="onboarding portal listener (HTTP), or 'off'")
+    p.add_argument("--dns-listen", metavar="HOST:PORT",
+                   help="DNS responder for Wi-Fi clients (UDP), or 'off'; captive-portal answers, Telegram forwarded")
     p.add_argument("--log-level", choices=("quiet", "info", "debug"))
 
 
@@ -51,18 +55,72 @@ def _links(line):
     return None
 
 
+def _read_config(path):
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except OSError as e:
+        raise CliError(f"cannot read {path}: {e.strerror}; check the path", 2)
+    except ValueError as e:
+        raise CliError(f"{path}: not valid JSON: {e}; fix the file", 2)
+    if not isinstance(cfg, dict):
+        raise CliError(f"{path}: expected a JSON object at the top", 2)
+    return cfg
+
+
+def portal_link(cfg, args):
+    """The tg://socks link the portal will offer, or None when no portal runs."""
+    portal = dict(cfg.get("portal") or {})
+    if args.portal:
+        if args.portal == "off":
+            return None
+        portal["enabled"] = True
+        portal["host"] = args.portal.rsplit(":", 1)[0].strip("[]")
+    if not portal.get("enabled"):
+        return None
+    socks = cfg.get("socks") or {}
+    if args.socks == "off" or socks.get("enabled") is False and not args.socks:
+        return None
+    port = int(args.socks.rsplit(":", 1)[1]) if args.socks else socks.get("port", 1080)
+    server = portal.get("address") or portal.get("host", "127.0.0.1")
+    link = f"tg://socks?server={quote(server, safe='')}&port={port}"
+    users = socks.get("users") or []
+    if socks.get("auth") == "password" and users:
+        link += f"&user={quote(users[0]['user'], safe='')}&pass={quote(users[0]['pass'], safe='')}"
+    return link
+
+
+def write_qr_svg(link, path):
+    """An SVG QR code of link, small enough to inline in the portal page."""
+    import segno
+
+    segno.make(link, error="m").save(path, kind="svg", border=2, xmldecl=False, nl=False, omitsize=True)  # viewBox: the page sizes it
+
+
 def run(args):
+    temps = []
     if args.config:
-        config_path = args.config
-        users = []
+        cfg = _read_config(args.config)
+        users = (cfg.get("socks") or {}).get("users", [])
     else:
         cfg = run_config(args.board)
         users = cfg.get("socks", {}).get("users", [])
+    link = portal_link(cfg, args)
+    if link and not (cfg.get("portal") or {}).get("qr_svg"):
+        fd, qr_path = tempfile.mkstemp(prefix="relay-qr-", suffix=".svg")
+        os.close(fd)
+        temps.append(qr_path)
+        write_qr_svg(link, qr_path)
+        cfg.setdefault("portal", {})["qr_svg"] = qr_path
+    if args.config and not temps:
+        config_path = args.config
+    else:
         fd, config_path = tempfile.mkstemp(prefix="relay-", suffix=".json")
+        temps.append(config_path)
         with os.fdopen(fd, "w") as f:
             json.dump(cfg, f, indent=1)
     extra = []
-    for opt in ("socks", "http", "log_level"):
+    for opt in ("socks", "http", "portal", "dns_listen", "log_level"):
         v = getattr(args, opt)
         if v:
             extra += ["--" + opt.replace("_", "-"), v]
@@ -92,8 +150,8 @@ def run(args):
             proc.kill()
         return 0
     finally:
-        if not args.config:
-            os.unlink(config_path)
+        for path in temps:
+            os.unlink(path)
 
 
 def _explain(line, users):
@@ -110,5 +168,8 @@ def _explain(line, users):
     out.info("")
     out.info(f"  try it:    curl --socks5-hostname {auth}{host}:{port} http://example.com/")
     out.info(f"  Telegram:  {link}")
+    for part in line.split():
+        if part.startswith("portal="):
+            out.info(f"  portal:    http://{part[7:]}/")
     out.info("  stop:      Ctrl-C")
     out.info("")

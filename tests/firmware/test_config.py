@@ -47,6 +47,9 @@ def test_overrides_and_extend():
 def test_readme_documents_every_key():
     from pathlib import Path
 
+    from relayctl.docs import render
+
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert render(readme) == readme, "README's config table is stale: run `make docs`"
     for key, *_ in SCHEMA:
         assert f"`{key}`" in readme, key

@@ -4,12 +4,12 @@ Everything outside runtime/ calls these names and never checks
 sys.implementation itself. Both backends offer the same small surface:
 
   const(x), now_ms(), ms_since(t), connect_error(oserror) -> reason, sleep_ms(ms), run(coro), create_task(coro),
-  wait_for_ms(coro, ms), CancelledError, TimeoutError,
+  wait_for_ms(coro, ms), CancelledError, TimeoutError, Event,
   listen_tcp(host, port, backlog, on_conn) -> Listener (.close())
   connect_tcp(ip: bytes, port) -> Conn
-  Conn: .peer (ip bytes, port), recv() -> bytes-like (empty at EOF),
+  Conn: .peer (ip bytes, port), recv(limit=0) -> bytes-like (empty at EOF; at most limit bytes),
         send(data), shutdown_write() -> bool, local() -> (ip, port) or None, close()
-  udp_open(ip: bytes, port_hint) -> (sock, port); udp_recv(sock) -> (data, ip, port);
+  udp_open(ip: bytes, port_hint) -> (sock, port); udp_bind(ip, port) -> sock (exactly that port); udp_recv(sock) -> (data, ip, port);
   udp_send(sock, data, ip, port); udp_close(sock)
   system_resolve(name) -> [ip bytes] or None when the runtime has no resolver
   set_buffer_size(n), raise_fd_limit(), heap_used(), rss_kib()
@@ -35,9 +35,11 @@ create_task = impl.create_task
 wait_for_ms = impl.wait_for_ms
 CancelledError = impl.CancelledError
 TimeoutError = impl.TimeoutError
+Event = impl.Event
 listen_tcp = impl.listen_tcp
 connect_tcp = impl.connect_tcp
 udp_open = impl.udp_open
+udp_bind = impl.udp_bind
 udp_recv = impl.udp_recv
 udp_send = impl.udp_send
 udp_close = impl.udp_close

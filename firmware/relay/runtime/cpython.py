@@ -14,6 +14,7 @@ import time
 
 CancelledError = asyncio.CancelledError
 TimeoutError = asyncio.TimeoutError
+Event = asyncio.Event
 HAS_HALF_CLOSE = True
 HAS_UDP = True
 HAS_SYSTEM_RESOLVER = True
@@ -115,8 +116,8 @@ class Conn:
         self.peer = peer
         self.loop = loop
 
-    async def recv(self):
-        return await self.loop.sock_recv(self.sock, _bufsize)
+    async def recv(self, limit=0):
+        return await self.loop.sock_recv(self.sock, limit or _bufsize)
 
     async def send(self, data):
         await self.loop.sock_sendall(self.sock, data)
@@ -217,6 +218,19 @@ def udp_open(ip, port_hint):
         sock.close()
         raise
     return sock, sock.getsockname()[1]
+
+
+def udp_bind(ip, port):
+    """A UDP socket bound to exactly ip:port (a listener, e.g. DNS)."""
+    family = _family(ip)
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.bind((socket.inet_ntop(family, ip), port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 async def udp_recv(sock):

@@ -23,6 +23,7 @@ from micropython import const
 
 CancelledError = asyncio.CancelledError
 TimeoutError = asyncio.TimeoutError
+Event = asyncio.Event
 HAS_HALF_CLOSE = False  # MicroPython sockets have no shutdown()
 HAS_UDP = True
 HAS_SYSTEM_RESOLVER = False
@@ -124,11 +125,12 @@ class Conn:
         self.s = s
         self.peer = peer
 
-    async def recv(self):
+    async def recv(self, limit=0):
         s = self.s
+        buf = _mv[:limit] if limit else _buf
         while True:
             await _wait_read(s)
-            n = s.readinto(_buf)
+            n = s.readinto(buf)
             if n is not None:
                 return _mv[:n]
 
@@ -233,6 +235,18 @@ def udp_open(ip, port_hint):
         except OSError:
             s.close()
     raise OSError(errno.EADDRINUSE)
+
+
+def udp_bind(ip, port):
+    """A UDP socket bound to exactly ip:port (a listener, e.g. DNS)."""
+    s = socket.socket(socket.AF_INET if len(ip) == 4 else socket.AF_INET6, socket.SOCK_DGRAM)
+    try:
+        s.bind(_sockaddr(ip, port))
+        s.setblocking(False)
+    except OSError:
+        s.close()
+        raise
+    return s
 
 
 async def udp_recv(s):

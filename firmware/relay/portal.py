@@ -1,0 +1,375 @@
+"""The onboarding portal, sans-I/O: one HTTP request head in, one response out.
+
+Portal.respond(head, client_ip, info) -> response bytes, where head is the
+request head without its blank line, client_ip the asker's address bytes and
+info() a callable returning {"people": n, "uplink": True/False/None,
+"counters": {...}} (called only for the pages that show them).
+
+Routes on the portal's own names and address:
+  /                      onboarding page (kk, ru, en by Accept-Language or ?lang=)
+  /continue              click-through: the phone's connectivity checks now answer "online"
+  /status                uplink state and how many people are on the relay
+  /admin                 counters, behind HTTP Basic with the site's admin password
+  /proxy.pac, /wpad.dat  proxy auto-config for browsers
+  /captive-portal/api    RFC 8908 captive-portal API (application/captive+json)
+  /qr.svg                the QR code of the Telegram link, if one was given
+Requests for any other host are operating systems' connectivity checks (the
+DNS responder sent them here): before the click-through they are redirected
+to the portal, which makes the phone show its sign-in window; after it they
+get the answer each OS expects from the internet.
+
+No sockets, no clock, no files: the QR image comes in as bytes. Clients are
+remembered only as a salted hash, in memory, capped.
+"""
+
+import binascii
+import hashlib
+import json
+
+from relay.portal_text import LANG_NAMES, TEXT
+
+_SEEN_MAX = 4096  # phones that clicked through; the set starts afresh when full (they just see the page again)
+
+# Connectivity checks: (host, path) -> (status, content type, body) an online network gives.
+# Host None: any host asking for that path.
+ONLINE = (
+    (None, "/generate_204", (204, None, b"")),
+    (None, "/gen_204", (204, None, b"")),
+    (None, "/hotspot-detect.html",
+     (200, "text/html", b"<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>")),
+    (None, "/library/test/success.html",
+     (200, "text/html", b"<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>")),
+    (None, "/connecttest.txt", (200, "text/plain", b"Microsoft Connect Test")),
+    (None, "/ncsi.txt", (200, "text/plain", b"Microsoft NCSI")),
+    (None, "/success.txt", (200, "text/plain", b"success\n")),
+    (None, "/canonical.html", (200, "text/html",
+     b'<meta http-equiv="refresh" content="0;url=https://support.mozilla.org/kb/captive-portal"/>')),
+    (None, "/check_network_status.txt", (200, "text/plain", b"NetworkManager is online\n")),
+    (None, "/nm-check.txt", (200, "text/plain", b"NetworkManager is online\n")),
+    (None, "/static/hotspot.txt", (200, "text/plain", b"OK\n")),
+    ("networkcheck.kde.org", "/", (200, "text/plain", b"OK\n")),
+    ("connectivity-check.ubuntu.com", "/", (204, None, b"")),
+)
+
+_REASONS = {200: "OK", 204: "No Content", 302: "Found", 401: "Unauthorized", 404: "Not Found",
+            405: "Method Not Allowed"}
+
+_CSS = (
+    "body{font:16px/1.45 sans-serif;margin:0;padding:12px;max-width:36em;color:#111;background:#fff}"
+    "h1{font-size:1.35em;margin:.3em 0}h2{font-size:1.1em;margin:1.2em 0 .3em}"
+    ".btn{display:block;text-align:center;background:#229ed9;color:#fff;font-size:1.25em;font-weight:bold;"
+    "padding:16px 8px;border-radius:10px;text-decoration:none;margin:14px 0 6px}"
+    ".btn2{background:#555;font-size:1.05em;padding:12px 8px}"
+    ".lang{text-align:right}.lang a,.lang b{margin-left:10px}"
+    ".qr svg,.qr img{width:220px;height:220px;display:block;margin:6px auto}"
+    "table{border-collapse:collapse}td{padding:3px 10px 3px 0;vertical-align:top}"
+    "code{font-size:1.1em;background:#eee;padding:1px 4px;word-break:break-all}"
+    ".note{color:#444;font-size:.93em}"
+)
+
+
+def esc(s):
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+_SAFE = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
+
+
+def quote(s):
+    out = []
+    for b in s.encode():
+        out.append(chr(b) if b in _SAFE else "%%%02X" % b)
+    return "".join(out)
+
+
+def pick_language(accept, languages):
+    """The best of languages for an Accept-Language value (bytes or None); else the first."""
+    best, best_q = languages[0], -1.0
+    if accept:
+        for part in _text(accept).split(","):
+            bits = part.strip().split(";")
+            tag = bits[0].strip().lower().split("-")[0]
+            q = 1.0
+            for b in bits[1:]:
+                b = b.strip()
+                if b.startswith("q="):
+                    try:
+                        q = float(b[2:])
+                    except ValueError:
+                        q = 0.0
+            if tag in languages and q > best_q and q > 0:
+                best, best_q = tag, q
+    return best
+
+
+def _text(b):
+    try:
+        return bytes(b).decode()
+    except UnicodeError:
+        return ""  # headers we read are ASCII; anything else is treated as absent
+
+
+class Request:
+    __slots__ = ("method", "path", "query", "host", "headers")
+
+
+def parse_head(head):
+    """-> Request, or None when the head is not an HTTP/1.x request."""
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+        return None
+    r = Request()
+    r.method = parts[0]
+    target = _text(parts[1])
+    host = ""
+    if target.startswith("http://"):  # absolute form, as a proxy-configured browser sends
+        rest = target[7:]
+        cut = rest.find("/")
+        host, target = (rest, "/") if cut < 0 else (rest[:cut], rest[cut:])
+    q = target.find("?")
+    r.path = target if q < 0 else target[:q]
+    r.query = {}
+    if q >= 0:
+        for pair in target[q + 1 :].split("&"):
+            kv = pair.split("=", 1)
+            r.query[kv[0]] = kv[1] if len(kv) > 1 else ""
+    r.headers = {}
+    for line in lines[1:]:
+        colon = line.find(b":")
+        if colon > 0:
+            r.headers[line[:colon].strip().lower()] = line[colon + 1 :].strip()
+    if not host:
+        host = _text(r.headers.get(b"host", b""))
+    if host.startswith("["):
+        host = host[: host.find("]") + 1]
+    elif ":" in host:
+        host = host.split(":")[0]
+    r.host = host.lower().rstrip(".")
+    return r
+
+
+def response(status, ctype, body, extra="", head_only=False):
+    h = "HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "OK"))
+    if ctype:
+        h += "Content-Type: " + ctype + "\r\n"
+    h += "Content-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n%s\r\n" % (len(body), extra)
+    return h.encode() if head_only else h.encode() + body
+
+
+class Portal:
+    def __init__(self, address, port, names=("relay.lan",), socks=None, http=None, user=None, password=None,
+                 languages=("kk", "ru", "en"), admin_password="", qr_svg=None, salt=b""):
+        """address: the relay's IP on the Wi-Fi side (text); socks/http: (address text, port) or None."""
+        self.address = address
+        self.port = port
+        self.names = [n.lower().rstrip(".") for n in names]
+        self.socks = socks
+        self.http = http
+        self.user = user
+        self.password = password
+        self.languages = list(languages)
+        self.admin_password = admin_password
+        self.qr = self._inline_svg(qr_svg)
+        self.salt = salt
+        self.seen = {}
+        suffix = "" if port == 80 else ":%d" % port
+        host = address if ":" not in address else "[" + address + "]"
+        self.url = "http://%s%s/" % (self.names[0] if self.names else host, suffix)
+        self.ip_url = "http://%s%s/" % (host, suffix)
+        self.own_hosts = self.names + [address.lower(), host.lower()]
+
+    @staticmethod
+    def _inline_svg(svg):
+        if not svg:
+            return None
+        start = svg.find(b"<svg")
+        return svg[start:] if start >= 0 else None
+
+    # -- the Telegram link -------------------------------------------------
+
+    def tg_link(self):
+        if self.socks is None:
+            return None
+        link = "tg://socks?server=%s&port=%d" % (quote(self.socks[0]), self.socks[1])
+        if self.user:
+            link += "&user=%s&pass=%s" % (quote(self.user), quote(self.password or ""))
+        return link
+
+    # -- clients that clicked through ----------------------------------------
+
+    def _key(self, client_ip):
+        return hashlib.sha256(self.salt + bytes(client_ip)).digest()[:8]
+
+    def mark_seen(self, client_ip):
+        if len(self.seen) >= _SEEN_MAX:
+            self.seen = {}
+        self.seen[self._key(client_ip)] = True
+
+    def has_seen(self, client_ip):
+        return self._key(client_ip) in self.seen
+
+    # -- dispatch ------------------------------------------------------------
+
+    def respond(self, head, client_ip, info):
+        r = parse_head(head)
+        if r is None:
+            return response(400, "text/plain", b"not an HTTP/1.x request\n")
+        head_only = r.method == b"HEAD"
+        if r.method != b"GET" and not head_only:
+            return response(405, "text/plain", b"GET only\n", "Allow: GET, HEAD\r\n")
+        if r.host and r.host not in self.own_hosts:
+            return self._foreign(r, client_ip, head_only)
+        return self._own(r, client_ip, info, head_only)
+
+    def _foreign(self, r, client_ip, head_only):
+        """A connectivity check (or any site the DNS answered with our address)."""
+        if self.has_seen(client_ip):
+            for host, path, answer in ONLINE:
+                if path == r.path and (host is None or host == r.host):
+                    return response(answer[0], answer[1], answer[2], "", head_only)
+        return response(302, "text/plain", b"", "Location: " + self.url + "\r\n", head_only)
+
+    def _own(self, r, client_ip, info, head_only):
+        lang = r.query.get("lang")
+        if lang not in self.languages:
+            lang = pick_language(r.headers.get(b"accept-language"), self.languages)
+        p = r.path
+        if p == "/" or p == "/index.html":
+            body = self.page_home(lang)
+        elif p == "/continue":
+            self.mark_seen(client_ip)
+            body = self.page_done(lang)
+        elif p == "/status":
+            body = self.page_status(lang, info())
+        elif p == "/admin":
+            if not self.admin_password:
+                return response(404, "text/plain", b"the admin page is off: set portal.admin_password\n")
+            if not self._admin_ok(r.headers.get(b"authorization")):
+                return response(401, "text/plain", b"admin password needed\n",
+                                'WWW-Authenticate: Basic realm="relay admin", charset="UTF-8"\r\n', head_only)
+            body = self.page_admin(lang, info())
+        elif p == "/proxy.pac" or p == "/wpad.dat":
+            return response(200, "application/x-ns-proxy-autoconfig", self.pac(), "", head_only)
+        elif p == "/captive-portal/api":
+            doc = {"captive": not self.has_seen(client_ip), "user-portal-url": self.url}
+            return response(200, "application/captive+json", json.dumps(doc).encode(), "", head_only)
+        elif p == "/qr.svg" and self.qr:
+            return response(200, "image/svg+xml", self.qr, "", head_only)
+        elif p in ("/generate_204", "/gen_204", "/hotspot-detect.html", "/connecttest.txt", "/success.txt"):
+            return self._foreign(r, client_ip, head_only)  # a check sent straight to our address
+        else:
+            return response(404, "text/plain", b"not here; the setup page is " + self.url.encode() + b"\n")
+        return response(200, "text/html; charset=utf-8", body.encode(), "Content-Language: " + lang + "\r\n",
+                        head_only)
+
+    def _admin_ok(self, value):
+        if not value or value[:6].lower() != b"basic ":
+            return False
+        try:
+            raw = binascii.a2b_base64(value[6:].strip())
+        except ValueError:
+            return False
+        colon = raw.find(b":")
+        if colon < 0:
+            return False
+        got = raw[colon + 1 :]
+        want = self.admin_password.encode()
+        diff = len(got) ^ len(want)
+        for i in range(len(want)):  # the same time for every wrong guess of this length
+            diff |= want[i] ^ (got[i] if i < len(got) else 0)
+        return diff == 0
+
+    # -- pages -----------------------------------------------------------------
+
+    def _page(self, lang, title, body, path="/"):
+        t = TEXT[lang]
+        links = []
+        for code, name in LANG_NAMES:
+            if code in self.languages:
+                links.append("<b>%s</b>" % name if code == lang else '<a href="%s?lang=%s">%s</a>' % (path, code, name))
+        return (
+            '<!DOCTYPE html><html lang="%s"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width,initial-scale=1">'
+            "<title>%s</title><style>%s</style></head><body>"
+            '<div class="lang">%s</div><h1>%s</h1>%s'
+            '<p class="note"><a href="/status?lang=%s">%s</a></p></body></html>'
+            % (lang, esc(title), _CSS, " ".join(links), esc(title), body, lang, esc(t["status"]))
+        )
+
+    def page_home(self, lang):
+        t = TEXT[lang]
+        link = self.tg_link()
+        url = '<a href="%s"><b>%s</b></a>' % (esc(self.url), esc(self.url.rstrip("/")))
+        if self.ip_url != self.url:
+            url += ' (<a href="%s"><b>%s</b></a>)' % (esc(self.ip_url), esc(self.ip_url.rstrip("/")))
+        parts = ["<p>%s</p>" % esc(t["lead"])]
+        if link:
+            parts.append('<a class="btn" id="tg" href="%s">%s</a>' % (esc(link), esc(t["button"])))
+            parts.append('<p class="note">%s</p>' % esc(t["button_hint"]))
+            parts.append("<p>%s</p>" % esc(t["no_link"]).replace("{url}", url))
+            if self.qr:
+                parts.append('<p>%s</p><div class="qr" id="qr">%s</div>' % (esc(t["qr"]), self.qr.decode()))
+        parts.append('<a class="btn btn2" href="/continue?lang=%s">%s</a>' % (lang, esc(t["continue"])))
+        parts.append('<p class="note">%s</p>' % esc(t["continue_hint"]))
+        if self.socks:
+            rows = [(t["server"], self.socks[0]), (t["port"], str(self.socks[1]))]
+            if self.user:
+                rows += [(t["user"], self.user), (t["password"], self.password or "")]
+            parts.append("<h2>%s</h2><p>%s</p><table>" % (esc(t["manual"]), esc(t["manual_steps"])))
+            for k, v in rows:
+                parts.append("<tr><td>%s</td><td><code>%s</code></td></tr>" % (esc(k), esc(v)))
+            parts.append("</table>")
+            if link:
+                parts.append('<p class="note"><code>%s</code></p>' % esc(link))
+        if self.http:
+            addr = "<code>%s:%d</code>" % (esc(self.http[0]), self.http[1])
+            parts.append('<p class="note">%s</p>' % esc(t["http_proxy"]).replace("{addr}", addr))
+        parts.append("<h2>%s</h2><p>%s</p><p>%s</p><p>%s</p>"
+                     % (esc(t["about"]), esc(t["about_text"]), esc(t["privacy"]), esc(t["share"])))
+        return self._page(lang, t["title"], "".join(parts))
+
+    def page_done(self, lang):
+        t = TEXT[lang]
+        body = "<p><b>%s</b></p>" % esc(t["done"])
+        link = self.tg_link()
+        if link:
+            body += '<a class="btn" id="tg" href="%s">%s</a>' % (esc(link), esc(t["button"]))
+        body += '<p><a href="/?lang=%s">%s</a></p>' % (lang, esc(t["back"]))
+        return self._page(lang, t["title"], body, "/continue")
+
+    def page_status(self, lang, info):
+        t = TEXT[lang]
+        up = info.get("uplink")
+        state = t["unknown"] if up is None else (t["up"] if up else t["down"])
+        body = "<table><tr><td>%s</td><td><b>%s</b></td></tr><tr><td>%s</td><td><b id=people>%d</b></td></tr></table>" % (
+            esc(t["uplink"]), esc(state), esc(t["people"]), info.get("people", 0))
+        body += '<p><a href="/?lang=%s">%s</a></p>' % (lang, esc(t["back"]))
+        return self._page(lang, t["status"], body, "/status")
+
+    def page_admin(self, lang, info):
+        t = TEXT[lang]
+        rows = []
+        c = info.get("counters", {})
+        for k in sorted(c):
+            v = c[k]
+            if type(v) is dict:
+                v = ", ".join("%s: %s" % (x, v[x]) for x in sorted(v)) or "0"
+            rows.append("<tr><td>%s</td><td><code>%s</code></td></tr>" % (esc(k), esc(str(v))))
+        body = "<h2>%s</h2><table id=counters>%s</table>" % (esc(t["counters"]), "".join(rows))
+        return self._page(lang, t["admin"], body, "/admin")
+
+    def pac(self):
+        routes = []
+        if self.socks:
+            s = "%s:%d" % self.socks
+            routes += ["SOCKS5 " + s, "SOCKS " + s]
+        if self.http:
+            routes.append("PROXY %s:%d" % self.http)
+        routes.append("DIRECT")
+        local = " || ".join('dnsDomainIs(host, "%s")' % n for n in self.names) or "false"
+        return (
+            "function FindProxyForURL(url, host) {\n"
+            '  if (isPlainHostName(host) || host == "%s" || %s) return "DIRECT";\n'
+            '  return "%s";\n}\n' % (self.address, local, "; ".join(routes))
+        ).encode()

@@ -1,0 +1,184 @@
+"""The Wi-Fi side's services, I/O glue: the onboarding portal (HTTP) and the DNS responder (UDP).
+
+start(relay) opens what config asks for (portal.enabled, dns.listen_enabled)
+and returns the [(host, port)] now listening; Relay.close() closes them.
+serve_portal(relay, session, first_bytes) answers one HTTP request with
+portal.py; run_dns(relay, host, port) answers DNS with dnsserver.py and
+forwards allowed names through relay.resolver. No protocol logic lives here.
+"""
+
+import os
+
+from relay import dns, runtime
+from relay import httpproxy as H
+from relay.addr import parse_ip
+from relay.dnsserver import FORWARD, REPLY, DNSResponder
+from relay.portal import Portal
+from relay.resolve import ResolveError
+
+_MAX_PENDING = 32  # forwarded queries in flight; more get SERVFAIL at once rather than piling up tasks
+_SYNTH_TTL = 60  # seconds, for answers made from the system resolver (which tells no TTL)
+
+
+def make_portal(relay):
+    cfg = relay.cfg
+    p = cfg.portal
+    socks = (p.address, cfg.socks.port) if cfg.socks.enabled else None
+    if cfg.http.enabled:
+        http = (p.address, cfg.http.port)
+    else:
+        http = socks  # the SOCKS port answers HTTP proxy requests too
+    user = password = None
+    if cfg.socks.auth == "password" and cfg.socks.users:
+        user, password = cfg.socks.users[0][0].decode(), cfg.socks.users[0][1].decode()
+    qr = None
+    if p.qr_svg:
+        try:
+            qr = runtime.read_file(p.qr_svg)
+        except OSError as e:
+            relay.log.warn("portal.qr_svg: cannot read %s: %s; the page shows no QR code" % (p.qr_svg, e))
+    return Portal(p.address, p.port, p.names, socks, http, user, password, p.languages,
+                  p.admin_password, qr, os.urandom(16))
+
+
+def make_responder(relay):
+    cfg = relay.cfg
+    return DNSResponder(parse_ip(cfg.portal.address), cfg.portal.names, cfg.dns.forward, cfg.dns.answer_unknown)
+
+
+def info(relay):
+    from relay.status import snapshot
+
+    counters = snapshot(relay)
+    r = getattr(relay, "dns_responder", None)
+    if r is not None:
+        counters["dns"] = {"answered": r.answered, "forwarded": r.forwarded, "cached": r.cached,
+                           "refused": r.refused, "dropped": r.dropped}
+    return {"people": len(relay.per_client), "uplink": None, "counters": counters}
+
+
+async def serve_portal(relay, s, first):
+    portal = relay.portal
+    reader = H.HeadReader(4096)  # a phone's request head is well under 1 KB
+    data = first
+    try:
+        while True:
+            head = reader.feed(data)
+            if head is not None:
+                break
+            data = await s.conn.recv()
+            if not data:
+                return
+    except H.HttpError as e:
+        await s.conn.send(H.error_response(e.status, str(e)))
+        return
+    await s.conn.send(portal.respond(head, s.client, lambda: info(relay)))
+
+
+class _DNSService:
+    """What Relay.close() needs of the DNS loop: one close()."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.task = None
+
+    def close(self):
+        if self.task is not None:
+            self.task.cancel()
+        runtime.udp_close(self.sock)
+
+
+async def run_dns(relay, host, port, sock=None):
+    if sock is None:
+        sock = runtime.udp_bind(parse_ip(host), port)
+    responder = relay.dns_responder = make_responder(relay)
+    pending = [0]
+    while True:
+        try:
+            data, src, sport = await runtime.udp_recv(sock)
+        except OSError:
+            await runtime.sleep_ms(10)  # an ICMP error surfaced on the socket; keep serving
+            continue
+        try:
+            act = responder.handle(data, runtime.now_ms())
+        except Exception as e:  # a bug must not take DNS down for everyone; say so and go on
+            relay.log.warn("dns: dropped a packet: %s" % repr(e))
+            continue
+        if act is None:
+            continue
+        if act[0] == REPLY:
+            runtime.udp_send(sock, act[1], src, sport)
+        elif act[0] == FORWARD:
+            if pending[0] >= _MAX_PENDING:
+                runtime.udp_send(sock, responder.fail(act[1]), src, sport)
+            else:
+                pending[0] += 1
+                runtime.create_task(_forward(relay, responder, sock, act[1], src, sport, pending))
+
+
+async def _forward(relay, responder, sock, q, src, sport, pending):
+    out = None
+    try:
+        if relay.resolver.servers and q.name not in relay.resolver.hosts:
+            answer = await relay.resolver.forward(q.raw)
+            out = responder.finish(q, answer, runtime.now_ms())
+        else:
+            out = await _synthesize(relay, responder, q)
+    except ResolveError:
+        pass
+    except OSError:
+        pass
+    finally:
+        pending[0] -= 1
+    if out is None:
+        out = responder.fail(q)
+    runtime.udp_send(sock, out, src, sport)
+
+
+async def _synthesize(relay, responder, q):
+    """An answer from relay.resolver (fixed names, or the system's resolver): A and AAAA only."""
+    if q.qtype != dns.TYPE_A and q.qtype != dns.TYPE_AAAA:
+        return responder.finish(q, dns.build_response(q.raw, q.qend, dns.RCODE_OK, aa=False), runtime.now_ms())
+    try:
+        ips = await relay.resolver.resolve(q.name)
+    except ResolveError as e:
+        if e.reason != "nxdomain":
+            return None
+        ips = None
+    if ips is None:
+        answer = dns.build_response(q.raw, q.qend, dns.RCODE_NXDOMAIN, aa=False)
+    else:
+        want = 4 if q.qtype == dns.TYPE_A else 16
+        recs = [(q.qtype, _SYNTH_TTL, ip) for ip in ips if len(ip) == want]
+        answer = dns.build_response(q.raw, q.qend, dns.RCODE_OK, recs, aa=False)
+    return responder.finish(q, answer, runtime.now_ms())
+
+
+async def start(relay):
+    """Open the portal and DNS listeners config asks for; -> [(host, port)] listening."""
+    from relay.server import Session
+
+    cfg = relay.cfg
+    done = []
+    if cfg.portal.enabled:
+        relay.portal = make_portal(relay)
+
+        def accept(conn):
+            if len(relay.sessions) >= cfg.limits.sessions:
+                conn.close()  # out of sockets: the kindest answer is a fast close
+                return
+            s = Session(conn, relay.handshake_ms)
+            relay.sessions.add(s)
+            s.task = runtime.create_task(relay._guarded(s, serve_portal))
+
+        lst = await runtime.listen_tcp(cfg.portal.host, cfg.portal.port, 32, accept)
+        relay.listeners.append(lst)
+        done.append((cfg.portal.host, cfg.portal.port))
+    d = cfg.dns
+    if d.listen_enabled:
+        sock = runtime.udp_bind(parse_ip(d.listen_host), d.listen_port)
+        svc = _DNSService(sock)
+        svc.task = runtime.create_task(run_dns(relay, d.listen_host, d.listen_port, sock))
+        relay.listeners.append(svc)
+        done.append((d.listen_host, d.listen_port))
+    return done

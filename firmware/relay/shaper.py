@@ -1,0 +1,182 @@
+"""The I/O side of fair sharing: waits for share.Link, charges share.Accounts, persists them.
+
+Sharing.admit(session, n, down) is called by the pumps after each read: None
+means the n bytes may go on now, an Event means wait for it (Sharing.wait);
+it raises Refusal("quota"/"budget") when the client or the relay has used
+what it may. Counters are written to
+share.state_file (write, then rename) at most every share.persist_interval
+seconds, keyed by a salted hash of the client address, never the address.
+"""
+
+import json
+import os
+import time
+
+from relay import runtime, share, stats as S
+from relay.server import Refusal
+
+_WINDOW_MS = 1000
+
+
+class Sharing:
+    def __init__(self, relay, cfg):
+        c = cfg.share
+        self.relay = relay
+        self.interactive_bytes = c.interactive_bytes
+        self.slow_factor = c.slow_factor
+        self.slow_rate = c.slow_rate
+        self.base = (c.rate_down, c.rate_up)
+        # Read at most ~20 ms of link time at once, so a waiting message is never stuck behind a big chunk.
+        fastest = max(c.rate_down, c.rate_up, c.slow_rate)
+        self.quantum = max(1460, min(cfg.limits.buffer, fastest // 50))
+        self.links = [share.Link(c.rate_down or c.slow_rate, max(self.quantum * 4, 16384)),
+                      share.Link(c.rate_up or c.slow_rate, max(self.quantum * 4, 16384))]
+        self.kick = [runtime.Event(), runtime.Event()]
+        self.accounts = share.Accounts(c.client_quota, c.budget_day, c.budget_total, c.slow_at, c.small_at)
+        self.state_file = c.state_file
+        self.persist_ms = int(c.persist_interval * 1000)
+        self.salt = None
+        self.keys = {}
+        self.dirty = False
+        self.stage = share.NORMAL
+        self._load()
+
+    # -- keys and persistence ------------------------------------------------
+
+    def _load(self):
+        today = _today()
+        d = {}
+        if self.state_file:
+            try:
+                d = json.loads(runtime.read_file(self.state_file))
+            except (OSError, ValueError):
+                d = {}  # no file yet, or a torn one: the previous rename kept the old file whole
+        self.salt = d.get("salt") or "".join("%02x" % b for b in os.urandom(16))
+        self.accounts.load_dict(d, today)
+        self._restage()
+
+    def save(self):
+        if not self.state_file or not self.dirty:
+            return
+        d = self.accounts.to_dict()
+        d["salt"] = self.salt
+        tmp = self.state_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(json.dumps(d))
+        os.rename(tmp, self.state_file)  # atomic: a power cut leaves the old file or the new one
+        self.dirty = False
+
+    def key(self, ip):
+        k = self.keys.get(ip)
+        if k is None:
+            k = runtime.sha256_hex(self.salt.encode() + ip)[:16]
+            if len(self.keys) > 4096:
+                self.keys.clear()
+            self.keys[ip] = k
+        return k
+
+    # -- decisions -------------------------------------------------------------
+
+    def _restage(self):
+        st = self.accounts.stage()
+        if st == self.stage:
+            return
+        self.stage = st
+        for i in (0, 1):
+            link = self.links[i]
+            link.factor = self.slow_factor if st >= share.SLOW_BULK and self.base[i] else 1.0
+        self.relay.log.info("budget stage: " + share.STAGE_NAMES[st])
+
+    def check_open(self, s):
+        """Before a new tunnel: refuse when the budget is gone or the client is over quota."""
+        self.accounts.new_day(_today())
+        if self.stage == share.EXHAUSTED:
+            raise Refusal(S.R_BUDGET)
+        if self.accounts.over_quota(self.key(s.client)):
+            raise Refusal(S.R_QUOTA)
+
+    def _interactive(self, s, n, now):
+        if runtime.ms_since(s.win_t) > _WINDOW_MS:
+            s.win_t = now
+            s.win_b = 0
+        s.win_b += n
+        return s.win_b <= self.interactive_bytes
+
+    def admit(self, s, n, down):
+        """None when the n bytes just read may go on now, else an Event to wait for.
+        Raises Refusal when the client or the relay has used what it may."""
+        acc = self.accounts
+        key = self.key(s.client)
+        if acc.over_quota(key):
+            raise Refusal(S.R_QUOTA)
+        now = runtime.now_ms()
+        interactive = self._interactive(s, n, now)
+        stage = self.stage
+        if stage >= share.SMALL_ONLY and (stage == share.EXHAUSTED or not interactive):
+            raise Refusal(S.R_BUDGET)
+        acc.charge(key, n)
+        self.dirty = True
+        if acc.budget_day or acc.budget_total:
+            self._restage()
+        i = 0 if down else 1
+        if not self.base[i] and (stage == share.NORMAL or interactive):
+            return None  # no pacing configured and none needed
+        link = self.links[i]
+        if link.try_take(key, n, interactive, now):
+            return None
+        ev = runtime.Event()
+        link.push(key, n, interactive, ev)
+        self.kick[i].set()
+        return ev
+
+    async def wait(self, ev, down):
+        try:
+            await ev.wait()
+        except BaseException:
+            self.links[0 if down else 1].drop(ev)
+            raise
+
+    # -- background tasks ------------------------------------------------------
+
+    async def schedule(self, i):
+        link = self.links[i]
+        kick = self.kick[i]
+        while True:
+            waiter, delay = link.pop_ready(runtime.now_ms())
+            if waiter is not None:
+                waiter.set()
+            elif delay < 0:
+                kick.clear()
+                await kick.wait()
+            else:
+                await runtime.sleep_ms(delay)
+
+    async def persist(self):
+        while True:
+            await runtime.sleep_ms(self.persist_ms)
+            self.accounts.new_day(_today())
+            self._restage()
+            try:
+                self.save()
+            except OSError as e:
+                self.relay.log.warn("cannot save counters: %s" % e)
+
+    def tasks(self):
+        return [self.schedule(0), self.schedule(1), self.persist()]
+
+    def status(self, ip=None):
+        day, total = self.accounts.budget_left()
+        d = {
+            "stage": share.STAGE_NAMES[self.stage],
+            "budget_left_today": day,
+            "budget_left_total": total,
+            "clients_today": len(self.accounts.used),
+            "waiting": self.links[0].waiting() + self.links[1].waiting(),
+        }
+        if ip is not None:
+            d["your_left_today"] = self.accounts.left(self.key(ip))
+        return d
+
+
+def _today():
+    return int(time.time() // 86400)

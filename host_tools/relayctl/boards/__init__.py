@@ -1,0 +1,26 @@
+"""Board profiles (boards/*.toml) and site files: schema, loader, checks, capacity, config.json.
+
+    load(board, site_path=None) -> Resolved  (every problem in .problems, nothing raised)
+    load_or_fail(board, site_path=None) -> Resolved, or CliError(status 2) listing every error
+"""
+
+from relayctl.boards.checks import Resolved, resolve
+from relayctl.boards.loader import Problem, board_names, load_board, load_site, show_path
+from relayctl.errors import CliError
+
+__all__ = ["Problem", "Resolved", "board_names", "load", "load_or_fail", "show_path"]
+
+
+def load(board, site_path=None):
+    prof = load_board(board)
+    site = load_site(site_path) if site_path else None
+    if not prof.chain or not prof.complete or (site and site.broken):
+        return Resolved(prof, site)  # values are partial: checking them would only add noise
+    return resolve(prof, site)
+
+
+def load_or_fail(board, site_path=None):
+    r = load(board, site_path)
+    if r.errors:
+        raise CliError("\n".join(str(p) for p in r.errors) + f"\n{len(r.errors)} problem(s); nothing built", 2)
+    return r

@@ -1,0 +1,183 @@
+"""Check a loaded profile (and a site file on top of it) value by value and across keys.
+
+resolve(profile, site_layer=None) -> Resolved: every schema key with its
+value (defaults filled in), where each came from, and every problem found,
+errors and warnings, each as `file:line: key: message`. Nothing is raised and
+nothing is written.
+"""
+
+import ipaddress
+import re
+
+from relayctl.boards import schema
+from relayctl.boards.loader import Problem
+from relayctl.boards.validate import ProfileError, channels_for
+
+
+class Resolved:
+    def __init__(self, profile, site=None):
+        self.profile = profile
+        self.site = site
+        self.values = {}
+        self.origin = {}  # key -> (path, line) of the file that set it
+        self.problems = list(profile.problems) + (list(site.problems) if site else [])
+
+    def __getitem__(self, key):
+        return self.values[key]
+
+    @property
+    def name(self):
+        return self.profile.name
+
+    def _in_order(self, items):
+        return sorted(items, key=lambda p: (str(p.path), p.line or 0))
+
+    @property
+    def errors(self):
+        return self._in_order(p for p in self.problems if not p.warning)
+
+    @property
+    def warnings(self):
+        return self._in_order(p for p in self.problems if p.warning)
+
+    @property
+    def in_order(self):
+        """Every problem, by file and line: the order a tinkerer reads the file in."""
+        return self._in_order(self.problems)
+
+    def is_set(self, key):
+        return key in self.origin
+
+    def problem(self, key, message, warning=False):
+        path, line = self.origin.get(key, (None, None))
+        if path is None:
+            scope = schema.BY_KEY[key].scope if key in schema.BY_KEY else "board"
+            path = self.site.path if (self.site and scope == "site") else self.profile.path
+        self.problems.append(Problem(path, line, key, message, warning))
+
+
+def resolve(profile, site=None):
+    r = Resolved(profile, site)
+    for f in schema.FIELDS:
+        if site is not None and f.key in site.values:
+            raw, origin = site.values[f.key], (site.path, site.lines.get(f.key))
+        elif f.key in profile.values:
+            raw, origin = profile.values[f.key], profile.where(f.key)
+        else:
+            if f.default is schema.REQUIRED:
+                r.values[f.key] = None
+                r.problem(f.key, f"missing; set it in {profile.path.name} or a profile it extends ({f.meaning})")
+                continue
+            r.values[f.key] = schema.default(f.key)
+            continue
+        r.origin[f.key] = origin
+        try:
+            r.values[f.key] = f.check(raw)
+        except ProfileError as e:
+            r.values[f.key] = None
+            r.problem(f.key, str(e))
+    if any(v is None for k, v in r.values.items()):
+        return r  # cross-key checks need every value
+    _check_board(r)
+    if site is not None:
+        _check_site(r)
+    return r
+
+
+_ARCH = {"esp32": "xtensawin", "esp32s3": "xtensawin", "esp32c3": "rv32imc", "rp2040": "armv6m"}
+
+
+def _check_board(r):
+    if r["runtime"] == "micropython":
+        _check_flash(r)
+        want = _ARCH.get(r["chip.name"])
+        if want and r["chip.mpy_arch"] not in (want, "none"):
+            r.problem("chip.mpy_arch", f'{r["chip.name"]} runs {want} code, not {r["chip.mpy_arch"]}')
+    ports = {}
+    for key in ("relay.socks_port", "relay.http_port", "relay.portal_port", "relay.dns_port"):
+        p = r[key]
+        if p and p in ports:
+            r.problem(key, f"port {p} is already {ports[p]}")
+        ports.setdefault(p, key)
+    _check_wifi(r)
+    for kind in r["uplink.ports"]:
+        if kind not in r["uplink.kinds"]:
+            r.problem("uplink.ports", f'"{kind}" is not in uplink.kinds {r["uplink.kinds"]}')
+
+
+def _check_flash(r):
+    size, off, fs, bs = r["flash.size"], r["flash.fs_offset"], r["flash.fs_size"], r["flash.block_size"]
+    for key in ("flash.size", "flash.fs_offset", "flash.fs_size"):
+        if not r[key]:
+            r.problem(key, "a MicroPython board needs it: the filesystem image is built to this geometry")
+    if not (size and off and fs):
+        return
+    if bs & (bs - 1) or bs < 128:
+        r.problem("flash.block_size", f"{bs} is not a power of two >= 128")
+        return
+    if off % bs:
+        r.problem("flash.fs_offset", f"0x{off:x} is not a multiple of the block size {bs}")
+    if fs % bs:
+        r.problem("flash.fs_size", f"0x{fs:x} is not a whole number of {bs}-byte blocks")
+    if off + fs > size:
+        r.problem("flash.fs_size", f"the filesystem ends at 0x{off + fs:x}, past the end of the {size >> 20} MiB flash (0x{size:x})")
+    app_end = r["flash.app_offset"] + r["flash.app_size"]
+    if r["flash.app_size"] and app_end > off:
+        r.problem("flash.fs_offset", f"0x{off:x} is inside the application partition (ends at 0x{app_end:x})")
+    if bs % r["flash.prog_size"] or bs % r["flash.read_size"]:
+        r.problem("flash.prog_size", "prog_size and read_size must divide the block size")
+    if r["flash.uf2_base"] and not r["flash.uf2_family"]:
+        r.problem("flash.uf2_family", "a UF2 needs the chip's family id (RP2040: 0xe48bff56)")
+
+
+def _check_wifi(r):
+    try:
+        net = ipaddress.IPv4Network(r["wifi.subnet"])
+        addr = ipaddress.IPv4Address(r["wifi.address"])
+        if addr not in net or addr in (net.network_address, net.broadcast_address):
+            r.problem("wifi.address", f'{addr} is not a host address in wifi.subnet {net}')
+    except ValueError:
+        pass
+    label, allowed = channels_for(r["wifi.country"], r["wifi.bands"])
+    ch = r["wifi.channel"]
+    if ch not in allowed:
+        if ch >= 32 and "5" not in r["wifi.bands"]:
+            msg = f"{ch} is a 5 GHz channel; this board's radio has only {', '.join(r['wifi.bands'])} GHz ({label})"
+        else:
+            msg = f'{ch} is not allowed for country "{r["wifi.country"]}" ({label})'
+        r.problem("wifi.channel", msg)
+
+
+_UPSTREAM = re.compile(r"(socks5h?|http)://([^/:@\s]+(:[^/@\s]*)?@)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})/?")
+
+
+def _check_site(r):
+    if r["wifi.security"] == "wpa2" and not r["wifi.passphrase"]:
+        r.problem("wifi.passphrase", 'security is "wpa2" but no passphrase is set (8-63 characters)')
+    if r["wifi.security"] == "open" and r["wifi.passphrase"]:
+        r.problem("wifi.passphrase", 'ignored: security is "open"; set security = "wpa2" to use it', warning=True)
+    kind = r["uplink.kind"]  # "": chosen later (relayctl uplink); nothing to check yet
+    if kind and kind not in r["uplink.kinds"]:
+        near = ", ".join(r["uplink.kinds"])
+        r.problem("uplink.kind", f'{r.profile.name} cannot use "{kind}"; it offers {near}')
+    elif kind == "cellular" and not r["uplink.apn"]:
+        r.problem("uplink.apn", "a cellular uplink needs the APN of the SIM's home operator")
+    elif kind == "wifi-sta" and not r["uplink.ssid"]:
+        r.problem("uplink.ssid", "a wifi-sta uplink needs the network to join")
+    elif kind == "upstream" and r["uplink.upstream"] and not _UPSTREAM.fullmatch(r["uplink.upstream"]):
+        r.problem("uplink.upstream", f'expected socks5://host:port or http://host:port, got "{r["uplink.upstream"]}"')
+    if bool(r["proxy.user"]) != bool(r["proxy.password"]):
+        r.problem("proxy.password" if r["proxy.user"] else "proxy.user", "set both proxy.user and proxy.password, or neither")
+    for key in ("proxy.user", "proxy.password"):
+        if len(r[key].encode()) > 255:
+            r.problem(key, "at most 255 bytes (RFC 1929)")
+    cap = r["capacity.wifi_clients"]
+    if r["wifi.max_clients"] and cap and r["wifi.max_clients"] > cap:
+        r.problem("wifi.max_clients", f"{r['wifi.max_clients']} is more than {r.name} can associate (about {cap})",
+                  warning=True)
+    from relayctl.boards.capacity import estimate
+
+    est = estimate(r)
+    if r["expect.phones"] > est.phones:
+        r.problem("expect.phones", f"{r['expect.phones']} phones at once is more than {r.name} can carry: {est.sentence()}",
+                  warning=True)

@@ -1,0 +1,100 @@
+"""config.json for a board: a pure function from a checked profile (and site) to the device's settings.
+
+config_json(resolved) -> dict in the format firmware/relay/config.py reads;
+check_config(cfg) runs that module's own load() on it and returns its problems.
+Keys the core does not (yet) know are left out rather than guessed, and listed
+by skipped_keys(), so the device never sees a key it would refuse.
+"""
+
+import json
+import sys
+
+from relayctl import paths
+from relayctl.boards.capacity import estimate
+
+
+def core_config():
+    """firmware/relay/config.py, the device's own checker."""
+    fw = str(paths.FIRMWARE)
+    if fw not in sys.path:
+        sys.path.insert(0, fw)
+    import relay.config
+
+    return relay.config
+
+
+def _core_keys():
+    return {k for k, *_ in core_config().SCHEMA}
+
+
+def _wanted(r):
+    """(dotted key, value) pairs the profile and site decide, in a stable order."""
+    est = estimate(r)
+    micro = r["runtime"] == "micropython"
+    has_wifi = bool(r["wifi.interface"])
+    host = r["relay.listen"] or r["wifi.address"]
+    tunnels = max(est.tunnels, 1)
+    sessions = r["capacity.sessions"] or tunnels * 2  # handshakes beside established tunnels
+    pairs = [
+        ("socks.host", host), ("socks.port", r["relay.socks_port"]),
+        ("http.host", host), ("http.port", r["relay.http_port"]),
+    ]
+    if r["proxy.user"]:
+        pairs += [("socks.auth", "password"),
+                  ("socks.users", [{"user": r["proxy.user"], "pass": r["proxy.password"]}])]
+    if r.site is not None:  # `relayctl run` (no site) keeps the core's own default policy
+        pairs.append(("policy.preset", r["policy.preset"]))
+    pairs += [
+        ("limits.tunnels", tunnels),
+        ("limits.tunnels_per_client", min(r["capacity.tunnels_per_client"], tunnels)),
+        ("limits.sessions", max(sessions, tunnels)),
+        ("limits.udp_associations", r["capacity.udp_associations"]),
+        ("limits.buffer", r["capacity.buffer_bytes"]),
+        ("limits.backlog", r["capacity.backlog"]),
+    ]
+    if has_wifi:
+        pairs.append(("guard.own", [r["wifi.address"]]))
+        if r["relay.portal_port"]:
+            pairs += [("portal.enabled", True), ("portal.host", host), ("portal.port", r["relay.portal_port"]),
+                      ("portal.address", r["wifi.address"]), ("portal.languages", r["portal.languages"])]
+        if r["relay.dns_port"]:
+            pairs += [("dns.listen_enabled", True), ("dns.listen_host", host), ("dns.listen_port", r["relay.dns_port"])]
+    if has_wifi and micro:  # Linux boards run hostapd instead (relayctl wifi render)
+        pairs += [
+            ("wifi.enabled", True), ("wifi.ssid", r["wifi.ssid"]), ("wifi.security", r["wifi.security"]),
+            ("wifi.passphrase", r["wifi.passphrase"]), ("wifi.country", r["wifi.country"]),
+            ("wifi.channel", r["wifi.channel"]),
+            ("wifi.max_clients", r["wifi.max_clients"] or r["capacity.wifi_clients"]),
+            ("wifi.address", r["wifi.address"]), ("wifi.subnet", r["wifi.subnet"]),
+        ]
+    return pairs
+
+
+def config_json(r):
+    known = _core_keys()
+    cfg = {}
+    for key, value in _wanted(r):
+        if key in known:
+            sect, name = key.split(".", 1)
+            cfg.setdefault(sect, {})[name] = value
+    return cfg
+
+
+def skipped_keys(r):
+    known = _core_keys()
+    return [k for k, _ in _wanted(r) if k not in known]
+
+
+def dumps(cfg):
+    """The bytes written to config.json: sorted keys, so the same inputs give the same file."""
+    return (json.dumps(cfg, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def check_config(cfg):
+    """Problems the device itself would report for this config (empty list: it starts)."""
+    core = core_config()
+    try:
+        core.load(dumps(cfg).decode("utf-8"), "config.json")
+    except core.ConfigError as e:
+        return list(e.problems)
+    return []

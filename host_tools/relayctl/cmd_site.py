@@ -1,0 +1,80 @@
+"""Site files: what differs per deployment (network name, passphrase, country, proxy account, uplink).
+
+    relayctl site init [FILE] [--force]     write a commented example (default: site.toml)
+    relayctl site check FILE --board NAME   check it against a board, warnings included
+"""
+
+from pathlib import Path
+
+from relayctl import boards, out
+from relayctl.boards.capacity import estimate
+from relayctl.errors import CliError
+
+EXAMPLE = '''\
+# site.toml: what differs per deployment. The board profile (boards/*.toml)
+# says what the hardware is; this file says how this relay is set up.
+# Check it:  relayctl site check site.toml --board esp32-generic
+# Build:     relayctl build esp32-generic --site site.toml --out out/
+# Every key is optional; boards/README.md lists them with their defaults.
+
+[wifi]
+ssid = "relay"              # the network name phones see: 1-32 bytes
+security = "open"           # "open" (anyone can join), or "wpa2" with a passphrase
+# passphrase = "change me please"   # wpa2 only: 8-63 printable ASCII characters
+country = "KZ"              # where the board runs; decides the legal channels
+channel = 6                 # KZ, RU, EU: 1-13; US, CA: 1-11; JP: 1-14
+# max_clients = 8           # phones at once (default: what the board's radio holds)
+
+[proxy]
+# A SOCKS account phones use (it goes into the Telegram link). Leave both out
+# for an open proxy on the local Wi-Fi only.
+# user = "relay"
+# password = "choose a long one"
+
+[policy]
+preset = "telegram"         # "telegram", "messengers" or "open": which destinations are allowed
+
+[portal]
+languages = ["kk", "ru", "en"]   # the onboarding page's languages; the first is the default
+
+[uplink]
+# Which way this relay reaches the outside; the board lists what it can use
+# (`relayctl boards show BOARD`). Empty: the board's first.
+kind = ""                   # "ethernet", "cellular", "wifi-sta" or "upstream"
+# apn = "internet"          # cellular: the APN of the SIM's home operator (roaming is home-routed)
+# pin = "1234"              # cellular: SIM PIN, if it has one
+# ssid = "phone hotspot"    # wifi-sta: the network to join
+# passphrase = "..."        # wifi-sta: its passphrase
+# upstream = "socks5://203.0.113.7:1080"   # upstream: a proxy abroad to chain through
+
+[expect]
+# phones = 10               # how many phones you expect at once; `check` warns when the board carries fewer
+'''
+
+
+def add_arguments(p):
+    sub = p.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    i = sub.add_parser("init", help="write a commented example site.toml")
+    i.add_argument("file", nargs="?", default="site.toml")
+    i.add_argument("--force", action="store_true", help="overwrite an existing file")
+    c = sub.add_parser("check", help="check a site file against a board")
+    c.add_argument("file")
+    c.add_argument("--board", required=True)
+
+
+def run(args):
+    if args.action == "init":
+        path = Path(args.file)
+        if path.exists() and not args.force:
+            raise CliError(f"{path} exists: it would be overwritten; pick another name or add --force")
+        path.write_text(EXAMPLE)
+        out.info(f"wrote {path}: edit it, then `relayctl site check {path} --board BOARD`")
+        return 0
+    r = boards.load(args.board, args.file)
+    for p in r.in_order:
+        print(p)
+    if r.errors:
+        raise CliError(f"{len(r.errors)} problem(s)", 2)
+    out.info(f"{args.file}: ok for {r.name}: {estimate(r).sentence()}")
+    return 0
