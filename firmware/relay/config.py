@@ -282,8 +282,6 @@ SCHEMA = (
     ("dns.listen_enabled", False, _bool, "answer DNS for Wi-Fi clients on dns.listen_host:dns.listen_port (UDP)"),
     ("dns.listen_host", "127.0.0.1", _host, "DNS listen address: the Wi-Fi side's"),
     ("dns.listen_port", 53, _port, "DNS listen port"),
-    ("dns.forward", ["telegram.org", "t.me", "telegram.me", "telesco.pe", "tdesktop.com", "telegra.ph"],
-     _list_of(_domain), "domains (and their subdomains) whose queries are forwarded to dns.servers"),
     ("dns.answer_unknown", "nxdomain", _one_of("nxdomain", "portal"),
      "answer for every other name: NXDOMAIN, or the portal's address"),
     ("wifi.enabled", False, _bool, "bring up the access point (MicroPython boards; Linux boards use hostapd)"),

@@ -9,7 +9,7 @@ DNSResponder.handle(packet, now_ms) returns
 The decision per name:
   - operating systems' connectivity checks and the relay's own names get the
     relay's address, so a phone opens the portal;
-  - names allowed() accepts are forwarded, answers cached within their TTLs;
+  - names the site policy allows (policy.py) are forwarded, answers cached within their TTLs;
   - everything else gets NXDOMAIN (or the portal's address, dns.answer_unknown)
     so no query leaks to the uplink.
 No sockets, no clock (now_ms comes in), nothing logged: names are never kept
@@ -31,7 +31,6 @@ _MAX_QUERY = const(4096)  # a query is a few dozen bytes; anything bigger is not
 _TYPE_HTTPS = const(65)
 
 # Default policy until policy.py exists: Telegram's domains.
-FORWARD_DEFAULT = ("telegram.org", "t.me", "telegram.me", "telesco.pe", "tdesktop.com", "telegra.ph")
 
 # Names operating systems fetch to learn whether a network needs a sign-in.
 CAPTIVE_NAMES = (
@@ -56,15 +55,6 @@ CAPTIVE_NAMES = (
 )
 
 
-def allowed(name, suffixes=FORWARD_DEFAULT):
-    """The one policy decision: may this name be resolved over the uplink?
-    name is lowercase without the trailing dot. A later policy module replaces this."""
-    for s in suffixes:
-        if name == s or (name.endswith(s) and name[-len(s) - 1] == "."):
-            return True
-    return False
-
-
 class Query:
     __slots__ = ("id", "name", "key", "qtype", "raw", "qend", "max_size")
 
@@ -79,8 +69,9 @@ class Query:
 
 
 class DNSResponder:
-    def __init__(self, own_ip, own_names=(), forward=FORWARD_DEFAULT, unknown="nxdomain"):
-        """own_ip: the relay's address as 4 or 16 bytes; unknown: "nxdomain" or "portal"."""
+    def __init__(self, own_ip, own_names=(), allowed=None, unknown="nxdomain"):
+        """own_ip: the relay's address as 4 or 16 bytes; allowed(name) -> bool: the site policy's
+        decision (policy.py), the same one SOCKS and HTTP apply; unknown: "nxdomain" or "portal"."""
         self.own_ip = own_ip
         self.own_type = dns.TYPE_A if len(own_ip) == 4 else dns.TYPE_AAAA
         self.own = {}
@@ -88,7 +79,7 @@ class DNSResponder:
             self.own[n.rstrip(".")] = True
         for n in own_names:
             self.own[n.lower().rstrip(".")] = True
-        self.forward = tuple(s.lower().strip(".") for s in forward)
+        self.policy_allows = allowed or (lambda name: False)
         self.unknown_portal = unknown == "portal"
         self.cache = {}  # "name/type" -> (expires_ms, stored_ms, response bytes, ttl offsets)
         self.answered = 0
@@ -98,7 +89,7 @@ class DNSResponder:
         self.dropped = 0
 
     def allowed(self, name):
-        return allowed(name, self.forward)
+        return self.policy_allows(name)
 
     def handle(self, data, now_ms):
         try:

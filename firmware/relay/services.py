@@ -43,7 +43,9 @@ def make_portal(relay):
 
 def make_responder(relay):
     cfg = relay.cfg
-    return DNSResponder(parse_ip(cfg.portal.address), cfg.portal.names, cfg.dns.forward, cfg.dns.answer_unknown)
+    policy = relay.policy
+    return DNSResponder(parse_ip(cfg.portal.address), cfg.portal.names, lambda name: policy.check_name(name) is None,
+                        cfg.dns.answer_unknown)
 
 
 def info(relay):

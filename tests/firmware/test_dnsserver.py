@@ -10,12 +10,20 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from relay import dns as D
-from relay.dnsserver import CAPTIVE_NAMES, FORWARD, FORWARD_DEFAULT, REPLY, DNSResponder, allowed
+from relay.dnsserver import CAPTIVE_NAMES, FORWARD, REPLY, DNSResponder
+from relay.policy import Policy
+
+TELEGRAM = Policy("telegram", lambda path: open(path).read())
+
+
+def telegram_allows(name):
+    return TELEGRAM.check_name(name) is None
 
 OWN = bytes([192, 168, 4, 1])
 
 
 def responder(**kw):
+    kw.setdefault("allowed", telegram_allows)
     return DNSResponder(OWN, ["relay.lan", "relay", "portal.relay"], **kw)
 
 
@@ -58,9 +66,8 @@ def test_question_case_is_echoed():
     ("nottelegram.org", False), ("telegram.org.evil.example", False), ("me", False), ("google.com", False),
     ("xt.me", False),
 ])
-def test_allowed(name, ok):
-    assert allowed(name.lower()) is ok
-    assert set(FORWARD_DEFAULT) >= {"telegram.org", "t.me"}
+def test_allowed_is_the_telegram_policy(name, ok):
+    assert responder().allowed(name.lower()) is ok
 
 
 def test_unknown_names_get_nxdomain_or_the_portal():

@@ -88,7 +88,7 @@ def test_every_problem_at_once():
 
 
 def relayctl(*args, cwd):
-    return subprocess.run([str(ROOT / ".venv/bin/relayctl"), *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([str(Path(sys.executable).parent / "relayctl"), *args], capture_output=True, text=True, cwd=cwd,
                           timeout=60)
 
 

@@ -3,6 +3,7 @@ dnspython against the relay's DNS listener (a loopback resolver behind it), and 
 Chromium loading the portal. Screenshots land in test-artifacts/portal-<runtime>-<lang>.png.
 """
 
+import sys
 import base64
 import json
 import shutil
@@ -47,6 +48,7 @@ def wifi_relay(start_relay, runtime, upstream, tmp_path):
                    "qr_svg": str(tmp_path / "qr.svg")},
         "dns": {"listen_enabled": True, "listen_host": "127.0.0.1", "listen_port": dns_port,
                 "servers": [f"127.0.0.1:{upstream.port}"], "timeout": 2},
+        "policy": {"preset": "telegram"},
     }
     # The socks port is chosen by the helper; render the QR once it is known, before the relay starts.
     socks_port = free_port()
@@ -149,7 +151,7 @@ def test_relayctl_run_flags(tmp_path):
     portal, dnsp = free_port(), free_port(kind=socket.SOCK_DGRAM)
     socks = free_port()
     proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/relayctl"), "run", "--socks", f"127.0.0.1:{socks}", "--http", "off",
+        [str(Path(sys.executable).parent / "relayctl"), "run", "--socks", f"127.0.0.1:{socks}", "--http", "off",
          "--portal", f"127.0.0.1:{portal}", "--dns-listen", f"127.0.0.1:{dnsp}", "--upstream-dns", "127.0.0.1:9",
          "--allow", "127.0.0.0/8"], stdout=subprocess.PIPE, text=True)
     try:

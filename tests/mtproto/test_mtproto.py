@@ -1,0 +1,261 @@
+"""mtproto.py as transcripts: client bytes in (whole, byte by byte, with trailing data), events out.
+
+Client headers come from Telethon's own MTProxyIO.init_header and from peers.py's
+fake-TLS client (mtprotoproxy's format); the DC side is decoded with peers.ctr.
+"""
+
+import os
+import struct
+import time
+
+import pytest
+from telethon.network.connection.tcpabridged import AbridgedPacketCodec
+from telethon.network.connection.tcpintermediate import IntermediatePacketCodec, RandomizedIntermediatePacketCodec
+from telethon.network.connection.tcpmtproxy import MTProxyIO
+
+from relay import config, mtproto as M
+from tests.mtproto import peers
+
+PLAIN = os.urandom(16)
+DD = os.urandom(16)
+EE = os.urandom(16)
+EE2 = os.urandom(16)
+DOMAIN = "www.example.com"
+
+
+def make_proxy(**kw):
+    secrets = [M.Secret("plain", PLAIN), M.Secret("dd", DD), M.Secret("ee", EE, DOMAIN.encode()),
+               M.Secret("ee", EE2, b"other.example")]
+    return M.Proxy(secrets, os.urandom, **kw)
+
+
+def feed_split(hs, data, split):
+    """-> (events, bytes left over after Accepted/Refused)."""
+    if split == "whole":
+        return hs.feed(data), b""
+    evs = []
+    for i in range(len(data)):
+        evs += hs.feed(data[i : i + 1])
+        if any(not isinstance(e, M.Send) for e in evs):
+            return evs, data[i + 1 :]
+    return evs, b""
+
+
+def open_dc_side(to_dc):
+    """Decode what the proxy sent the DC: -> (tag, dc id, decryptor, encryptor for replies)."""
+    h = to_dc[:64]
+    dec = peers.ctr(h[8:40], h[40:56])
+    plain = dec.update(h)
+    rev = h[8:56][::-1]
+    return plain[56:60], struct.unpack("<h", plain[60:62])[0], dec, peers.ctr(rev[:32], rev[32:48])
+
+
+SPLITS = ["whole", "bytewise"]
+CODECS = [(AbridgedPacketCodec, PLAIN, 0), (IntermediatePacketCodec, PLAIN, 0), (RandomizedIntermediatePacketCodec, DD, 1)]
+
+
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("codec,key,index", CODECS, ids=lambda c: getattr(c, "__name__", None))
+@pytest.mark.parametrize("dc", [2, -5])
+def test_obfuscated2_telethon_header(split, codec, key, index, dc):
+    header, enc, dec = MTProxyIO.init_header(key, dc, codec)
+    first = os.urandom(41)
+    trailing = os.urandom(300)
+    wire = bytes(header) + enc.encrypt(first) + enc.encrypt(trailing)
+    evs, left = feed_split(make_proxy().handshake(None), wire, split)
+    assert len(evs) == 1 and isinstance(evs[0], M.Accepted)
+    a = evs[0]
+    assert (a.index, a.tag, a.dc) == (index, codec.obfuscate_tag, dc)
+    tag, dc_seen, dc_dec, dc_enc = open_dc_side(a.to_dc)
+    assert (tag, dc_seen) == (codec.obfuscate_tag, dc)
+    assert dc_dec.update(a.to_dc[64:] + a.pipe.up(left)) == first + trailing
+    reply = os.urandom(77)
+    assert dec.encrypt(a.pipe.down(dc_enc.update(reply))) == reply
+    # The DC-side header is fresh: not the client's, and not a reserved start.
+    assert a.to_dc[8:56] != bytes(header[8:56]) and a.to_dc[0] != 0xEF
+
+
+def test_header_toward_dc_is_random_each_time():
+    header, _, _ = MTProxyIO.init_header(PLAIN, 2, IntermediatePacketCodec)
+    a = make_proxy().handshake(None).feed(bytes(header))[0]
+    b = make_proxy().handshake(None).feed(bytes(header))[0]
+    assert a.to_dc[:64] != b.to_dc[:64]
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_wrong_secret_refused_with_every_byte_read(split):
+    header, enc, _ = MTProxyIO.init_header(os.urandom(16), 2, IntermediatePacketCodec)
+    wire = bytes(header) + enc.encrypt(b"x" * 10)
+    evs, _ = feed_split(make_proxy().handshake(None), wire, split)
+    assert len(evs) == 1 and isinstance(evs[0], M.Refused) and evs[0].reason == "secret"
+    assert evs[0].head == (wire if split == "whole" else wire[:64])
+
+
+def test_dd_secret_refuses_unpadded_transports():
+    for codec in (AbridgedPacketCodec, IntermediatePacketCodec):
+        header, _, _ = MTProxyIO.init_header(DD, 2, codec)
+        ev = make_proxy().handshake(None).feed(bytes(header))[0]
+        assert isinstance(ev, M.Refused) and ev.reason == "secret"
+
+
+def test_replayed_header_refused():
+    p = make_proxy()
+    header, _, _ = MTProxyIO.init_header(PLAIN, 2, AbridgedPacketCodec)
+    assert isinstance(p.handshake(None).feed(bytes(header))[0], M.Accepted)
+    ev = p.handshake(None).feed(bytes(header))[0]
+    assert isinstance(ev, M.Refused) and ev.reason == "replay" and ev.head == bytes(header)
+
+
+def test_incomplete_or_foreign_bytes_get_no_answer():
+    hs = make_proxy().handshake(None)
+    assert hs.feed(b"GET / HTTP/1.1\r\n\r\n") == []  # shorter than a header: wait, say nothing
+    assert hs.feed(os.urandom(10)) == []
+
+
+def test_replay_cache_is_bounded():
+    c = M.ReplayCache(3)
+    for k in (b"a", b"b", b"c", b"d"):
+        c.add(k)
+    assert b"a" not in c and all(k in c for k in (b"b", b"c", b"d")) and len(c.seen) == 3
+
+
+# -- fake-TLS ----------------------------------------------------------------------
+
+
+def server_hello_ok(reply, key, client_random):
+    """Check the reply's record layout and HMAC the way a tdlib-style client does."""
+    recs, i = [], 0
+    while i < len(reply):
+        t, n = reply[i], struct.unpack(">H", reply[i + 3 : i + 5])[0]
+        assert reply[i + 1 : i + 3] == b"\x03\x03"
+        recs.append((t, reply[i + 5 : i + 5 + n]))
+        i += 5 + n
+    assert [t for t, _ in recs] == [0x16, 0x14, 0x17] and i == len(reply)
+    assert recs[0][1][0] == 2 and recs[1][1] == b"\x01" and 1024 <= len(recs[2][1]) < 4096
+    zeroed = reply[:11] + bytes(32) + reply[43:]
+    import hashlib
+    import hmac
+
+    assert reply[11:43] == hmac.new(key, client_random + zeroed, hashlib.sha256).digest()
+    return True
+
+
+def tls_records(data, first=False):
+    out = b"\x14\x03\x03\x00\x01\x01" if first else b""
+    for i in range(0, len(data), 1000):  # small records, to cross the header
+        out += b"\x17\x03\x03" + struct.pack(">H", len(data[i : i + 1000])) + data[i : i + 1000]
+    return out
+
+
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("key,index", [(EE, 2), (EE2, 3)])
+def test_fake_tls_handshake(split, key, index):
+    hello = peers.client_hello(key, DOMAIN)
+    head, enc, dec = peers.obfs2_client_header(key, peers.TAG_PADDED, 4)
+    payload = os.urandom(2500)
+    wire = hello + tls_records(head + enc.update(payload), first=True)
+    evs, left = feed_split(make_proxy().handshake(int(time.time())), wire, split)
+    assert isinstance(evs[0], M.Send) and server_hello_ok(evs[0].data, key, hello[11:43])
+    a = evs[1]
+    assert isinstance(a, M.Accepted) and (a.index, a.tag, a.dc) == (index, peers.TAG_PADDED, 4)
+    tag, dc_id, dc_dec, dc_enc = open_dc_side(a.to_dc)
+    assert dc_dec.update(a.to_dc[64:] + a.pipe.up(left)) == payload
+    # DC -> client: ApplicationData records of at most 16384 bytes.
+    reply = os.urandom(40000)
+    out = a.pipe.down(dc_enc.update(reply))
+    got, i = b"", 0
+    while i < len(out):
+        assert out[i : i + 3] == b"\x17\x03\x03"
+        n = struct.unpack(">H", out[i + 3 : i + 5])[0]
+        assert n <= 16384
+        got += out[i + 5 : i + 5 + n]
+        i += 5 + n
+    assert dec.update(got) == reply
+
+
+def test_fake_tls_pipe_takes_records_in_any_split():
+    hello = peers.client_hello(EE, DOMAIN)
+    head, enc, _ = peers.obfs2_client_header(EE, peers.TAG_PADDED, 2)
+    evs = make_proxy().handshake(None).feed(hello + tls_records(head, first=True))
+    a = evs[1]
+    _, _, dc_dec, _ = open_dc_side(a.to_dc)
+    data = os.urandom(5000)
+    wire = tls_records(enc.update(data[:3000])) + b"\x14\x03\x03\x00\x01\x01" + tls_records(enc.update(data[3000:]))
+    got = b"".join(a.pipe.up(wire[i : i + 1]) for i in range(len(wire)))
+    assert dc_dec.update(got) == data
+    with pytest.raises(M.MTProtoError):
+        a.pipe.up(b"\x15\x03\x03\x00\x02\x02\x28")  # an alert: not ours to carry
+
+
+def test_fake_tls_wrong_key_and_replay():
+    p = make_proxy()
+    bad = peers.client_hello(os.urandom(16), DOMAIN)
+    ev = p.handshake(None).feed(bad)[0]
+    assert isinstance(ev, M.Refused) and ev.reason == "secret" and ev.head == bad
+    hello = peers.client_hello(EE, DOMAIN)
+    assert isinstance(p.handshake(None).feed(hello)[0], M.Send)
+    ev = p.handshake(None).feed(hello)[0]
+    assert isinstance(ev, M.Refused) and ev.reason == "replay" and ev.head == hello
+
+
+@pytest.mark.parametrize(
+    "now,skew,mode,ok",
+    [
+        (1800000000, 0, "accept", True),
+        (1800000000, 1100, "accept", True),
+        (1800000000, -1100, "accept", True),
+        (1800000000, 1300, "accept", False),
+        (1800000000, -86400, "refuse", False),
+        (None, -86400 * 365, "accept", True),  # clock unknown: accepted, the replay cache still guards
+        (None, 0, "refuse", False),
+    ],
+)
+def test_fake_tls_time_window(now, skew, mode, ok):
+    ts = (now or 1800000000) + skew
+    ev = make_proxy(time_window=1200, clock_unknown=mode).handshake(now).feed(peers.client_hello(EE, DOMAIN, ts=ts))[0]
+    assert isinstance(ev, M.Send) if ok else (isinstance(ev, M.Refused) and ev.reason == "clock")
+
+
+def test_fake_tls_uptime_timestamp_accepted():
+    # Some clients put the time since boot in the stamp; mtprotoproxy lets them in too.
+    ev = make_proxy().handshake(1800000000).feed(peers.client_hello(EE, DOMAIN, ts=3600))[0]
+    assert isinstance(ev, M.Send)
+
+
+def test_tls_looking_bytes_without_ee_secret_are_plain():
+    p = M.Proxy([M.Secret("plain", PLAIN)], os.urandom)
+    ev = p.handshake(None).feed(peers.client_hello(EE, DOMAIN))[0]
+    assert isinstance(ev, M.Refused) and ev.reason == "secret"
+
+
+# -- secrets and config -------------------------------------------------------------
+
+
+def test_parse_secret_forms():
+    s = M.parse_secret(PLAIN.hex())
+    assert (s.kind, s.key, s.link_text()) == ("plain", PLAIN, PLAIN.hex())
+    s = M.parse_secret("DD" + DD.hex().upper())
+    assert (s.kind, s.key, s.link_text()) == ("dd", DD, "dd" + DD.hex())
+    s = M.parse_secret("ee" + EE.hex() + DOMAIN.encode().hex())
+    assert (s.kind, s.key, s.domain) == ("ee", EE, DOMAIN.encode())
+    assert M.parse_secret("ee" + EE.hex(), "a.example").domain == b"a.example"
+    for bad in ("abc", "zz" * 16, "dd" + DD.hex() + "00", "ee" + EE.hex(), 5):
+        with pytest.raises(ValueError):
+            M.parse_secret(bad)
+
+
+def test_config_keys():
+    cfg = config.load('{"mtproto": {"enabled": true, "secrets": ["%s"], "dcs": {"2": "127.0.0.1:9"}}}' % PLAIN.hex())
+    assert cfg.mtproto.dcs == {2: [(bytes([127, 0, 0, 1]), 9)]} and cfg.mtproto.port == 8443
+    default = config.load("")
+    assert default.mtproto.dcs[5][0] == (bytes([91, 108, 56, 130]), 443) and len(default.mtproto.dcs[1][1][0]) == 16
+    for text, msg in [
+        ('{"mtproto": {"enabled": true}}', "no secret"),
+        ('{"mtproto": {"secrets": ["12"]}}', "hex digits"),
+        ('{"mtproto": {"enabled": true, "secrets": ["ee%s"]}}' % EE.hex(), "no domain"),
+        ('{"mtproto": {"dcs": {"2": "telegram:443"}}}', "expected IP"),
+        ('{"mtproto": {"clock_unknown": "maybe"}}', "accept, refuse"),
+    ]:
+        with pytest.raises(config.ConfigError) as e:
+            config.load(text)
+        assert msg in str(e.value), str(e.value)
