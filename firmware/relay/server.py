@@ -8,7 +8,7 @@ so the data path carries no per-read timer.
 """
 
 from relay import runtime, stats as S
-from relay.addr import format_ip, parse_ip
+from relay.addr import parse_ip
 from relay.guard import Guard
 from relay.resolve import ResolveError, Resolver
 

@@ -20,6 +20,7 @@ VERBS = {
     "build": ("relayctl.cmd_build", "build a board's image or bundle from its profile and a site file"),
     "flash": ("relayctl.cmd_flash", "flash ESP32 boards: verified write, per-board values, inventory"),
     "deploy": ("relayctl.cmd_deploy", "update the relay files and config on a running MicroPython board"),
+    "install": ("relayctl.cmd_install", "install on a Raspberry Pi or OpenWrt router over SSH, or into a rootfs"),
     "cards": ("relayctl.cmd_cards", "print one card per flashed board: Wi-Fi and Telegram QR codes"),
     "uplink": ("relayctl.cmd_uplink", "set up the uplink: LTE modem probe/setup/scan/watch, render configs"),
     "wifi": ("relayctl.cmd_wifi", "render the access point's configs for Linux boards and OpenWrt"),

@@ -4,7 +4,6 @@ import socket
 import threading
 import time
 
-import pytest
 
 from tests.integration.test_proxy import connect_req, curl, socks5_request
 

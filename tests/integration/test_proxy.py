@@ -161,7 +161,7 @@ def test_refusal_codes(runtime, start_relay, origin, dns_server):
     st = relay.status_json()
     assert st["refused"]["guard"] >= 3 and st["refused"]["refused"] >= 1 and st["refused"]["dns"] >= 1
     # HTTP side, same decisions.
-    for url, code in ((f"http://10.1.2.3/", "403"), (f"http://127.0.0.1:{closed_port()}/", "502"),
+    for url, code in (("http://10.1.2.3/", "403"), (f"http://127.0.0.1:{closed_port()}/", "502"),
                       ("http://nowhere.test/", "502")):
         r = curl("-x", f"http://127.0.0.1:{relay.http}", url, "-o", "/dev/null", "-w", "%{http_code}")
         assert r.stdout.decode() == code, url
