@@ -1,0 +1,151 @@
+"""Per-board values stamped into one build: SSID suffix from the MAC, a proxy
+password and an admin password, written into config.json inside the merged
+image's littlefs partition.
+
+Input: an Image (manifest.py) and the chip's MAC. Output: a new Image whose
+bytes and config hash are this board's. One build serves a whole batch; each
+board still gets its own credentials. A key the firmware's config schema
+does not know is not written (the relay refuses unknown keys at boot); the
+caller is told which values were left out.
+"""
+
+import hashlib
+import json
+import secrets
+import sys
+
+from littlefs import LittleFS
+
+from relayctl import paths
+from relayctl.errors import CliError
+from relayctl.flash.manifest import Image
+
+# Letters that cannot be misread on a printed card (no 0/O, 1/l/I).
+ALPHABET = "abcdefghijkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789"
+PROXY_USER = "relay"
+# Where each per-board value goes in config.json, first key the schema knows wins.
+SSID_KEYS = ("wifi.ssid", "ap.ssid")
+ADMIN_KEYS = ("admin.password", "portal.admin_password")
+
+
+def password(n):
+    return "".join(secrets.choice(ALPHABET) for _ in range(n))
+
+
+def schema_keys():
+    """Dotted keys the firmware's config.json accepts (firmware/relay/config.py SCHEMA)."""
+    if str(paths.FIRMWARE) not in sys.path:
+        sys.path.insert(0, str(paths.FIRMWARE))
+    from relay import config
+
+    return {k[0] for k in config.SCHEMA}
+
+
+def check_config(text):
+    """The relay's own checker, so a stamped config that would not boot is caught here."""
+    schema_keys()
+    from relay import config
+
+    try:
+        config.load(text, "config.json")
+    except config.ConfigError as e:
+        raise CliError("stamped config.json would not boot: " + "; ".join(e.problems)
+                       + "; report this as a bug with the board and site files")
+
+
+def board_values(mac, base_ssid):
+    return {
+        "ssid": "%s-%02X%02X" % (base_ssid, mac[4], mac[5]),
+        "proxy_user": PROXY_USER,
+        "proxy_password": password(10),
+        "admin_password": password(12),
+    }
+
+
+def _set(cfg, dotted, value):
+    sect, key = dotted.split(".", 1)
+    cfg.setdefault(sect, {})[key] = value
+
+
+def _get(cfg, dotted):
+    sect, key = dotted.split(".", 1)
+    return cfg.get(sect, {}).get(key)
+
+
+def _mount(region):
+    """Mount a littlefs region with MicroPython's geometry, keeping its on-disk version
+    (a 2.0 image must stay 2.0 for firmware older than v1.22)."""
+    geometry = dict(block_size=4096, block_count=len(region) // 4096, read_size=32, prog_size=32,
+                    lookahead_size=32, mount=False)
+    try:
+        probe = LittleFS(**geometry)
+        probe.context.buffer[:] = region
+        probe.mount()
+        version = probe.fs_stat().disk_version
+        probe.unmount()
+        fs = LittleFS(disk_version=version, **geometry)
+        fs.context.buffer[:] = region
+        fs.mount()
+    except Exception as e:
+        raise CliError(f"cannot mount the image's filesystem ({e}): the build's filesystem offset or size "
+                       "does not match its image; build again")
+    return fs
+
+
+def read_config(image):
+    if image.fs_offset is None:
+        raise CliError("the manifest names no filesystem offset: cannot read config.json from the image; "
+                       "build again with a current relayctl")
+    start = image.fs_offset - image.offset
+    fs = _mount(image.data[start:start + image.fs_size])
+    with fs.open("config.json", "r") as f:
+        text = f.read()
+    fs.unmount()
+    return text
+
+
+def stamp(image, mac):
+    """(new Image, values actually written, names of values the firmware has no key for)."""
+    start = image.fs_offset - image.offset
+    region = bytearray(image.data[start:start + image.fs_size])
+    fs = _mount(region)
+    with fs.open("config.json", "r") as f:
+        cfg = json.loads(f.read())
+    known = schema_keys()
+    missing = []
+    ssid_key = next((k for k in SSID_KEYS if k in known), None)
+    admin_key = next((k for k in ADMIN_KEYS if k in known), None)
+    base = (_get(cfg, ssid_key) if ssid_key else None) or "relay"
+    values = board_values(mac, base)
+    if ssid_key:
+        _set(cfg, ssid_key, values["ssid"])
+    else:
+        missing.append("ssid")
+        values["ssid"] = ""
+    if admin_key:
+        _set(cfg, admin_key, values["admin_password"])
+    else:
+        missing.append("admin_password")
+        values["admin_password"] = ""
+    cfg.setdefault("socks", {})["auth"] = "password"
+    cfg["socks"]["users"] = [{"user": values["proxy_user"], "pass": values["proxy_password"]}]
+    for key in ("wifi.passphrase", "wifi.password", "ap.password"):
+        if _get(cfg, key):
+            values["wifi_password"] = _get(cfg, key)
+            break
+    else:
+        values["wifi_password"] = ""
+    # Where phones reach the proxy: the board's Wi-Fi address (cards print the tg://socks link).
+    values["proxy_host"] = _get(cfg, "wifi.address") or "192.168.4.1"
+    values["proxy_port"] = str(_get(cfg, "socks.port") or 1080)
+    text = json.dumps(cfg, indent=1, sort_keys=True, ensure_ascii=False) + "\n"  # as the build writes it
+    check_config(text)
+    fs.remove("config.json")
+    with fs.open("config.json", "wb") as f:
+        f.write(text.encode("utf-8"))
+    fs.unmount()
+    data = bytearray(image.data)
+    data[start:start + image.fs_size] = fs.context.buffer
+    new = Image(bytes(data), image.offset, image.fs_offset, image.fs_size,
+                hashlib.sha256(text.encode("utf-8")).hexdigest(), image.board, image.chip, image.flash_size, image.manifest)
+    return new, values, missing
