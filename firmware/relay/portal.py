@@ -2,7 +2,7 @@
 
 Portal.respond(head, client_ip, info) -> response bytes, where head is the
 request head without its blank line, client_ip the asker's address bytes and
-info() a callable returning {"people": n, "uplink": True/False/None,
+info(client_ip) a callable returning {"people": n, "uplink": True/False/None, "since_s", "share",
 "counters": {...}} (called only for the pages that show them).
 
 Routes on the portal's own names and address:
@@ -149,6 +149,15 @@ def parse_head(head):
     return r
 
 
+def _duration(seconds, t):
+    h, m = seconds // 3600, (seconds % 3600) // 60
+    return "%d %s %d %s" % (h, t["hours"], m, t["minutes"]) if h else "%d %s" % (m, t["minutes"])
+
+
+def _mb(n, t):
+    return "%d.%d %s" % (n // 1000000, (n % 1000000) // 100000, t["mb"])
+
+
 def response(status, ctype, body, extra="", head_only=False):
     h = "HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "OK"))
     if ctype:
@@ -241,14 +250,14 @@ class Portal:
             self.mark_seen(client_ip)
             body = self.page_done(lang)
         elif p == "/status":
-            body = self.page_status(lang, info())
+            body = self.page_status(lang, info(client_ip))
         elif p == "/admin":
             if not self.admin_password:
                 return response(404, "text/plain", b"the admin page is off: set portal.admin_password\n")
             if not self._admin_ok(r.headers.get(b"authorization")):
                 return response(401, "text/plain", b"admin password needed\n",
                                 'WWW-Authenticate: Basic realm="relay admin", charset="UTF-8"\r\n', head_only)
-            body = self.page_admin(lang, info())
+            body = self.page_admin(lang, info(client_ip))
         elif p == "/proxy.pac" or p == "/wpad.dat":
             return response(200, "application/x-ns-proxy-autoconfig", self.pac(), "", head_only)
         elif p == "/captive-portal/api":
@@ -342,8 +351,30 @@ class Portal:
         t = TEXT[lang]
         up = info.get("uplink")
         state = t["unknown"] if up is None else (t["up"] if up else t["down"])
-        body = "<table><tr><td>%s</td><td><b>%s</b></td></tr><tr><td>%s</td><td><b id=people>%d</b></td></tr></table>" % (
-            esc(t["uplink"]), esc(state), esc(t["people"]), info.get("people", 0))
+        since = info.get("since_s")
+        if up is not None and since is not None:
+            state += " (%s)" % _duration(since, t)
+        rows = [(t["uplink"], "uplink", state), (t["people"], "people", str(info.get("people", 0)))]
+        note = ""
+        sh = info.get("share")
+        if sh is not None:
+            left = sh.get("budget_left_today")
+            rows.append((t["left_today"], "left", t["no_limit"] if left is None else _mb(left, t)))
+            mine = sh.get("your_left_today")
+            rows.append((t["your_left"], "mine", t["no_limit"] if mine is None else _mb(mine, t)))
+            stage = sh.get("stage")
+            if mine == 0:
+                note = t["quota_used"]
+            elif stage == "exhausted":
+                note = t["stage_exhausted"]
+            elif stage == "small-only":
+                note = t["stage_small"]
+            elif stage == "slow-bulk":
+                note = t["stage_slow"]
+        body = "<table>%s</table>" % "".join(
+            "<tr><td>%s</td><td><b id=%s>%s</b></td></tr>" % (esc(label), key, esc(value)) for label, key, value in rows)
+        if note:
+            body += '<p class="note" id=stage>%s</p>' % esc(note)
         body += '<p><a href="/?lang=%s">%s</a></p>' % (lang, esc(t["back"]))
         return self._page(lang, t["status"], body, "/status")
 

@@ -9,6 +9,16 @@ LANG_NAMES = (("kk", "Қазақша"), ("ru", "Русский"), ("en", "Englis
 
 TEXT = {
     "en": {
+        "hours": "h",
+        "minutes": "min",
+        "mb": "MB",
+        "left_today": "Data left for everyone today",
+        "your_left": "Your share left today",
+        "no_limit": "no limit",
+        "stage_exhausted": "Today's data is used up. Messages will pass again tomorrow.",
+        "stage_small": "Data is running low: only messages pass now, no videos or large files.",
+        "stage_slow": "Data is running low: large downloads are slowed down.",
+        "quota_used": "This phone has used its share for today. It renews tomorrow.",
         "title": "Relay: Telegram on this Wi-Fi",
         "lead": "This Wi-Fi does not give open internet. It lets Telegram work through a proxy on this small device.",
         "button": "Open Telegram with this proxy",
@@ -45,6 +55,16 @@ TEXT = {
         "counters": "Counters",
     },
     "ru": {
+        "hours": "ч",
+        "minutes": "мин",
+        "mb": "МБ",
+        "left_today": "Осталось трафика на всех сегодня",
+        "your_left": "Ваша доля на сегодня",
+        "no_limit": "без ограничения",
+        "stage_exhausted": "Трафик на сегодня закончился. Сообщения снова пойдут завтра.",
+        "stage_small": "Трафик на исходе: сейчас проходят только сообщения, без видео и больших файлов.",
+        "stage_slow": "Трафик на исходе: большие загрузки замедлены.",
+        "quota_used": "Этот телефон израсходовал свою долю на сегодня. Завтра она обновится.",
         "title": "Relay: Telegram через этот Wi-Fi",
         "lead": "Этот Wi-Fi не даёт открытого интернета. Через него работает Telegram — с помощью прокси "
         "на этом небольшом устройстве.",
@@ -82,6 +102,16 @@ TEXT = {
         "counters": "Счётчики",
     },
     "kk": {
+        "hours": "сағ",
+        "minutes": "мин",
+        "mb": "МБ",
+        "left_today": "Бүгін барлығына қалған трафик",
+        "your_left": "Бүгінгі үлесіңізден қалғаны",
+        "no_limit": "шектеусіз",
+        "stage_exhausted": "Бүгінгі трафик таусылды. Хабарламалар ертең қайта жүреді.",
+        "stage_small": "Трафик таусылып барады: қазір тек хабарламалар өтеді, бейне мен үлкен файлдар өтпейді.",
+        "stage_slow": "Трафик таусылып барады: үлкен жүктеулер баяулатылды.",
+        "quota_used": "Бұл телефон бүгінгі үлесін пайдаланып болды. Ертең қайта жаңарады.",
         "title": "Relay: осы Wi-Fi арқылы Telegram",
         "lead": "Бұл Wi-Fi ашық интернет бермейді. Ол арқылы Telegram осы шағын құрылғыдағы прокси көмегімен "
         "жұмыс істейді.",

@@ -48,7 +48,7 @@ def make_responder(relay):
                         cfg.dns.answer_unknown)
 
 
-def info(relay):
+def info(relay, client_ip=None):
     from relay.status import snapshot
 
     counters = snapshot(relay)
@@ -56,7 +56,10 @@ def info(relay):
     if r is not None:
         counters["dns"] = {"answered": r.answered, "forwarded": r.forwarded, "cached": r.cached,
                            "refused": r.refused, "dropped": r.dropped}
-    return {"people": len(relay.per_client), "uplink": None, "counters": counters}
+    up = relay.uplink
+    share = relay.sharing.status(client_ip) if relay.sharing is not None else None
+    return {"people": len(relay.per_client), "uplink": None if up is None else up.up,
+            "since_s": None if up is None else up.state()["since_s"], "share": share, "counters": counters}
 
 
 async def serve_portal(relay, s, first):
@@ -74,7 +77,7 @@ async def serve_portal(relay, s, first):
     except H.HttpError as e:
         await s.conn.send(H.error_response(e.status, str(e)))
         return
-    await s.conn.send(portal.respond(head, s.client, lambda: info(relay)))
+    await s.conn.send(portal.respond(head, s.client, lambda ip: info(relay, ip)))
 
 
 class _DNSService:

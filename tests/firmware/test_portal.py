@@ -23,8 +23,10 @@ def portal(**kw):
     return Portal(**args)
 
 
-def info():
-    return {"people": 7, "uplink": True, "counters": {"tunnels_open": 3, "refused": {"guard": 2}}}
+def info(client_ip=None):
+    return {"people": 7, "uplink": True, "since_s": 7500, "counters": {"tunnels_open": 3, "refused": {"guard": 2}},
+            "share": {"stage": "small-only", "budget_left_today": 2500000,
+                      "your_left_today": 0 if client_ip == b"\x0a\x0a\x0a\x0a" else 1200000}}
 
 
 def get(p, path, host="relay.lan", client=PHONE, headers=(), method="GET"):
@@ -202,3 +204,21 @@ def test_fuzz_queries_and_headers(path, query, header):
     head = b"GET " + path.encode() + b"?" + query.encode("utf-8", "replace").replace(b" ", b"") + b" HTTP/1.1\r\n"
     head += b"Accept-Language: " + header.replace(b"\r", b"").replace(b"\n", b"") + b"\r\nHost: relay.lan"
     assert portal().respond(head, PHONE, info).startswith(b"HTTP/1.1 ")
+
+
+@pytest.mark.parametrize("lang,words", [
+    ("en", ["working (2 h 5 min)", "2.5 MB", "1.2 MB", "only messages pass"]),
+    ("ru", ["работает (2 ч 5 мин)", "2.5 МБ", "1.2 МБ", "только сообщения"]),
+    ("kk", ["жұмыс істеп тұр (2 сағ 5 мин)", "2.5 МБ", "1.2 МБ", "тек хабарламалар"]),
+])
+def test_status_page_shows_uplink_budget_and_this_phones_share(lang, words):
+    status, _, body = get(portal(), "/status?lang=" + lang)
+    text = body.decode()
+    assert status == 200
+    for w in words:
+        assert w in text, w
+
+
+def test_status_page_tells_a_phone_over_quota():
+    _, _, body = get(portal(), "/status?lang=en", client=b"\x0a\x0a\x0a\x0a")
+    assert "used its share for today" in body.decode()
