@@ -16,7 +16,7 @@ Exits 2 with one line per problem when the config is wrong.
 
 import sys
 
-from relay import VERSION, runtime
+from relay import VERSION, platform, runtime
 from relay.addr import split_host_port
 from relay.config import ConfigError, load
 from relay.log import Log
@@ -82,14 +82,17 @@ async def serve(cfg, digest):
     from relay.server import Relay
 
     log = Log(cfg.log.level)
+    plat = platform.bring_up(cfg, log)  # the access point first: listeners bind to its address
+    plat.start()
     relay = Relay(cfg, log)
+    relay.platform = plat
     try:
         listening = await relay.start()
     except OSError as e:
         log.warn("cannot listen: %s (is another relay or proxy already on that port?)" % e)
         raise SystemExit(1)
     parts = ["relay ready version=%s config=%s runtime=%s" % (VERSION, digest, runtime.NAME)]
-    for sect in ("socks", "http", "status", "portal", "mtproto"):
+    for sect in ("socks", "http", "status", "portal", "mtproto", "transparent"):
         c = getattr(cfg, sect)
         if c.enabled and (c.host, c.port) in listening:
             parts.append("%s=%s:%d" % (sect, c.host, c.port))
@@ -101,6 +104,7 @@ async def serve(cfg, digest):
         while True:
             await runtime.sleep_ms(3600000)
     finally:
+        plat.close()
         relay.close()
         st = relay.stats.as_dict()
         refused = st.pop("refused")

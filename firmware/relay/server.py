@@ -84,6 +84,7 @@ class Relay:
 
             self.sharing = Sharing(self, cfg)
         runtime.set_buffer_size(lim.buffer)
+        self.fast = runtime.fast_pump is not None and cfg.io.backend == "auto"
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -110,6 +111,12 @@ class Relay:
             from relay.mtproto_session import start_mtproto
 
             done.append(await start_mtproto(self))
+        if self.cfg.transparent.enabled:
+            from relay.transparent_session import start_transparent
+
+            t = await start_transparent(self)
+            if t is not None:
+                done.append(t)
         self.sweeper = runtime.create_task(self._sweep())
         if self.upstreams is not None:
             self.background.append(runtime.create_task(self.upstreams.health_loop()))
@@ -118,7 +125,19 @@ class Relay:
         if self.sharing is not None:
             for coro in self.sharing.tasks():
                 self.background.append(runtime.create_task(coro))
+        if self.cfg.status.console_interval:
+            self.background.append(runtime.create_task(self._console_status()))
         return done
+
+    async def _console_status(self):
+        """A board without a network status page still tells its serial console how it is doing."""
+        import json
+
+        from relay.status import snapshot
+
+        while True:
+            await runtime.sleep_ms(self.cfg.status.console_interval * 1000)
+            runtime.stdout_write("relay status " + json.dumps(snapshot(self)) + "\n")
 
     def close(self):
         for lst in self.listeners:
@@ -246,7 +265,6 @@ class Relay:
             self.sharing.check_open(s)
         self.per_client[s.client] = n + 1
         st.tunnels += 1
-        st.tunnels_total += 1
         s.tunnel = True
 
     def tunnel_close(self, s):
@@ -306,12 +324,16 @@ class Relay:
                     raise Refusal(S.R_GUARD)
                 if self.policy.check_ip(ip) is not None:
                     raise Refusal(S.R_POLICY)
-            return await ups.connect(host, port, self.connect_ms)
+            conn = await ups.connect(host, port, self.connect_ms)
+            self.stats.tunnels_total += 1
+            return conn
         ips = await self.resolve(host)
         last = Refusal(S.R_FAILED)
         for ip in ips:
             try:
-                return await runtime.wait_for_ms(runtime.connect_tcp(ip, port), self.connect_ms)
+                conn = await runtime.wait_for_ms(runtime.connect_tcp(ip, port), self.connect_ms)
+                self.stats.tunnels_total += 1
+                return conn
             except runtime.TimeoutError:
                 last = Refusal(S.R_TIMEOUT)
             except OSError as e:
@@ -320,6 +342,22 @@ class Relay:
 
     # -- tunnels -----------------------------------------------------------
 
+    def moved(self, s, n, down):
+        """The fast path's accounting hook: n bytes went one way through session s."""
+        s.active = runtime.now_ms()
+        if down:
+            self.stats.bytes_down += n
+        else:
+            self.stats.bytes_up += n
+
+    def admit(self, s, n, down, waiter):
+        """The fast path's fair-share hook (see shaper.Sharing.admit)."""
+        try:
+            return self.sharing.admit(s, n, down, waiter)
+        except Refusal as r:
+            self.stats.refuse(r.reason)
+            raise
+
     async def tunnel(self, s, upstream, head=b""):
         """Relay both ways until both sides are done. head: client bytes already read."""
         s.timeout_ms = self.idle_ms
@@ -327,6 +365,11 @@ class Relay:
         if head:
             await upstream.send(head)
             self.stats.bytes_up += len(head)
+        if self.fast:
+            sh = self.sharing
+            done = await runtime.fast_pump(s.conn, upstream, self, s, sh.quantum if sh is not None else 0)
+            if done is not None:
+                return
         s.peer_task = runtime.create_task(self._down(s, upstream))
         try:
             clean = await self._up(s, upstream)

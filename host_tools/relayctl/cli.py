@@ -14,6 +14,7 @@ from relayctl.errors import CliError
 # verb -> (module, one-line help). Modules load only when their verb runs.
 VERBS = {
     "run": ("relayctl.cmd_run", "run the relay on this computer"),
+    "status": ("relayctl.cmd_status", "a live view of a running relay: link, people, data left"),
     "mtproto": ("relayctl.cmd_mtproto", "make MTProto proxy secrets and their tg://proxy links"),
     "boards": ("relayctl.cmd_boards", "list, show, check and start board profiles"),
     "site": ("relayctl.cmd_site", "write and check a site file (site.toml)"),

@@ -83,6 +83,17 @@ def test_every_profile_builds_and_manifest_matches(board, site, tmp_path):
             if r["linux.service"] == "procd":
                 init = tar.extractfile(f"{top}/relay.init").read().decode()
                 assert "procd_set_param respawn" in init and "USE_PROCD=1" in init
+            wifi = sorted(n[len(top) + 6:] for n in names if n.startswith(f"{top}/wifi/"))
+            if not r["wifi.interface"]:
+                assert wifi == []
+            elif r["linux.service"] == "procd":
+                assert wifi == ["address-plan.txt", "relay.uci"]
+                assert "ssid='relay-test'" in tar.extractfile(f"{top}/wifi/relay.uci").read().decode()
+            else:
+                assert wifi == ["address-plan.txt", "dnsmasq.conf", "hostapd.conf", "relay.nft"]
+                assert "ssid2=" + b"relay-test".hex() in tar.extractfile(f"{top}/wifi/hostapd.conf").read().decode()
+                assert "redirect to :1081" in tar.extractfile(f"{top}/wifi/relay.nft").read().decode()
+                assert cfg["transparent"] == {"enabled": True, "host": cfg["socks"]["host"]}
 
 
 def test_builds_are_reproducible(site, tmp_path, esp32_firmware):

@@ -15,14 +15,32 @@ sys.path.insert(0, str(ROOT / "host_tools"))
 
 from relayctl.cmd_run import relay_command  # noqa: E402
 
-RUNTIMES = ("cpython", "micropython")
+# "cpython" runs the fast path (loop callbacks, splice); "cpython-portable" the task pumps MicroPython runs.
+RUNTIMES = ("cpython", "cpython-portable", "micropython")
+
+
+def split_runtime(name):
+    """'cpython-portable' -> ('cpython', {'io': {'backend': 'portable'}})."""
+    if name == "cpython-portable":
+        return "cpython", {"io": {"backend": "portable"}}
+    return name, {}
 
 
 def free_port(family=socket.AF_INET, kind=socket.SOCK_STREAM):
+    """A port to listen on, below the kernel's ephemeral range (32768+), so the many client
+    connections of a test run cannot take it between this check and the relay's bind."""
+    import random
+
     host = "127.0.0.1" if family == socket.AF_INET else "::1"
-    with socket.socket(family, kind) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket(family, kind) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found in 20000-32000")
 
 
 def deep_merge(base, extra):
@@ -35,10 +53,22 @@ def deep_merge(base, extra):
     return out
 
 
+class PortTaken(RuntimeError):
+    pass
+
+
 class RelayProcess:
     """A running relay. .socks / .http / .status are ports; stop() returns everything it printed."""
 
     def __init__(self, runtime, tmp_path, config=None, extra_args=(), ready_timeout=20, socks_port=None):
+        for attempt in range(3):
+            try:
+                return self._start(runtime, tmp_path, config, extra_args, ready_timeout, socks_port)
+            except PortTaken:
+                if attempt == 2 or socks_port:
+                    raise
+
+    def _start(self, runtime, tmp_path, config, extra_args, ready_timeout, socks_port):
         self.runtime = runtime
         self.socks = socks_port or free_port()
         self.http = free_port()
@@ -50,7 +80,9 @@ class RelayProcess:
             "guard": {"allow": ["127.0.0.0/8", "::1/128"]},
             "limits": {"handshake_timeout": 5, "buffer": 65536},
         }
-        self.config = deep_merge(base, config or {})
+        runtime, backend = split_runtime(runtime)
+        self.python = runtime
+        self.config = deep_merge(deep_merge(base, backend), config or {})
         self.config_path = tmp_path / f"config-{runtime}-{self.socks}.json"
         self.config_path.write_text(json.dumps(self.config))
         argv, env = relay_command(runtime, str(self.config_path), list(extra_args))
@@ -74,6 +106,8 @@ class RelayProcess:
                 break
         err = self.proc.stderr.read() if self.proc.poll() is not None else b""
         self.stop()
+        if b"Address already in use" in err:
+            raise PortTaken(err.decode(errors="replace"))
         raise RuntimeError(f"relay ({self.runtime}) did not get ready: {self.output!r} {err!r}")
 
     def status_json(self, gc=False):

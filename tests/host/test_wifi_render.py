@@ -50,7 +50,14 @@ def test_the_rules_say_what_matters():
     dnsmasq = files["dnsmasq.conf"].splitlines()
     assert "port=0" in dnsmasq and 'dhcp-option=114,"http://192.168.4.1/captive-portal/api"' in dnsmasq
     nft = files["relay.nft"]
-    assert 'iifname "wlan0" drop' in nft and "tcp dport { 53, 80, 1080, 8080 } accept" in nft
+    assert 'iifname "wlan0" drop' in nft and "tcp dport { 53, 80, 1080, 1081, 8080 } accept" in nft
+    # zero-tap: Telegram's IPv4 ranges (the site's default preset) go to the transparent listener
+    assert "type nat hook prerouting priority dstnat" in nft
+    assert 'iifname "wlan0" ip daddr @zero_tap meta l4proto tcp redirect to :1081' in nft
+    assert "149.154.160.0/20" in nft and "91.108.56.0/22" in nft and "2001:" not in nft
+    # a software bridge: phone-to-phone frames dropped in the bridge family too
+    assert "table bridge relay" in nft and "ip saddr 192.168.4.0/24 ip daddr 192.168.4.0/24 drop" in nft
+    assert "redirect" not in render_linux(check({"transparent_port": 0}))["relay.nft"]
     assert "ssid2=72656c6179" in files["hostapd.conf"]
 
 

@@ -8,11 +8,13 @@ sys.implementation itself. Both backends offer the same small surface:
   listen_tcp(host, port, backlog, on_conn) -> Listener (.close())
   connect_tcp(ip: bytes, port) -> Conn
   Conn: .peer (ip bytes, port), recv(limit=0) -> bytes-like (empty at EOF; at most limit bytes),
-        send(data), shutdown_write() -> bool, local() -> (ip, port) or None, close()
+        send(data), shutdown_write() -> bool, local() -> (ip, port) or None, close(),
+        original_dst() -> (ip, port) before a firewall redirect, or None (HAS_ORIGINAL_DST: the runtime can tell)
   udp_open(ip: bytes, port_hint) -> (sock, port); udp_bind(ip, port) -> sock (exactly that port); udp_recv(sock) -> (data, ip, port);
   udp_send(sock, data, ip, port); udp_close(sock)
   system_resolve(name) -> [ip bytes] or None when the runtime has no resolver
   set_buffer_size(n), raise_fd_limit(), heap_used(), rss_kib()
+  fast_pump(client, upstream, tap, session, limit) -> clean?, or None (the runtime has no fast path)
   aes_ctr(key, iv) -> .update(data) -> bytes-like (AES-256-CTR, a stream across calls)
   random_bytes(n), wall_time() -> Unix seconds or None while the clock is unset
 """
@@ -58,5 +60,7 @@ aes_ctr = impl.aes_ctr
 random_bytes = impl.random_bytes
 wall_time = impl.wall_time
 HAS_HALF_CLOSE = impl.HAS_HALF_CLOSE
+fast_pump = impl.fast_pump
 HAS_UDP = impl.HAS_UDP
 HAS_SYSTEM_RESOLVER = impl.HAS_SYSTEM_RESOLVER
+HAS_ORIGINAL_DST = impl.HAS_ORIGINAL_DST

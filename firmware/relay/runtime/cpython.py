@@ -108,6 +108,23 @@ def _nodelay(sock):
         pass
 
 
+_SOL_IP = 0
+_SOL_IPV6 = 41
+_SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h; IP6T_SO_ORIGINAL_DST in linux/netfilter_ipv6/ip6_tables.h is 80 too
+HAS_ORIGINAL_DST = sys.platform.startswith("linux")
+
+
+def parse_sockaddr(raw):
+    """sockaddr_in (16 bytes) or sockaddr_in6 (28) as the kernel writes it -> (ip bytes, port)."""
+    family = int.from_bytes(raw[0:2], sys.byteorder)  # sa_family is in host order
+    port = int.from_bytes(raw[2:4], "big")
+    if family == socket.AF_INET and len(raw) >= 8:
+        return bytes(raw[4:8]), port
+    if family == socket.AF_INET6 and len(raw) >= 24:
+        return bytes(raw[8:24]), port  # after sin6_flowinfo
+    raise ValueError("not a sockaddr_in or sockaddr_in6: family %d, %d bytes" % (family, len(raw)))
+
+
 class Conn:
     __slots__ = ("sock", "peer", "loop")
 
@@ -135,6 +152,21 @@ class Conn:
             return socket.inet_pton(self.sock.family, name[0]), name[1]
         except OSError:
             return None
+
+    def original_dst(self):
+        """(ip, port) this connection was addressed to before an nftables/iptables redirect, or None.
+
+        Linux netfilter keeps it: SO_ORIGINAL_DST (80) at SOL_IP gives a sockaddr_in,
+        IP6T_SO_ORIGINAL_DST (also 80) at SOL_IPV6 a sockaddr_in6; ports in network order.
+        """
+        try:
+            if self.sock.family == socket.AF_INET6:
+                raw = self.sock.getsockopt(_SOL_IPV6, _SO_ORIGINAL_DST, 28)
+                return parse_sockaddr(raw)
+            raw = self.sock.getsockopt(_SOL_IP, _SO_ORIGINAL_DST, 16)
+            return parse_sockaddr(raw)
+        except (OSError, ValueError):
+            return None  # not redirected (ENOENT: no conntrack entry), or not Linux
 
     def close(self):
         self.sock.close()
@@ -343,3 +375,12 @@ def wall_time():
     """Seconds since 1970, or None while the clock is plainly unset."""
     t = int(time.time())
     return t if t >= _CLOCK_SANE else None
+
+
+async def fast_pump(client, upstream, tap, session, limit=0):
+    """Relay a tunnel on loop callbacks (runtime/fastpump.py). None when a side is not a plain socket."""
+    if not isinstance(client, Conn) or not isinstance(upstream, Conn):
+        return None
+    from relay.runtime.fastpump import pump
+
+    return await pump(client, upstream, tap, session, _bufsize, True, limit)

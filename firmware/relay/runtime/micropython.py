@@ -27,6 +27,7 @@ Event = asyncio.Event
 HAS_HALF_CLOSE = False  # MicroPython sockets have no shutdown()
 HAS_UDP = True
 HAS_SYSTEM_RESOLVER = False
+HAS_ORIGINAL_DST = False  # no transparent (zero-tap) listener on MicroPython
 
 _ioq = core._io_queue
 _EINPROGRESS = (errno.EINPROGRESS, 119)  # 119: EINPROGRESS on newlib-based ports
@@ -153,6 +154,9 @@ class Conn:
 
     def local(self):
         return None  # no getsockname() on MicroPython
+
+    def original_dst(self):
+        return None  # no SO_ORIGINAL_DST: MicroPython boards cannot redirect, the portal's links are the way in
 
     def close(self):
         self.s.close()
@@ -361,3 +365,6 @@ def wall_time():
 
 
 _EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0  # esp32 and rp2 count from 2000
+
+
+fast_pump = None  # the portable task pumps in server.py are the MicroPython path

@@ -59,6 +59,8 @@ def _wanted(r):
                       ("portal.address", r["wifi.address"]), ("portal.languages", r["portal.languages"])]
         if r["relay.dns_port"]:
             pairs += [("dns.listen_enabled", True), ("dns.listen_host", host), ("dns.listen_port", r["relay.dns_port"])]
+    if has_wifi and not micro:  # zero-tap: relay.nft (relayctl wifi render) redirects allowed TCP to this listener
+        pairs += [("transparent.enabled", True), ("transparent.host", host)]
     if has_wifi and micro:  # Linux boards run hostapd instead (relayctl wifi render)
         pairs += [
             ("wifi.enabled", True), ("wifi.ssid", r["wifi.ssid"]), ("wifi.security", r["wifi.security"]),
@@ -67,7 +69,44 @@ def _wanted(r):
             ("wifi.max_clients", r["wifi.max_clients"] or r["capacity.wifi_clients"]),
             ("wifi.address", r["wifi.address"]), ("wifi.subnet", r["wifi.subnet"]),
         ]
+    if micro:  # the board brings its uplink up itself (firmware/relay/platform); Linux boards render it
+        pairs += _uplink(r)
     return pairs
+
+
+# uplink.ports on a MicroPython board: the first word names the chip, then key=value pins, e.g.
+# ethernet = "lan8720 mdc=23 mdio=18 power=16 addr=1 clock=gpio0-in", cellular = "uart1 tx=27 rx=26 baud=115200".
+_PORT_KEYS = {"ethernet": {"mdc": "lan_mdc", "mdio": "lan_mdio", "power": "lan_power", "addr": "lan_addr",
+                           "clock": "lan_clock"},
+              "cellular": {"tx": "tx", "rx": "rx", "baud": "baud"}}
+
+
+def _uplink(r):
+    """The site's uplink choice, as config.json's uplink.* for a MicroPython board."""
+    kind = r["uplink.kind"] or r["uplink.kinds"][0]
+    if kind == "wifi-sta" and r["uplink.ssid"]:
+        return [("uplink.kind", kind), ("uplink.ssid", r["uplink.ssid"]), ("uplink.passphrase", r["uplink.passphrase"])]
+    pairs = []
+    if kind in _PORT_KEYS:
+        words = r["uplink.ports"].get(kind, "").split()
+        if words and "=" not in words[0]:
+            first = words.pop(0)
+            if kind == "ethernet":
+                pairs.append(("uplink.lan_phy", first.lower()))
+            elif first.lower().startswith("uart") and first[4:].isdigit():
+                pairs.append(("uplink.uart", int(first[4:])))
+        for w in words:
+            k, _, v = w.partition("=")
+            if k in _PORT_KEYS[kind]:
+                pairs.append(("uplink." + _PORT_KEYS[kind][k], int(v) if v.lstrip("-").isdigit() else v))
+    if kind == "ethernet":
+        return [("uplink.kind", kind)] + pairs
+    if kind == "cellular" and r["uplink.apn"]:
+        return [("uplink.kind", kind)] + pairs + [
+            ("uplink.apn", r["uplink.apn"]), ("uplink.pin", r["uplink.pin"]), ("uplink.user", r["uplink.user"]),
+            ("uplink.password", r["uplink.password"]), ("uplink.roaming", r["uplink.roaming"]),
+            ("uplink.operator", r["uplink.operator"]), ("uplink.rat", r["uplink.rat"])]
+    return []  # upstream only, or nothing chosen yet: the core's default ("none")
 
 
 def config_json(r):

@@ -2,7 +2,8 @@
 
 bundle(name, files, r) -> bytes. Raspberry Pi OS gets a systemd unit, OpenWrt
 a procd init script, both restarting the relay when it dies; install.sh puts
-everything in place. Entries are sorted with fixed owner, mode and mtime, and
+everything in place. Boards with a radio also get the access point's configs
+under wifi/ (relayctl wifi render; `relayctl wifi apply` installs them). Entries are sorted with fixed owner, mode and mtime, and
 gzip carries no name or time, so the same inputs give the same bytes.
 """
 
@@ -83,7 +84,24 @@ Install: copy this archive to the board, then
     tar xzf {r.name}.tar.gz && sh relay-{r.name}/install.sh
 The relay reads config.json (written by `relayctl build`); change the site
 file and build again rather than editing it by hand.
+wifi/ holds the access point's configs (`relayctl wifi render`); `relayctl wifi
+apply` puts them in place over SSH.
 """
+
+
+def wifi_files(r):
+    """The access point's configs (relayctl wifi render) for a board with a radio, else {}."""
+    if not r["wifi.interface"]:
+        return {}
+    from relayctl.cmd_wifi import settings
+    from relayctl.errors import CliError
+    from relayctl.wifi import WifiError, check, render_linux, render_openwrt
+
+    try:
+        ap = check(settings(r))
+    except WifiError as e:
+        raise CliError("the Wi-Fi settings fail their check:\n" + "\n".join(e.problems) + "\nfix [wifi] in the site file", 2)
+    return render_openwrt(ap) if r["linux.service"] == "procd" else render_linux(ap)
 
 
 def bundle(files, r):
@@ -93,6 +111,8 @@ def bundle(files, r):
     entries[f"{top}/config.json"] = (files["config.json"], 0o644)
     entries[f"{top}/install.sh"] = (install_script(r).encode(), 0o755)
     entries[f"{top}/README.txt"] = (readme(r).encode(), 0o644)
+    for name, text in wifi_files(r).items():
+        entries[f"{top}/wifi/{name}"] = (text.encode(), 0o644)
     if r["linux.service"] == "systemd":
         entries[f"{top}/relay.service"] = (systemd_unit(r).encode(), 0o644)
     elif r["linux.service"] == "procd":

@@ -23,6 +23,8 @@ DEFAULTS = {
     "http_port": 8080,
     "udp_port_base": 40000,
     "udp_ports": 64,
+    "transparent_port": 1081,  # zero-tap listener: config.json's transparent.port default; 0: no redirect
+    "preset": "telegram",  # policy.preset: whose address ranges the zero-tap rules redirect
 }
 
 # 2.4 GHz channels by country; every other country gets 1-13 (the ETSI and world set).
@@ -105,6 +107,9 @@ def check(raw, uplink_subnets=()):
     for k in ("portal_port", "dns_port", "socks_port", "http_port", "udp_port_base"):
         if not isinstance(ap[k], int) or not 0 < ap[k] < 65536:
             problems.append("wifi.%s: expected 1..65535, got %r" % (k, ap[k]))
+    if not isinstance(ap["transparent_port"], int) or not 0 <= ap["transparent_port"] < 65536:
+        problems.append("wifi.transparent_port: expected 1..65535, or 0 for no zero-tap redirect, got %r"
+                        % (ap["transparent_port"],))
     if problems:
         raise WifiError(problems)
     return ap

@@ -1,0 +1,178 @@
+"""The board's own network hardware: the Wi-Fi access point and the uplink link.
+
+bring_up(cfg, log) -> Platform. Called once before the relay listens (the access
+point's address must exist before a listener binds to it). It does only quick,
+synchronous work: the access point and creating interfaces. Platform.start(),
+called inside the event loop, starts one keeper task for the uplink (Wi-Fi
+station, ethernet PHY, or a cellular modem on a UART with PPP) that brings it up
+with timeouts, retries with backoff, and brings it back after it drops, so an
+intermittent uplink never needs a restart. Platform.state() is what GET
+/api/status shows under "platform".
+
+This package is the only code that touches MicroPython's `network` and `machine`.
+It finds out what the runtime offers by importing them: on CPython (Linux boards,
+where hostapd, DHCP and ModemManager do this work) and on the unix port there is
+no `network` module and bring_up does nothing. It never blocks the data path:
+every wait is an asyncio sleep between polls.
+"""
+
+from relay import runtime
+
+_CHECK_MS = 2000  # how often an up link is looked at; a local call, cheap
+
+
+class LinkError(Exception):
+    """Bringing a link up failed; .fatal: retrying cannot help (a wrong SIM PIN)."""
+
+    def __init__(self, detail, fatal=False):
+        super().__init__(detail)
+        self.detail = detail
+        self.fatal = fatal
+
+
+class Link:
+    """One interface's state, as the status page shows it."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.state = "down"  # down, connecting, up, failed (stopped for good), off
+        self.detail = ""
+        self.changed = runtime.now_ms()
+        self.changes = 0
+        self.attempts = 0
+        self.info = {}  # ip, rssi, signal_dbm, operator ... as the driver learns them
+
+    def set(self, state, detail=""):
+        if state != self.state:
+            self.changed = runtime.now_ms()
+            self.changes += 1
+        self.state = state
+        self.detail = detail
+
+    def as_dict(self):
+        d = {"kind": self.kind, "state": self.state, "detail": self.detail,
+             "since_s": runtime.ms_since(self.changed) // 1000, "changes": self.changes, "attempts": self.attempts}
+        for k in self.info:
+            d[k] = self.info[k]
+        return d
+
+
+async def keep(link, driver, retry_ms, log):
+    """Bring driver up, watch it, bring it back: forever, or until a fatal error.
+
+    driver: async up() (raises LinkError), async alive() -> bool, async down().
+    Failures back off from retry_ms, doubling up to 16x; a link that was up and
+    dropped is tried again at once (the uplink coming back is the common case)."""
+    backoff = retry_ms
+    while True:
+        link.attempts += 1
+        link.set("connecting")
+        try:
+            await driver.up()
+        except LinkError as e:
+            await _tidy(driver)
+            if e.fatal:
+                link.set("failed", e.detail)
+                log.warn("uplink %s: %s; not retried" % (link.kind, e.detail))
+                return
+            link.set("down", e.detail)
+            log.warn("uplink %s: %s; again in %d s" % (link.kind, e.detail, backoff // 1000))
+            await runtime.sleep_ms(backoff)
+            backoff = min(backoff * 2, retry_ms * 16)
+            continue
+        except Exception as e:  # a driver's OSError/ValueError must not end the keeper
+            await _tidy(driver)
+            link.set("down", "driver error: %s" % e)
+            log.warn("uplink %s: driver error: %s; again in %d s" % (link.kind, e, backoff // 1000))
+            await runtime.sleep_ms(backoff)
+            backoff = min(backoff * 2, retry_ms * 16)
+            continue
+        backoff = retry_ms
+        link.set("up")
+        log.info("uplink %s up %s" % (link.kind, " ".join("%s=%s" % (k, link.info[k]) for k in sorted(link.info))))
+        while True:
+            await runtime.sleep_ms(_CHECK_MS)
+            try:
+                if not await driver.alive():
+                    break
+            except Exception:
+                break
+        link.set("down", "link lost")
+        log.warn("uplink %s: link lost; bringing it up again" % link.kind)
+        await _tidy(driver)
+
+
+async def _tidy(driver):
+    try:
+        await driver.down()
+    except Exception:
+        pass  # tidying a dead link may fail; the next up() starts from scratch anyway
+
+
+class Platform:
+    def __init__(self, name):
+        self.name = name  # "none" (nothing to bring up here), or the radio: "esp32", "cyw43", "other"
+        self.ap = None  # dict once the access point is up
+        self.link = None  # Link of the uplink, if the board brings one up
+        self.driver = None
+        self.retry_ms = 10000
+        self.log = None
+        self.task = None
+
+    def start(self):
+        """Inside the event loop: start the uplink keeper (no-op without one)."""
+        if self.driver is not None and self.task is None:
+            self.task = runtime.create_task(keep(self.link, self.driver, self.retry_ms, self.log))
+
+    def close(self):
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    def state(self):
+        return {"platform": self.name, "ap": self.ap, "uplink": self.link.as_dict() if self.link else None}
+
+
+def bring_up(cfg, log):
+    try:
+        import network
+    except ImportError:
+        return Platform("none")  # CPython or the unix port: the OS owns the network
+    from relay.platform import wifi
+
+    plat = Platform(wifi.radio())
+    plat.log = log
+    if cfg.wifi.enabled:
+        try:
+            plat.ap = wifi.start_ap(network, cfg.wifi, plat.name, log)
+        except (OSError, ValueError) as e:
+            plat.ap = {"state": "failed", "detail": str(e)}
+            log.warn("access point: cannot start: %s (check wifi.* in config.json)" % e)
+    u = cfg.uplink
+    plat.retry_ms = int(u.retry * 1000)
+    kind = u.kind
+    if kind == "none":
+        return plat
+    plat.link = Link(kind)
+    try:
+        if kind == "wifi-sta":
+            if not u.ssid:
+                raise LinkError("uplink.ssid is empty: nothing to join", True)
+            plat.driver = wifi.Station(network, u, plat.link)
+        elif kind == "ethernet":
+            from relay.platform import lan
+
+            plat.driver = lan.Ethernet(network, u, plat.link)
+        elif kind == "cellular":
+            if not u.apn:
+                raise LinkError("uplink.apn is empty: the modem needs the APN of the SIM's home operator", True)
+            from relay.platform import cellular
+
+            plat.driver = cellular.Cellular(network, u, plat.link, log)
+    except LinkError as e:
+        plat.link.set("failed", e.detail)
+        log.warn("uplink %s: %s" % (kind, e.detail))
+    except (OSError, ValueError, AttributeError, ImportError) as e:
+        plat.link.set("failed", "this firmware cannot drive it: %s" % e)
+        log.warn("uplink %s: this firmware cannot drive it: %s" % (kind, e))
+    return plat

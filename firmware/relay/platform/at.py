@@ -1,0 +1,139 @@
+"""AT commands as the firmware speaks them to a modem on a UART (sans-I/O).
+
+Input: lines a modem printed. Output: final-result decisions, unsolicited codes
+set aside, registration and signal values, and the per-family commands.
+A minimal copy of host_tools/relayctl/modem (at.py: final codes and URC rules;
+families.py: the roaming and radio-technology commands) in the MicroPython
+subset (no `re`, no f-strings with `!r`): tests/platform/test_at.py checks that
+the two stay equal where they overlap. Never touches the UART itself.
+"""
+
+FINAL_OK = ("OK", "CONNECT")
+FINAL_ERROR = ("ERROR", "NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE", "COMMAND NOT SUPPORT")
+URC_PREFIXES = (
+    "+CREG:", "+CGREG:", "+CEREG:", "+C5GREG:", "RING", "+CRING:", "+CLIP:", "+CMTI:", "+CMT:", "+CDS:",
+    "+CBM:", "+CGEV:", "+CTZV:", "+CTZE:", "+CIEV:", "+CPIN:", "+CUSD:", "+QIND:", "+QUSIM:", "+QSTK",
+    "+QNITZ:", "PB DONE", "SMS DONE", "RDY", "^BOOT:", "^RSSI:", "^HCSQ:", "^MODE:", "^SRVST:", "^SIMST:",
+    "^STIN:", "^NWTIME:", "^SYSSTART", "^DSFLOWRPT:", "*ATREADY:", "+CNSMOD:", "+CPSI:", "+STIN:",
+)
+
+# 3GPP TS 27.007 9.2: the +CME ERROR codes a volunteer meets while bringing a SIM up.
+CME = {
+    3: "operation not allowed",
+    10: "SIM not inserted",
+    11: "SIM PIN required",
+    12: "SIM PUK required (the SIM is locked after three wrong PINs)",
+    13: "SIM failure",
+    14: "SIM busy (still starting; try again in a few seconds)",
+    16: "incorrect password (wrong PIN or PUK)",
+    30: "no network service",
+    32: "network not allowed, emergency calls only",
+    111: "PLMN not allowed (this network refuses the SIM)",
+    113: "roaming not allowed in this location area",
+    133: "requested service option not subscribed (check the APN)",
+    149: "PDP authentication failure (check user and password)",
+}
+
+# families.py, the parts the firmware needs: match text, radio technology, roaming switch.
+QUECTEL = {
+    "name": "quectel",
+    "match": ("quectel",),
+    "rat": {"auto": 'AT+QCFG="nwscanmode",0,1', "gsm": 'AT+QCFG="nwscanmode",1,1',
+            "umts": 'AT+QCFG="nwscanmode",2,1', "lte": 'AT+QCFG="nwscanmode",3,1'},
+    "roaming": {True: 'AT+QCFG="roamservice",2,1', False: 'AT+QCFG="roamservice",1,1'},
+}
+SIMCOM = {
+    "name": "simcom",
+    "match": ("simcom", "sim7600", "sim7500"),
+    "rat": {"auto": "AT+CNMP=2", "gsm": "AT+CNMP=13", "umts": "AT+CNMP=14", "lte": "AT+CNMP=38"},
+    "roaming": None,
+}
+HUAWEI = {
+    "name": "huawei",
+    "match": ("huawei",),
+    "rat": {"auto": 'AT^SYSCFGEX="00",3FFFFFFF,2,4,7FFFFFFFFFFFFFFF,,',
+            "gsm": 'AT^SYSCFGEX="01",3FFFFFFF,2,4,7FFFFFFFFFFFFFFF,,',
+            "umts": 'AT^SYSCFGEX="02",3FFFFFFF,2,4,7FFFFFFFFFFFFFFF,,',
+            "lte": 'AT^SYSCFGEX="03",3FFFFFFF,2,4,7FFFFFFFFFFFFFFF,,'},
+    "roaming": {True: 'AT^SYSCFGEX="99",40000000,1,4,40000000,,', False: 'AT^SYSCFGEX="99",40000000,0,4,40000000,,'},
+}
+GENERIC = {"name": "generic", "match": (), "rat": None, "roaming": None}
+FAMILIES = (QUECTEL, SIMCOM, HUAWEI)
+RAT_ACT = {"gsm": 0, "umts": 2, "lte": 7}  # +COPS AcT for a manual operator choice
+
+REG_NAMES = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming"}
+
+
+def detect(manufacturer, model):
+    text = (manufacturer + " " + model).lower()
+    for fam in FAMILIES:
+        for word in fam["match"]:
+            if word in text:
+                return fam
+    return GENERIC
+
+
+def parse_final(line):
+    """('ok'|'error'|'cme'|'cms', code or None) for a final result code, or None."""
+    if line in FINAL_OK or line.startswith("CONNECT "):
+        return ("ok", None)
+    if line in FINAL_ERROR:
+        return ("error", None)
+    for kind, prefix in (("cme", "+CME ERROR:"), ("cms", "+CMS ERROR:")):
+        if line.startswith(prefix):
+            rest = line[len(prefix):].strip()
+            return (kind, int(rest) if rest.isdigit() else None)
+    return None
+
+
+def expected_prefix(command):
+    """'AT+CREG?' -> '+CREG:', 'AT^HCSQ?' -> '^HCSQ:', 'ATI' -> None."""
+    up = command.upper()
+    if len(up) < 4 or not up.startswith("AT") or up[2] not in "+^*$":
+        return None
+    end = 3
+    while end < len(up) and (up[end].isalpha() or up[end].isdigit()):
+        end += 1
+    return up[2:end] + ":" if end > 3 else None
+
+
+def _looks_prefixed(line):
+    if len(line) < 3 or line[0] not in "+^*":
+        return False
+    colon = line.find(":")
+    return colon > 1 and all(c.isalpha() or c.isdigit() for c in line[1:colon])
+
+
+def is_urc(line, prefix):
+    """Is this line an unsolicited code rather than part of the answer to a command
+    whose answer lines start with prefix?"""
+    if prefix and line.startswith(prefix):
+        if prefix in ("+CREG:", "+CGREG:", "+CEREG:") and "," not in line:
+            return True  # the URC form "+CREG: 2"; the read answer always has "<n>,<stat>"
+        return False
+    for p in URC_PREFIXES:
+        if line.startswith(p):
+            return True
+    return bool(prefix) and _looks_prefixed(line)
+
+
+def reg_stat(payload):
+    """'0,5' (or '2,5,"1A2B",...') from +CREG?/+CGREG?/+CEREG? -> 5; None when unreadable."""
+    f = payload.split(",")
+    try:
+        return int(f[1]) if len(f) > 1 else None
+    except ValueError:
+        return None
+
+
+def csq_dbm(payload):
+    """'21,99' from +CSQ -> -71 (dBm = -113 + 2 * rssi); None for 99 (unknown)."""
+    try:
+        rssi = int(payload.split(",")[0])
+    except ValueError:
+        return None
+    return None if rssi == 99 or rssi > 31 else -113 + 2 * rssi
+
+
+def cme_sentence(code):
+    return CME.get(code, "+CME ERROR %s" % code) if code is not None else "the modem answered ERROR"

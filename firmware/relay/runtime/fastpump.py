@@ -1,0 +1,236 @@
+"""CPython fast path: relay a tunnel with loop callbacks on raw sockets, no tasks, no per-read futures.
+
+Each socket stays registered with the event loop while it is read (one
+epoll_ctl per tunnel, not two per read), reads are large (the relay's buffer
+size, 256 KiB on linux-host), and on Linux a direction switches to
+os.splice through a pipe once a read fills the buffer: bulk bytes then never
+enter Python. Short and idle tunnels never make pipes.
+
+Backpressure: a direction whose destination will not take more stops reading
+its source until the destination drains. Accounting goes through the tap
+(the relay): tap.moved(session, n, down) after every chunk, and
+tap.admit(session, n, down, waiter) when fair sharing is on, which may hand
+back a waiter: the direction then pauses until waiter.set() is called.
+
+Only runtime/cpython.py imports this module.
+"""
+
+import asyncio
+import os
+import socket
+
+_SPLICE = hasattr(os, "splice")
+_SPLICE_FLAGS = (getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)) if _SPLICE else 0
+_PIPE_SIZE = 1 << 20  # a 1 MiB pipe moves bulk in fewer, larger steps (research/perf-notes.md)
+_F_SETPIPE_SZ = 1031
+
+
+class _Dir:
+    __slots__ = ("src", "dst", "sfd", "dfd", "down", "pending", "eof", "done", "pr", "pw", "inpipe", "paused")
+
+    def __init__(self, src, dst, down):
+        self.src = src
+        self.dst = dst
+        self.sfd = src.fileno()
+        self.dfd = dst.fileno()
+        self.down = down
+        self.pending = None  # bytes read but not yet taken by dst
+        self.eof = False
+        self.done = False
+        self.pr = self.pw = -1  # the splice pipe, once this direction turns out to be bulk
+        self.inpipe = 0
+        self.paused = False  # waiting for its fair share
+
+
+class _Resume:
+    """A waiter for share.Link: set() resumes one paused direction from the loop."""
+
+    __slots__ = ("pump", "d")
+
+    def __init__(self, pump, d):
+        self.pump = pump
+        self.d = d
+
+    def set(self):
+        self.pump.loop.call_soon(self.pump._resume, self.d)
+
+
+class FastPump:
+    def __init__(self, loop, client, upstream, tap, session, bufsize, splice, limit):
+        self.loop = loop
+        self.tap = tap
+        self.s = session
+        self.bufsize = limit or bufsize
+        self.splice = splice and _SPLICE and not limit
+        self.fut = loop.create_future()
+        self.up = _Dir(client, upstream, False)
+        self.dn = _Dir(upstream, client, True)
+        self.closed = False
+        loop.add_reader(self.up.sfd, self._readable, self.up)
+        loop.add_reader(self.dn.sfd, self._readable, self.dn)
+
+    # -- reading -------------------------------------------------------------
+
+    def _readable(self, d):
+        if d.pr >= 0:
+            return self._splice_in(d)
+        try:
+            data = d.src.recv(self.bufsize)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return self._finish(False)
+        n = len(data)
+        if not n:
+            return self._eof(d)
+        self.tap.moved(self.s, n, d.down)
+        if self.tap.sharing is not None:
+            try:
+                waiter = self.tap.admit(self.s, n, d.down, _Resume(self, d))
+            except Exception:  # a refusal (quota, budget): the tunnel ends here
+                return self._finish(False)
+            if waiter is not None:
+                d.pending = data
+                d.paused = True
+                self.loop.remove_reader(d.sfd)
+                return
+        self._send(d, data)
+        if n == self.bufsize and self.splice and d.pending is None:
+            self._to_splice(d)
+
+    def _resume(self, d):
+        if self.closed or not d.paused:
+            return
+        d.paused = False
+        data, d.pending = d.pending, None
+        self.loop.add_reader(d.sfd, self._readable, d)
+        self._send(d, data)
+
+    def _send(self, d, data):
+        try:
+            sent = d.dst.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            return self._finish(False)
+        if sent < len(data):
+            d.pending = memoryview(data)[sent:]
+            self.loop.remove_reader(d.sfd)  # backpressure: read no more until dst drains
+            self.loop.add_writer(d.dfd, self._writable, d)
+
+    def _writable(self, d):
+        if d.pr >= 0:
+            return self._splice_writable(d)
+        data = d.pending
+        try:
+            sent = d.dst.send(data)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return self._finish(False)
+        if sent < len(data):
+            d.pending = data[sent:]
+            return
+        d.pending = None
+        self.loop.remove_writer(d.dfd)
+        if d.eof:
+            self._shut(d)
+        else:
+            self.loop.add_reader(d.sfd, self._readable, d)
+
+    # -- splice ----------------------------------------------------------------
+
+    def _to_splice(self, d):
+        try:
+            d.pr, d.pw = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            self.splice = False  # out of descriptors: keep copying
+            return
+        try:
+            import fcntl
+
+            fcntl.fcntl(d.pw, _F_SETPIPE_SZ, _PIPE_SIZE)
+        except OSError:
+            pass
+
+    def _splice_in(self, d):
+        try:
+            n = os.splice(d.sfd, d.pw, _PIPE_SIZE, flags=_SPLICE_FLAGS)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return self._finish(False)
+        if not n:
+            return self._eof(d)
+        d.inpipe += n
+        self.tap.moved(self.s, n, d.down)
+        self._splice_out(d)
+
+    def _splice_out(self, d):
+        while d.inpipe:
+            try:
+                m = os.splice(d.pr, d.dfd, d.inpipe, flags=_SPLICE_FLAGS)
+            except (BlockingIOError, InterruptedError):
+                self.loop.remove_reader(d.sfd)
+                self.loop.add_writer(d.dfd, self._writable, d)
+                return False
+            except OSError:
+                self._finish(False)
+                return False
+            d.inpipe -= m
+        return True
+
+    def _splice_writable(self, d):
+        if self._splice_out(d):
+            self.loop.remove_writer(d.dfd)
+            if d.eof:
+                self._shut(d)
+            else:
+                self.loop.add_reader(d.sfd, self._readable, d)
+
+    # -- ends --------------------------------------------------------------------
+
+    def _eof(self, d):
+        d.eof = True
+        self.loop.remove_reader(d.sfd)
+        if d.pending is None and not d.inpipe:
+            self._shut(d)
+
+    def _shut(self, d):
+        d.done = True
+        try:
+            d.dst.shutdown(socket.SHUT_WR)  # pass the half-close on: the peer sees EOF, may still answer
+        except OSError:
+            pass
+        if self.up.done and self.dn.done:
+            self._finish(True)
+
+    def _finish(self, clean):
+        self.close()
+        if not self.fut.done():
+            self.fut.set_result(clean)
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        loop = self.loop
+        for d in (self.up, self.dn):
+            if d.sfd >= 0 and d.src.fileno() >= 0:
+                loop.remove_reader(d.sfd)
+            if d.dfd >= 0 and d.dst.fileno() >= 0:
+                loop.remove_writer(d.dfd)
+            for fd in (d.pr, d.pw):
+                if fd >= 0:
+                    os.close(fd)
+            d.pr = d.pw = -1
+            d.pending = None
+
+
+async def pump(client, upstream, tap, session, bufsize, splice, limit):
+    """Relay until both directions are done (True) or one fails (False). Cancel to stop it."""
+    p = FastPump(asyncio.get_running_loop(), client.sock, upstream.sock, tap, session, bufsize, splice, limit)
+    try:
+        return await p.fut
+    finally:
+        p.close()
