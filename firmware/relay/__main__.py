@@ -124,7 +124,7 @@ def main(argv):
             runtime.stderr_write(p + "\n")
         return 2
     try:
-        runtime.run(serve(cfg, digest))
+        runtime.run(serve(cfg, digest), cfg.io.backend == "auto" and cfg.io.uvloop)
     except KeyboardInterrupt:
         pass
     return 0

@@ -264,6 +264,7 @@ SCHEMA = (
     ("portal.qr_svg", "", _any_text, "file holding an SVG QR code of the Telegram link, shown on the page"),
     ("io.backend", "auto", _one_of("auto", "portable"),
      "auto: the CPython fast path (loop callbacks, splice) where the runtime has one; portable: the task pumps MicroPython runs"),
+    ("io.uvloop", True, _bool, "with the fast path, run on uvloop when it is installed (CPython)"),
     ("limits.tunnels", 512, _int_range(1, 1000000), "tunnels open at once, all clients together"),
     ("limits.tunnels_per_client", 64, _int_range(1, 1000000), "tunnels open at once from one client address"),
     ("limits.sessions", 1024, _int_range(1, 1000000), "connections at once, handshakes included; more are closed at accept"),

@@ -15,6 +15,7 @@ def snapshot(relay, collect=False):
     d = relay.stats.as_dict()
     d["version"] = VERSION
     d["runtime"] = runtime.NAME
+    d["io"] = ("fast/" if relay.fast else "portable/") + runtime.loop_name()
     if collect:
         gc.collect()
     d["heap_used"] = runtime.heap_used()

@@ -61,6 +61,7 @@ random_bytes = impl.random_bytes
 wall_time = impl.wall_time
 HAS_HALF_CLOSE = impl.HAS_HALF_CLOSE
 fast_pump = impl.fast_pump
+loop_name = impl.loop_name
 HAS_UDP = impl.HAS_UDP
 HAS_SYSTEM_RESOLVER = impl.HAS_SYSTEM_RESOLVER
 HAS_ORIGINAL_DST = impl.HAS_ORIGINAL_DST

@@ -35,8 +35,9 @@ def sleep_ms(ms):
     return asyncio.sleep(ms / 1000)
 
 
-def run(coro):
-    """Run until done; SIGTERM and SIGINT cancel the main task so its finally blocks run."""
+def run(coro, fast=False):
+    """Run until done; SIGTERM and SIGINT cancel the main task so its finally blocks run.
+    fast: use uvloop when it is installed (it makes connection churn cheaper)."""
 
     async def main():
         import signal
@@ -53,7 +54,29 @@ def run(coro):
         except asyncio.CancelledError:
             pass
 
-    asyncio.run(main())
+    factory = None
+    if fast:
+        try:
+            import uvloop
+
+            factory = uvloop.new_event_loop
+        except ImportError:
+            pass
+    if factory is None:
+        asyncio.run(main())
+    elif hasattr(asyncio, "Runner"):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(main())
+    else:  # Python 3.10
+        import uvloop
+
+        uvloop.install()
+        asyncio.run(main())
+
+
+def loop_name():
+    """Which event loop runs us: 'uvloop' or 'asyncio'."""
+    return "uvloop" if "uvloop" in type(asyncio.get_running_loop()).__module__ else "asyncio"
 
 
 def create_task(coro):

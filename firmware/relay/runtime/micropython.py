@@ -57,7 +57,7 @@ def sleep_ms(ms):
     return asyncio.sleep_ms(ms)
 
 
-def run(coro):
+def run(coro, fast=False):
     asyncio.run(coro)
 
 
@@ -368,3 +368,7 @@ _EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0  # esp32 and rp2 co
 
 
 fast_pump = None  # the portable task pumps in server.py are the MicroPython path
+
+
+def loop_name():
+    return "asyncio"
