@@ -198,6 +198,17 @@ MTPROTO_DCS = {
 }
 
 
+def _ntp_server(v):
+    try:
+        host, port = split_host_port(v, 123)
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError("expected HOST[:PORT] of an NTP server, got " + json.dumps(v))
+    ip = parse_ip(host)
+    if ip is None and (not host or " " in host or "." not in host):
+        raise ValueError("expected an IP address or a domain name of an NTP server, got " + json.dumps(v))
+    return (ip if ip is not None else host.lower(), port)
+
+
 def _proxy_url(v):
     from relay.upstream import parse_proxy_url
 
@@ -262,6 +273,8 @@ SCHEMA = (
      "page languages; the first is used when the phone asks for none of them"),
     ("portal.admin_password", "", _any_text, "password of the /admin page (HTTP Basic, any user name); \"\": page off"),
     ("portal.qr_svg", "", _any_text, "file holding an SVG QR code of the Telegram link, shown on the page"),
+    ("portal.qr_mtproto_svg", "", _any_text,
+     "file holding an SVG QR code of the tg://proxy (MTProto) link, shown on the page when mtproto is on"),
     ("io.backend", "auto", _one_of("auto", "portable"),
      "auto: the CPython fast path (loop callbacks, splice) where the runtime has one; portable: the task pumps MicroPython runs"),
     ("io.uvloop", True, _bool, "with the fast path, run on uvloop when it is installed (CPython)"),
@@ -308,8 +321,15 @@ SCHEMA = (
     ("mtproto.mask", "", _mask, 'HOST[:PORT] that probes with a wrong secret are passed to; "": hold them, then close'),
     ("mtproto.time_window", 1200, _int_range(10, 86400 * 30), "seconds a fake-TLS ClientHello's clock may differ from ours"),
     ("mtproto.clock_unknown", "accept", _one_of("accept", "refuse"),
-     "with no clock set: accept ee clients (replays are still refused) or refuse them"),
+     "with no clock known: accept ee clients stamped from mtproto.clock_hint - time_window on (replays are still "
+     "refused), or refuse them"),
     ("mtproto.replay_cache", 4096, _int_range(0, 1000000), "handshakes remembered to refuse replays (16 bytes each)"),
+    ("mtproto.clock_hint", 0, _int_range(0, 4102444800),
+     "Unix time the host wrote when it built or flashed the image: a clock reading before it counts as unknown"),
+    ("ntp.servers", [], _list_of(_ntp_server),
+     "SNTP servers (IP or name[:PORT]) that set the clock fake-TLS needs, e.g. [\"pool.ntp.org\"]; empty: none"),
+    ("ntp.interval", 3600, _seconds, "seconds between SNTP queries once one answered"),
+    ("ntp.retry", 10, _seconds, "seconds before asking again after no server answered (doubles up to ntp.interval)"),
     ("transparent.enabled", False, _bool,
      "zero-tap (Linux boards, CPython): relay TCP that the firewall redirected here to its original destination"),
     ("transparent.host", "127.0.0.1", _host, "transparent listen address: the Wi-Fi side's (an IPv6 address: IPv6 only)"),

@@ -58,7 +58,7 @@ async def serve_http(relay, s, first):
                 await conn.send(H.error_response(407, "proxy login required", _AUTH_HEADER))
                 return
         if req.method == b"CONNECT":
-            await _connect(relay, s, req, reader.rest)
+            return await _connect(relay, s, req, reader.rest)
         else:
             await _forward(relay, s, req, reader)
     except H.HttpError as e:
@@ -67,15 +67,16 @@ async def serve_http(relay, s, first):
 
 
 async def _connect(relay, s, req, rest):
+    """(upstream, first client bytes) for the server to relay, or None after a refusal."""
     up = await _open(relay, s, req)
     if up is None:
-        return
+        return None
     try:
         await s.conn.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        await relay.tunnel(s, up, rest)
-    finally:
+    except BaseException:
         up.close()
-        relay.tunnel_close(s)
+        raise
+    return up, rest
 
 
 async def _send_body(relay, s, src, dst, framer, pending, up):

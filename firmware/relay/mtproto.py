@@ -160,15 +160,17 @@ class Proxy:
     """What every connection shares: the secrets, the replay cache, the fake certificate length.
 
     secrets: list of Secret. time_window: seconds a fake-TLS timestamp may differ from now.
-    clock_unknown: "accept" (skip the time check; the replay cache still applies) or "refuse".
-    rand(n) -> n random bytes.
+    clock_unknown: "accept" (a wider window: any time from clock_floor - time_window on; the
+    replay cache still applies) or "refuse". clock_floor: Unix time the clock is known to be
+    past (mtproto.clock_hint; 0: none). rand(n) -> n random bytes.
     """
 
-    def __init__(self, secrets, rand, time_window=1200, clock_unknown="accept", replay_size=4096):
+    def __init__(self, secrets, rand, time_window=1200, clock_unknown="accept", replay_size=4096, clock_floor=0):
         self.secrets = secrets
         self.rand = rand
         self.time_window = time_window
         self.clock_unknown = clock_unknown
+        self.clock_floor = clock_floor
         self.replay = ReplayCache(replay_size)
         # One length for every reply, as a real site's certificate chain has; 1024..4095 bytes.
         r = rand(2)
@@ -268,10 +270,13 @@ class Handshake:
 
     def _clock_problem(self, ts):
         p = self.proxy
-        if self.now is None:
-            return None if p.clock_unknown == "accept" else "clock"
         if ts < 86400 * 1000:
             return None  # some clients send their uptime, not the date (mtprotoproxy accepts these too)
+        if self.now is None:
+            if p.clock_unknown != "accept":
+                return "clock"
+            # Unknown clock, but not before the floor: a hello older than that is a replay of an old one.
+            return "clock" if ts < p.clock_floor - p.time_window else None
         if -p.time_window <= self.now - ts <= p.time_window:
             return None
         return "clock"

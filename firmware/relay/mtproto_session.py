@@ -22,7 +22,8 @@ class MTProtoService:
         cfg = relay.cfg.mtproto
         self.relay = relay
         self.secrets = [M.parse_secret(t, cfg.tls_domain) for t in cfg.secrets]
-        self.proxy = M.Proxy(self.secrets, runtime.random_bytes, cfg.time_window, cfg.clock_unknown, cfg.replay_cache)
+        self.proxy = M.Proxy(self.secrets, runtime.random_bytes, cfg.time_window, cfg.clock_unknown, cfg.replay_cache,
+                             relay.clock.floor)
         self.dcs = cfg.dcs
         self.mask = split_host_port(cfg.mask, 443) if cfg.mask else None
         # per secret: [connects, open, bytes_up, bytes_down]
@@ -33,7 +34,9 @@ class MTProtoService:
         for i in range(len(self.secrets)):
             c = self.counters[i]
             out.append({"kind": self.secrets[i].kind, "connects": c[0], "open": c[1], "bytes_up": c[2], "bytes_down": c[3]})
-        return {"clock_known": runtime.wall_time() is not None, "secrets": out}
+        clock = self.relay.clock.as_dict()
+        return {"clock_known": clock["known"], "clock": clock, "clock_unknown": self.proxy.clock_unknown,
+                "secrets": out}
 
     def accept(self, conn):
         relay = self.relay
@@ -61,9 +64,13 @@ class MTProtoService:
 
 async def start_mtproto(relay):
     """Open the listener; -> (host, port) for the ready line."""
+    from relay import clock
+
     cfg = relay.cfg.mtproto
+    relay.clock = clock.Clock(cfg.clock_hint)
     svc = MTProtoService(relay)
     relay.mtproto = svc
+    relay.background.append(runtime.create_task(clock.keep(relay)))  # SNTP, the modem's time
     lst = await runtime.listen_tcp(cfg.host, cfg.port, relay.cfg.limits.backlog, svc.accept)
     relay.listeners.append(lst)
     relay.guard.add_own([cfg.host])
@@ -73,7 +80,7 @@ async def start_mtproto(relay):
 async def serve_mtproto(relay, s, first):
     svc = relay.mtproto
     conn = s.conn
-    hs = svc.proxy.handshake(runtime.wall_time())
+    hs = svc.proxy.handshake(relay.clock.now())
     data = first
     while True:
         for ev in hs.feed(data):

@@ -3,7 +3,9 @@
 Portal.respond(head, client_ip, info) -> response bytes, where head is the
 request head without its blank line, client_ip the asker's address bytes and
 info(client_ip) a callable returning {"people": n, "uplink": True/False/None, "since_s", "share",
-"counters": {...}} (called only for the pages that show them).
+"counters": {...}, "clock": {"known": bool, ...} when MTProto runs} (called only for the pages that
+show them). Two Telegram links: tg://socks (SOCKS5, carries calls) and, when the MTProto listener
+runs, tg://proxy (obfuscated MTProto: resists filtering, no calls), each with its QR code.
 
 Routes on the portal's own names and address:
   /                      onboarding page (kk, ru, en by Accept-Language or ?lang=)
@@ -13,6 +15,7 @@ Routes on the portal's own names and address:
   /proxy.pac, /wpad.dat  proxy auto-config for browsers
   /captive-portal/api    RFC 8908 captive-portal API (application/captive+json)
   /qr.svg                the QR code of the Telegram link, if one was given
+  /qr-mtproto.svg        the QR code of the tg://proxy link, if one was given
 Requests for any other host are operating systems' connectivity checks (the
 DNS responder sent them here): before the click-through they are redirected
 to the portal, which makes the phone show its sign-in window; after it they
@@ -168,8 +171,10 @@ def response(status, ctype, body, extra="", head_only=False):
 
 class Portal:
     def __init__(self, address, port, names=("relay.lan",), socks=None, http=None, user=None, password=None,
-                 languages=("kk", "ru", "en"), admin_password="", qr_svg=None, salt=b""):
-        """address: the relay's IP on the Wi-Fi side (text); socks/http: (address text, port) or None."""
+                 languages=("kk", "ru", "en"), admin_password="", qr_svg=None, salt=b"", mtproto=None,
+                 qr_mtproto_svg=None):
+        """address: the relay's IP on the Wi-Fi side (text); socks/http: (address text, port) or None;
+        mtproto: (address text, port, secret as links write it) or None."""
         self.address = address
         self.port = port
         self.names = [n.lower().rstrip(".") for n in names]
@@ -180,6 +185,8 @@ class Portal:
         self.languages = list(languages)
         self.admin_password = admin_password
         self.qr = self._inline_svg(qr_svg)
+        self.mtproto = mtproto
+        self.qr_mt = self._inline_svg(qr_mtproto_svg) if mtproto else None
         self.salt = salt
         self.seen = {}
         suffix = "" if port == 80 else ":%d" % port
@@ -204,6 +211,24 @@ class Portal:
         if self.user:
             link += "&user=%s&pass=%s" % (quote(self.user), quote(self.password or ""))
         return link
+
+    def mt_link(self):
+        if self.mtproto is None:
+            return None
+        return "tg://proxy?server=%s&port=%d&secret=%s" % (quote(self.mtproto[0]), self.mtproto[1],
+                                                            quote(self.mtproto[2]))
+
+    def _buttons(self, t):
+        """The Telegram buttons: SOCKS5 first (it carries calls), then MTProto."""
+        out = []
+        link, mt = self.tg_link(), self.mt_link()
+        if link:
+            out.append('<a class="btn" id="tg" href="%s">%s</a>' % (esc(link), esc(t["button"])))
+        if mt:
+            if link:
+                out.append('<p class="note">%s</p>' % esc(t["mt_hint"]))
+            out.append('<a class="btn" id="tgmt" href="%s">%s</a>' % (esc(mt), esc(t["button_mt"])))
+        return out
 
     # -- clients that clicked through ----------------------------------------
 
@@ -265,6 +290,8 @@ class Portal:
             return response(200, "application/captive+json", json.dumps(doc).encode(), "", head_only)
         elif p == "/qr.svg" and self.qr:
             return response(200, "image/svg+xml", self.qr, "", head_only)
+        elif p == "/qr-mtproto.svg" and self.qr_mt:
+            return response(200, "image/svg+xml", self.qr_mt, "", head_only)
         elif p in ("/generate_204", "/gen_204", "/hotspot-detect.html", "/connecttest.txt", "/success.txt"):
             return self._foreign(r, client_ip, head_only)  # a check sent straight to our address
         else:
@@ -312,13 +339,16 @@ class Portal:
         url = '<a href="%s"><b>%s</b></a>' % (esc(self.url), esc(self.url.rstrip("/")))
         if self.ip_url != self.url:
             url += ' (<a href="%s"><b>%s</b></a>)' % (esc(self.ip_url), esc(self.ip_url.rstrip("/")))
+        mt = self.mt_link()
         parts = ["<p>%s</p>" % esc(t["lead"])]
-        if link:
-            parts.append('<a class="btn" id="tg" href="%s">%s</a>' % (esc(link), esc(t["button"])))
+        if link or mt:
+            parts += self._buttons(t)
             parts.append('<p class="note">%s</p>' % esc(t["button_hint"]))
             parts.append("<p>%s</p>" % esc(t["no_link"]).replace("{url}", url))
-            if self.qr:
+            if self.qr and link:
                 parts.append('<p>%s</p><div class="qr" id="qr">%s</div>' % (esc(t["qr"]), self.qr.decode()))
+            if self.qr_mt:
+                parts.append('<p>%s</p><div class="qr" id="qrmt">%s</div>' % (esc(t["qr_mt"]), self.qr_mt.decode()))
         parts.append('<a class="btn btn2" href="/continue?lang=%s">%s</a>' % (lang, esc(t["continue"])))
         parts.append('<p class="note">%s</p>' % esc(t["continue_hint"]))
         if self.socks:
@@ -331,6 +361,8 @@ class Portal:
             parts.append("</table>")
             if link:
                 parts.append('<p class="note"><code>%s</code></p>' % esc(link))
+        if mt:
+            parts.append('<p class="note">%s <code id="mtlink">%s</code></p>' % (esc(t["mt_manual"]), esc(mt)))
         if self.http:
             addr = "<code>%s:%d</code>" % (esc(self.http[0]), self.http[1])
             parts.append('<p class="note">%s</p>' % esc(t["http_proxy"]).replace("{addr}", addr))
@@ -340,10 +372,7 @@ class Portal:
 
     def page_done(self, lang):
         t = TEXT[lang]
-        body = "<p><b>%s</b></p>" % esc(t["done"])
-        link = self.tg_link()
-        if link:
-            body += '<a class="btn" id="tg" href="%s">%s</a>' % (esc(link), esc(t["button"]))
+        body = "<p><b>%s</b></p>" % esc(t["done"]) + "".join(self._buttons(t))
         body += '<p><a href="/?lang=%s">%s</a></p>' % (lang, esc(t["back"]))
         return self._page(lang, t["title"], body, "/continue")
 
@@ -356,6 +385,9 @@ class Portal:
             state += " (%s)" % _duration(since, t)
         rows = [(t["uplink"], "uplink", state), (t["people"], "people", str(info.get("people", 0)))]
         note = ""
+        clock = info.get("clock")
+        if clock is not None:
+            rows.append((t["clock"], "clock", t["clock_ok"] if clock.get("known") else t["unknown"]))
         sh = info.get("share")
         if sh is not None:
             left = sh.get("budget_left_today")
@@ -375,6 +407,8 @@ class Portal:
             "<tr><td>%s</td><td><b id=%s>%s</b></td></tr>" % (esc(label), key, esc(value)) for label, key, value in rows)
         if note:
             body += '<p class="note" id=stage>%s</p>' % esc(note)
+        if clock is not None and not clock.get("known"):
+            body += '<p class="note" id=clocknote>%s</p>' % esc(t["clock_note"])
         body += '<p><a href="/?lang=%s">%s</a></p>' % (lang, esc(t["back"]))
         return self._page(lang, t["status"], body, "/status")
 

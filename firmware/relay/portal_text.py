@@ -9,6 +9,15 @@ LANG_NAMES = (("kk", "Қазақша"), ("ru", "Русский"), ("en", "Englis
 
 TEXT = {
     "en": {
+        "button_mt": "Open Telegram with the MTProto proxy",
+        "mt_hint": "If the first button does not work, try this one: Telegram's own proxy kind (MTProto). "
+        "It is harder to block but carries no calls.",
+        "qr_mt": "The code of the MTProto proxy:",
+        "mt_manual": "MTProto proxy link (Telegram → Settings → Data and Storage → Proxy → Add Proxy → MTProto):",
+        "clock": "Device clock",
+        "clock_ok": "set",
+        "clock_note": "The device does not know the time yet, so the MTProto proxy may not connect. "
+        "The SOCKS5 button works without it.",
         "hours": "h",
         "minutes": "min",
         "mb": "MB",
@@ -55,6 +64,16 @@ TEXT = {
         "counters": "Counters",
     },
     "ru": {
+        "button_mt": "Открыть Telegram с MTProto-прокси",
+        "mt_hint": "Если первая кнопка не сработала, попробуйте эту: собственный тип прокси Telegram (MTProto). "
+        "Его труднее заблокировать, но звонки через него не идут.",
+        "qr_mt": "Код MTProto-прокси:",
+        "mt_manual": "Ссылка на MTProto-прокси (Telegram → Настройки → Данные и память → Прокси → "
+        "Добавить прокси → MTProto):",
+        "clock": "Часы устройства",
+        "clock_ok": "установлены",
+        "clock_note": "Устройство пока не знает точного времени, поэтому MTProto-прокси может не подключиться. "
+        "Кнопка SOCKS5 работает и без этого.",
         "hours": "ч",
         "minutes": "мин",
         "mb": "МБ",
@@ -102,6 +121,16 @@ TEXT = {
         "counters": "Счётчики",
     },
     "kk": {
+        "button_mt": "Telegram-ды MTProto-проксимен ашу",
+        "mt_hint": "Бірінші түйме жұмыс істемесе, мынаны басып көріңіз: Telegram-ның өз прокси түрі (MTProto). "
+        "Оны бұғаттау қиынырақ, бірақ ол арқылы қоңырау шалуға болмайды.",
+        "qr_mt": "MTProto-проксидің коды:",
+        "mt_manual": "MTProto-прокси сілтемесі (Telegram → Параметрлер (Настройки) → Деректер және жад "
+        "(Данные и память) → Прокси → Прокси қосу (Добавить прокси) → MTProto):",
+        "clock": "Құрылғы сағаты",
+        "clock_ok": "орнатылған",
+        "clock_note": "Құрылғы әзірге нақты уақытты білмейді, сондықтан MTProto-прокси қосылмауы мүмкін. "
+        "SOCKS5 түймесі онсыз да жұмыс істейді.",
         "hours": "сағ",
         "minutes": "мин",
         "mb": "МБ",

@@ -209,18 +209,27 @@ class Relay:
             if not first:
                 return
             b = first[0]
+            then = None
             if b == 5 or b == 4:
                 from relay.socks_session import serve_socks
 
-                await serve_socks(self, s, first)
+                then = await serve_socks(self, s, first)
             elif 0x41 <= b <= 0x5A:  # an upper-case letter: an HTTP method
                 from relay.http_session import serve_http
 
-                await serve_http(self, s, first)
+                then = await serve_http(self, s, first)
             else:
                 self.stats.refuse(S.R_PROTOCOL)
                 if b == 0x16:
                     self.log.debug("TLS ClientHello on a proxy port; closing")
+            if then is not None:
+                first = None
+                up, head = then
+                then = None
+                try:
+                    await self.tunnel(s, up, head)
+                finally:
+                    up.close()
         except OSError:
             pass
         except runtime.CancelledError:
@@ -370,9 +379,20 @@ class Relay:
             done = await runtime.fast_pump(s.conn, upstream, self, s, sh.quantum if sh is not None else 0)
             if done is not None:
                 return
-        s.peer_task = runtime.create_task(self._down(s, upstream))
+        lean = self.sharing is None and runtime.pipe is not None and type(upstream) is type(s.conn)
+        if lean:  # no wrapper frames between the tasks and the copy loops: an idle tunnel costs less
+            s.peer_task = runtime.create_task(runtime.pipe(upstream, s.conn, 0, self.moved, s, True, self._down_done))
+        else:
+            s.peer_task = runtime.create_task(self._down(s, upstream))
         try:
-            clean = await self._up(s, upstream)
+            if lean:
+                try:
+                    await runtime.pipe(s.conn, upstream, 0, self.moved, s, False)
+                    clean = True
+                except OSError:
+                    clean = False
+            else:
+                clean = await self._up(s, upstream)
             if clean and runtime.HAS_HALF_CLOSE:
                 upstream.shutdown_write()
                 t = s.peer_task
@@ -407,6 +427,14 @@ class Relay:
             st.refuse(r.reason)
             return False
 
+    def _down_done(self, s, clean):
+        """The upstream->client copy ended (also runtime.pipe's ended callback)."""
+        s.peer_task = None
+        if clean and runtime.HAS_HALF_CLOSE:
+            s.conn.shutdown_write()  # the client reads EOF and closes its side
+        else:
+            self._cancel(s)  # no half-close here: end the whole tunnel
+
     async def _down(self, s, upstream):
         dst = s.conn
         st = self.stats
@@ -435,8 +463,4 @@ class Relay:
             st.refuse(r.reason)
         except runtime.CancelledError:
             return
-        s.peer_task = None
-        if clean and runtime.HAS_HALF_CLOSE:
-            dst.shutdown_write()  # the client reads EOF and closes its side
-        else:
-            self._cancel(s)  # no half-close here: end the whole tunnel
+        self._down_done(s, clean)

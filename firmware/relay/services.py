@@ -31,14 +31,26 @@ def make_portal(relay):
     user = password = None
     if cfg.socks.auth == "password" and cfg.socks.users:
         user, password = cfg.socks.users[0][0].decode(), cfg.socks.users[0][1].decode()
-    qr = None
-    if p.qr_svg:
-        try:
-            qr = runtime.read_file(p.qr_svg)
-        except OSError as e:
-            relay.log.warn("portal.qr_svg: cannot read %s: %s; the page shows no QR code" % (p.qr_svg, e))
+    mt = None
+    m = cfg.mtproto
+    if m.enabled and m.secrets:
+        from relay.mtproto import parse_secret
+
+        # The first secret is the one to share: a flashed board's own (relayctl flash puts it first).
+        mt = (p.address, m.port, parse_secret(m.secrets[0], m.tls_domain).link_text())
     return Portal(p.address, p.port, p.names, socks, http, user, password, p.languages,
-                  p.admin_password, qr, os.urandom(16))
+                  p.admin_password, _qr(relay, "portal.qr_svg", p.qr_svg), os.urandom(16), mt,
+                  _qr(relay, "portal.qr_mtproto_svg", p.qr_mtproto_svg) if mt else None)
+
+
+def _qr(relay, key, path):
+    if not path:
+        return None
+    try:
+        return runtime.read_file(path)
+    except OSError as e:
+        relay.log.warn("%s: cannot read %s: %s; the page shows no QR code for it" % (key, path, e))
+        return None
 
 
 def make_responder(relay):
@@ -58,8 +70,10 @@ def info(relay, client_ip=None):
                            "refused": r.refused, "dropped": r.dropped}
     up = relay.uplink
     share = relay.sharing.status(client_ip) if relay.sharing is not None else None
+    clock = counters["mtproto"]["clock"] if "mtproto" in counters else None
     return {"people": len(relay.per_client), "uplink": None if up is None else up.up,
-            "since_s": None if up is None else up.state()["since_s"], "share": share, "counters": counters}
+            "since_s": None if up is None else up.state()["since_s"], "share": share, "counters": counters,
+            "clock": clock}
 
 
 async def serve_portal(relay, s, first):

@@ -18,6 +18,7 @@ SOCKS5_REPLY = {
 
 
 async def serve_socks(relay, s, first):
+    """Handshake, then (upstream, first client bytes) for the server to tunnel, or None when done."""
     conn = s.conn
     if first[0] == 5:
         hs = socks.Socks5Handshake(relay.password_required)
@@ -37,10 +38,8 @@ async def serve_socks(relay, s, first):
                         return
                 else:
                     if first[0] == 5:
-                        await _request5(relay, s, hs, ev)
-                    else:
-                        await _request4(relay, s, hs, ev)
-                    return
+                        return await _request5(relay, s, hs, ev)
+                    return await _request4(relay, s, hs, ev)
             data = await conn.recv()
             if not data:
                 return
@@ -65,20 +64,22 @@ async def _request5(relay, s, hs, req):
         from relay.udp_session import serve_udp
 
         await serve_udp(relay, s, req)
-    else:
-        await _connect(relay, s, req, hs.rest, _reply5)
+        return None
+    return await _connect(relay, s, req, hs.rest, _reply5)
 
 
 async def _request4(relay, s, hs, req):
     if relay.password_required:
         relay.stats.refuse(S.R_AUTH)  # SOCKS4 carries no password
         await s.conn.send(socks.socks4_reply(False))
-    else:
-        await _connect(relay, s, req, hs.rest, _reply4)
+        return None
+    return await _connect(relay, s, req, hs.rest, _reply4)
 
 
 async def _connect(relay, s, req, rest, reply):
-    """Count the tunnel, reach the destination, answer, relay. reply(reason, bound) -> bytes."""
+    """Count the tunnel, reach the destination, answer. reply(reason, bound) -> bytes.
+    Returns (upstream, rest) for the server to relay; the handshake's frames are gone by then,
+    which is what an idle tunnel costs least with."""
     try:
         relay.tunnel_open(s)
         up = await relay.connect(req.host, req.port)
@@ -86,10 +87,10 @@ async def _connect(relay, s, req, rest, reply):
         relay.tunnel_close(s)
         relay.stats.refuse(r.reason)
         await s.conn.send(reply(r.reason, None))
-        return
+        return None
     try:
         await s.conn.send(reply(None, up.local() or (None, 0)))
-        await relay.tunnel(s, up, rest)
-    finally:
+    except BaseException:
         up.close()
-        relay.tunnel_close(s)
+        raise
+    return up, rest

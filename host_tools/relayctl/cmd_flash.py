@@ -208,6 +208,7 @@ def flash_one(args, port, image, expect, progress):
         "wifi_password": values.get("wifi_password", ""), "proxy_host": values.get("proxy_host", ""),
         "proxy_port": values.get("proxy_port", ""), "proxy_user": values.get("proxy_user", ""),
         "proxy_password": values.get("proxy_password", ""), "admin_password": values.get("admin_password", ""),
+        "mtproto_port": values.get("mtproto_port", ""), "mtproto_secret": values.get("mtproto_secret", ""),
         "firmware_sha256": image.sha256, "config_sha256": image.config_sha256 or "",
         "relay_version": version, "boot_checked": "no" if args.no_boot_check else "yes", "port": port,
     }

@@ -97,6 +97,29 @@ def write_qr_svg(link, path):
     segno.make(link, error="m").save(path, kind="svg", border=2, xmldecl=False, nl=False, omitsize=True)  # viewBox: the page sizes it
 
 
+def qr_svg(link):
+    """write_qr_svg's bytes, for files that go into an image or bundle."""
+    import io
+
+    buf = io.BytesIO()
+    write_qr_svg(link, buf)
+    return buf.getvalue()
+
+
+def mtproto_link(cfg):
+    """The tg://proxy link the portal offers (first secret), or None without a portal or MTProto."""
+    from relayctl.cmd_mtproto import link
+
+    mt, portal = cfg.get("mtproto") or {}, cfg.get("portal") or {}
+    if not mt.get("enabled") or not mt.get("secrets") or not portal.get("enabled"):
+        return None
+    server = portal.get("address") or portal.get("host", "127.0.0.1")
+    secret = mt["secrets"][0].strip().lower()
+    if secret.startswith("ee") and len(secret) == 34 and mt.get("tls_domain"):
+        secret += mt["tls_domain"].encode().hex()  # the domain the relay fills in, as the phone needs it
+    return link(server, mt.get("port", 8443), secret)
+
+
 def run(args):
     temps = []
     if args.config:
@@ -112,6 +135,13 @@ def run(args):
         temps.append(qr_path)
         write_qr_svg(link, qr_path)
         cfg.setdefault("portal", {})["qr_svg"] = qr_path
+    mt_link = mtproto_link(cfg)
+    if mt_link and not cfg["portal"].get("qr_mtproto_svg"):
+        fd, qr_path = tempfile.mkstemp(prefix="relay-qr-mtproto-", suffix=".svg")
+        os.close(fd)
+        temps.append(qr_path)
+        write_qr_svg(mt_link, qr_path)
+        cfg["portal"]["qr_mtproto_svg"] = qr_path
     if args.config and not temps:
         config_path = args.config
     else:

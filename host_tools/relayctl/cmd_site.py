@@ -47,6 +47,16 @@ kind = ""                   # "ethernet", "cellular", "wifi-sta" or "upstream"
 # passphrase = "..."        # wifi-sta: its passphrase
 # upstream = "socks5://203.0.113.7:1080"   # upstream: a proxy abroad to chain through
 
+[mtproto]
+# Telegram's own proxy, on boards that offer it (relay.mtproto_port in `relayctl boards show`).
+# `relayctl mtproto secret` makes a secret. None listed: `relayctl build` makes one per build
+# and `relayctl flash` one per board (printed on its card).
+# secrets = ["dd0123456789abcdef0123456789abcdef"]
+
+[ntp]
+# Time servers the relay asks once its uplink works (fake-TLS MTProto needs a correct clock).
+# servers = ["pool.ntp.org"]
+
 [expect]
 # phones = 10               # how many phones you expect at once; `check` warns when the board carries fewer
 '''

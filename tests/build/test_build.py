@@ -31,7 +31,8 @@ def site(tmp_path):
     p = tmp_path / "site.toml"
     p.write_text(EXAMPLE.replace('ssid = "relay"', 'ssid = "relay-test"')
                  .replace('# user = "relay"', 'user = "relay"')
-                 .replace('# password = "choose a long one"', 'password = "secret-pass"'))
+                 .replace('# password = "choose a long one"', 'password = "secret-pass"')
+                 .replace('# secrets = ["dd', 'secrets = ["dd'))  # a secret made per build would differ
     return p
 
 

@@ -222,3 +222,63 @@ def test_status_page_shows_uplink_budget_and_this_phones_share(lang, words):
 def test_status_page_tells_a_phone_over_quota():
     _, _, body = get(portal(), "/status?lang=en", client=b"\x0a\x0a\x0a\x0a")
     assert "used its share for today" in body.decode()
+
+
+# -- the MTProto link (tg://proxy) ------------------------------------------------------------
+
+MT_SECRET = "dd" + "0123456789abcdef" * 2
+QR_MT = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 9 9" id="mtqr"><path d="M1 1h1"/></svg>'
+MT_LINK = "tg://proxy?server=192.168.4.1&port=8443&secret=" + MT_SECRET
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru", "en"])
+def test_mtproto_link_second_button_and_its_qr(lang):
+    p = portal(mtproto=("192.168.4.1", 8443, MT_SECRET), qr_mtproto_svg=QR_MT)
+    assert p.mt_link() == MT_LINK
+    for path in ("/?lang=" + lang, "/continue?lang=" + lang):
+        text = get(p, path)[2].decode()
+        links = Links()
+        links.feed(text)
+        socks = links.hrefs.index("tg://socks?server=192.168.4.1&port=1080")
+        assert links.hrefs.index(MT_LINK) == socks + 1  # SOCKS5 first (it carries calls), MTProto next
+        assert TEXT[lang]["button_mt"] in text and TEXT[lang]["mt_hint"] in text
+    text = get(p, "/?lang=" + lang)[2].decode()
+    links = Links()
+    links.feed(text)
+    assert links.svg == 2 and 'id="qrmt"><svg' in text and 'id="mtqr"' in text
+    assert '<code id="mtlink">' + MT_LINK.replace("&", "&amp;") + "</code>" in text
+    status, h, body = get(p, "/qr-mtproto.svg")
+    assert status == 200 and h["content-type"] == "image/svg+xml" and body == QR_MT
+
+
+def test_mtproto_only_and_none():
+    p = portal(socks=None, mtproto=("192.168.4.1", 8443, MT_SECRET), qr_mtproto_svg=QR_MT)
+    text = get(p, "/?lang=en")[2].decode()
+    assert 'id="tgmt" href="' + MT_LINK.replace("&", "&amp;") in text and 'id="tg"' not in text
+    assert TEXT["en"]["mt_hint"] not in text  # no "first button" to refer to
+    plain = portal()
+    text = get(plain, "/?lang=en")[2].decode()
+    assert "tg://proxy" not in text and TEXT["en"]["button_mt"] not in text
+    assert get(plain, "/qr-mtproto.svg")[0] == 404
+    assert portal(qr_mtproto_svg=QR_MT).qr_mt is None  # a QR without a listener is not shown
+
+
+def test_ee_secret_link_is_escaped_whole():
+    secret = "ee" + "00" * 16 + "www.example.com".encode().hex()
+    p = portal(mtproto=("10.0.0.1", 443, secret))
+    assert p.mt_link() == "tg://proxy?server=10.0.0.1&port=443&secret=" + secret
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru", "en"])
+def test_status_page_says_when_the_clock_is_unknown(lang):
+    p = portal()
+
+    def with_clock(known):
+        return lambda ip: dict(info(ip), clock={"known": known, "source": "ntp" if known else None})
+
+    head = ("GET /status?lang=%s HTTP/1.1\r\nHost: relay.lan" % lang).encode()
+    unknown = p.respond(head, PHONE, with_clock(False)).decode()
+    assert "<b id=clock>%s</b>" % TEXT[lang]["unknown"] in unknown and TEXT[lang]["clock_note"] in unknown
+    known = p.respond(head, PHONE, with_clock(True)).decode()
+    assert "<b id=clock>%s</b>" % TEXT[lang]["clock_ok"] in known and TEXT[lang]["clock_note"] not in known
+    assert "id=clock" not in get(p, "/status")[2].decode()  # no MTProto: no clock to speak of

@@ -59,3 +59,28 @@ def test_cards_decode_back(tmp_path):
 def test_cards_without_inventory_says_what_to_do(tmp_path):
     r = relayctl("cards", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "c"))
     assert r.returncode == 1 and "flash boards first" in r.stderr
+
+
+def test_card_with_mtproto_has_a_third_code(tmp_path):
+    secret = "ee" + "ab" * 16 + "www.example.com".encode().hex()
+    row = dict(ROWS[0], mac="24:0a:c4:00:00:03", mtproto_port="8443", mtproto_secret=secret)
+    inv = tmp_path / "inventory.csv"
+    with open(inv, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        w.writeheader()
+        w.writerows([row, ROWS[1]])  # a board without MTProto beside it keeps two codes
+    r = relayctl("cards", str(inv), "--out", str(tmp_path / "cards"))
+    assert r.returncode == 0, r.stderr
+    mt = f"tg://proxy?server=192.168.4.1&port=8443&secret={secret}"
+    want = ["WIFI:T:WPA;S:relay-0001;P:kokterek\\;2022;;",
+            "tg://socks?server=192.168.4.1&port=1080&user=relay&pass=abcDEF2345", mt]
+    assert zbar(tmp_path / "cards" / "card-240ac4000003.png") == sorted(want)
+    page = (tmp_path / "cards" / "card-240ac4000003.html").read_text(encoding="utf-8")
+    decoded = []
+    for i, b64 in enumerate(re.findall(r'src="data:image/png;base64,([^"]+)"', page)):
+        (tmp_path / f"mt-{i}.png").write_bytes(base64.b64decode(b64))
+        decoded += zbar(tmp_path / f"mt-{i}.png")
+    assert sorted(decoded) == sorted(want)
+    assert mt.replace("&", "&amp;") in page and "MTProto" in page and "үшінші кодты" in page
+    other = (tmp_path / "cards" / "card-240ac4000002.html").read_text(encoding="utf-8")
+    assert "tg://proxy" not in other and other.count("data:image/png") == 2

@@ -162,10 +162,11 @@ def test_batch_three_boards_one_failing(esp32_build, tmp_path):
     assert got[0]["proxy_password"] != got[1]["proxy_password"]
     assert r.stderr.count("relayctl: ") == 1 and sims[1].url in r.stderr and "link to the board broke" in r.stderr
     assert "2 of 3 boards flashed; failed: " + sims[1].url in r.stdout
-    for c, row in ((chips[0], got[0]), (chips[2], got[1])):
+    by_mac = {x["mac"]: x for x in got}  # boards finish in any order: pair rows with chips by MAC
+    for c, mac in ((chips[0], "24:0a:c4:00:00:01"), (chips[2], "24:0a:c4:00:00:03")):
         fs = read_fs(c.flash)
         with fs.open("config.json", "rb") as f:
-            assert hashlib.sha256(f.read()).hexdigest() == [x for x in got if x["mac"] == row["mac"]][0]["config_sha256"]
+            assert hashlib.sha256(f.read()).hexdigest() == by_mac[mac]["config_sha256"]
 
 
 def test_reflashing_a_board_replaces_its_row(esp32_build, tmp_path):

@@ -131,7 +131,7 @@ class Net:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
-def wait_port(net, who, host, port, timeout=10):
+def wait_port(net, who, host, port, timeout=30):
     deadline = time.monotonic() + timeout
     code = f"import socket; socket.create_connection(({host!r}, {port}), timeout=1).close()"
     while time.monotonic() < deadline:
@@ -184,6 +184,8 @@ def rendered(net):
     ap["interface"] = BRIDGE
     files = render_linux(check(ap))
     cfg = config_json(r)
+    if not cfg.get("mtproto", {}).get("secrets"):
+        cfg.pop("mtproto", None)  # the build makes a secret per board; this test is not about MTProto
     return cfg, files
 
 

@@ -21,6 +21,7 @@ import pytest
 from tests.helpers.origin import DNSServer
 from tests.helpers.relayproc import free_port
 
+from relayctl.cmd_mtproto import link as mtproto_link
 from relayctl.cmd_run import write_qr_svg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,9 +56,15 @@ def wifi_relay(start_relay, runtime, upstream, tmp_path):
     cfg["socks"] = {"port": socks_port}
     link = link.replace("PORT", str(socks_port))
     write_qr_svg(link, cfg["portal"]["qr_svg"])
+    # The MTProto listener beside it: the portal offers its tg://proxy link and QR second.
+    mt_port, secret = free_port(), "dd" + "5e" * 16
+    cfg["mtproto"] = {"enabled": True, "host": "127.0.0.1", "port": mt_port, "secrets": [secret]}
+    mt_link = mtproto_link("127.0.0.1", mt_port, secret)
+    cfg["portal"]["qr_mtproto_svg"] = str(tmp_path / "qr-mtproto.svg")
+    write_qr_svg(mt_link, cfg["portal"]["qr_mtproto_svg"])
     r = start_relay(runtime, cfg)
     assert f"portal=127.0.0.1:{portal_port}" in r.ready_line and f"dns=127.0.0.1:{dns_port}" in r.ready_line
-    r.portal, r.dns, r.link = portal_port, dns_port, link
+    r.portal, r.dns, r.link, r.mt_link = portal_port, dns_port, link, mt_link
     return r
 
 
@@ -144,6 +151,12 @@ def test_portal_http(wifi_relay):
     auth = {"Authorization": "Basic " + base64.b64encode(b"admin:field pw").decode()}
     status, _, body = fetch(r, "/admin", headers=auth)
     assert status == 200 and b"tunnels_total" in body and b"answered" in body
+    status, h, svg = fetch(r, "/qr-mtproto.svg")
+    assert status == 200 and h["Content-Type"] == "image/svg+xml" and svg.startswith(b"<svg")
+    page = fetch(r, "/?lang=en")[2].decode()
+    assert 'href="%s"' % r.mt_link.replace("&", "&amp;") in page
+    # This machine's clock is past the floor (no clock_hint): the status page has it set.
+    assert "<b id=clock>set</b>" in fetch(r, "/status?lang=en")[2].decode()
 
 
 def test_relayctl_run_flags(tmp_path):
@@ -218,6 +231,13 @@ def test_portal_in_chromium(wifi_relay, browser, runtime, lang, accept, button):
     decoded = decode_qr(qr.screenshot())
     if decoded is not None:
         assert decoded == r.link
+    mt = page.locator("a#tgmt")
+    assert mt.get_attribute("href") == r.mt_link and mt.bounding_box()["width"] > 300
+    qr_mt = page.locator("#qrmt svg")
+    assert qr_mt.count() == 1 and qr_mt.bounding_box()["width"] >= 150
+    decoded = decode_qr(qr_mt.screenshot())
+    if decoded is not None:
+        assert decoded == r.mt_link  # the exact tg://proxy link, secret and all
     assert all(u.startswith(f"http://127.0.0.1:{r.portal}/") for u in requests), requests  # no external assets
     assert weights and sum(w for _, w in weights) < 30 * 1024, weights
     # Switch language by the links on the page, then click through.

@@ -41,6 +41,7 @@ class Link:
         self.changes = 0
         self.attempts = 0
         self.info = {}  # ip, rssi, signal_dbm, operator ... as the driver learns them
+        self.time = None  # (Unix seconds, now_ms when read): the network's time, if the driver learns it
 
     def set(self, state, detail=""):
         if state != self.state:
@@ -128,6 +129,10 @@ class Platform:
         if self.task is not None:
             self.task.cancel()
             self.task = None
+
+    def network_time(self):
+        """(Unix seconds, now_ms when read) from the uplink (a modem's +CCLK), or None; relay.clock uses it."""
+        return self.link.time if self.link is not None else None
 
     def state(self):
         return {"platform": self.name, "ap": self.ap, "uplink": self.link.as_dict() if self.link else None}

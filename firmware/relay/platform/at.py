@@ -137,3 +137,36 @@ def csq_dbm(payload):
 
 def cme_sentence(code):
     return CME.get(code, "+CME ERROR %s" % code) if code is not None else "the modem answered ERROR"
+
+
+def _days(y, m, d):
+    """Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's days_from_civil)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def cclk_unix(payload):
+    """'"24/05/01,12:34:56+20"' from +CCLK? (27.007 8.15: local time, zone in quarter hours)
+    -> Unix seconds; None when unreadable or plainly never set (a modem without network
+    time counts from its firmware's epoch: 1980, 2000, 2004)."""
+    t = payload.strip().strip('"')
+    try:
+        date, clock = t.split(",")
+        yy, mo, dd = [int(x) for x in date.split("/")]
+        sign = 1
+        zone = 0
+        for ch in "+-":
+            if ch in clock:
+                clock, z = clock.split(ch)
+                zone = int(z)
+                sign = 1 if ch == "+" else -1
+        hh, mi, ss = [int(x) for x in clock.split(":")]
+    except ValueError:
+        return None
+    if not 24 <= yy < 80 or not (1 <= mo <= 12 and 1 <= dd <= 31 and hh < 24 and mi < 60 and ss < 61):
+        return None
+    local = _days(2000 + yy, mo, dd) * 86400 + hh * 3600 + mi * 60 + ss
+    return local - sign * zone * 900

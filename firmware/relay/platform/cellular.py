@@ -136,6 +136,7 @@ class Cellular:
         except ATError as e:
             raise LinkError("modem refused the APN %s: %s" % (repr(self.u.apn), e))
         await self._register()
+        await self._network_time()
         await self._dial()
         await self._ppp()
 
@@ -219,6 +220,17 @@ class Cellular:
                 hint = "; a foreign SIM needs uplink.roaming = true" if last == 3 and not self.u.roaming else ""
                 raise LinkError("not registered within %d s (%s)%s" % (self.register_ms // 1000, why, hint))
             await runtime.sleep_ms(1000)
+
+    async def _network_time(self):
+        """The modem's clock once registered: set from the network (NITZ) on most modems. Fake-TLS needs
+        a sane clock and a board has none of its own; relay.clock takes it from link.time."""
+        try:
+            t = at.cclk_unix(first(await self.port.try_command("AT+CCLK?"), "+CCLK:") or "")
+        except LinkError:
+            return  # no answer: the time is a nicety, the uplink is not
+        if t is not None:
+            self.link.time = (t, runtime.now_ms())
+            self.link.info["network_time"] = t
 
     async def _dial(self):
         try:

@@ -407,3 +407,6 @@ async def fast_pump(client, upstream, tap, session, limit=0):
     from relay.runtime.fastpump import pump
 
     return await pump(client, upstream, tap, session, _bufsize, True, limit)
+
+
+pipe = None  # CPython's portable path is the recv/send loop in server.py; its fast path is fast_pump

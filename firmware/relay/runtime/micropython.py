@@ -372,3 +372,44 @@ fast_pump = None  # the portable task pumps in server.py are the MicroPython pat
 
 def loop_name():
     return "asyncio"
+
+
+async def pipe(src, dst, limit, moved, session, down, ended=None):
+    """Copy src to dst until EOF or an error, with no allocation per chunk.
+
+    One generator for the tunnel's life; reads go into the shared buffer with
+    readinto(buf, n), writes use write(buf, off, n). Only when dst cannot take
+    a chunk at once is its remainder copied, because the shared buffer is
+    reused while this direction waits. moved(session, n, down) counts.
+    Without ended, EOF returns and an error raises OSError; with it,
+    ended(session, clean) is called instead, so a task can run this directly.
+    Never runs on CPython (where a yield here makes an async generator).
+    """
+    r = src.s
+    w = dst.s
+    buf = _buf
+    lim = limit or len(buf)
+    clean = False
+    try:
+        while True:
+            yield _ioq.queue_read(r)
+            n = r.readinto(buf, lim)
+            if n is None:
+                continue
+            if not n:
+                clean = True
+                break
+            moved(session, n, down)
+            off = w.write(buf, 0, n) or 0
+            if off < n:
+                rest = bytes(_mv[off:n])
+                while rest:
+                    yield _ioq.queue_write(w)
+                    k = w.write(rest)
+                    if k:
+                        rest = rest[k:]
+    except OSError:
+        if ended is None:
+            raise
+    if ended is not None:
+        ended(session, clean)

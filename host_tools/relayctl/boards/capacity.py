@@ -40,10 +40,11 @@ class Capacity:
 
 
 def listeners(r):
-    """Sockets the relay itself holds open: SOCKS, HTTP proxy, portal, DNS."""
+    """Sockets the relay itself holds open: SOCKS, HTTP proxy, portal, DNS, MTProto."""
     n = 2
     n += 1 if r["relay.portal_port"] else 0
     n += 1 if r["relay.dns_port"] else 0
+    n += 1 if r["relay.mtproto_port"] else 0
     return n
 
 

@@ -59,6 +59,12 @@ def _wanted(r):
                       ("portal.address", r["wifi.address"]), ("portal.languages", r["portal.languages"])]
         if r["relay.dns_port"]:
             pairs += [("dns.listen_enabled", True), ("dns.listen_host", host), ("dns.listen_port", r["relay.dns_port"])]
+    if r["relay.mtproto_port"]:
+        # Secrets: the site's; `relayctl build` adds one when there are none (a config without any would not boot).
+        pairs += [("mtproto.enabled", True), ("mtproto.host", host), ("mtproto.port", r["relay.mtproto_port"]),
+                  ("mtproto.secrets", list(r["mtproto.secrets"]))]
+        if r["ntp.servers"]:
+            pairs.append(("ntp.servers", list(r["ntp.servers"])))
     if has_wifi and not micro:  # zero-tap: relay.nft (relayctl wifi render) redirects allowed TCP to this listener
         pairs += [("transparent.enabled", True), ("transparent.host", host)]
     if has_wifi and micro:  # Linux boards run hostapd instead (relayctl wifi render)

@@ -102,6 +102,13 @@ FIELDS = (
     _f("relay.http_port", 8080, v.port, "board", "HTTP proxy port"),
     _f("relay.portal_port", 80, v.port_or_off, "board", "onboarding portal port (0: none)"),
     _f("relay.dns_port", 53, v.port_or_off, "board", "DNS port on the Wi-Fi side (0: none)"),
+    _f("relay.mtproto_port", 0, v.port_or_off, "board",
+       "Telegram's MTProto proxy port (0: not offered; it needs fast AES-CTR: the `cryptography` package "
+       "on CPython, cryptolib's CTR mode on MicroPython)"),
+    _f("mtproto.secrets", [], v.list_of(v.mtproto_secret), "site",
+       "MTProto secrets (`relayctl mtproto secret`); empty: `relayctl build` makes one, `relayctl flash` one per board"),
+    _f("ntp.servers", [], v.list_of(v.nonempty_text), "any",
+       'SNTP servers (HOST[:PORT]) for the clock fake-TLS needs, e.g. ["pool.ntp.org"]; empty: none'),
     # Linux boards
     _f("linux.service", "none", v.one_of(*SERVICES), "board", "how the relay is kept running: systemd unit or OpenWrt procd script"),
     _f("linux.prefix", "/opt/relay", v.nonempty_text, "board", "where the bundle installs the firmware tree"),

@@ -65,6 +65,18 @@ def port_or_off(v):
     return 0 if v == 0 else port(v)
 
 
+_MT_SECRET = re.compile(r"(dd)?[0-9a-f]{32}|ee[0-9a-f]{32}([0-9a-f]{2}){1,253}")
+
+
+def mtproto_secret(v):
+    """An MTProto proxy secret as tg://proxy links write it: 32 hex, dd + 32 hex, or ee + 32 hex + hex(domain)."""
+    t = text(v).strip().lower()
+    if not _MT_SECRET.fullmatch(t):
+        hint = " (an ee secret needs the domain's hex after the 32 digits)" if t == "ee" + t[2:34] else ""
+        raise ProfileError(f"expected an MTProto secret (`relayctl mtproto secret` makes one), got {_show(v)}{hint}")
+    return t
+
+
 _SIZE = re.compile(r"\s*(\d+)\s*(KB|KiB|MB|MiB|K|M)?\s*", re.I)
 
 

@@ -12,12 +12,16 @@ device's own checker; then per runtime:
     filesystem region.
   CPython: a tar.gz bundle with a systemd unit or procd script.
 manifest.json names every output with its sha256. Outputs are written only
-after every step succeeded. Same inputs, same bytes: no timestamps anywhere.
+after every step succeeded. Same inputs, same bytes: no timestamps anywhere,
+except MTProto's clock floor (mtproto.clock_hint: the day of the build, or
+SOURCE_DATE_EPOCH), and a secret made when a site offering MTProto lists none.
 Never uses the network.
 """
 
+import datetime
 import hashlib
 import json
+import os
 from pathlib import Path
 
 from relayctl import boards, paths
@@ -27,6 +31,42 @@ from relayctl.build import esp32, fsimage, linux, mpy, pico
 from relayctl.errors import CliError
 
 MANIFEST = "manifest.json"
+QR_MTPROTO = "qr-mtproto.svg"  # the portal's tg://proxy QR code, beside config.json on the device
+
+
+def clock_hint():
+    """The floor for the device's clock (mtproto.clock_hint): SOURCE_DATE_EPOCH when set, else the
+    start of today (UTC). A day's precision is plenty for a floor, and builds of one day stay identical."""
+    sde = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if sde.isdigit():
+        return int(sde)
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    return int(datetime.datetime(today.year, today.month, today.day, tzinfo=datetime.timezone.utc).timestamp())
+
+
+def _mtproto(r, cfg, notes):
+    """MTProto's build-time parts: a secret when the site lists none, the clock floor, the portal's QR.
+    -> (QR svg bytes or None, secrets made here)."""
+    from relayctl.cmd_mtproto import make_secret
+    from relayctl.cmd_run import mtproto_link, qr_svg
+
+    mt = cfg.get("mtproto")
+    if not mt or not mt.get("enabled"):
+        return None, []
+    made = []
+    if not mt["secrets"]:
+        made = [make_secret("dd")]
+        mt["secrets"] = made
+        notes.append(f"mtproto: the site lists no secret, so this build made one ({made[0]}); every board flashed "
+                     "from it gets its own, but a Linux bundle keeps this one: put secrets = [\"...\"] under "
+                     "[mtproto] in the site file to choose it")
+    mt["clock_hint"] = clock_hint()
+    link = mtproto_link(cfg)
+    if link is None:
+        return None, made
+    on_device = QR_MTPROTO if r["runtime"] == "micropython" else f"{r['linux.prefix']}/firmware/{QR_MTPROTO}"
+    cfg["portal"]["qr_mtproto_svg"] = on_device
+    return qr_svg(link), made
 
 
 def _sha(data):
@@ -57,6 +97,7 @@ def build_board(board, site_path, out_dir, micropython=None):
     r = boards.load_or_fail(str(board), str(site_path) if site_path else None)
     notes = [str(p) for p in r.warnings]
     cfg = config_json(r)
+    qr_mt, made = _mtproto(r, cfg, notes)
     problems = check_config(cfg)
     if problems:
         raise CliError("the rendered config.json fails the device's own check (a bug in the renderer "
@@ -82,10 +123,13 @@ def build_board(board, site_path, out_dir, micropython=None):
         "flash_offsets": {},
         "merged_image": None,
         "micropython": None,
+        "mtproto": {"port": cfg["mtproto"]["port"], "secrets_made": made} if "mtproto" in cfg else None,
     }
     if r["runtime"] == "micropython":
         files = mpy.compile_tree(paths.FIRMWARE, r["chip.mpy_arch"])
         files["config.json"] = config
+        if qr_mt:
+            files[QR_MTPROTO] = qr_mt
         geo = fsimage.Geometry.of(r)
         image = fsimage.make_image(files, geo)
         fs_name = f"{prefix}-fs.img"
@@ -105,6 +149,8 @@ def build_board(board, site_path, out_dir, micropython=None):
     else:
         files = {rel: (paths.FIRMWARE / rel).read_bytes() for rel in mpy.sources(paths.FIRMWARE)}
         files["config.json"] = config
+        if qr_mt:
+            files[QR_MTPROTO] = qr_mt
         outputs[f"{prefix}.tar.gz"] = linux.bundle(files, r)
         manifest["bundle"] = f"{prefix}.tar.gz"
         manifest["service"] = r["linux.service"]

@@ -1,6 +1,9 @@
 """Per-board values stamped into one build: SSID suffix from the MAC, a proxy
 password and an admin password, written into config.json inside the merged
-image's littlefs partition.
+image's littlefs partition. When the build offers MTProto, also the board's own
+secret (first in mtproto.secrets, so the portal and the card share it; a secret
+the build made because the site had none is dropped), the portal's QR code of
+its tg://proxy link, and mtproto.clock_hint = the time of flashing.
 
 Input: an Image (manifest.py) and the chip's MAC. Output: a new Image whose
 bytes and config hash are this board's. One build serves a whole batch; each
@@ -13,6 +16,7 @@ import hashlib
 import json
 import secrets
 import sys
+import time
 
 from littlefs import LittleFS
 
@@ -60,6 +64,32 @@ def board_values(mac, base_ssid):
         "proxy_password": password(10),
         "admin_password": password(12),
     }
+
+
+def _mtproto(cfg, manifest, values):
+    """This board's MTProto secret and clock floor into cfg -> (QR file path, svg) or None."""
+    from relayctl.cmd_mtproto import make_secret
+    from relayctl.cmd_run import mtproto_link, qr_svg
+
+    mt = cfg.get("mtproto") or {}
+    if not mt.get("enabled"):
+        return None
+    made = set(((manifest.get("mtproto") or {}).get("secrets_made")) or ())
+    first = (mt.get("secrets") or ["dd"])[0]
+    kind = first[:2] if first[:2] in ("dd", "ee") and len(first) > 32 else "plain"
+    domain = None
+    if kind == "ee":
+        domain = bytes.fromhex(first[34:]).decode("ascii") if len(first) > 34 else mt.get("tls_domain") or ""
+    own = make_secret(kind, domain)
+    mt["secrets"] = [own] + [s for s in mt.get("secrets") or () if s not in made]
+    mt["clock_hint"] = int(time.time())  # the host's clock, now: the board's clock is not sane before this
+    values["mtproto_port"] = str(mt.get("port") or 8443)
+    values["mtproto_secret"] = own
+    path = (cfg.get("portal") or {}).get("qr_mtproto_svg")
+    link = mtproto_link(cfg)
+    if not path or link is None:
+        return None
+    return path.lstrip("/"), qr_svg(link)
 
 
 def _set(cfg, dotted, value):
@@ -138,11 +168,16 @@ def stamp(image, mac):
     # Where phones reach the proxy: the board's Wi-Fi address (cards print the tg://socks link).
     values["proxy_host"] = _get(cfg, "wifi.address") or "192.168.4.1"
     values["proxy_port"] = str(_get(cfg, "socks.port") or 1080)
+    values["mtproto_port"], values["mtproto_secret"] = "", ""
+    qr = _mtproto(cfg, image.manifest or {}, values)
     text = json.dumps(cfg, indent=1, sort_keys=True, ensure_ascii=False) + "\n"  # as the build writes it
     check_config(text)
     fs.remove("config.json")
     with fs.open("config.json", "wb") as f:
         f.write(text.encode("utf-8"))
+    if qr is not None:
+        with fs.open(qr[0], "wb") as f:
+            f.write(qr[1])
     fs.unmount()
     data = bytearray(image.data)
     data[start:start + image.fs_size] = fs.context.buffer

@@ -1,0 +1,424 @@
+#!/usr/bin/env python3
+"""`make bench`: the relay beside other proxies, in one run, on 127.0.0.1 only.
+
+    bench/run.py                      every target in targets.TARGETS, 3 interleaved rounds
+    bench/run.py --quick              small sizes, 1 round: a smoke run (< 1 min per target)
+    bench/run.py --only relay-cpython,pproxy --reps 1
+    bench/run.py --scenarios bulk,idle --bulk-mib 256
+
+For each target it starts the proxy (a fresh process per run), drives the
+load of load.py through it and reads the proxy's CPU and memory from /proc.
+It prints every figure (median over the rounds, min-max beside it), the
+ratios relay/peer and the issue's goals, and writes everything as JSON to
+bench/results/ (or --out). Proxy CPU figures are the stable ones; rates
+(MB/s, conn/s) depend on who else used the machine's cores, shown as
+"others" (cores used outside the benchmark while it ran).
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import load  # noqa: E402
+import procstat  # noqa: E402
+from targets import BY_NAME, TARGETS  # noqa: E402
+
+SCENARIOS = ("bulk", "churn", "idle", "fanin")
+
+
+def _get(*keys):
+    def pick(scen):
+        d = scen
+        for k in keys:
+            d = d.get(k) if isinstance(d, dict) else None
+        return d if isinstance(d, (int, float)) else None
+
+    return pick
+
+
+class Figure:
+    def __init__(self, key, label, better, pick, only=None, info=False):
+        self.key, self.label, self.better, self.pick = key, label, better, pick
+        self.only = only  # applies only to targets whose relay_runtime is this
+        self.info = info  # shown, but not a figure of merit (rates depend on the machine's load)
+
+    def applies(self, target):
+        return self.only is None or target.relay_runtime == self.only
+
+
+FIGURES = (
+    Figure("bulk_down_cpu_s_per_GiB", "bulk download, proxy CPU s/GiB", "lower",
+           _get("bulk", "download", "proxy_cpu_s_per_GiB")),
+    Figure("bulk_up_cpu_s_per_GiB", "bulk upload, proxy CPU s/GiB", "lower",
+           _get("bulk", "upload", "proxy_cpu_s_per_GiB")),
+    Figure("churn_cpu_s_per_10k", "churn, proxy CPU s/10k connections", "lower",
+           _get("churn", "proxy_cpu_s_per_10k")),
+    Figure("idle_rss_kib_per_tunnel", "idle, RSS KiB/tunnel", "lower", _get("idle", "rss_kib_per_tunnel")),
+    Figure("fanin_min_over_max", "fan-in min/max per-tunnel rate", "higher", _get("fanin", "fair_min_over_max")),
+    Figure("fanin_min_over_median", "fan-in min/median per-tunnel rate", "higher",
+           _get("fanin", "fair_min_over_median")),
+    Figure("heap_bytes_per_tunnel", "idle, device heap bytes/tunnel", "lower",
+           _get("idle", "heap_bytes_per_tunnel"), only="micropython"),
+    Figure("bulk_down_MBps", "bulk download MB/s", "higher", _get("bulk", "download", "MBps"), info=True),
+    Figure("bulk_up_MBps", "bulk upload MB/s", "higher", _get("bulk", "upload", "MBps"), info=True),
+    Figure("churn_conn_per_s", "churn conn/s", "higher", _get("churn", "conn_per_s"), info=True),
+    Figure("churn_p50_ms", "churn p50 latency ms", "lower", _get("churn", "p50_ms"), info=True),
+    Figure("fanin_MBps", "fan-in MB/s", "higher", _get("fanin", "MBps"), info=True),
+    Figure("fanin_cpu_s_per_GiB", "fan-in proxy CPU s/GiB", "lower", _get("fanin", "proxy_cpu_s_per_GiB"), info=True),
+    # no tunnel can finish before the client has issued every write, so min/max >= write
+    # loop / wall; a proxy near that floor served the first-written tunnels to the end first
+    Figure("fanin_write_loop_s", "fan-in client write loop s", "lower", _get("fanin", "write_loop_s"), info=True),
+    Figure("fanin_wall_s", "fan-in wall s", "lower", _get("fanin", "wall_s"), info=True),
+)
+FIG = {f.key: f for f in FIGURES}
+SCENARIO_OF = {"bulk": ("bulk_",), "churn": ("churn_",), "idle": ("idle_", "heap_"), "fanin": ("fanin_",)}
+
+# Ratios printed: (ours, peer). Targets that did not run are left out.
+RATIOS = (
+    ("relay-cpython", "pproxy"),
+    ("relay-cpython", "microsocks"),
+    ("relay-cpython-portable", "pproxy"),
+    ("relay-micropython", "pproxy"),
+    ("relay-micropython", "microsocks"),
+)
+
+# The issues' goals: (target, figure, op, reference, why). reference is a number,
+# or (peer, factor): figure(target) op factor * figure(peer), in the same run.
+GOALS = (
+    ("relay-cpython", "bulk_down_cpu_s_per_GiB", "<=", ("pproxy", 1.0), "issue 2: as good as pproxy"),
+    ("relay-cpython", "bulk_up_cpu_s_per_GiB", "<=", ("pproxy", 1.0), "issue 2: as good as pproxy"),
+    ("relay-cpython", "churn_cpu_s_per_10k", "<=", ("pproxy", 1.0), "issue 2: as good as pproxy"),
+    ("relay-cpython", "idle_rss_kib_per_tunnel", "<=", ("pproxy", 1.0), "issue 2: as good as pproxy"),
+    ("relay-cpython", "fanin_min_over_max", ">=", ("pproxy", 1.0), "issue 2: as good as pproxy"),
+    ("relay-cpython", "fanin_min_over_max", ">=", 0.6, "issue 2"),
+    ("relay-micropython", "heap_bytes_per_tunnel", "<=", 4096, "issue 2: 4 KiB per idle tunnel"),
+)
+
+FULL = {"bulk_mib": 1024, "churn_total": 20000, "churn_conc": 64, "idle_n": 2000, "idle_hold": 3.0,
+        "fanin_n": 500, "fanin_mib": 1.0, "cap": 60.0, "op_timeout": 10.0, "open_conc": 100, "reps": 3}
+QUICK = {"bulk_mib": 32, "churn_total": 400, "churn_conc": 16, "idle_n": 100, "idle_hold": 0.5,
+         "fanin_n": 20, "fanin_mib": 0.25, "cap": 15.0, "op_timeout": 5.0, "open_conc": 50, "reps": 1}
+START_TIMEOUT = 20.0  # seconds a proxy has to listen
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small sizes, 1 round (a smoke run)")
+    ap.add_argument("--only", help="comma-separated targets (default: all): " + ", ".join(t.name for t in TARGETS))
+    ap.add_argument("--skip", default="", help="comma-separated targets to leave out")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS))
+    ap.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the JSON and proxy logs")
+    for k, v in FULL.items():
+        ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=None, help="default %s (quick: %s)" % (v, QUICK[k]))
+    a = ap.parse_args(argv)
+    base = QUICK if a.quick else FULL
+    for k in FULL:
+        if getattr(a, k) is None:
+            setattr(a, k, base[k])
+    names = [n for n in (a.only.split(",") if a.only else [t.name for t in TARGETS]) if n]
+    bad = [n for n in names if n not in BY_NAME]
+    if bad:
+        ap.error("unknown target %s; known: %s" % (", ".join(bad), ", ".join(BY_NAME)))
+    skip = set(a.skip.split(","))
+    a.targets = [BY_NAME[n] for n in names if n not in skip]
+    a.scenario_list = [s for s in a.scenarios.split(",") if s]
+    for s in a.scenario_list:
+        if s not in SCENARIOS:
+            ap.error("unknown scenario %s; known: %s" % (s, ", ".join(SCENARIOS)))
+    return a
+
+
+def say(*msg):
+    print("[bench]", *msg, file=sys.stderr, flush=True)
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """Is something listening on 127.0.0.1:port? (read from /proc, without connecting)"""
+    want = "0100007F:%04X" % port
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            return any(ln.split()[1] == want and ln.split()[3] == "0A" for ln in f)
+    except OSError:
+        return False
+
+
+class Proxy:
+    """One target's process, started fresh for one run and stopped by its pid."""
+
+    def __init__(self, target, workdir, rep):
+        self.target = target
+        self.port = free_port()
+        status = free_port() if target.relay_runtime else None
+        argv, env, self.status_port = target.start(self.port, status, workdir)
+        self.log_path = os.path.join(workdir, "%s.r%d.log" % (target.name, rep))
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT, cwd=workdir)
+        self.pid = self.proc.pid
+        deadline = time.monotonic() + START_TIMEOUT
+        ports = [p for p in (self.port, self.status_port) if p]
+        while not all(listening(p) for p in ports):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                with open(self.log_path, "rb") as f:
+                    tail = f.read()[-800:].decode(errors="replace")
+                raise RuntimeError("%s did not listen on 127.0.0.1:%d: %s" % (target.name, self.port, tail.strip()))
+            time.sleep(0.05)
+
+    def stop(self):
+        kids = [p for p in procstat.tree(self.pid) if p != self.pid]
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for pid in kids:  # children it started, if any outlived it
+            if procstat.alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        self.log.close()
+
+
+def relay_status(port):
+    """The relay's status page at start (which I/O path and loop it runs), or {}."""
+    if not port:
+        return {}
+    try:
+        return load.http_get_json(port, "/api/status")
+    except (OSError, RuntimeError, ValueError):
+        return {}
+
+
+def figures_of(target, scen):
+    out = {}
+    for f in FIGURES:
+        out[f.key] = f.pick(scen) if f.applies(target) else None
+    return out
+
+
+def errors_of(scen):
+    n = 0
+    for r in scen.values():
+        if isinstance(r, dict):
+            if "error" in r and isinstance(r["error"], str) and "proxy_cpu_s" not in r:
+                n += 1
+            n += r.get("errors") or 0
+            for sub in ("download", "upload"):
+                if isinstance(r.get(sub), dict) and r[sub].get("error"):
+                    n += 1
+    return n
+
+
+def other_cores(scen):
+    vals = []
+    for r in scen.values():
+        if isinstance(r, dict):
+            for d in [r] + [r[k] for k in ("download", "upload") if isinstance(r.get(k), dict)]:
+                if isinstance(d.get("other_cores"), (int, float)):
+                    vals.append(d["other_cores"])
+    return max(vals) if vals else None
+
+
+def median_of(values):
+    vals = [v for v in values if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, int) or abs(v) >= 100:
+        return "%.0f" % v
+    if abs(v) >= 10:
+        return "%.1f" % v
+    return "%.3g" % v
+
+
+def table(rows):
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def summarise(a, runs):
+    """runs: target name -> list of per-run dicts. -> medians, ratios, goals."""
+    med, spread = {}, {}
+    for name, rs in runs.items():
+        med[name], spread[name] = {}, {}
+        for f in FIGURES:
+            vals = [r["figures"][f.key] for r in rs if r["figures"].get(f.key) is not None]
+            med[name][f.key] = median_of(vals)
+            spread[name][f.key] = (min(vals), max(vals)) if vals else None
+        med[name]["errors"] = sum(r["errors"] for r in rs)
+        med[name]["io"] = ",".join(sorted({r["io"] for r in rs if r.get("io")})) or None
+        med[name]["other_cores_max"] = max([r["other_cores"] for r in rs if r["other_cores"] is not None] or [0])
+    ratios = {}
+    for ours, peer in RATIOS:
+        if ours in med and peer in med:
+            ratios[ours + "/" + peer] = {
+                f.key: (round(med[ours][f.key] / med[peer][f.key], 3)
+                        if med[ours].get(f.key) is not None and med[peer].get(f.key) else None)
+                for f in FIGURES if not f.info and f.only is None}
+    goals = []
+    for target, key, op, ref, why in GOALS:
+        if target not in med or med[target].get(key) is None:
+            continue
+        value = med[target][key]
+        if isinstance(ref, tuple):
+            peer, factor = ref
+            if peer not in med or med[peer].get(key) is None:
+                continue
+            limit = factor * med[peer][key]
+            ref_text = "%s x %s (%s)" % (fmt(factor), peer, fmt(med[peer][key]))
+        else:
+            limit, ref_text = ref, fmt(ref)
+        ok = value <= limit if op == "<=" else value >= limit
+        goals.append({"target": target, "figure": key, "value": value, "op": op, "limit": limit,
+                      "reference": ref_text, "met": ok, "why": why,
+                      "margin": round(value / limit, 3) if limit else None})
+    return med, spread, ratios, goals
+
+
+def report(a, runs, med, spread, ratios, goals):
+    names = list(runs)
+    print()
+    print("Proxy figures, median of %d run(s) [min-max]; lower is better except fan-in and rates" % a.reps)
+    rows = [["figure"] + names]
+    for f in FIGURES:
+        if not any(med[n].get(f.key) is not None for n in names):
+            continue
+        row = [f.label]
+        for n in names:
+            v, mm = med[n].get(f.key), spread[n].get(f.key)
+            cell = fmt(v)
+            if a.reps > 1 and mm and mm[0] != mm[1]:
+                cell += " [%s-%s]" % (fmt(mm[0]), fmt(mm[1]))
+            row.append(cell)
+        rows.append(row)
+    rows.append(["relay I/O path (status page)"] + [med[n]["io"] or "-" for n in names])
+    rows.append(["errors (all scenarios, all runs)"] + [str(med[n]["errors"]) for n in names])
+    rows.append(["others' cores (max; noise flag)"] + [fmt(med[n]["other_cores_max"]) for n in names])
+    print(table(rows))
+    if ratios:
+        print()
+        print("Ratios ours/peer of the medians (< 1 is better for CPU and memory, > 1 for fan-in)")
+        keys = [f.key for f in FIGURES if not f.info and f.only is None]
+        rows = [["figure"] + list(ratios)]
+        for k in keys:
+            rows.append([FIG[k].label] + [fmt(ratios[r][k]) for r in ratios])
+        print(table(rows))
+    if goals:
+        print()
+        print("Goals")
+        rows = [["target", "figure", "value", "goal", "met"]]
+        for g in goals:
+            rows.append([g["target"], g["figure"], fmt(g["value"]), "%s %s" % (g["op"], g["reference"]),
+                         "yes" if g["met"] else "NO (%.2fx)" % g["margin"]])
+        print(table(rows))
+
+
+def main(argv=None):
+    if sys.version_info < (3, 11):
+        sys.exit("bench/run.py needs Python 3.11 or later (asyncio.timeout)")
+    a = parse_args(argv)
+    raise_nofile()
+    os.makedirs(a.out, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    workdir = os.path.join(a.out, "bench-" + stamp)
+    os.makedirs(workdir, exist_ok=True)
+    skipped = {}
+    targets = []
+    for t in a.targets:
+        why = t.missing()
+        if why:
+            skipped[t.name] = why
+            say("skip %s: %s" % (t.name, why))
+        else:
+            targets.append(t)
+    runs = {t.name: [] for t in targets}
+    t_all = time.monotonic()
+    for rep in range(1, a.reps + 1):
+        for t in targets:
+            say("round %d/%d: %s" % (rep, a.reps, t.name))
+            t0 = time.monotonic()
+            try:
+                proxy = Proxy(t, workdir, rep)
+            except RuntimeError as e:
+                say(str(e))
+                runs[t.name].append({"rep": rep, "start_error": str(e), "scenarios": {},
+                                     "figures": figures_of(t, {}), "errors": 1, "other_cores": None})
+                continue
+            try:
+                status = relay_status(proxy.status_port)
+                scen = load.Load(a, t.proto, proxy.port, proxy.pid, proxy.status_port).run(a.scenario_list)
+            finally:
+                proxy.stop()
+            run = {"rep": rep, "port": proxy.port, "scenarios": scen, "figures": figures_of(t, scen),
+                   "errors": errors_of(scen), "other_cores": other_cores(scen),
+                   "io": status.get("io") or status.get("runtime"), "version": status.get("version"),
+                   "wall_s": round(time.monotonic() - t0, 1)}
+            runs[t.name].append(run)
+            say("%s done in %.0f s: %s" % (t.name, run["wall_s"], ", ".join(
+                "%s=%s" % (k, fmt(v)) for k, v in run["figures"].items() if v is not None and not FIG[k].info)))
+            time.sleep(1.0)
+    med, spread, ratios, goals = summarise(a, runs)
+    report(a, runs, med, spread, ratios, goals)
+    result = {
+        "tool": "relay bench/run.py", "started": stamp, "wall_s": round(time.monotonic() - t_all, 1),
+        "machine": {"nproc": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
+                    "client_loop": "uvloop" if load.uvloop else "asyncio"},
+        "params": {k: getattr(a, k) for k in FULL} | {"scenarios": a.scenario_list, "quick": a.quick},
+        "targets": {t.name: {"what": t.what, "proto": t.proto, "runs": runs[t.name]} for t in targets},
+        "skipped": skipped,
+        "figures": {f.key: {"label": f.label, "better": f.better, "info": f.info, "only": f.only} for f in FIGURES},
+        "medians": med, "ratios": ratios, "goals": goals,
+    }
+    path = os.path.join(a.out, "bench-%s.json" % stamp)
+    with open(path + ".tmp", "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(path + ".tmp", path)
+    print()
+    print("JSON: %s (proxy logs in %s)" % (path, workdir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
