@@ -25,8 +25,48 @@ _PIPE_SIZE = 1 << 20  # a 1 MiB pipe moves bulk in fewer, larger steps (research
 _F_SETPIPE_SZ = 1031
 
 
+class _Turns:
+    """How much one direction may move per loop turn, from how many tunnels are busy right now.
+
+    Every ready socket gets one callback per loop turn, so capping the bytes per callback is
+    round-robin: with 500 tunnels pulling at once each moves a small share per turn and they
+    finish together, instead of the first ones racing ahead. A lone bulk tunnel keeps big reads
+    (cheap per GiB). "Busy" = had a callback during the last period; counted without timers on
+    the data path: a callback only compares an integer.
+    """
+
+    PERIOD = 0.1  # seconds
+    BUDGET = 4 << 20  # bytes all busy tunnels may move per turn together
+    FLOOR = 16 << 10  # smallest share: below this, per-call overhead dominates
+
+    def __init__(self):
+        self.period = 0
+        self.busy = 0
+        self.pumps = 0
+        self.quantum = {}  # bufsize -> current share, usually one entry
+        self.share = 1 << 30
+        self.timer = None
+
+    def tick(self, loop):
+        busy, self.busy = self.busy, 0
+        self.period += 1
+        self.share = max(self.FLOOR, self.BUDGET // max(1, busy))
+        self.timer = loop.call_later(self.PERIOD, self.tick, loop) if self.pumps else None
+
+    def started(self, loop):
+        self.pumps += 1
+        if self.timer is None:
+            self.timer = loop.call_later(self.PERIOD, self.tick, loop)
+
+    def stopped(self):
+        self.pumps -= 1
+
+
+_turns = _Turns()
+
+
 class _Dir:
-    __slots__ = ("src", "dst", "sfd", "dfd", "down", "pending", "eof", "done", "pr", "pw", "inpipe", "paused")
+    __slots__ = ("src", "dst", "sfd", "dfd", "down", "pending", "eof", "done", "pr", "pw", "inpipe", "paused", "period")
 
     def __init__(self, src, dst, down):
         self.src = src
@@ -40,6 +80,7 @@ class _Dir:
         self.pr = self.pw = -1  # the splice pipe, once this direction turns out to be bulk
         self.inpipe = 0
         self.paused = False  # waiting for its fair share
+        self.period = -1  # the last _Turns period this direction was counted busy in
 
 
 class _Resume:
@@ -68,14 +109,24 @@ class FastPump:
         self.closed = False
         loop.add_reader(self.up.sfd, self._readable, self.up)
         loop.add_reader(self.dn.sfd, self._readable, self.dn)
+        _turns.started(loop)
 
     # -- reading -------------------------------------------------------------
+
+    def _share(self, d):
+        """This direction's share of a loop turn (and count it busy in this period)."""
+        t = _turns
+        if d.period != t.period:
+            d.period = t.period
+            t.busy += 1
+        return t.share
 
     def _readable(self, d):
         if d.pr >= 0:
             return self._splice_in(d)
+        want = min(self.bufsize, self._share(d))
         try:
-            data = d.src.recv(self.bufsize)
+            data = d.src.recv(want)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -95,7 +146,7 @@ class FastPump:
                 self.loop.remove_reader(d.sfd)
                 return
         self._send(d, data)
-        if n == self.bufsize and self.splice and d.pending is None:
+        if n == want and self.splice and d.pending is None:
             self._to_splice(d)
 
     def _resume(self, d):
@@ -155,7 +206,7 @@ class FastPump:
 
     def _splice_in(self, d):
         try:
-            n = os.splice(d.sfd, d.pw, _PIPE_SIZE, flags=_SPLICE_FLAGS)
+            n = os.splice(d.sfd, d.pw, min(_PIPE_SIZE, self._share(d)), flags=_SPLICE_FLAGS)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -214,6 +265,7 @@ class FastPump:
         if self.closed:
             return
         self.closed = True
+        _turns.stopped()
         loop = self.loop
         for d in (self.up, self.dn):
             if d.sfd >= 0 and d.src.fileno() >= 0:
