@@ -26,47 +26,67 @@ _F_SETPIPE_SZ = 1031
 
 
 class _Turns:
-    """How much one direction may move per loop turn, from how many tunnels are busy right now.
+    """How much a direction may move per service, from how many want service right now.
 
-    Every ready socket gets one callback per loop turn, so capping the bytes per callback is
-    round-robin: with 500 tunnels pulling at once each moves a small share per turn and they
-    finish together, instead of the first ones racing ahead. A lone bulk tunnel keeps big reads
-    (cheap per GiB). "Busy" = had a callback during the last period; counted without timers on
-    the data path: a callback only compares an integer.
+    Under contention every ready direction is served once per loop turn, least-served first,
+    with an equal share of a per-turn budget: 500 tunnels pulling at once each move a small
+    share per turn and finish together, instead of the first ones racing ahead. A lone bulk
+    tunnel keeps big reads (cheap per GiB).
     """
 
-    PERIOD = 0.1  # seconds
-    BUDGET = 4 << 20  # bytes all busy tunnels may move per turn together
+    BUDGET = 4 << 20  # bytes all ready directions may move per turn together
     FLOOR = 16 << 10  # smallest share: below this, per-call overhead dominates
+    ALONE = 2  # with this many tunnels or fewer there is nothing to arbitrate
 
     def __init__(self):
-        self.period = 0
-        self.busy = 0
         self.pumps = 0
-        self.quantum = {}  # bufsize -> current share, usually one entry
         self.share = 1 << 30
-        self.timer = None
-
-    def tick(self, loop):
-        busy, self.busy = self.busy, 0
-        self.period += 1
-        self.share = max(self.FLOOR, self.BUDGET // max(1, busy))
-        self.timer = loop.call_later(self.PERIOD, self.tick, loop) if self.pumps else None
-
-    def started(self, loop):
-        self.pumps += 1
-        if self.timer is None:
-            self.timer = loop.call_later(self.PERIOD, self.tick, loop)
-
-    def stopped(self):
-        self.pumps -= 1
 
 
 _turns = _Turns()
 
 
+class _Ready:
+    """Under contention, serve the ready directions least-served first, a budget per loop turn.
+
+    A direction that already moved more than the others waits a turn or two while the laggards
+    catch up, so tunnels that start together finish together (the fan-in figure), and a short
+    flow (a message) is always among the least served, so it goes ahead of bulk. Work-conserving:
+    only directions that are ready compete; a slow phone never holds the others back.
+    """
+
+    def __init__(self):
+        self.batch = []
+        self.scheduled = False
+
+    def want(self, pump, d):
+        if not d.queued:
+            d.queued = True
+            self.batch.append((d.moved, id(d), pump, d))
+            if not self.scheduled:
+                self.scheduled = True
+                pump.loop.call_soon(self.run)
+
+    def run(self):
+        self.scheduled = False
+        batch, self.batch = self.batch, []
+        batch.sort()
+        budget = _turns.BUDGET
+        _turns.share = max(_turns.FLOOR, budget // len(batch))
+        for _, _, pump, d in batch:
+            d.queued = False  # served or not, its next readiness callback queues it again
+            if budget > 0 and not pump.closed:
+                before = d.moved
+                pump._readable(d)
+                budget -= d.moved - before
+
+
+_ready = _Ready()
+
+
 class _Dir:
-    __slots__ = ("src", "dst", "sfd", "dfd", "down", "pending", "eof", "done", "pr", "pw", "inpipe", "paused", "period")
+    __slots__ = ("src", "dst", "sfd", "dfd", "down", "pending", "eof", "done", "pr", "pw", "inpipe", "paused", "moved",
+                 "queued")
 
     def __init__(self, src, dst, down):
         self.src = src
@@ -80,7 +100,8 @@ class _Dir:
         self.pr = self.pw = -1  # the splice pipe, once this direction turns out to be bulk
         self.inpipe = 0
         self.paused = False  # waiting for its fair share
-        self.period = -1  # the last _Turns period this direction was counted busy in
+        self.moved = 0  # bytes so far: the least-served ready direction goes first under contention
+        self.queued = False
 
 
 class _Resume:
@@ -107,19 +128,20 @@ class FastPump:
         self.up = _Dir(client, upstream, False)
         self.dn = _Dir(upstream, client, True)
         self.closed = False
-        loop.add_reader(self.up.sfd, self._readable, self.up)
-        loop.add_reader(self.dn.sfd, self._readable, self.dn)
-        _turns.started(loop)
+        loop.add_reader(self.up.sfd, self._on_readable, self.up)
+        loop.add_reader(self.dn.sfd, self._on_readable, self.dn)
+        _turns.pumps += 1
 
     # -- reading -------------------------------------------------------------
 
     def _share(self, d):
-        """This direction's share of a loop turn (and count it busy in this period)."""
-        t = _turns
-        if d.period != t.period:
-            d.period = t.period
-            t.busy += 1
-        return t.share
+        return _turns.share
+
+    def _on_readable(self, d):
+        if _turns.pumps <= _turns.ALONE:
+            _turns.share = 1 << 30
+            return self._readable(d)  # nothing to arbitrate
+        _ready.want(self, d)
 
     def _readable(self, d):
         if d.pr >= 0:
@@ -134,6 +156,7 @@ class FastPump:
         n = len(data)
         if not n:
             return self._eof(d)
+        d.moved += n
         self.tap.moved(self.s, n, d.down)
         if self.tap.sharing is not None:
             try:
@@ -154,7 +177,7 @@ class FastPump:
             return
         d.paused = False
         data, d.pending = d.pending, None
-        self.loop.add_reader(d.sfd, self._readable, d)
+        self.loop.add_reader(d.sfd, self._on_readable, d)
         self._send(d, data)
 
     def _send(self, d, data):
@@ -187,7 +210,7 @@ class FastPump:
         if d.eof:
             self._shut(d)
         else:
-            self.loop.add_reader(d.sfd, self._readable, d)
+            self.loop.add_reader(d.sfd, self._on_readable, d)
 
     # -- splice ----------------------------------------------------------------
 
@@ -214,6 +237,7 @@ class FastPump:
         if not n:
             return self._eof(d)
         d.inpipe += n
+        d.moved += n
         self.tap.moved(self.s, n, d.down)
         self._splice_out(d)
 
@@ -237,7 +261,7 @@ class FastPump:
             if d.eof:
                 self._shut(d)
             else:
-                self.loop.add_reader(d.sfd, self._readable, d)
+                self.loop.add_reader(d.sfd, self._on_readable, d)
 
     # -- ends --------------------------------------------------------------------
 
@@ -265,7 +289,7 @@ class FastPump:
         if self.closed:
             return
         self.closed = True
-        _turns.stopped()
+        _turns.pumps -= 1
         loop = self.loop
         for d in (self.up, self.dn):
             if d.sfd >= 0 and d.src.fileno() >= 0:
