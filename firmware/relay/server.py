@@ -226,8 +226,17 @@ class Relay:
                 first = None
                 up, head = then
                 then = None
+                if head:
+                    try:
+                        await up.send(head)
+                    except BaseException:
+                        up.close()
+                        raise
+                    self.stats.bytes_up += len(head)
+                if self._detach(s, up):
+                    return
                 try:
-                    await self.tunnel(s, up, head)
+                    await self.tunnel(s, up)
                 finally:
                     up.close()
         except OSError:
@@ -235,7 +244,27 @@ class Relay:
         except runtime.CancelledError:
             pass
         finally:
-            self._end(s)
+            if s.task is not None:  # a detached tunnel ends in its own callback
+                self._end(s)
+
+    def _detached_done(self, pump, clean):
+        pump.conns[1].close()
+        self._end(pump.s)
+
+    def _detach(self, s, up):
+        """Hand the tunnel to the fast path's loop callbacks and let this task end: an idle tunnel
+        then costs no task and no coroutine frames. False where the runtime cannot."""
+        if not self.fast or runtime.start_fast_pump is None:
+            return False
+        sh = self.sharing
+        p = runtime.start_fast_pump(s.conn, up, self, s, sh.quantum if sh is not None else 0, self._detached_done)
+        if p is None:
+            return False
+        s.timeout_ms = self.idle_ms
+        s.active = runtime.now_ms()
+        s.peer_task = p  # the sweeper's cancel() ends it
+        s.task = None
+        return True
 
     def _end(self, s):
         if s.peer_task is not None:

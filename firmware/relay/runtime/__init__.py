@@ -15,6 +15,7 @@ sys.implementation itself. Both backends offer the same small surface:
   system_resolve(name) -> [ip bytes] or None when the runtime has no resolver
   set_buffer_size(n), raise_fd_limit(), heap_used(), rss_kib()
   fast_pump(client, upstream, tap, session, limit) -> clean?, or None (the runtime has no fast path)
+  start_fast_pump(client, upstream, tap, session, limit, on_done) -> pump with .cancel(), or None
   pipe(src, dst, limit, moved, session, down): one direction without per-chunk allocation, or None
   aes_ctr(key, iv) -> .update(data) -> bytes-like (AES-256-CTR, a stream across calls)
   random_bytes(n), wall_time() -> Unix seconds or None while the clock is unset
@@ -62,6 +63,7 @@ random_bytes = impl.random_bytes
 wall_time = impl.wall_time
 HAS_HALF_CLOSE = impl.HAS_HALF_CLOSE
 fast_pump = impl.fast_pump
+start_fast_pump = impl.start_fast_pump
 pipe = impl.pipe
 loop_name = impl.loop_name
 HAS_UDP = impl.HAS_UDP

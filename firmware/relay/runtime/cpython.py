@@ -400,6 +400,16 @@ def wall_time():
     return t if t >= _CLOCK_SANE else None
 
 
+def start_fast_pump(client, upstream, tap, session, limit, on_done):
+    """Relay a tunnel on loop callbacks with no task behind it; returns the pump (.cancel() stops it),
+    or None when a side is not a plain socket. on_done(pump, clean) is called once at the end."""
+    if not isinstance(client, Conn) or not isinstance(upstream, Conn):
+        return None
+    from relay.runtime.fastpump import start
+
+    return start(client, upstream, tap, session, _bufsize, True, limit, on_done)
+
+
 async def fast_pump(client, upstream, tap, session, limit=0):
     """Relay a tunnel on loop callbacks (runtime/fastpump.py). None when a side is not a plain socket."""
     if not isinstance(client, Conn) or not isinstance(upstream, Conn):

@@ -118,13 +118,16 @@ class _Resume:
 
 
 class FastPump:
+    __slots__ = ("loop", "tap", "s", "bufsize", "splice", "up", "dn", "closed", "on_done", "conns")
+
     def __init__(self, loop, client, upstream, tap, session, bufsize, splice, limit):
         self.loop = loop
         self.tap = tap
         self.s = session
         self.bufsize = limit or bufsize
         self.splice = splice and _SPLICE and not limit
-        self.fut = loop.create_future()
+        self.on_done = None  # on_done(pump, clean) once, when both directions are done or one failed
+        self.conns = None
         self.up = _Dir(client, upstream, False)
         self.dn = _Dir(upstream, client, True)
         self.closed = False
@@ -282,8 +285,13 @@ class FastPump:
 
     def _finish(self, clean):
         self.close()
-        if not self.fut.done():
-            self.fut.set_result(clean)
+        cb, self.on_done = self.on_done, None
+        if cb is not None:
+            cb(self, clean)
+
+    def cancel(self):
+        """Stop relaying now (the idle sweeper, shutdown)."""
+        self._finish(False)
 
     def close(self):
         if self.closed:
@@ -303,10 +311,25 @@ class FastPump:
             d.pending = None
 
 
+def start(client, upstream, tap, session, bufsize, splice, limit, on_done):
+    """Start relaying on loop callbacks; on_done(pump, clean) follows (pump.conns holds the two
+    connections it was given). No task waits on it: cancel() stops it."""
+    p = FastPump(asyncio.get_running_loop(), client.sock, upstream.sock, tap, session, bufsize, splice, limit)
+    p.on_done = on_done
+    p.conns = (client, upstream)
+    return p
+
+
 async def pump(client, upstream, tap, session, bufsize, splice, limit):
     """Relay until both directions are done (True) or one fails (False). Cancel to stop it."""
-    p = FastPump(asyncio.get_running_loop(), client.sock, upstream.sock, tap, session, bufsize, splice, limit)
+    fut = asyncio.get_running_loop().create_future()
+
+    def done(pump, clean):
+        if not fut.done():
+            fut.set_result(clean)
+
+    p = start(client, upstream, tap, session, bufsize, splice, limit, done)
     try:
-        return await p.fut
+        return await fut
     finally:
         p.close()
