@@ -78,13 +78,15 @@ def load_config(argv):
     return cfg, digest
 
 
-async def serve(cfg, digest):
+async def serve(cfg, digest, holder=None):
     from relay.server import Relay
 
     log = Log(cfg.log.level)
     plat = platform.bring_up(cfg, log)  # the access point first: listeners bind to its address
     plat.start()
     relay = Relay(cfg, log)
+    if holder is not None:
+        holder.append(relay)
     relay.platform = plat
     try:
         listening = await relay.start()
@@ -101,8 +103,8 @@ async def serve(cfg, digest):
         parts.append("dns=%s:%d" % (d.listen_host, d.listen_port))
     log.info(" ".join(parts))
     try:
-        while True:
-            await runtime.sleep_ms(3600000)
+        await relay.stopped.wait()  # set by the admin page's restart; Ctrl-C/SIGTERM cancel this task
+        log.info("relay restarting (asked for on the admin page)")
     finally:
         plat.close()
         relay.close()
@@ -123,10 +125,14 @@ def main(argv):
         for p in e.problems:
             runtime.stderr_write(p + "\n")
         return 2
+    holder = []
     try:
-        runtime.run(serve(cfg, digest), cfg.io.backend == "auto" and cfg.io.uvloop)
+        runtime.run(serve(cfg, digest, holder), cfg.io.backend == "auto" and cfg.io.uvloop)
     except KeyboardInterrupt:
         pass
+    if holder and holder[0].exit_code:
+        platform.restart()  # a board resets; elsewhere the exit status asks the service manager
+        return holder[0].exit_code
     return 0
 
 

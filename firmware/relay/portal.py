@@ -11,7 +11,7 @@ Routes on the portal's own names and address:
   /                      onboarding page (kk, ru, en by Accept-Language or ?lang=)
   /continue              click-through: the phone's connectivity checks now answer "online"
   /status                uplink state and how many people are on the relay
-  /admin                 counters, behind HTTP Basic with the site's admin password
+  /admin                 counters and a restart button, behind HTTP Basic with the site's admin password
   /proxy.pac, /wpad.dat  proxy auto-config for browsers
   /captive-portal/api    RFC 8908 captive-portal API (application/captive+json)
   /qr.svg                the QR code of the Telegram link, if one was given
@@ -188,6 +188,7 @@ class Portal:
         self.mtproto = mtproto
         self.qr_mt = self._inline_svg(qr_mtproto_svg) if mtproto else None
         self.salt = salt
+        self.restart_requested = False
         self.seen = {}
         suffix = "" if port == 80 else ":%d" % port
         host = address if ":" not in address else "[" + address + "]"
@@ -250,6 +251,8 @@ class Portal:
         if r is None:
             return response(400, "text/plain", b"not an HTTP/1.x request\n")
         head_only = r.method == b"HEAD"
+        if r.method == b"POST" and r.path == "/admin/restart":
+            return self._restart(r)
         if r.method != b"GET" and not head_only:
             return response(405, "text/plain", b"GET only\n", "Allow: GET, HEAD\r\n")
         if r.host and r.host not in self.own_hosts:
@@ -412,6 +415,19 @@ class Portal:
         body += '<p><a href="/?lang=%s">%s</a></p>' % (lang, esc(t["back"]))
         return self._page(lang, t["status"], body, "/status")
 
+    def restart_token(self):
+        """Put in the admin page's restart form: a page elsewhere cannot guess it (no cross-site restarts)."""
+        return "".join("%02x" % b for b in hashlib.sha256(self.salt + b"restart").digest()[:12])
+
+    def _restart(self, r):
+        if not self.admin_password or not self._admin_ok(r.headers.get(b"authorization")):
+            return response(401, "text/plain", b"admin password needed\n",
+                            'WWW-Authenticate: Basic realm="relay admin", charset="UTF-8"\r\n')
+        if r.query.get("token") != self.restart_token():
+            return response(403, "text/plain", b"open the admin page and use its button\n")
+        self.restart_requested = True  # the I/O side restarts once this answer is sent
+        return response(200, "text/plain", b"restarting; the relay is back in a few seconds\n")
+
     def page_admin(self, lang, info):
         t = TEXT[lang]
         rows = []
@@ -422,6 +438,8 @@ class Portal:
                 v = ", ".join("%s: %s" % (x, v[x]) for x in sorted(v)) or "0"
             rows.append("<tr><td>%s</td><td><code>%s</code></td></tr>" % (esc(k), esc(str(v))))
         body = "<h2>%s</h2><table id=counters>%s</table>" % (esc(t["counters"]), "".join(rows))
+        body += ('<form method="post" action="/admin/restart?token=%s"><button class="btn" id=restart>%s</button>'
+                 "</form>" % (self.restart_token(), esc(t["restart"])))
         return self._page(lang, t["admin"], body, "/admin")
 
     def pac(self):

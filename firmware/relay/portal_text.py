@@ -62,6 +62,7 @@ TEXT = {
         "people": "People on the relay now",
         "admin": "Relay admin",
         "counters": "Counters",
+        "restart": "Restart the relay",
     },
     "ru": {
         "button_mt": "Открыть Telegram с MTProto-прокси",
@@ -119,6 +120,7 @@ TEXT = {
         "people": "Сейчас подключено людей",
         "admin": "Управление устройством",
         "counters": "Счётчики",
+        "restart": "Перезапустить устройство",
     },
     "kk": {
         "button_mt": "Telegram-ды MTProto-проксимен ашу",
@@ -177,5 +179,6 @@ TEXT = {
         "people": "Қазір қолданып отырған адамдар",
         "admin": "Құрылғыны басқару",
         "counters": "Есептегіштер",
+        "restart": "Құрылғыны қайта іске қосу",
     },
 }

@@ -72,6 +72,8 @@ class Relay:
             u = cfg.uplink
             self.uplink = UplinkMonitor(self, u.targets, int(u.interval * 1000), int(u.timeout * 1000), u.down_after)
         self.background = []
+        self.stopped = runtime.Event()  # set to stop serve(); exit_code says why
+        self.exit_code = 0
         p = cfg.policy
         from relay.policy import Policy
 
@@ -169,6 +171,12 @@ class Relay:
                     t.cancel()
                 except RuntimeError:
                     pass  # MicroPython: a task cannot cancel itself
+
+    def restart(self):
+        """Stop and exit with status 75 (EX_TEMPFAIL): systemd's Restart= and procd's respawn start
+        the relay again; a MicroPython board resets (platform.restart())."""
+        self.exit_code = 75
+        self.stopped.set()
 
     # -- accepting ---------------------------------------------------------
 

@@ -92,6 +92,9 @@ async def serve_portal(relay, s, first):
         await s.conn.send(H.error_response(e.status, str(e)))
         return
     await s.conn.send(portal.respond(head, s.client, lambda ip: info(relay, ip)))
+    if portal.restart_requested:
+        portal.restart_requested = False
+        relay.restart()
 
 
 class _DNSService:

@@ -181,3 +181,14 @@ def bring_up(cfg, log):
         plat.link.set("failed", "this firmware cannot drive it: %s" % e)
         log.warn("uplink %s: this firmware cannot drive it: %s" % (kind, e))
     return plat
+
+
+def restart():
+    """After the relay stopped to restart: reset a MicroPython board (machine.reset()). Elsewhere
+    nothing: the process exits with a status its service manager (systemd, procd) restarts on."""
+    try:
+        import network  # noqa: F401  (only boards have it; the unix port has machine but no reset)
+        import machine
+    except ImportError:
+        return
+    machine.reset()
