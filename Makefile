@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := curl chromium zbar-tools nftables dnsmasq-base wpasupplicant openssh-server openssh-client fonts-dejavu-core busybox
+APT_PACKAGES := curl chromium zbar-tools nftables dnsmasq-base wpasupplicant openssh-server openssh-client fonts-dejavu-core busybox hostapd
 APT_STAMP := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | tr ' ' '_')
 
 .PHONY: run test setup bench lint docs clean
@@ -34,7 +34,7 @@ $(APT_STAMP): | $(VENV)/bin/python
 	touch $@
 
 # `make bench`: the relay beside microsocks (Debian) and pproxy (PyPI, the bench extra).
-BENCH_APT_PACKAGES := microsocks
+BENCH_APT_PACKAGES := microsocks dante-server
 
 bench: setup
 	@missing=""; for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -134,3 +134,21 @@ def test_nft_accepts_the_rendered_rules(case, tmp_path):
     if r.returncode != 0 and "Operation not permitted" in r.stderr:
         pytest.skip("nft -c needs CAP_NET_ADMIN here")
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("case", ["linux-open", "linux-wpa2-kz"])
+def test_hostapd_reads_the_rendered_config(case, tmp_path):
+    """hostapd parses its whole config before it looks for a radio: with none here it stops at the
+    driver, so every line of ours was accepted. A broken line shows that the check can fail."""
+    hostapd = shutil.which("hostapd") or "/usr/sbin/hostapd"
+    if not os.path.exists(hostapd):
+        pytest.skip("hostapd is not installed (make test installs it)")
+    conf = GOLDEN / case / "hostapd.conf"
+    r = subprocess.run([hostapd, str(conf)], capture_output=True, text=True, timeout=20)
+    out = r.stdout + r.stderr
+    assert "errors found in configuration file" not in out and "Line " not in out, out
+    assert "Failed to initialize driver" in out or "nl80211" in out, out  # got past the parser to the radio
+    bad = tmp_path / "bad.conf"
+    bad.write_text(conf.read_text() + "wpa_passphrase=short\n")
+    r = subprocess.run([hostapd, str(bad)], capture_output=True, text=True, timeout=20)
+    assert "invalid WPA passphrase length" in r.stdout + r.stderr
