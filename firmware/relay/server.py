@@ -24,7 +24,7 @@ class Refusal(Exception):
 
 
 class Session:
-    __slots__ = ("conn", "task", "peer_task", "active", "timeout_ms", "tunnel", "client", "win_t", "win_b")
+    __slots__ = ("conn", "task", "peer_task", "active", "timeout_ms", "tunnel", "win_t", "win_b")
 
     def __init__(self, conn, timeout_ms):
         self.conn = conn
@@ -33,9 +33,13 @@ class Session:
         self.active = runtime.now_ms()
         self.timeout_ms = timeout_ms
         self.tunnel = False
-        self.client = conn.peer[0]
-        self.win_t = self.active  # the interactive/bulk window of share.py
-        self.win_b = 0
+        # win_t/win_b (share.py's interactive window) are set only when fair sharing runs:
+        # on MicroPython every attribute is a slot in the instance's map, and an idle tunnel
+        # should cost as few as possible.
+
+    @property
+    def client(self):
+        return self.conn.peer[0]
 
 
 class Relay:
@@ -244,7 +248,10 @@ class Relay:
                 if self._detach(s, up):
                     return
                 try:
-                    await self.tunnel(s, up)
+                    if self._lean(s, up):  # MicroPython: copy right here, one frame less per idle tunnel
+                        await runtime.pipe(s.conn, up, 0, self.moved, s, False)
+                    else:
+                        await self.tunnel(s, up)
                 finally:
                     up.close()
         except OSError:
@@ -254,6 +261,16 @@ class Relay:
         finally:
             if s.task is not None:  # a detached tunnel ends in its own callback
                 self._end(s)
+
+    def _lean(self, s, up):
+        """Start the upstream->client copy as its own task when runtime.pipe can run both directions
+        (MicroPython without fair sharing, which has no half-close: either EOF ends the tunnel)."""
+        if self.sharing is not None or runtime.pipe is None or runtime.HAS_HALF_CLOSE or type(up) is not type(s.conn):
+            return False
+        s.timeout_ms = self.idle_ms
+        s.active = runtime.now_ms()
+        s.peer_task = runtime.create_task(runtime.pipe(up, s.conn, 0, self.moved, s, True, self._down_done))
+        return True
 
     def _detached_done(self, pump, clean):
         pump.conns[1].close()

@@ -96,7 +96,7 @@ class Sharing:
             raise Refusal(S.R_QUOTA)
 
     def _interactive(self, s, n, now):
-        if runtime.ms_since(s.win_t) > _WINDOW_MS:
+        if getattr(s, "win_b", None) is None or runtime.ms_since(s.win_t) > _WINDOW_MS:
             s.win_t = now
             s.win_b = 0
         s.win_b += n
