@@ -9,6 +9,8 @@ servers (a child process, `load.py serve`, so its CPU is apart from the client's
     echo    echoes everything (asyncio protocol)
     echoclose  echoes 1 KiB, then closes first (TIME_WAIT lands on the server's port,
             not on the ephemeral ports the proxy connects from)
+    stream  reads an 8-byte rate R (bytes/s), then sends until the peer closes (or the
+            cap): as fast as it can when R is 0, else paced at R
 
 scenarios (each bounded by a wall-clock cap and every operation by a timeout)
     bulk    one tunnel downloads N MiB, then one tunnel uploads N MiB; the client uses
@@ -22,6 +24,14 @@ scenarios (each bounded by a wall-clock cap and every operation by a timeout)
     fanin   N tunnels opened, then each writes M MiB to echo at once while reading it
             back. Figures: per-tunnel throughput (2*M / time to last byte) min/max and
             min/median, proxy CPU s per GiB (both directions counted).
+    shaped  (issue 7) 9 interactive clients, each from its own source address
+            127.0.0.3..11 (the relay tells clients apart by address), do round trips
+            of a small message to echo, one at a time every --shaped-interval s;
+            first alone ("idle"), then while a bulk client from 127.0.0.2 downloads
+            from stream ("busy"), --shaped-s seconds each. Figures: round-trip
+            p50/p99 in each phase and busy p99 / idle p99; each client's share of
+            the bytes in the busy phase; proxy CPU in the busy phase; with a status
+            port, the device heap in use before, with the tunnels open, and loaded.
 """
 
 import asyncio
@@ -97,6 +107,26 @@ def send_file(s, memfd, n, deadline):
             break
         sent += k
         off = (off + k) % PAYLOAD_SIZE
+    return sent
+
+
+def send_paced(s, memfd, rate, deadline):
+    """Send at rate bytes/s (bursts of at most 0.1 s) until the peer closes or the deadline."""
+    t0 = time.monotonic()
+    sent = 0
+    burst = max(16384, rate // 10)
+    while time.monotonic() < deadline:
+        due = int(rate * (time.monotonic() - t0)) - sent
+        if due > burst:  # behind (the peer stalled): do not catch up in one go
+            sent += due - burst
+            due = burst
+        if due < 16384:
+            time.sleep((16384 - due) / rate)
+            continue
+        k = send_file(s, memfd, due, deadline)
+        if k < due:
+            break
+        sent += k
     return sent
 
 
@@ -211,6 +241,19 @@ def serve(cap):
             pass
         linger_close(c)
 
+    def stream(c):
+        try:
+            c.settimeout(30)
+            (rate,) = struct.unpack("!Q", recv_exact(c, 8))
+            deadline = time.monotonic() + cap
+            if rate:
+                send_paced(c, memfd, rate, deadline)
+            else:
+                send_file(c, memfd, 1 << 50, deadline)  # until the peer closes
+        except OSError:
+            pass
+        c.close()
+
     def acceptor(ls, handler):
         while True:
             try:
@@ -220,16 +263,17 @@ def serve(cap):
             c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=handler, args=(c,), daemon=True).start()
 
-    dls, uls = listener(128), listener(128)
+    dls, uls, sls = listener(128), listener(128), listener(128)
     threading.Thread(target=acceptor, args=(dls, down), daemon=True).start()
     threading.Thread(target=acceptor, args=(uls, up), daemon=True).start()
+    threading.Thread(target=acceptor, args=(sls, stream), daemon=True).start()
     loop = new_loop()
     asyncio.set_event_loop(loop)
     els, ecls = listener(4096), listener(4096)
     loop.run_until_complete(loop.create_server(Echo, sock=els, backlog=4096))
     loop.run_until_complete(loop.create_server(EchoClose, sock=ecls, backlog=4096))
     ports = {"pid": os.getpid(), "down": dls.getsockname()[1], "up": uls.getsockname()[1],
-             "echo": els.getsockname()[1], "echoclose": ecls.getsockname()[1]}
+             "echo": els.getsockname()[1], "echoclose": ecls.getsockname()[1], "stream": sls.getsockname()[1]}
     print(json.dumps(ports), flush=True)
 
     def watch_stdin():  # the parent closes our stdin (or dies): stop
@@ -493,10 +537,12 @@ def http_get_json(port, path, timeout=5.0):
 
 
 class Load:
-    """Drives the scenarios against one proxy. p: the parameters (see run.py)."""
+    """Drives the scenarios against one proxy. p: the parameters (see run.py);
+    opts: the target's options for the load (link_rate, source_rate: see targets.py)."""
 
-    def __init__(self, p, mode, proxy_port, proxy_pid, status_port=None):
+    def __init__(self, p, mode, proxy_port, proxy_pid, status_port=None, opts=None):
         self.p = p
+        self.opts = opts or {}
         self.mode = mode
         self.proxy = ("127.0.0.1", proxy_port)
         self.pid = proxy_pid
@@ -507,9 +553,10 @@ class Load:
     def meter(self):
         return procstat.Meter(self.pid, self.servers.pid).start()
 
-    async def open_tunnel(self, dst):
+    async def open_tunnel(self, dst, local=None):
+        """local: the client's source address (host, 0); loopback only."""
         loop = asyncio.get_running_loop()
-        tr, t = await loop.create_connection(lambda: Tunnel(loop, self.mode, dst), *self.proxy)
+        tr, t = await loop.create_connection(lambda: Tunnel(loop, self.mode, dst), *self.proxy, local_addr=local)
         try:
             await t.ready
         except BaseException:
@@ -751,6 +798,114 @@ class Load:
             "fastest": [[i, round(v, 3)] for v, i in sorted(order, reverse=True)[:5]],
             "slowest": [[i, round(v, 3)] for v, i in sorted(order)[:5]],
         })
+        return r
+
+    # -- shaped (issue 7)
+    async def round_trips(self, i, tr, t, until, rtts, counts, errors):
+        """Client i: one message at a time to echo, every shaped_interval s, until `until`."""
+        size, interval = self.p.shaped_msg, self.p.shaped_interval
+        payload = os.urandom(size)
+        due = time.monotonic()
+        for _ in range(int((until - due) / interval) + 1):  # bounded by count and by time
+            if time.monotonic() >= until:
+                break
+            try:
+                async with asyncio.timeout(self.p.op_timeout):
+                    t.capture = bytearray()
+                    w = t.want(size)
+                    t0 = time.perf_counter()
+                    tr.write(payload)
+                    await w
+                rtts.append(time.perf_counter() - t0)
+                if bytes(t.capture[:size]) != payload:
+                    raise Mismatch()
+                t.capture = None
+            except Exception as e:  # noqa: BLE001 -- a dead tunnel ends this client's phase
+                count(errors, e)
+                return
+            counts[i] += 1
+            due += interval
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                due = time.monotonic()  # late: go on at once, but do not catch up in a burst
+
+    async def interactive_phase(self, inter, seconds, errors):
+        rtts, counts = [], [0] * len(inter)
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(self.round_trips(i, tr, t, until, rtts, counts, errors)
+                               for i, (tr, t) in enumerate(inter)))
+        rtts.sort()
+        n = len(rtts)
+
+        def pct(q):
+            return round(rtts[min(n - 1, int(round(q * (n - 1))))] * 1e3, 3) if n else None
+
+        return {"round_trips": n, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": pct(1.0),
+                "per_client": counts}
+
+    async def shaped(self):
+        n_int, size = self.p.shaped_clients, self.p.shaped_msg
+        seconds = min(self.p.shaped_s, self.p.cap / 3)  # two phases and the rest within the cap
+        link = self.opts.get("link_rate") or 0
+        source_rate = self.opts.get("source_rate") or 0
+        errors = {}
+        heap_start = await self.heap(errors)
+        inter = []
+        bulk = None
+        try:
+            async with asyncio.timeout(self.p.op_timeout):
+                for i in range(n_int):  # interactive clients: 127.0.0.3 .. 127.0.0.(3 + n - 1)
+                    inter.append(await self.open_tunnel(self.servers.addr("echo"), ("127.0.0.%d" % (3 + i), 0)))
+            m = self.meter()
+            idle = await self.interactive_phase(inter, seconds, errors)
+            ridle = m.stop()
+            heap_open = await self.heap(errors)
+            async with asyncio.timeout(self.p.op_timeout):
+                bulk = await self.open_tunnel(self.servers.addr("stream"), ("127.0.0.2", 0))
+            bulk[0].write(struct.pack("!Q", source_rate))
+            await asyncio.sleep(min(1.0, seconds / 4))  # the bulk flow gets going (and fills the queues)
+            rx0 = bulk[1].rx
+            m = self.meter()
+            busy = await self.interactive_phase(inter, seconds, errors)
+            rx1 = bulk[1].rx
+            rbusy = m.stop()
+            bulk_alive = bulk[1].state == READY
+            heap_busy = await self.heap(errors)  # the bulk flow still runs
+        finally:
+            await self.close_many(inter + ([bulk] if bulk else []), abort=True)
+        await asyncio.sleep(0.5)
+        heap_after = await self.heap(errors)
+        wall = rbusy["wall_s"]
+        # bytes through the relay in the busy phase, per client: the bulk download, and
+        # each interactive message both ways
+        moved = [rx1 - rx0] + [2 * size * c for c in busy["per_client"]]
+        total = sum(moved) or 1
+        down = (rx1 - rx0) + size * sum(busy["per_client"])
+        shares = [round(b / total, 4) for b in moved]
+        r = {
+            "clients": 1 + n_int, "message_bytes": size, "interval_s": self.p.shaped_interval,
+            "phase_s": seconds, "link_rate": link, "source_rate": source_rate,
+            "errors": sum(errors.values()), "errors_by_kind": errors, "bulk_alive_at_end": bulk_alive,
+            "idle": idle | {"proxy_cpu_s": ridle["proxy_cpu_s"], "wall_s": ridle["wall_s"]},
+            "busy": busy | {"proxy_cpu_s": rbusy["proxy_cpu_s"], "wall_s": wall},
+            "p99_busy_over_idle": (round(busy["p99_ms"] / idle["p99_ms"], 3)
+                                   if busy["p99_ms"] and idle["p99_ms"] else None),
+            "p50_busy_over_idle": (round(busy["p50_ms"] / idle["p50_ms"], 3)
+                                   if busy["p50_ms"] and idle["p50_ms"] else None),
+            # each client's share of the bytes in the busy phase: [bulk, interactive 1..n]
+            "bytes_busy": moved, "share_busy": shares,
+            "bulk_share": shares[0], "interactive_share_min": min(shares[1:]), "interactive_share_max": max(shares[1:]),
+            # round trips done with the bulk flow on / alone: 1.0 when it took nothing from them
+            "interactive_kept": (round(busy["round_trips"] / idle["round_trips"], 3) if idle["round_trips"] else None),
+            "bulk_MBps": round((rx1 - rx0) / wall / 1e6, 3),
+            "link_use_down": round(down / wall / link, 3) if link else None,
+            "proxy_cpu_s_busy": rbusy["proxy_cpu_s"], "proxy_cores_busy": rbusy["proxy_cores"],
+            "proxy_cpu_s_per_GiB_busy": per_gib(rbusy["proxy_cpu_s"], sum(moved)),
+            "heap_start": heap_start, "heap_open": heap_open, "heap_busy": heap_busy, "heap_after_close": heap_after,
+            "other_cores": max(ridle["other_cores"], rbusy["other_cores"]),
+        }
         return r
 
     async def _run(self, scenarios):

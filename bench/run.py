@@ -5,6 +5,7 @@
     bench/run.py --quick              small sizes, 1 round: a smoke run (< 1 min per target)
     bench/run.py --only relay-cpython,pproxy --reps 1
     bench/run.py --scenarios bulk,idle --bulk-mib 256
+    bench/run.py --only shaped-cpython,shaped-micropython --shaped-s 5
 
 For each target it starts the proxy (a fresh process per run), drives the
 load of load.py through it and reads the proxy's CPU and memory from /proc.
@@ -13,6 +14,11 @@ ratios relay/peer and the issue's goals, and writes everything as JSON to
 bench/results/ (or --out). Proxy CPU figures are the stable ones; rates
 (MB/s, conn/s) depend on who else used the machine's cores, shown as
 "others" (cores used outside the benchmark while it ran).
+
+Each target runs the scenarios its row in targets.py names: the proxies the
+four of the comparison, the relay with one feature on only bulk and churn
+(the "feature cost" table), the shaped-link targets only `shaped` (issue 7:
+1 bulk and 9 interactive clients over a 2 MB/s link).
 """
 
 import argparse
@@ -31,10 +37,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import load  # noqa: E402
+import mtproto_load  # noqa: E402
 import procstat  # noqa: E402
 from targets import BY_NAME, TARGETS  # noqa: E402
 
-SCENARIOS = ("bulk", "churn", "idle", "fanin")
+SCENARIOS = ("bulk", "churn", "idle", "fanin", "shaped")
 
 
 def _get(*keys):
@@ -80,17 +87,66 @@ FIGURES = (
     # loop / wall; a proxy near that floor served the first-written tunnels to the end first
     Figure("fanin_write_loop_s", "fan-in client write loop s", "lower", _get("fanin", "write_loop_s"), info=True),
     Figure("fanin_wall_s", "fan-in wall s", "lower", _get("fanin", "wall_s"), info=True),
+    # the shaped link (issue 7): interactive round trips alone and beside a bulk download
+    Figure("shaped_p99_x", "shaped: interactive p99 busy/idle", "lower", _get("shaped", "p99_busy_over_idle")),
+    Figure("shaped_idle_p50_ms", "shaped: idle p50 ms", "lower", _get("shaped", "idle", "p50_ms"), info=True),
+    Figure("shaped_idle_p99_ms", "shaped: idle p99 ms", "lower", _get("shaped", "idle", "p99_ms"), info=True),
+    Figure("shaped_busy_p50_ms", "shaped: busy p50 ms", "lower", _get("shaped", "busy", "p50_ms"), info=True),
+    Figure("shaped_busy_p99_ms", "shaped: busy p99 ms", "lower", _get("shaped", "busy", "p99_ms"), info=True),
+    Figure("shaped_interactive_kept", "shaped: round trips busy/idle", "higher", _get("shaped", "interactive_kept")),
+    Figure("shaped_bulk_MBps", "shaped: bulk MB/s (busy)", "higher", _get("shaped", "bulk_MBps"), info=True),
+    Figure("shaped_link_use", "shaped: downlink use (of link rate)", "higher", _get("shaped", "link_use_down"),
+           info=True),
+    Figure("shaped_bulk_share", "shaped: bulk client's byte share", "higher", _get("shaped", "bulk_share"), info=True),
+    Figure("shaped_inter_share_min", "shaped: interactive share min", "higher",
+           _get("shaped", "interactive_share_min"), info=True),
+    Figure("shaped_inter_share_max", "shaped: interactive share max", "higher",
+           _get("shaped", "interactive_share_max"), info=True),
+    Figure("shaped_cpu_s", "shaped: proxy CPU s (busy phase)", "lower", _get("shaped", "proxy_cpu_s_busy")),
+    Figure("shaped_cpu_s_per_GiB", "shaped: proxy CPU s/GiB (busy)", "lower",
+           _get("shaped", "proxy_cpu_s_per_GiB_busy")),
+    Figure("shaped_heap_start", "shaped: heap_used at start B", "lower", _get("shaped", "heap_start"),
+           only="micropython"),
+    Figure("shaped_heap_open", "shaped: heap_used, tunnels open B", "lower", _get("shaped", "heap_open"),
+           only="micropython"),
+    Figure("shaped_heap_busy", "shaped: heap_used, bulk on B", "lower", _get("shaped", "heap_busy"),
+           only="micropython"),
 )
 FIG = {f.key: f for f in FIGURES}
-SCENARIO_OF = {"bulk": ("bulk_",), "churn": ("churn_",), "idle": ("idle_", "heap_"), "fanin": ("fanin_",)}
+SCENARIO_OF = {"bulk": ("bulk_",), "churn": ("churn_",), "idle": ("idle_", "heap_"), "fanin": ("fanin_",),
+               "shaped": ("shaped_",)}
+GROUPS = (("compare", "Proxy figures"), ("shaped", "Shaped link (issue 7): 1 bulk + 9 interactive clients"),
+          ("feature", "Relay with one feature on (bulk and churn only)"),
+          ("mtproto", "MTProto bulk (issue 8): obfuscated2 through the proxy to a stand-in DC on loopback"))
+
+# the figures compared between proxies: of merit, not device-only, not of the shaped link
+RATIO_KEYS = [f.key for f in FIGURES if not f.info and f.only is None and not f.key.startswith(SCENARIO_OF["shaped"])]
 
 # Ratios printed: (ours, peer). Targets that did not run are left out.
 RATIOS = (
     ("relay-cpython", "pproxy"),
     ("relay-cpython", "microsocks"),
+    ("relay-cpython", "danted"),
     ("relay-cpython-portable", "pproxy"),
     ("relay-micropython", "pproxy"),
     ("relay-micropython", "microsocks"),
+    ("relay-micropython", "danted"),
+    ("relay-mtproto-cpython", "relay-cpython"),  # issue 8: MTProto / SOCKS5, same relay, same run
+    ("relay-mtproto-cpython", "mtprotoproxy"),
+    ("relay-mtproto-cpython", "mtprotoproxy-nofast"),
+    ("relay-mtproto-dd-cpython", "mtprotoproxy-dd"),
+    ("relay-mtproto-micropython", "relay-micropython"),
+)
+
+# The cost of a feature: (feature, target with it on, target with it off, figures).
+FEATURE_COSTS = (
+    ("shaping (rates 10**12)", "relay-cpython+shaping", "relay-cpython",
+     ("bulk_down_cpu_s_per_GiB", "bulk_up_cpu_s_per_GiB", "churn_cpu_s_per_10k")),
+    ("policy (messengers)", "relay-cpython+policy", "relay-cpython",
+     ("bulk_down_cpu_s_per_GiB", "bulk_up_cpu_s_per_GiB", "churn_cpu_s_per_10k")),
+    # the same shaped-link load; shaping off, the sink paces itself at the link rate
+    ("shaping, MicroPython 2 MB/s", "shaped-micropython", "unshaped-micropython",
+     ("shaped_cpu_s", "shaped_cpu_s_per_GiB", "shaped_heap_start", "shaped_heap_open", "shaped_heap_busy")),
 )
 
 # The issues' goals: (target, figure, op, reference, why). reference is a number,
@@ -103,12 +159,27 @@ GOALS = (
     ("relay-cpython", "fanin_min_over_max", ">=", ("pproxy", 1.0), "issue 2: as good as pproxy"),
     ("relay-cpython", "fanin_min_over_max", ">=", 0.6, "issue 2"),
     ("relay-micropython", "heap_bytes_per_tunnel", "<=", 4096, "issue 2: 4 KiB per idle tunnel"),
+    ("relay-cpython", "bulk_down_cpu_s_per_GiB", "<=", ("danted", 0.35), "issue 9"),
+    ("relay-cpython", "bulk_up_cpu_s_per_GiB", "<=", ("danted", 0.35), "issue 9"),
+    ("relay-cpython", "churn_cpu_s_per_10k", "<=", ("microsocks", 0.9), "issue 9"),
+    ("relay-cpython", "idle_rss_kib_per_tunnel", "<=", ("pproxy", 0.2), "issue 9"),
+    ("relay-cpython", "fanin_min_over_max", ">=", 0.9, "issue 9"),
+    ("relay-micropython", "heap_bytes_per_tunnel", "<=", 2048, "issue 9: 2 KiB per idle tunnel"),
+    ("relay-micropython", "bulk_down_cpu_s_per_GiB", "<=", 0.6, "issue 9"),
+    ("relay-micropython", "bulk_up_cpu_s_per_GiB", "<=", 0.6, "issue 9"),
+    ("shaped-cpython", "shaped_p99_x", "<=", 3.0, "issue 7: bulk <= 3x idle p99"),
+    ("shaped-cpython-portable", "shaped_p99_x", "<=", 3.0, "issue 7: bulk <= 3x idle p99"),
+    ("shaped-micropython", "shaped_p99_x", "<=", 3.0, "issue 7: bulk <= 3x idle p99"),
 )
 
 FULL = {"bulk_mib": 1024, "churn_total": 20000, "churn_conc": 64, "idle_n": 2000, "idle_hold": 3.0,
-        "fanin_n": 500, "fanin_mib": 1.0, "cap": 60.0, "op_timeout": 10.0, "open_conc": 100, "reps": 3}
+        "fanin_n": 500, "fanin_mib": 1.0, "shaped_s": 8.0, "shaped_clients": 9, "shaped_msg": 200,
+        "shaped_interval": 0.05, "mt_mib": 256.0, "mt_mp_mib": 64.0, "cap": 60.0, "op_timeout": 10.0,
+        "open_conc": 100, "reps": 3}
 QUICK = {"bulk_mib": 32, "churn_total": 400, "churn_conc": 16, "idle_n": 100, "idle_hold": 0.5,
-         "fanin_n": 20, "fanin_mib": 0.25, "cap": 15.0, "op_timeout": 5.0, "open_conc": 50, "reps": 1}
+         "fanin_n": 20, "fanin_mib": 0.25, "shaped_s": 1.5, "shaped_clients": 9, "shaped_msg": 200,
+         "shaped_interval": 0.05, "mt_mib": 16.0, "mt_mp_mib": 4.0, "cap": 15.0, "op_timeout": 5.0,
+         "open_conc": 50, "reps": 1}
 START_TIMEOUT = 20.0  # seconds a proxy has to listen
 
 
@@ -137,6 +208,8 @@ def parse_args(argv):
     for s in a.scenario_list:
         if s not in SCENARIOS:
             ap.error("unknown scenario %s; known: %s" % (s, ", ".join(SCENARIOS)))
+    if not 1 <= a.shaped_clients <= 200:
+        ap.error("--shaped-clients: 1 to 200 (their source addresses are 127.0.0.3 and up)")
     return a
 
 
@@ -296,7 +369,18 @@ def summarise(a, runs):
             ratios[ours + "/" + peer] = {
                 f.key: (round(med[ours][f.key] / med[peer][f.key], 3)
                         if med[ours].get(f.key) is not None and med[peer].get(f.key) else None)
-                for f in FIGURES if not f.info and f.only is None}
+                for f in FIGURES if f.key in RATIO_KEYS}
+    costs = []
+    for feature, on, off, keys in FEATURE_COSTS:
+        if on not in med or off not in med:
+            continue
+        for key in keys:
+            v_on, v_off = med[on].get(key), med[off].get(key)
+            if v_on is None or v_off is None:
+                continue
+            costs.append({"feature": feature, "on": on, "off": off, "figure": key, "value_on": v_on,
+                          "value_off": v_off, "on_over_off": round(v_on / v_off, 3) if v_off else None,
+                          "on_minus_off": round(v_on - v_off, 3)})
     goals = []
     for target, key, op, ref, why in GOALS:
         if target not in med or med[target].get(key) is None:
@@ -314,13 +398,11 @@ def summarise(a, runs):
         goals.append({"target": target, "figure": key, "value": value, "op": op, "limit": limit,
                       "reference": ref_text, "met": ok, "why": why,
                       "margin": round(value / limit, 3) if limit else None})
-    return med, spread, ratios, goals
+    return med, spread, ratios, costs, goals
 
 
-def report(a, runs, med, spread, ratios, goals):
-    names = list(runs)
-    print()
-    print("Proxy figures, median of %d run(s) [min-max]; lower is better except fan-in and rates" % a.reps)
+def figure_table(a, names, med, spread, runs_io=True):
+    """Rows: the figures any of names has; columns: names."""
     rows = [["figure"] + names]
     for f in FIGURES:
         if not any(med[n].get(f.key) is not None for n in names):
@@ -333,14 +415,34 @@ def report(a, runs, med, spread, ratios, goals):
                 cell += " [%s-%s]" % (fmt(mm[0]), fmt(mm[1]))
             row.append(cell)
         rows.append(row)
-    rows.append(["relay I/O path (status page)"] + [med[n]["io"] or "-" for n in names])
+    if runs_io:
+        rows.append(["relay I/O path (status page)"] + [med[n]["io"] or "-" for n in names])
     rows.append(["errors (all scenarios, all runs)"] + [str(med[n]["errors"]) for n in names])
     rows.append(["others' cores (max; noise flag)"] + [fmt(med[n]["other_cores_max"]) for n in names])
-    print(table(rows))
+    return table(rows)
+
+
+def report(a, runs, med, spread, ratios, costs, goals):
+    group = {t.name: t.group for t in TARGETS}
+    for key, title in GROUPS:
+        names = [n for n in runs if group[n] == key]
+        if not names:
+            continue
+        print()
+        print("%s, median of %d run(s) [min-max]; lower is better except fan-in, shares and rates" % (title, a.reps))
+        print(figure_table(a, names, med, spread, runs_io=key != "shaped"))
+    if costs:
+        print()
+        print("Feature cost: figure with the feature on / off (medians; < 1 would be a saving)")
+        rows = [["feature", "figure", "off", "on", "on/off", "on-off"]]
+        for c in costs:
+            rows.append([c["feature"], FIG[c["figure"]].label, fmt(c["value_off"]), fmt(c["value_on"]),
+                         fmt(c["on_over_off"]), fmt(c["on_minus_off"])])
+        print(table(rows))
     if ratios:
         print()
         print("Ratios ours/peer of the medians (< 1 is better for CPU and memory, > 1 for fan-in)")
-        keys = [f.key for f in FIGURES if not f.info and f.only is None]
+        keys = RATIO_KEYS
         rows = [["figure"] + list(ratios)]
         for k in keys:
             rows.append([FIG[k].label] + [fmt(ratios[r][k]) for r in ratios])
@@ -373,6 +475,9 @@ def main(argv=None):
             say("skip %s: %s" % (t.name, why))
         else:
             targets.append(t)
+    # each target runs the asked scenarios its row names; one that runs none is left out
+    plan = {t.name: [s for s in a.scenario_list if s in t.scenarios] for t in targets}
+    targets = [t for t in targets if plan[t.name]]
     runs = {t.name: [] for t in targets}
     t_all = time.monotonic()
     for rep in range(1, a.reps + 1):
@@ -388,7 +493,10 @@ def main(argv=None):
                 continue
             try:
                 status = relay_status(proxy.status_port)
-                scen = load.Load(a, t.proto, proxy.port, proxy.pid, proxy.status_port).run(a.scenario_list)
+                if t.proto.startswith("mtproto"):
+                    scen = mtproto_load.MTLoad(a, t, proxy.port, proxy.pid).run(plan[t.name])
+                else:
+                    scen = load.Load(a, t.proto, proxy.port, proxy.pid, proxy.status_port, t.load).run(plan[t.name])
             finally:
                 proxy.stop()
             run = {"rep": rep, "port": proxy.port, "scenarios": scen, "figures": figures_of(t, scen),
@@ -399,17 +507,18 @@ def main(argv=None):
             say("%s done in %.0f s: %s" % (t.name, run["wall_s"], ", ".join(
                 "%s=%s" % (k, fmt(v)) for k, v in run["figures"].items() if v is not None and not FIG[k].info)))
             time.sleep(1.0)
-    med, spread, ratios, goals = summarise(a, runs)
-    report(a, runs, med, spread, ratios, goals)
+    med, spread, ratios, costs, goals = summarise(a, runs)
+    report(a, runs, med, spread, ratios, costs, goals)
     result = {
         "tool": "relay bench/run.py", "started": stamp, "wall_s": round(time.monotonic() - t_all, 1),
         "machine": {"nproc": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
                     "client_loop": "uvloop" if load.uvloop else "asyncio"},
         "params": {k: getattr(a, k) for k in FULL} | {"scenarios": a.scenario_list, "quick": a.quick},
-        "targets": {t.name: {"what": t.what, "proto": t.proto, "runs": runs[t.name]} for t in targets},
+        "targets": {t.name: {"what": t.what, "proto": t.proto, "group": t.group, "load": t.load,
+                             "scenarios": plan[t.name], "runs": runs[t.name]} for t in targets},
         "skipped": skipped,
         "figures": {f.key: {"label": f.label, "better": f.better, "info": f.info, "only": f.only} for f in FIGURES},
-        "medians": med, "ratios": ratios, "goals": goals,
+        "medians": med, "ratios": ratios, "feature_cost": costs, "goals": goals,
     }
     path = os.path.join(a.out, "bench-%s.json" % stamp)
     with open(path + ".tmp", "w") as f:

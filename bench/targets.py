@@ -5,6 +5,11 @@ the relay, a status page on another port), which protocol the load speaks
 to it, and why it cannot run here when it cannot. To add a target (the
 relay's fast path, danted, shaping on/off, ...) add a row.
 
+A target also says which scenarios it runs (the relay with shaping on runs
+only bulk and churn: it measures what the feature costs), which table it is
+reported in (group: compare, feature, shaped) and options for the load
+(the shaped-link scenario's link rate and source pacing).
+
 Each start function gets (port, status_port, workdir) and returns
 (argv, env or None, status_port or None). The process it starts is the
 proxy itself (no shell in between), so its pid roots the measured tree.
@@ -21,6 +26,8 @@ sys.path.insert(0, os.path.join(ROOT, "host_tools"))
 
 from relayctl import paths  # noqa: E402
 from relayctl.cmd_run import relay_command  # noqa: E402
+
+import mtproto_load  # noqa: E402
 
 # pproxy 2.7.9 imports uvloop whenever it can and then crashes at start with
 # uvloop 0.23 ("There is no current event loop"): keep it on stock asyncio,
@@ -84,6 +91,20 @@ def relay_missing(runtime, needs=()):
     return check
 
 
+def danted(port, status_port, workdir):
+    with open(os.path.join(HERE, "peers", "danted.conf")) as f:
+        conf = f.read().replace("@PORT@", str(port))
+    path = os.path.join(workdir, "danted-%d.conf" % port)
+    with open(path, "w") as f:
+        f.write(conf)
+    # foreground (no -D): the pid Popen returns is danted's main process, the root of its tree
+    return ["danted", "-f", path, "-p", os.path.join(workdir, "danted-%d.pid" % port)], None, None
+
+
+def danted_missing():
+    return None if shutil.which("danted") else "danted is not installed (apt-get install dante-server)"
+
+
 def microsocks(port, status_port, workdir):
     return ["microsocks", "-i", "127.0.0.1", "-p", str(port), "-b", "127.0.0.1"], None, None
 
@@ -104,24 +125,85 @@ def pproxy_missing():
     return None
 
 
+STANDARD = ("bulk", "churn", "idle", "fanin")
+COST = ("bulk", "churn")  # a feature's cost on the fast path
+SHAPED = ("shaped",)
+
+LINK = 2_000_000  # the shaped link of issue 7: bytes/s each way (16 Mbit/s)
+SHAPING = {"share": {"rate_down": LINK, "rate_up": LINK}}
+# pacing on, but never the limit: what the shaper's bookkeeping costs the fast path
+SHAPING_FREE = {"share": {"rate_down": 10**12, "rate_up": 10**12}}
+# destination names would be checked against the preset; loopback addresses admitted
+POLICY = {"policy": {"preset": "messengers", "allow_cidrs": ["127.0.0.0/8"]}}
+PORTABLE = {"io": {"backend": "portable"}}
+
+
+def _with(*dicts):
+    out = {}
+    for d in dicts:
+        for k, v in d.items():
+            out.setdefault(k, {}).update(v)
+    return out
+
+
 class Target:
-    def __init__(self, name, what, proto, start, missing, relay_runtime=None):
+    def __init__(self, name, what, proto, start, missing, relay_runtime=None, scenarios=STANDARD,
+                 group="compare", load=None):
         self.name = name
         self.what = what  # one line for the table
         self.proto = proto  # what the load speaks to it: socks5 or http (CONNECT)
         self.start = start
         self.missing = missing  # () -> None, or why it cannot run here
         self.relay_runtime = relay_runtime  # cpython / micropython for our relay, None for peers
+        self.scenarios = scenarios  # the scenarios it runs (others are left out for it)
+        self.group = group  # the table it is reported in
+        self.load = load or {}  # options for the load: link_rate (the relay's), source_rate (the sink's pacing)
 
 
 TARGETS = (
     Target("relay-cpython", "Relay on CPython, default io backend (the fast path where there is one)", "socks5", relay("cpython"), relay_missing("cpython"), "cpython"),
     Target("relay-cpython-portable", "Relay on CPython, portable task pumps (io.backend portable)", "socks5",
-           relay("cpython", {"io": {"backend": "portable"}}), relay_missing("cpython", ("io.backend",)), "cpython"),
+           relay("cpython", PORTABLE), relay_missing("cpython", ("io.backend",)), "cpython"),
     Target("relay-micropython", "Relay on the MicroPython unix port", "socks5", relay("micropython"),
            relay_missing("micropython"), "micropython"),
     Target("microsocks", "microsocks (C, a thread per connection; Debian)", "socks5", microsocks, microsocks_missing),
+    Target("danted", "Dante 1.4 danted (C, preforked processes; Debian dante-server)", "socks5", danted, danted_missing),
     Target("pproxy", "pproxy (Python asyncio streams; PyPI, uvloop blocked)", "socks5", pproxy, pproxy_missing),
+    # the cost of each feature on the fast path: relay-cpython plus one feature, bulk and churn only
+    Target("relay-cpython+shaping", "relay-cpython with share.rate_down/up 10**12 (pacing on, never limiting)", "socks5",
+           relay("cpython", SHAPING_FREE), relay_missing("cpython", ("share.rate_down",)), "cpython", COST, "feature"),
+    Target("relay-cpython+policy", "relay-cpython with policy preset messengers, allow_cidrs 127.0.0.0/8", "socks5",
+           relay("cpython", POLICY), relay_missing("cpython", ("policy.preset",)), "cpython", COST, "feature"),
+    # issue 7: 1 bulk + 9 interactive clients over a 2 MB/s link, each from its own 127.0.0.x
+    Target("shaped-cpython", "relay-cpython, share.rate_down/up 2 MB/s", "socks5", relay("cpython", SHAPING),
+           relay_missing("cpython", ("share.rate_down",)), "cpython", SHAPED, "shaped", {"link_rate": LINK}),
+    Target("shaped-cpython-portable", "relay-cpython-portable, share.rate_down/up 2 MB/s", "socks5",
+           relay("cpython", _with(PORTABLE, SHAPING)), relay_missing("cpython", ("share.rate_down", "io.backend")),
+           "cpython", SHAPED, "shaped", {"link_rate": LINK}),
+    Target("shaped-micropython", "relay-micropython, share.rate_down/up 2 MB/s", "socks5",
+           relay("micropython", SHAPING), relay_missing("micropython", ("share.rate_down",)), "micropython",
+           SHAPED, "shaped", {"link_rate": LINK}),
+    # the same load with shaping off: the sink paces the bulk download at the link rate itself,
+    # so the relay moves the same bytes and the difference is what shaping costs
+    Target("unshaped-micropython", "relay-micropython, shaping off, the sink paced at 2 MB/s", "socks5",
+           relay("micropython"), relay_missing("micropython"), "micropython", SHAPED, "shaped",
+           {"link_rate": LINK, "source_rate": LINK}),
+    # issue 8: MTProto bulk to a stand-in DC on loopback (mtproto_load.py); beside relay-cpython's SOCKS5 bulk
+    Target("relay-mtproto-cpython", "Relay's MTProto listener on CPython, plain secret", "mtproto",
+           mtproto_load.relay("cpython", "mtproto"), relay_missing("cpython", ("mtproto.enabled",)), "cpython",
+           ("bulk",), "mtproto"),
+    Target("relay-mtproto-dd-cpython", "Relay's MTProto listener on CPython, dd secret", "mtproto-dd",
+           mtproto_load.relay("cpython", "mtproto-dd"), relay_missing("cpython", ("mtproto.enabled",)), "cpython",
+           ("bulk",), "mtproto"),
+    Target("relay-mtproto-micropython", "Relay's MTProto listener on the MicroPython unix port, plain secret",
+           "mtproto", mtproto_load.relay("micropython", "mtproto"), relay_missing("micropython", ("mtproto.enabled",)),
+           "micropython", ("bulk",), "mtproto"),
+    Target("mtprotoproxy", "mtprotoproxy 1.0.6 (alexbers; PyPI), plain secret, DCs on loopback", "mtproto",
+           mtproto_load.mtprotoproxy(), mtproto_load.mtprotoproxy_missing, None, ("bulk",), "mtproto"),
+    Target("mtprotoproxy-dd", "mtprotoproxy 1.0.6, dd secret", "mtproto-dd",
+           mtproto_load.mtprotoproxy(), mtproto_load.mtprotoproxy_missing, None, ("bulk",), "mtproto"),
+    Target("mtprotoproxy-nofast", "mtprotoproxy 1.0.6, plain secret, FAST_MODE off (AES both ways, as the relay)",
+           "mtproto", mtproto_load.mtprotoproxy(False), mtproto_load.mtprotoproxy_missing, None, ("bulk",), "mtproto"),
 )
 
 BY_NAME = {t.name: t for t in TARGETS}

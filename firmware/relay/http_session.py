@@ -37,7 +37,7 @@ async def _read_head(conn, reader, data):
         head = reader.feed(data)
         if head is not None:
             return head
-        data = await conn.recv()
+        data = await conn.recv(reader.limit)
         if not data:
             return None
 

@@ -13,6 +13,7 @@ from relay.guard import Guard
 from relay.resolve import ResolveError, Resolver
 
 _SWEEP_MS = 1000
+_HANDSHAKE_READ = 4096  # a SOCKS request is at most 262 bytes; big reads only once a tunnel runs
 
 
 class Refusal(Exception):
@@ -217,7 +218,7 @@ class Relay:
     async def _serve(self, s):
         conn = s.conn
         try:
-            first = await conn.recv()
+            first = await conn.recv(_HANDSHAKE_READ)
             if not first:
                 return
             b = first[0]

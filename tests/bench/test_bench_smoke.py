@@ -109,7 +109,7 @@ def test_quick_danted_peer(tmp_path):
 
 
 MT_RELAYS = ("relay-mtproto-cpython", "relay-mtproto-dd-cpython", "relay-mtproto-micropython")
-MT_PEERS = ("mtprotoproxy", "mtprotoproxy-dd")  # the bench extra; reported as skipped without it
+MT_PEERS = ("mtprotoproxy", "mtprotoproxy-dd", "mtprotoproxy-nofast")  # the bench extra; reported as skipped without it
 
 
 def test_quick_mtproto_bulk(tmp_path):

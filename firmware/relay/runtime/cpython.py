@@ -83,8 +83,16 @@ def create_task(coro):
     return asyncio.get_running_loop().create_task(coro)
 
 
-async def wait_for_ms(aw, ms):
-    return await asyncio.wait_for(aw, ms / 1000)
+if hasattr(asyncio, "timeout"):  # 3.11+: a timer on this task, no extra task per call as wait_for makes
+
+    async def wait_for_ms(aw, ms):
+        async with asyncio.timeout(ms / 1000):
+            return await aw
+
+else:
+
+    async def wait_for_ms(aw, ms):
+        return await asyncio.wait_for(aw, ms / 1000)
 
 
 def set_buffer_size(n):
