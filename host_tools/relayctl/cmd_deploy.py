@@ -13,9 +13,8 @@ must report ready with the config hash that was sent.
 import ast
 import hashlib
 import json
-from pathlib import Path
 
-from relayctl import out, paths
+from relayctl import out
 from relayctl.errors import CliError
 
 # Per-board values `relayctl flash` stamped; kept unless --new-values.
@@ -72,20 +71,9 @@ def build_files(args):
     """name -> bytes of every file the build puts on the board's filesystem."""
     from littlefs import LittleFS
 
-    if args.image:
-        out_dir = Path(args.image)
-        try:
-            manifest = json.loads((out_dir / "manifest.json").read_text())
-        except (OSError, ValueError) as e:
-            raise CliError(f"{out_dir}/manifest.json: cannot read ({e}): not a `relayctl build` output; build first")
-    else:
-        try:
-            from relayctl.build import build_board
-        except ImportError:
-            raise CliError("relayctl build is not available in this checkout: pass a built image with --image DIR")
-        out_dir = Path(args.out or paths.ROOT / "build" / args.board)
-        out.info(f"building {args.board} into {out_dir} ...")
-        manifest = build_board(args.board, Path(args.site) if args.site else None, out_dir, None)
+    from relayctl.flash.manifest import built
+
+    out_dir, manifest = built(args)
     fs = manifest.get("filesystem")
     if not isinstance(fs, dict) or "image" not in fs:
         raise CliError(f"build of {manifest.get('board')} has no filesystem image: deploy is for MicroPython "

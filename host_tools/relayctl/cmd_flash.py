@@ -18,7 +18,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from relayctl import out, paths
+from relayctl import out
 from relayctl.errors import CliError
 
 # USB-serial bridges found on ESP32 boards: CP210x, CH340/CH9102, FTDI, Espressif's own USB.
@@ -99,14 +99,7 @@ def _image(args):
 
     if args.image:
         return manifest.load(args.image)
-    try:
-        from relayctl.build import build_board
-    except ImportError:
-        raise CliError("relayctl build is not available in this checkout: pass a built image with --image DIR")
-    out_dir = Path(args.out or paths.ROOT / "build" / args.board)
-    out.info(f"building {args.board} into {out_dir} ...")
-    man = build_board(args.board, Path(args.site) if args.site else None, out_dir,
-                      Path(args.micropython) if args.micropython else None)
+    out_dir, man = manifest.built(args, Path(args.micropython) if args.micropython else None)
     return manifest.load(out_dir, man)
 
 

@@ -12,7 +12,6 @@ starts the service. relayctl then waits until the relay's log shows
 """
 
 import io
-import json
 import re
 import shlex
 import subprocess
@@ -20,7 +19,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from relayctl import out, paths
+from relayctl import out
 from relayctl.errors import CliError
 
 # Runs on the board (busybox ash or bash). $1: root ("" for the live system), $2: unpacked bundle.
@@ -81,18 +80,9 @@ def add_arguments(p):
 
 def bundle(args):
     """(tar.gz bytes, manifest) of a Linux build."""
-    if args.image:
-        out_dir = Path(args.image)
-        try:
-            manifest = json.loads((out_dir / "manifest.json").read_text())
-        except (OSError, ValueError) as e:
-            raise CliError(f"{out_dir}/manifest.json: cannot read ({e}): not a `relayctl build` output; build first")
-    else:
-        from relayctl.build import build_board
+    from relayctl.flash.manifest import built
 
-        out_dir = Path(args.out or paths.ROOT / "build" / args.board)
-        out.info(f"building {args.board} into {out_dir} ...")
-        manifest = build_board(args.board, Path(args.site) if args.site else None, out_dir, None)
+    out_dir, manifest = built(args)
     name = manifest.get("bundle")
     if not name:
         raise CliError(f"board {manifest.get('board')} has no Linux bundle: install is for Raspberry Pi and OpenWrt "

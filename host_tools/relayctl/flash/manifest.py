@@ -90,3 +90,21 @@ def load(build_dir, manifest=None):
     flash_size = manifest.get("flash_size") or (manifest.get("flash") or {}).get("size")
     return Image(data, offset, fs_offset, fs_size, cfg, manifest.get("board"), manifest.get("chip"),
                  flash_size, manifest)
+
+
+def built(args, micropython=None):
+    """(build directory, manifest dict) from --image DIR, or from building args.board now (into
+    --out, default build/BOARD, with --site). The one way flash, deploy and install get a build."""
+    from relayctl import out, paths
+
+    if args.image:
+        out_dir = Path(args.image)
+        try:
+            return out_dir, json.loads((out_dir / "manifest.json").read_text())
+        except (OSError, ValueError) as e:
+            raise CliError(f"{out_dir}/manifest.json: cannot read ({e}): not a `relayctl build` output; build first")
+    from relayctl.build import build_board
+
+    out_dir = Path(args.out or paths.ROOT / "build" / args.board)
+    out.info(f"building {args.board} into {out_dir} ...")
+    return out_dir, build_board(args.board, Path(args.site) if args.site else None, out_dir, micropython)
