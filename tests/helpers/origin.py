@@ -52,7 +52,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class _V6Server(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a burst of tunnels from a test would find SYNs dropped
+    # and wait for retransmits, which looks like a slow relay.
+    request_queue_size = 128
+    daemon_threads = True
+
+
+class _V6Server(_Server):
     address_family = socket.AF_INET6
 
 
@@ -62,7 +69,7 @@ class Origin:
     def __init__(self, size=3 * 1024 * 1024, host="127.0.0.1"):
         self.blob = os.urandom(size)
         self.sha256 = hashlib.sha256(self.blob).hexdigest()
-        cls = _V6Server if ":" in host else ThreadingHTTPServer
+        cls = _V6Server if ":" in host else _Server
         self.server = cls((host, 0), _Handler)
         self.server.daemon_threads = True
         self.server.files = {"/blob": self.blob, "/small": b"hello relay\n"}
@@ -89,11 +96,10 @@ class _Echo(socketserver.BaseRequestHandler):
 
 class EchoServer:
     def __init__(self, host="127.0.0.1"):
-        cls = socketserver.ThreadingTCPServer
+        attrs = {"allow_reuse_address": True, "daemon_threads": True, "request_queue_size": 128}
         if ":" in host:
-            cls = type("V6", (socketserver.ThreadingTCPServer,), {"address_family": socket.AF_INET6})
-        cls.allow_reuse_address = True
-        cls.daemon_threads = True
+            attrs["address_family"] = socket.AF_INET6
+        cls = type("Echo", (socketserver.ThreadingTCPServer,), attrs)
         self.server = cls((host, 0), _Echo)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -11,7 +11,7 @@ from tests.integration.test_proxy import connect_req, curl, socks5_request
 def served_promptly(relay, origin):
     t0 = time.monotonic()
     r = curl("--socks5", f"127.0.0.1:{relay.socks}", f"http://127.0.0.1:{origin.port}/small", "--max-time", "15")
-    assert r.stdout == b"hello relay\n", r.stderr
+    assert r.stdout == b"hello relay\n", (r.stderr, relay.status_json() if relay.alive() else relay.stop())
     assert relay.alive()
     return time.monotonic() - t0
 
