@@ -26,9 +26,9 @@ class Sharing:
         self.slow_factor = c.slow_factor
         self.slow_rate = c.slow_rate
         self.base = (c.rate_down, c.rate_up)
-        # Read at most ~20 ms of link time at once, so a waiting message is never stuck behind a big chunk.
+        # Read at most ~4 ms of link time at once, so a waiting message is never stuck behind a big chunk.
         fastest = max(c.rate_down, c.rate_up, c.slow_rate)
-        self.quantum = max(1460, min(cfg.limits.buffer, fastest // 50))
+        self.quantum = max(1460, min(cfg.limits.buffer, fastest // 250))
         self.links = [share.Link(c.rate_down or c.slow_rate, max(self.quantum * 4, 16384)),
                       share.Link(c.rate_up or c.slow_rate, max(self.quantum * 4, 16384))]
         self.kick = [runtime.Event(), runtime.Event()]

@@ -49,7 +49,12 @@ class Link:
 
     def try_take(self, key, n, interactive, now):
         self._refill(now)
-        if self.tokens <= 0 or self.prio or self.bulk:
+        if interactive:
+            # A message goes ahead of bulk and may put the link into debt (down to -burst): bulk pays
+            # it back by waiting. A message never waits behind a chunk of someone's video.
+            if self.tokens <= -self.burst or self.prio:
+                return False
+        elif self.tokens <= 0 or self.prio or self.bulk:
             return False
         self._charge(key, n, interactive)
         return True
@@ -92,12 +97,12 @@ class Link:
         if not self.prio and not self.bulk:
             return None, -1
         self._refill(now)
-        if self.tokens <= 0:
-            return None, (-self.tokens * 1000) // self.rate + 1
-        if self.prio:
+        if self.prio and self.tokens > -self.burst:
             key, n, waiter = self.prio.pop(0)
             self.tokens -= n
             return waiter, 0
+        if self.tokens <= 0:
+            return None, (-self.tokens * 1000) // self.rate + 1
         best = 0
         for i in range(1, len(self.bulk)):
             b, c = self.bulk[i], self.bulk[best]
