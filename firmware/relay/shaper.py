@@ -96,10 +96,23 @@ class Sharing:
             raise Refusal(S.R_QUOTA)
 
     def _interactive(self, s, n, now):
-        if getattr(s, "win_b", None) is None or runtime.ms_since(s.win_t) > _WINDOW_MS:
+        """Interactive: at most interactive_bytes in this window, and not bulk in the last one
+        (win_b = -1 marks a bulk window): a stream that filled its window stays bulk, instead of
+        jumping the queue with a fresh allowance every second. A quiet window makes it interactive again."""
+        b = getattr(s, "win_b", None)
+        if b is None:
             s.win_t = now
-            s.win_b = 0
-        s.win_b += n
+            b = 0
+        else:
+            age = runtime.ms_since(s.win_t)
+            if age > _WINDOW_MS:
+                was_bulk = b < 0 or b > self.interactive_bytes
+                s.win_t = now
+                b = -1 if was_bulk and age <= 2 * _WINDOW_MS else 0
+        if b < 0:
+            s.win_b = -1
+            return False
+        s.win_b = b + n
         return s.win_b <= self.interactive_bytes
 
     def admit(self, s, n, down, waiter=None):
