@@ -1,4 +1,4 @@
-"""The relay loop: listeners, sessions, limits, timeouts, upstream connects, tunnels.
+"""The relay loop: listeners, sessions, limits, timeouts, upstream connects (tunnels.py relays).
 
 The only module (with runtime/) that does I/O. It reads bytes, hands them to
 the protocol objects (socks.py, httpproxy.py) and acts on their answers.
@@ -11,17 +11,11 @@ from relay import runtime, stats as S
 from relay.addr import parse_ip
 from relay.guard import Guard
 from relay.resolve import ResolveError, Resolver
+from relay.stats import Refusal  # noqa: F401  (sessions import it from here)
+from relay.tunnels import Tunnels
 
 _SWEEP_MS = 1000
 _HANDSHAKE_READ = 4096  # a SOCKS request is at most 262 bytes; big reads only once a tunnel runs
-
-
-class Refusal(Exception):
-    """A destination the relay will not or cannot reach; .reason is a stats key."""
-
-    def __init__(self, reason):
-        super().__init__(reason)
-        self.reason = reason
 
 
 class Session:
@@ -43,7 +37,7 @@ class Session:
         return self.conn.peer[0]
 
 
-class Relay:
+class Relay(Tunnels):
     def __init__(self, cfg, log):
         self.cfg = cfg
         self.log = log
@@ -263,35 +257,6 @@ class Relay:
             if s.task is not None:  # a detached tunnel ends in its own callback
                 self._end(s)
 
-    def _lean(self, s, up):
-        """Start the upstream->client copy as its own task when runtime.pipe can run both directions
-        (MicroPython without fair sharing, which has no half-close: either EOF ends the tunnel)."""
-        if self.sharing is not None or runtime.pipe is None or runtime.HAS_HALF_CLOSE or type(up) is not type(s.conn):
-            return False
-        s.timeout_ms = self.idle_ms
-        s.active = runtime.now_ms()
-        s.peer_task = runtime.create_task(runtime.pipe(up, s.conn, 0, self.moved, s, True, self._down_done))
-        return True
-
-    def _detached_done(self, pump, clean):
-        pump.conns[1].close()
-        self._end(pump.s)
-
-    def _detach(self, s, up):
-        """Hand the tunnel to the fast path's loop callbacks and let this task end: an idle tunnel
-        then costs no task and no coroutine frames. False where the runtime cannot."""
-        if not self.fast or runtime.start_fast_pump is None:
-            return False
-        sh = self.sharing
-        p = runtime.start_fast_pump(s.conn, up, self, s, sh.quantum if sh is not None else 0, self._detached_done)
-        if p is None:
-            return False
-        s.timeout_ms = self.idle_ms
-        s.active = runtime.now_ms()
-        s.peer_task = p  # the sweeper's cancel() ends it
-        s.task = None
-        return True
-
     def _end(self, s):
         if s.peer_task is not None:
             try:
@@ -403,119 +368,3 @@ class Relay:
             except OSError as e:
                 last = Refusal(runtime.connect_error(e))
         raise last
-
-    # -- tunnels -----------------------------------------------------------
-
-    def moved(self, s, n, down):
-        """The fast path's accounting hook: n bytes went one way through session s."""
-        s.active = runtime.now_ms()
-        if down:
-            self.stats.bytes_down += n
-        else:
-            self.stats.bytes_up += n
-
-    def admit(self, s, n, down, waiter):
-        """The fast path's fair-share hook (see shaper.Sharing.admit)."""
-        try:
-            return self.sharing.admit(s, n, down, waiter)
-        except Refusal as r:
-            self.stats.refuse(r.reason)
-            raise
-
-    async def tunnel(self, s, upstream, head=b""):
-        """Relay both ways until both sides are done. head: client bytes already read."""
-        s.timeout_ms = self.idle_ms
-        s.active = runtime.now_ms()
-        if head:
-            await upstream.send(head)
-            self.stats.bytes_up += len(head)
-        if self.fast:
-            sh = self.sharing
-            done = await runtime.fast_pump(s.conn, upstream, self, s, sh.quantum if sh is not None else 0)
-            if done is not None:
-                return
-        lean = self.sharing is None and runtime.pipe is not None and type(upstream) is type(s.conn)
-        if lean:  # no wrapper frames between the tasks and the copy loops: an idle tunnel costs less
-            s.peer_task = runtime.create_task(runtime.pipe(upstream, s.conn, 0, self.moved, s, True, self._down_done))
-        else:
-            s.peer_task = runtime.create_task(self._down(s, upstream))
-        try:
-            if lean:
-                try:
-                    await runtime.pipe(s.conn, upstream, 0, self.moved, s, False)
-                    clean = True
-                except OSError:
-                    clean = False
-            else:
-                clean = await self._up(s, upstream)
-            if clean and runtime.HAS_HALF_CLOSE:
-                upstream.shutdown_write()
-                t = s.peer_task
-                if t is not None:
-                    await t  # the other direction finishes on its own (or the sweeper ends it)
-        finally:
-            upstream.close()
-
-    async def _up(self, s, upstream):
-        src = s.conn
-        st = self.stats
-        now = runtime.now_ms
-        sh = self.sharing
-        limit = sh.quantum if sh is not None else 0
-        try:
-            while True:
-                data = await src.recv(limit)
-                n = len(data)
-                if not n:
-                    return True
-                s.active = now()
-                if sh is not None:
-                    ev = sh.admit(s, n, False)
-                    if ev is not None:
-                        data = bytes(data)  # the shared read buffer is reused while we wait
-                        await sh.wait(ev, False)
-                await upstream.send(data)
-                st.bytes_up += n
-        except OSError:
-            return False
-        except Refusal as r:
-            st.refuse(r.reason)
-            return False
-
-    def _down_done(self, s, clean):
-        """The upstream->client copy ended (also runtime.pipe's ended callback)."""
-        s.peer_task = None
-        if clean and runtime.HAS_HALF_CLOSE:
-            s.conn.shutdown_write()  # the client reads EOF and closes its side
-        else:
-            self._cancel(s)  # no half-close here: end the whole tunnel
-
-    async def _down(self, s, upstream):
-        dst = s.conn
-        st = self.stats
-        now = runtime.now_ms
-        sh = self.sharing
-        limit = sh.quantum if sh is not None else 0
-        clean = False
-        try:
-            while True:
-                data = await upstream.recv(limit)
-                n = len(data)
-                if not n:
-                    clean = True
-                    break
-                s.active = now()
-                if sh is not None:
-                    ev = sh.admit(s, n, True)
-                    if ev is not None:
-                        data = bytes(data)  # the shared read buffer is reused while we wait
-                        await sh.wait(ev, True)
-                await dst.send(data)
-                st.bytes_down += n
-        except OSError:
-            pass
-        except Refusal as r:
-            st.refuse(r.reason)
-        except runtime.CancelledError:
-            return
-        self._down_done(s, clean)

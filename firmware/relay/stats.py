@@ -60,3 +60,11 @@ class Stats:
             "udp_datagrams": self.udp_datagrams,
             "refused": dict(self.refused),
         }
+
+
+class Refusal(Exception):
+    """A destination the relay will not or cannot reach; .reason is a stats key."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason

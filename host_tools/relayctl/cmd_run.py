@@ -159,6 +159,12 @@ def run(args):
     for d in args.dns:
         extra += ["--dns", d]
     argv, env = relay_command(args.runtime, config_path, extra)
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt  # a service manager's SIGTERM stops the relay like Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, bufsize=1)
     except OSError as e:

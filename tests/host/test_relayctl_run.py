@@ -61,3 +61,24 @@ def test_bad_config_exits_2_with_one_line_per_problem(rt, tmp_path):
     assert f"{cfg}: socks.port: expected 1..65535, got 70000" in lines
     assert any(line.startswith(f"{cfg}: limits.idle_timeout: ") for line in lines)
     assert len(lines) == 2
+
+
+def test_sigterm_to_relayctl_stops_the_relay_too():
+    """A service manager (or a test) stops relayctl with SIGTERM: the relay it started must not live on."""
+    socks = free_port()
+    proc = subprocess.Popen([RELAYCTL, "run", "--socks", f"127.0.0.1:{socks}", "--http", "off"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert "relay ready" in read_until(proc, b"relay ready")
+        children = [int(p) for p in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
+        assert len(children) == 1
+        proc.terminate()
+        assert proc.wait(10) == 0
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{children[0]}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not os.path.exists(f"/proc/{children[0]}") or "zombie" in open(f"/proc/{children[0]}/status").read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
