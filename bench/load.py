@@ -138,11 +138,12 @@ def set_lowat(s, n):
         return 0
 
 
-def discard(s, n, deadline):
-    """Receive and drop n bytes (the kernel drops them: MSG_TRUNC). Returns the count."""
+def discard(s, n, deadline, lowat=True):
+    """Receive and drop n bytes (the kernel drops them: MSG_TRUNC). Returns the count.
+    lowat: wake only for big batches (SO_RCVLOWAT); the MTProto bench turns it off."""
     got = 0
     buf = memoryview(bytearray(4 * MiB))  # only a size for recv_into; MSG_TRUNC never fills it
-    lowat = set_lowat(s, min(LOWAT, n))
+    lowat = set_lowat(s, min(LOWAT, n)) if lowat else 0
     while got < n:
         if lowat and n - got < lowat:
             lowat = set_lowat(s, n - got)

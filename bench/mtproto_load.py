@@ -97,23 +97,8 @@ def client_header(secret, tag, dc):
 
 
 def discard(s, n, deadline):
-    """Receive and drop n bytes (recv MSG_TRUNC: the kernel drops them). Unlike load.discard,
-    no SO_RCVLOWAT: with it the relay's MTProto path stalled for seconds at a time."""
-    got = 0
-    buf = memoryview(bytearray(4 * MiB))  # only a size for recv_into; MSG_TRUNC never fills it
-    while got < n:
-        try:
-            k = s.recv_into(buf, min(len(buf), n - got), load.MSG_TRUNC)
-        except socket.timeout:
-            if time.monotonic() > deadline:
-                break
-            continue
-        if k == 0:
-            break
-        got += k
-        if time.monotonic() > deadline:
-            break
-    return got
+    """load.discard without SO_RCVLOWAT: with it the relay's MTProto path stalled for seconds at a time."""
+    return load.discard(s, n, deadline, lowat=False)
 
 
 # ---------------------------------------------------------------- the DC child

@@ -83,7 +83,7 @@ class Tunnels:
                 except OSError:
                     clean = False
             else:
-                clean = await self._up(s, upstream)
+                clean = await self._copy(s, s.conn, upstream, False)
             if clean and runtime.HAS_HALF_CLOSE:
                 upstream.shutdown_write()
                 t = s.peer_task
@@ -92,10 +92,8 @@ class Tunnels:
         finally:
             upstream.close()
 
-    async def _up(self, s, upstream):
-        src = s.conn
-        st = self.stats
-        now = runtime.now_ms
+    async def _copy(self, s, src, dst, down):
+        """The portable pump, one direction: True at EOF, False on an error or a refusal (quota, budget)."""
         sh = self.sharing
         limit = sh.quantum if sh is not None else 0
         try:
@@ -104,18 +102,17 @@ class Tunnels:
                 n = len(data)
                 if not n:
                     return True
-                s.active = now()
                 if sh is not None:
-                    ev = sh.admit(s, n, False)
+                    ev = sh.admit(s, n, down)
                     if ev is not None:
                         data = bytes(data)  # the shared read buffer is reused while we wait
-                        await sh.wait(ev, False)
-                await upstream.send(data)
-                st.bytes_up += n
+                        await sh.wait(ev, down)
+                await dst.send(data)
+                self.moved(s, n, down)
         except OSError:
             return False
         except Refusal as r:
-            st.refuse(r.reason)
+            self.stats.refuse(r.reason)
             return False
 
     def _down_done(self, s, clean):
@@ -127,31 +124,8 @@ class Tunnels:
             self._cancel(s)  # no half-close here: end the whole tunnel
 
     async def _down(self, s, upstream):
-        dst = s.conn
-        st = self.stats
-        now = runtime.now_ms
-        sh = self.sharing
-        limit = sh.quantum if sh is not None else 0
-        clean = False
         try:
-            while True:
-                data = await upstream.recv(limit)
-                n = len(data)
-                if not n:
-                    clean = True
-                    break
-                s.active = now()
-                if sh is not None:
-                    ev = sh.admit(s, n, True)
-                    if ev is not None:
-                        data = bytes(data)  # the shared read buffer is reused while we wait
-                        await sh.wait(ev, True)
-                await dst.send(data)
-                st.bytes_down += n
-        except OSError:
-            pass
-        except Refusal as r:
-            st.refuse(r.reason)
+            clean = await self._copy(s, upstream, s.conn, True)
         except runtime.CancelledError:
             return
         self._down_done(s, clean)

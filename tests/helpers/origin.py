@@ -164,3 +164,31 @@ class DNSServer:
 
     def close(self):
         self.sock.close()
+
+
+class ThreadedTCP:
+    """A loopback TCP peer with a thread per connection: subclasses define serve(conn)."""
+
+    def __init__(self, backlog=64):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+
+    def start(self):
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, conn):
+        raise NotImplementedError
+
+    def close(self):
+        self.sock.close()

@@ -10,29 +10,19 @@ import time
 
 import pytest
 
+from tests.helpers.origin import ThreadedTCP
 from tests.integration.test_proxy import connect_req, curl
 
 
-class Fountain:
+class Fountain(ThreadedTCP):
     """An origin that sends to every connection as fast as it is read, for at most `cap` seconds."""
 
     def __init__(self, cap=30):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        super().__init__()
         self.cap = cap
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.start()
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._pour, args=(c,), daemon=True).start()
-
-    def _pour(self, c):
+    def serve(self, c):
         chunk = b"\x5a" * 16384
         end = time.monotonic() + self.cap
         c.settimeout(5)
@@ -43,8 +33,6 @@ class Fountain:
             pass
         c.close()
 
-    def close(self):
-        self.sock.close()
 
 
 class Phone:

@@ -13,12 +13,13 @@
 import hashlib
 import hmac
 import os
-import socket
 import struct
 import threading
 import time
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from tests.helpers.origin import ThreadedTCP
 
 TAG_ABRIDGED = b"\xef\xef\xef\xef"
 TAG_INTERMEDIATE = b"\xee\xee\xee\xee"
@@ -78,27 +79,16 @@ def res_pq_for(req_packet):
     return struct.pack("<qqi", 0, reply_msg_id, len(res)) + res
 
 
-class DCStub:
+class DCStub(ThreadedTCP):
     """Accepts obfuscated2 connections on 127.0.0.1; .sessions lists what each one carried."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        super().__init__()
         self.sessions = []  # dicts: tag, dc, packets, error
         self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.start()
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c):
         rec = {"tag": None, "dc": None, "packets": [], "error": None}
         with self.lock:
             self.sessions.append(rec)
@@ -132,32 +122,19 @@ class DCStub:
         finally:
             c.close()
 
-    def close(self):
-        self.sock.close()
 
 
-class MaskSite:
+class MaskSite(ThreadedTCP):
     """The site a probe is passed to: records the bytes, answers REPLY, closes."""
 
     REPLY = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
+        super().__init__(backlog=16)
         self.got = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.start()
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c):
         c.settimeout(5)
         data = b""
         try:
@@ -173,8 +150,6 @@ class MaskSite:
         finally:
             c.close()
 
-    def close(self):
-        self.sock.close()
 
 
 # -- fake-TLS client ----------------------------------------------------------------

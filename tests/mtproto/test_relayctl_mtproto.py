@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ def test_generated_secrets_work_with_the_relay(tmp_path):
                 telethon_exchange(ConnectionTcpMTProxyRandomizedIntermediate, port, dd, 2))
             assert res.nonce == nonce and back == blobs
             key = bytes.fromhex(ee[2:34])
-            s = peers.socket.create_connection(("127.0.0.1", port), timeout=10)
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
             hello = peers.client_hello(key, "cdn.example.org")
             s.sendall(hello)
             peers.read_server_hello(s, key, hello[11:43])
