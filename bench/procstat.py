@@ -14,7 +14,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _stat(pid):
-    """(ppid, cpu ticks incl. reaped children, state) of pid, or None when it is gone."""
+    """(ppid, cpu ticks incl. reaped children, state, kernel-mode ticks) of pid, or None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
@@ -22,7 +22,7 @@ def _stat(pid):
         return None
     fields = data[data.rfind(b")") + 2:].split()
     # fields[0] is the state (field 3 of proc(5)); utime..cstime are fields 14..17
-    return int(fields[1]), sum(int(x) for x in fields[11:15]), fields[0]
+    return int(fields[1]), sum(int(x) for x in fields[11:15]), fields[0], int(fields[12]) + int(fields[14])
 
 
 def tree(root):
@@ -42,13 +42,13 @@ def tree(root):
     return out
 
 
-def cpu_s(root):
-    """CPU seconds used so far by the tree rooted at root."""
+def cpu_s(root, kernel=False):
+    """CPU seconds used so far by the tree rooted at root (kernel: only those spent in the kernel)."""
     ticks = 0
     for pid in tree(root):
         st = _stat(pid)
         if st is not None:
-            ticks += st[1]
+            ticks += st[3] if kernel else st[1]
     return ticks / CLK_TCK
 
 
@@ -94,15 +94,16 @@ class Meter:
 
     def _read(self):
         return (time.monotonic(), cpu_s(self.proxy_pid) if self.proxy_pid else None,
-                self_cpu_s(), cpu_s(self.servers_pid) if self.servers_pid else 0.0, machine_ticks())
+                self_cpu_s(), cpu_s(self.servers_pid) if self.servers_pid else 0.0, machine_ticks(),
+                cpu_s(self.proxy_pid, kernel=True) if self.proxy_pid else None)
 
     def start(self):
         self.t0 = self._read()
         return self
 
     def stop(self):
-        w0, p0, c0, s0, (m0, i0) = self.t0
-        w1, p1, c1, s1, (m1, i1) = self._read()
+        w0, p0, c0, s0, (m0, i0), k0 = self.t0
+        w1, p1, c1, s1, (m1, i1), k1 = self._read()
         wall = max(w1 - w0, 1e-9)
         ncpu = os.cpu_count() or 1
         busy_cores = (1 - (i1 - i0) / max(m1 - m0, 1)) * ncpu
@@ -111,6 +112,8 @@ class Meter:
         return {
             "wall_s": round(wall, 4),
             "proxy_cpu_s": None if proxy is None else round(proxy, 3),
+            # the part of it spent in the kernel (syscalls, loopback TCP): what no Python change can cut
+            "proxy_kernel_share": None if not proxy else round((k1 - k0) / proxy, 3),
             "client_cpu_s": round(c1 - c0, 3),
             "servers_cpu_s": round(s1 - s0, 3),
             "proxy_cores": None if proxy is None else round(proxy / wall, 3),

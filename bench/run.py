@@ -81,6 +81,8 @@ FIGURES = (
     Figure("bulk_up_MBps", "bulk upload MB/s", "higher", _get("bulk", "upload", "MBps"), info=True),
     Figure("churn_conn_per_s", "churn conn/s", "higher", _get("churn", "conn_per_s"), info=True),
     Figure("churn_p50_ms", "churn p50 latency ms", "lower", _get("churn", "p50_ms"), info=True),
+    Figure("churn_kernel_share", "churn, share of proxy CPU in the kernel", "lower", _get("churn", "proxy_kernel_share"),
+           info=True),
     Figure("fanin_MBps", "fan-in MB/s", "higher", _get("fanin", "MBps"), info=True),
     Figure("fanin_cpu_s_per_GiB", "fan-in proxy CPU s/GiB", "lower", _get("fanin", "proxy_cpu_s_per_GiB"), info=True),
     # no tunnel can finish before the client has issued every write, so min/max >= write
@@ -191,6 +193,8 @@ def parse_args(argv):
     ap.add_argument("--skip", default="", help="comma-separated targets to leave out")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the JSON and proxy logs")
+    ap.add_argument("--profile", action="store_true",
+                    help="record each relay run with py-spy (collapsed stacks beside the proxy logs, for flamegraph.pl or grep; slows the relay a little)")
     for k, v in FULL.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=None, help="default %s (quick: %s)" % (v, QUICK[k]))
     a = ap.parse_args(argv)
@@ -284,6 +288,32 @@ class Proxy:
                 except OSError:
                     pass
         self.log.close()
+
+
+def start_profile(a, target, proxy, workdir, rep):
+    """py-spy recording the relay (CPython only) while the load runs, or None."""
+    if not a.profile or target.relay_runtime != "cpython":
+        return None
+    exe = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    if not os.path.exists(exe):
+        say("--profile: py-spy is not installed in this venv (pip install py-spy)")
+        return None
+    out = os.path.join(workdir, "%s.r%d.folded" % (target.name, rep))
+    say("profiling %s into %s" % (target.name, out))
+    return subprocess.Popen([exe, "record", "--pid", str(proxy.pid), "--output", out, "--format", "raw", "--rate", "250",
+                             "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(spy):
+    if spy is None:
+        return
+    spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+    try:
+        spy.wait(30)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        spy.wait()
 
 
 def relay_status(port):
@@ -491,6 +521,7 @@ def main(argv=None):
                 runs[t.name].append({"rep": rep, "start_error": str(e), "scenarios": {},
                                      "figures": figures_of(t, {}), "errors": 1, "other_cores": None})
                 continue
+            spy = start_profile(a, t, proxy, workdir, rep)
             try:
                 status = relay_status(proxy.status_port)
                 if t.proto.startswith("mtproto"):
@@ -498,6 +529,7 @@ def main(argv=None):
                 else:
                     scen = load.Load(a, t.proto, proxy.port, proxy.pid, proxy.status_port, t.load).run(plan[t.name])
             finally:
+                stop_profile(spy)
                 proxy.stop()
             run = {"rep": rep, "port": proxy.port, "scenarios": scen, "figures": figures_of(t, scen),
                    "errors": errors_of(scen), "other_cores": other_cores(scen),

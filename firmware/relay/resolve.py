@@ -53,17 +53,25 @@ class Resolver:
         first = [a for a in ips if (len(a) == 16) == self.prefer_v6]
         return first + [a for a in ips if (len(a) == 16) != self.prefer_v6]
 
-    async def resolve(self, name):
+    def known(self, name):
+        """The addresses of name without asking anyone (dns.hosts, an unexpired cached answer), or None."""
         name = name.lower().rstrip(".")
         fixed = self.hosts.get(name)
         if fixed:
             return self._order(fixed)
-        now = runtime.now_ms()
         hit = self.cache.get(name)
         if hit is not None:
-            if now - hit[0] < 0:
+            if runtime.now_ms() - hit[0] < 0:
                 return hit[1]
             del self.cache[name]
+        return None
+
+    async def resolve(self, name):
+        ips = self.known(name)
+        if ips is not None:
+            return ips
+        name = name.lower().rstrip(".")
+        now = runtime.now_ms()
         if self.system:
             ips = await runtime.system_resolve(name)
             ttl = 60

@@ -86,6 +86,11 @@ class Relay(Tunnels):
             self.sharing = Sharing(self, cfg)
         runtime.set_buffer_size(lim.buffer)
         self.fast = runtime.fast_pump is not None and cfg.io.backend == "auto"
+        self.fast_socks = None  # starts a SOCKS session on loop callbacks, where the runtime can
+        if self.fast and runtime.connect_start is not None:
+            from relay.socks_fast import FastSocks
+
+            self.fast_socks = FastSocks
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -159,6 +164,10 @@ class Relay(Tunnels):
             await runtime.sleep_ms(_SWEEP_MS)
             for s in list(self.sessions):
                 if runtime.ms_since(s.active) > s.timeout_ms:
+                    expire = getattr(s.task, "expire", None)
+                    if expire is not None:
+                        expire()  # a callback-driven handshake decides itself (a connect may try the next address)
+                        continue
                     if not s.tunnel:
                         self.stats.refuse(S.R_HANDSHAKE_TIMEOUT)
                     self._cancel(s)
@@ -187,7 +196,10 @@ class Relay(Tunnels):
         s = Session(conn, self.handshake_ms)
         self.sessions.add(s)
         self.stats.sessions += 1
-        s.task = runtime.create_task(self._serve(s))
+        if self.fast_socks is not None:
+            self.fast_socks(self, s)  # no task unless the session needs one (HTTP, a lookup, an upstream, UDP)
+        else:
+            s.task = runtime.create_task(self._serve(s))
 
     def _accept_status(self, conn):
         from relay.status import serve_status
@@ -209,26 +221,19 @@ class Relay(Tunnels):
             self.sessions.discard(s)
             s.conn.close()
 
-    async def _serve(self, s):
+    async def _serve(self, s, first=None, pending=None):
+        """Serve session s to its end. first: bytes the callback handshake already read;
+        pending: a coroutine that finishes its handshake and returns what the handshake would."""
         conn = s.conn
         try:
-            first = await conn.recv(_HANDSHAKE_READ)
-            if not first:
-                return
-            b = first[0]
-            then = None
-            if b == 5 or b == 4:
-                from relay.socks_session import serve_socks
-
-                then = await serve_socks(self, s, first)
-            elif 0x41 <= b <= 0x5A:  # an upper-case letter: an HTTP method
-                from relay.http_session import serve_http
-
-                then = await serve_http(self, s, first)
+            if pending is not None:
+                then = await pending
             else:
-                self.stats.refuse(S.R_PROTOCOL)
-                if b == 0x16:
-                    self.log.debug("TLS ClientHello on a proxy port; closing")
+                if first is None:
+                    first = await conn.recv(_HANDSHAKE_READ)
+                if not first:
+                    return
+                then = await self._dispatch(s, first)
             if then is not None:
                 first = None
                 up, head = then
@@ -256,6 +261,22 @@ class Relay(Tunnels):
         finally:
             if s.task is not None:  # a detached tunnel ends in its own callback
                 self._end(s)
+
+    async def _dispatch(self, s, first):
+        """Pick the protocol by the first byte; -> (upstream, head) to tunnel, or None when done."""
+        b = first[0]
+        if b == 5 or b == 4:
+            from relay.socks_session import serve_socks
+
+            return await serve_socks(self, s, first)
+        if 0x41 <= b <= 0x5A:  # an upper-case letter: an HTTP method
+            from relay.http_session import serve_http
+
+            return await serve_http(self, s, first)
+        self.stats.refuse(S.R_PROTOCOL)
+        if b == 0x16:
+            self.log.debug("TLS ClientHello on a proxy port; closing")
+        return None
 
     def _end(self, s):
         if s.peer_task is not None:
@@ -307,24 +328,35 @@ class Relay(Tunnels):
         else:
             self.per_client.pop(s.client, None)
 
-    async def resolve(self, host):
-        """host: address bytes or a name -> addresses the guard and the policy allow, or Refusal."""
-        by_name = False
+    def resolve_known(self, host):
+        """The addresses of host the guard and the policy allow, when no lookup is needed (an address,
+        dns.hosts, a cached answer); None when only a lookup can tell. Raises Refusal."""
         if type(host) is str:
             ip = parse_ip(host)
-            if ip is not None:
-                ips = [ip]
-            else:
+            if ip is None:
                 verdict = self.policy.check_name(host)
                 if verdict == "policy":
                     raise Refusal(S.R_POLICY)
-                by_name = verdict is None
-                try:
-                    ips = await self.resolver.resolve(host)
-                except ResolveError as e:
-                    raise Refusal(S.R_TIMEOUT if e.reason == "timeout" else S.R_DNS)
-        else:
-            ips = [host]
+                ips = self.resolver.known(host)
+                if ips is None:
+                    return None
+                return self._allowed(host, ips, verdict is None)
+            return self._allowed(host, [ip], False)
+        return self._allowed(host, [host], False)
+
+    async def resolve(self, host):
+        """host: address bytes or a name -> addresses the guard and the policy allow, or Refusal."""
+        ips = self.resolve_known(host)
+        if ips is not None:
+            return ips
+        by_name = self.policy.check_name(host) is None  # allowed by its name: its addresses need no check
+        try:
+            ips = await self.resolver.resolve(host)
+        except ResolveError as e:
+            raise Refusal(S.R_TIMEOUT if e.reason == "timeout" else S.R_DNS)
+        return self._allowed(host, ips, by_name)
+
+    def _allowed(self, host, ips, by_name):
         allowed = [ip for ip in ips if self.guard.check(ip) is None]
         if allowed and not by_name:
             allowed = [ip for ip in allowed if self.policy.check_ip(ip) is None]
@@ -336,14 +368,23 @@ class Relay(Tunnels):
             raise Refusal(S.R_GUARD)
         return allowed
 
-    async def connect(self, host, port):
-        """Open a TCP connection to host:port: through an upstream, or directly trying each allowed address."""
+    def route(self, host, port):
+        """The checks before a connect that need no waiting: -> the addresses to try directly, or None
+        when an upstream proxy or a lookup has to answer first (connect() does). Raises Refusal."""
         if self.policy.check_port(port) is not None:
             raise Refusal(S.R_POLICY)
         if self.uplink is not None and not self.uplink.up:
             raise Refusal(S.R_UPLINK_DOWN)
         ups = self.upstreams
         if ups is not None and not ups.goes_direct(host):
+            return None
+        return self.resolve_known(host)
+
+    async def connect(self, host, port):
+        """Open a TCP connection to host:port: through an upstream, or directly trying each allowed address."""
+        ips = self.route(host, port)
+        ups = self.upstreams
+        if ips is None and ups is not None and not ups.goes_direct(host):
             if type(host) is str and parse_ip(host) is None:
                 if self.policy.check_name(host) is not None:
                     raise Refusal(S.R_POLICY)  # the upstream resolves names: decide by name here
@@ -356,7 +397,8 @@ class Relay(Tunnels):
             conn = await ups.connect(host, port, self.connect_ms)
             self.stats.tunnels_total += 1
             return conn
-        ips = await self.resolve(host)
+        if ips is None:
+            ips = await self.resolve(host)
         last = Refusal(S.R_FAILED)
         for ip in ips:
             try:

@@ -49,13 +49,13 @@ async def serve_socks(relay, s, first):
             await conn.send(e.reply)
 
 
-def _reply5(reason, bound):
+def reply5(reason, bound):
     if reason is None:
         return socks.socks5_reply(socks.REP_OK, bound[0], bound[1])
     return socks.socks5_reply(SOCKS5_REPLY.get(reason, socks.REP_FAILURE))
 
 
-def _reply4(reason, bound):
+def reply4(reason, bound):
     return socks.socks4_reply(reason is None)
 
 
@@ -65,7 +65,7 @@ async def _request5(relay, s, hs, req):
 
         await serve_udp(relay, s, req)
         return None
-    return await _connect(relay, s, req, hs.rest, _reply5)
+    return await connect_and_reply(relay, s, req, hs.rest, reply5)
 
 
 async def _request4(relay, s, hs, req):
@@ -73,10 +73,10 @@ async def _request4(relay, s, hs, req):
         relay.stats.refuse(S.R_AUTH)  # SOCKS4 carries no password
         await s.conn.send(socks.socks4_reply(False))
         return None
-    return await _connect(relay, s, req, hs.rest, _reply4)
+    return await connect_and_reply(relay, s, req, hs.rest, reply4)
 
 
-async def _connect(relay, s, req, rest, reply):
+async def connect_and_reply(relay, s, req, rest, reply):
     """Count the tunnel, reach the destination, answer. reply(reason, bound) -> bytes.
     Returns (upstream, rest) for the server to relay; the handshake's frames are gone by then,
     which is what an idle tunnel costs least with."""

@@ -16,6 +16,8 @@ sys.implementation itself. Both backends offer the same small surface:
   set_buffer_size(n), raise_fd_limit(), heap_used(), rss_kib()
   fast_pump(client, upstream, tap, session, limit) -> clean?, or None (the runtime has no fast path)
   start_fast_pump(client, upstream, tap, session, limit, on_done) -> pump with .cancel(), or None
+  connect_start(ip, port, done) -> handle with .cancel(); done(conn, OSError or None) from the loop, or None
+        (the runtime has no callback handshake); such a Conn also has watch(cb), unwatch(), recv_now(n), send_now(data)
   pipe(src, dst, limit, moved, session, down): one direction without per-chunk allocation, or None
   aes_ctr(key, iv) -> .update(data) -> bytes-like (AES-256-CTR, a stream across calls)
   random_bytes(n), wall_time() -> Unix seconds or None while the clock is unset
@@ -64,6 +66,7 @@ wall_time = impl.wall_time
 HAS_HALF_CLOSE = impl.HAS_HALF_CLOSE
 fast_pump = impl.fast_pump
 start_fast_pump = impl.start_fast_pump
+connect_start = impl.connect_start
 pipe = impl.pipe
 loop_name = impl.loop_name
 HAS_UDP = impl.HAS_UDP

@@ -5,9 +5,11 @@ sockets and the two waiting tasks, nothing else. Reads return fresh bytes
 (CPython allocates cheaply), so no buffer is shared between tasks.
 """
 
+import _socket  # socket.socket's C base: a fast path connection needs none of the Python wrapper's extras
 import asyncio
 import errno
 import hashlib
+import os
 import socket
 import sys
 import time
@@ -167,6 +169,28 @@ class Conn:
     async def recv(self, limit=0):
         return await self.loop.sock_recv(self.sock, limit or _bufsize)
 
+    # The callback surface (fast path only): watch() calls cb from the loop while bytes or EOF wait.
+    def watch(self, cb):
+        self.loop.add_reader(self.sock.fileno(), cb)
+
+    def unwatch(self):
+        if self.sock.fileno() >= 0:
+            self.loop.remove_reader(self.sock.fileno())
+
+    def recv_now(self, limit):
+        """Bytes that are here (b"" at EOF), or None when nothing is; OSError on a broken connection."""
+        try:
+            return self.sock.recv(limit)
+        except (BlockingIOError, InterruptedError):
+            return None
+
+    def send_now(self, data):
+        """Send without waiting: True when all of data went (a fresh socket always takes a handshake reply)."""
+        try:
+            return self.sock.send(data) == len(data)
+        except (BlockingIOError, InterruptedError):
+            return False
+
     async def send(self, data):
         await self.loop.sock_sendall(self.sock, data)
 
@@ -209,13 +233,15 @@ class Listener:
         self.on_conn = on_conn
         self.loop = loop
         self.port = sock.getsockname()[1]
+        self.family = int(sock.family)
         loop.add_reader(sock.fileno(), self._ready)
 
     def _ready(self):
-        family = self.sock.family
+        family = self.family
         for _ in range(_ACCEPT_BATCH):
             try:
-                s, addr = self.sock.accept()
+                fd, addr = self.sock._accept()
+                s = _socket.socket(family, socket.SOCK_STREAM, 0, fd)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
@@ -269,6 +295,57 @@ async def connect_tcp(ip, port):
         sock.close()
         raise
     return Conn(sock, (ip, port), loop)
+
+
+class _Connecting:
+    """A TCP connect in flight, finished by a loop callback instead of a task: done(conn, None)
+    or done(None, OSError), once, unless cancel() comes first."""
+
+    __slots__ = ("loop", "sock", "ip", "port", "done")
+
+    def __init__(self, loop, sock, ip, port, done):
+        self.loop = loop
+        self.sock = sock
+        self.ip = ip
+        self.port = port
+        self.done = done
+        loop.add_writer(sock.fileno(), self._writable)
+
+    def _writable(self):
+        sock = self.sock
+        done, self.done = self.done, None
+        if done is None:
+            return
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self.loop.remove_writer(sock.fileno())
+            sock.close()
+            done(None, OSError(err, os.strerror(err)))
+            return
+        done(Conn(sock, (self.ip, self.port), self.loop), None)
+        # Only now: the fast pump has usually begun reading it, so the loop modifies its watch of
+        # this socket instead of dropping it and making a new one (fewer epoll_ctl calls per tunnel).
+        if sock.fileno() >= 0:
+            self.loop.remove_writer(sock.fileno())
+
+    def cancel(self):
+        if self.done is not None:
+            self.done = None
+            self.loop.remove_writer(self.sock.fileno())
+            self.sock.close()
+
+
+def connect_start(ip, port, done):
+    """Begin a TCP connect to ip:port -> a handle with cancel(); done(conn, error) follows from the loop.
+    Raises OSError when the connect fails at once (no route, out of descriptors)."""
+    family = _family(ip)
+    sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0)
+    _nodelay(sock)
+    err = sock.connect_ex((socket.inet_ntop(family, ip), port))
+    if err and err != errno.EINPROGRESS:
+        sock.close()
+        raise OSError(err, os.strerror(err))
+    return _Connecting(asyncio.get_running_loop(), sock, ip, port, done)
 
 
 def udp_open(ip, port_hint):

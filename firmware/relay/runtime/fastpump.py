@@ -144,12 +144,14 @@ class FastPump:
         if _turns.pumps <= _turns.ALONE:
             _turns.share = 1 << 30
             return self._readable(d)  # nothing to arbitrate
+        if d.moved < _turns.FLOOR:
+            return self._readable(d, _turns.FLOOR)  # least served of all: the scheduler would serve it first anyway
         _ready.want(self, d)
 
-    def _readable(self, d):
+    def _readable(self, d, most=1 << 30):
         if d.pr >= 0:
             return self._splice_in(d)
-        want = min(self.bufsize, self._share(d))
+        want = min(self.bufsize, self._share(d), most)
         try:
             data = d.src.recv(want)
         except (BlockingIOError, InterruptedError):

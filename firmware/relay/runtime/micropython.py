@@ -369,6 +369,7 @@ _EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0  # esp32 and rp2 co
 
 fast_pump = None  # the portable task pumps in server.py are the MicroPython path
 start_fast_pump = None
+connect_start = None  # sessions run as tasks here: the callback handshake is a CPython fast path
 
 
 def loop_name():
