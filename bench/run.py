@@ -300,9 +300,10 @@ def start_profile(a, target, proxy, workdir, rep):
         return None
     out = os.path.join(workdir, "%s.r%d.folded" % (target.name, rep))
     say("profiling %s into %s" % (target.name, out))
-    return subprocess.Popen([exe, "record", "--pid", str(proxy.pid), "--output", out, "--format", "raw", "--rate", "250",
-                             "--nonblocking"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [exe, "record", "--pid", str(proxy.pid), "--output", out, "--format", "raw", "--rate", "250"]
+    # BENCH_PROFILE_NATIVE=1 adds C frames (uvloop, the interpreter); py-spy must pause the relay to unwind them
+    argv += ["--native"] if os.environ.get("BENCH_PROFILE_NATIVE") else ["--nonblocking"]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def stop_profile(spy):

@@ -43,7 +43,7 @@ class FastSocks:
 
     # -- the client talks ----------------------------------------------------
 
-    def _readable(self):
+    def _readable(self, _=None):
         conn = self.s.conn
         try:
             data = conn.recv_now(_READ if self.hs is not None else _FIRST_READ)

@@ -10,6 +10,7 @@ import asyncio
 import errno
 import hashlib
 import os
+import select
 import socket
 import sys
 import time
@@ -169,13 +170,14 @@ class Conn:
     async def recv(self, limit=0):
         return await self.loop.sock_recv(self.sock, limit or _bufsize)
 
-    # The callback surface (fast path only): watch() calls cb from the loop while bytes or EOF wait.
+    # The callback surface (fast path only): watch() calls cb(None) from the loop while bytes or EOF wait.
     def watch(self, cb):
-        self.loop.add_reader(self.sock.fileno(), cb)
+        _epoll.poller(self.loop).want_read(self.sock.fileno(), cb, None)
 
     def unwatch(self):
+        """Stop watching; the connection stays open for whoever reads it next (a task)."""
         if self.sock.fileno() >= 0:
-            self.loop.remove_reader(self.sock.fileno())
+            _epoll.poller(self.loop).release(self.sock.fileno())
 
     def recv_now(self, limit):
         """Bytes that are here (b"" at EOF), or None when nothing is; OSError on a broken connection."""
@@ -224,6 +226,8 @@ class Conn:
             return None  # not redirected (ENOENT: no conntrack entry), or not Linux
 
     def close(self):
+        if _epoll is not None and self.sock.fileno() >= 0:
+            _epoll.forget(self.loop, self.sock.fileno())  # closing unregisters it from the fast path's set
         self.sock.close()
 
 
@@ -301,41 +305,41 @@ class _Connecting:
     """A TCP connect in flight, finished by a loop callback instead of a task: done(conn, None)
     or done(None, OSError), once, unless cancel() comes first."""
 
-    __slots__ = ("loop", "sock", "ip", "port", "done")
+    __slots__ = ("poller", "sock", "ip", "port", "done")
 
-    def __init__(self, loop, sock, ip, port, done):
-        self.loop = loop
+    def __init__(self, poller, sock, ip, port, done):
+        self.poller = poller
         self.sock = sock
         self.ip = ip
         self.port = port
         self.done = done
-        loop.add_writer(sock.fileno(), self._writable)
+        poller.want_write(sock.fileno(), self._writable, None)
 
-    def _writable(self):
+    def _writable(self, _):
         sock = self.sock
         done, self.done = self.done, None
-        if done is None:
-            return
+        fd = sock.fileno()
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
-            self.loop.remove_writer(sock.fileno())
+            self.poller.drop(fd)
             sock.close()
             done(None, OSError(err, os.strerror(err)))
             return
-        done(Conn(sock, (self.ip, self.port), self.loop), None)
-        # Only now: the fast pump has usually begun reading it, so the loop modifies its watch of
-        # this socket instead of dropping it and making a new one (fewer epoll_ctl calls per tunnel).
+        # The write interest goes with the next sync: the fast pump starts reading this socket in
+        # done(), and one epoll_ctl then changes the registration from "connected?" to "readable?".
+        self.poller.stop_write(fd, False)
+        done(Conn(sock, (self.ip, self.port), self.poller.loop), None)
         if sock.fileno() >= 0:
-            self.loop.remove_writer(sock.fileno())
+            self.poller.sync(fd)
 
     def cancel(self):
         if self.done is not None:
             self.done = None
-            self.loop.remove_writer(self.sock.fileno())
+            self.poller.drop(self.sock.fileno())
             self.sock.close()
 
 
-def connect_start(ip, port, done):
+def _connect_start(ip, port, done):
     """Begin a TCP connect to ip:port -> a handle with cancel(); done(conn, error) follows from the loop.
     Raises OSError when the connect fails at once (no route, out of descriptors)."""
     family = _family(ip)
@@ -345,7 +349,7 @@ def connect_start(ip, port, done):
     if err and err != errno.EINPROGRESS:
         sock.close()
         raise OSError(err, os.strerror(err))
-    return _Connecting(asyncio.get_running_loop(), sock, ip, port, done)
+    return _Connecting(_epoll.poller(asyncio.get_running_loop()), sock, ip, port, done)
 
 
 def udp_open(ip, port_hint):
@@ -485,7 +489,7 @@ def wall_time():
     return t if t >= _CLOCK_SANE else None
 
 
-def start_fast_pump(client, upstream, tap, session, limit, on_done):
+def _start_fast_pump(client, upstream, tap, session, limit, on_done):
     """Relay a tunnel on loop callbacks with no task behind it; returns the pump (.cancel() stops it),
     or None when a side is not a plain socket. on_done(pump, clean) is called once at the end."""
     if not isinstance(client, Conn) or not isinstance(upstream, Conn):
@@ -495,7 +499,7 @@ def start_fast_pump(client, upstream, tap, session, limit, on_done):
     return start(client, upstream, tap, session, _bufsize, True, limit, on_done)
 
 
-async def fast_pump(client, upstream, tap, session, limit=0):
+async def _fast_pump(client, upstream, tap, session, limit=0):
     """Relay a tunnel on loop callbacks (runtime/fastpump.py). None when a side is not a plain socket."""
     if not isinstance(client, Conn) or not isinstance(upstream, Conn):
         return None
@@ -503,5 +507,17 @@ async def fast_pump(client, upstream, tap, session, limit=0):
 
     return await pump(client, upstream, tap, session, _bufsize, True, limit)
 
+
+# The fast path (callback handshakes, the callback pump) runs on its own epoll set: Linux only.
+# Elsewhere (a developer's Mac) the portable task path serves everything.
+if hasattr(select, "epoll"):
+    from relay.runtime import epoll as _epoll
+
+    connect_start = _connect_start
+    start_fast_pump = _start_fast_pump
+    fast_pump = _fast_pump
+else:
+    _epoll = None
+    connect_start = start_fast_pump = fast_pump = None
 
 pipe = None  # CPython's portable path is the recv/send loop in server.py; its fast path is fast_pump

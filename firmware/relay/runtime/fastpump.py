@@ -19,6 +19,8 @@ import asyncio
 import os
 import socket
 
+from relay.runtime.epoll import poller
+
 _SPLICE = hasattr(os, "splice")
 _SPLICE_FLAGS = (getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)) if _SPLICE else 0
 _PIPE_SIZE = 1 << 20  # a 1 MiB pipe moves bulk in fewer, larger steps (research/perf-notes.md)
@@ -65,7 +67,7 @@ class _Ready:
             self.batch.append((d.moved, id(d), pump, d))
             if not self.scheduled:
                 self.scheduled = True
-                pump.loop.call_soon(self.run)
+                pump.poller.loop.call_soon(self.run)
 
     def run(self):
         self.scheduled = False
@@ -114,14 +116,14 @@ class _Resume:
         self.d = d
 
     def set(self):
-        self.pump.loop.call_soon(self.pump._resume, self.d)
+        self.pump.poller.loop.call_soon(self.pump._resume, self.d)
 
 
 class FastPump:
-    __slots__ = ("loop", "tap", "s", "bufsize", "splice", "up", "dn", "closed", "on_done", "conns")
+    __slots__ = ("poller", "tap", "s", "bufsize", "splice", "up", "dn", "closed", "on_done", "conns")
 
-    def __init__(self, loop, client, upstream, tap, session, bufsize, splice, limit):
-        self.loop = loop
+    def __init__(self, poller, client, upstream, tap, session, bufsize, splice, limit):
+        self.poller = poller
         self.tap = tap
         self.s = session
         self.bufsize = limit or bufsize
@@ -131,8 +133,8 @@ class FastPump:
         self.up = _Dir(client, upstream, False)
         self.dn = _Dir(upstream, client, True)
         self.closed = False
-        loop.add_reader(self.up.sfd, self._on_readable, self.up)
-        loop.add_reader(self.dn.sfd, self._on_readable, self.dn)
+        poller.want_read(self.up.sfd, self._on_readable, self.up)
+        poller.want_read(self.dn.sfd, self._on_readable, self.dn)
         _turns.pumps += 1
 
     # -- reading -------------------------------------------------------------
@@ -171,7 +173,7 @@ class FastPump:
             if waiter is not None:
                 d.pending = data
                 d.paused = True
-                self.loop.remove_reader(d.sfd)
+                self.poller.stop_read(d.sfd)
                 return
         self._send(d, data)
         if n == want and self.splice and d.pending is None:
@@ -182,7 +184,7 @@ class FastPump:
             return
         d.paused = False
         data, d.pending = d.pending, None
-        self.loop.add_reader(d.sfd, self._on_readable, d)
+        self.poller.want_read(d.sfd, self._on_readable, d)
         self._send(d, data)
 
     def _send(self, d, data):
@@ -194,8 +196,8 @@ class FastPump:
             return self._finish(False)
         if sent < len(data):
             d.pending = memoryview(data)[sent:]
-            self.loop.remove_reader(d.sfd)  # backpressure: read no more until dst drains
-            self.loop.add_writer(d.dfd, self._writable, d)
+            self.poller.stop_read(d.sfd)  # backpressure: read no more until dst drains
+            self.poller.want_write(d.dfd, self._writable, d)
 
     def _writable(self, d):
         if d.pr >= 0:
@@ -211,11 +213,11 @@ class FastPump:
             d.pending = data[sent:]
             return
         d.pending = None
-        self.loop.remove_writer(d.dfd)
+        self.poller.stop_write(d.dfd)
         if d.eof:
             self._shut(d)
         else:
-            self.loop.add_reader(d.sfd, self._on_readable, d)
+            self.poller.want_read(d.sfd, self._on_readable, d)
 
     # -- splice ----------------------------------------------------------------
 
@@ -251,8 +253,8 @@ class FastPump:
             try:
                 m = os.splice(d.pr, d.dfd, d.inpipe, flags=_SPLICE_FLAGS)
             except (BlockingIOError, InterruptedError):
-                self.loop.remove_reader(d.sfd)
-                self.loop.add_writer(d.dfd, self._writable, d)
+                self.poller.stop_read(d.sfd)
+                self.poller.want_write(d.dfd, self._writable, d)
                 return False
             except OSError:
                 self._finish(False)
@@ -262,17 +264,17 @@ class FastPump:
 
     def _splice_writable(self, d):
         if self._splice_out(d):
-            self.loop.remove_writer(d.dfd)
+            self.poller.stop_write(d.dfd)
             if d.eof:
                 self._shut(d)
             else:
-                self.loop.add_reader(d.sfd, self._on_readable, d)
+                self.poller.want_read(d.sfd, self._on_readable, d)
 
     # -- ends --------------------------------------------------------------------
 
     def _eof(self, d):
         d.eof = True
-        self.loop.remove_reader(d.sfd)
+        self.poller.stop_read(d.sfd)
         if d.pending is None and not d.inpipe:
             self._shut(d)
 
@@ -300,12 +302,9 @@ class FastPump:
             return
         self.closed = True
         _turns.pumps -= 1
-        loop = self.loop
         for d in (self.up, self.dn):
-            if d.sfd >= 0 and d.src.fileno() >= 0:
-                loop.remove_reader(d.sfd)
-            if d.dfd >= 0 and d.dst.fileno() >= 0:
-                loop.remove_writer(d.dfd)
+            # the sockets are closed right after (by on_done's owner), which unregisters them
+            self.poller.drop(d.sfd)
             for fd in (d.pr, d.pw):
                 if fd >= 0:
                     os.close(fd)
@@ -316,7 +315,7 @@ class FastPump:
 def start(client, upstream, tap, session, bufsize, splice, limit, on_done):
     """Start relaying on loop callbacks; on_done(pump, clean) follows (pump.conns holds the two
     connections it was given). No task waits on it: cancel() stops it."""
-    p = FastPump(asyncio.get_running_loop(), client.sock, upstream.sock, tap, session, bufsize, splice, limit)
+    p = FastPump(poller(asyncio.get_running_loop()), client.sock, upstream.sock, tap, session, bufsize, splice, limit)
     p.on_done = on_done
     p.conns = (client, upstream)
     return p
