@@ -193,6 +193,8 @@ def parse_args(argv):
     ap.add_argument("--skip", default="", help="comma-separated targets to leave out")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the JSON and proxy logs")
+    ap.add_argument("--strace", action="store_true",
+                    help="count each relay run's syscalls with strace -c (beside the proxy logs; CPU figures are then void)")
     ap.add_argument("--profile", action="store_true",
                     help="record each relay run with py-spy (collapsed stacks beside the proxy logs, for flamegraph.pl or grep; slows the relay a little)")
     for k, v in FULL.items():
@@ -291,7 +293,14 @@ class Proxy:
 
 
 def start_profile(a, target, proxy, workdir, rep):
-    """py-spy recording the relay (CPython only) while the load runs, or None."""
+    """py-spy recording the relay (CPython only) while the load runs, or strace counting its syscalls, or None."""
+    if a.strace and target.relay_runtime:
+        out = os.path.join(workdir, "%s.r%d.strace" % (target.name, rep))
+        say("counting syscalls of %s into %s" % (target.name, out))
+        spy = subprocess.Popen(["strace", "-f", "-c", "-o", out, "-p", str(proxy.pid)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # attached before the load starts
+        return spy
     if not a.profile or target.relay_runtime != "cpython":
         return None
     exe = os.path.join(os.path.dirname(sys.executable), "py-spy")
@@ -309,7 +318,7 @@ def start_profile(a, target, proxy, workdir, rep):
 def stop_profile(spy):
     if spy is None:
         return
-    spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+    spy.send_signal(signal.SIGINT)  # py-spy and strace write their output on SIGINT
     try:
         spy.wait(30)
     except subprocess.TimeoutExpired:

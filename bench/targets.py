@@ -174,6 +174,9 @@ TARGETS = (
            relay("cpython", SHAPING_FREE), relay_missing("cpython", ("share.rate_down",)), "cpython", COST, "feature"),
     Target("relay-cpython+policy", "relay-cpython with policy preset messengers, allow_cidrs 127.0.0.0/8", "socks5",
            relay("cpython", POLICY), relay_missing("cpython", ("policy.preset",)), "cpython", COST, "feature"),
+    Target("relay-cpython+asyncio", "relay-cpython on the stock asyncio loop (io.uvloop false: a box without uvloop)",
+           "socks5", relay("cpython", {"io": {"uvloop": False}}), relay_missing("cpython", ("io.uvloop",)), "cpython",
+           COST, "feature"),
     # issue 7: 1 bulk + 9 interactive clients over a 2 MB/s link, each from its own 127.0.0.x
     Target("shaped-cpython", "relay-cpython, share.rate_down/up 2 MB/s", "socks5", relay("cpython", SHAPING),
            relay_missing("cpython", ("share.rate_down",)), "cpython", SHAPED, "shaped", {"link_rate": LINK}),

@@ -136,12 +136,50 @@ def _mask(ip, plen):
     return bytes(out)
 
 
+def _prefix_mask(bits, plen):
+    return ((1 << plen) - 1) << (bits - plen)
+
+
 def in_net(ip, net):
     """net is (network bytes, prefix length) from parse_cidr."""
     base, plen = net
-    if len(ip) != len(base):
+    n = len(ip)
+    if n != len(base):
         return False
-    return _mask(ip, plen) == base
+    return int.from_bytes(ip, "big") & _prefix_mask(8 * n, plen) == int.from_bytes(base, "big")
+
+
+class Nets:
+    """Networks from parse_cidr, each with a tag, matched by integer masks: every connection is
+    checked against the guard's list, and a byte loop per network cost 14 us for a public address."""
+
+    def __init__(self, nets=(), tag=True):
+        self.v4 = []  # (base, mask, order, tag), in the order added
+        self.v6 = []
+        self.count = 0
+        for net in nets:
+            self.add(net, tag)
+
+    def add(self, net, tag=True):
+        base, plen = net
+        bits = 8 * len(base)
+        entry = (int.from_bytes(base, "big"), _prefix_mask(bits, plen), self.count, tag)
+        (self.v4 if bits == 32 else self.v6).append(entry)
+        self.count += 1
+
+    def first(self, ip):
+        """(order added, tag) of the first network that holds ip, or None."""
+        x = int.from_bytes(ip, "big")
+        for base, mask, order, tag in self.v4 if len(ip) == 4 else self.v6:
+            if x & mask == base:
+                return order, tag
+        return None
+
+    def __bool__(self):
+        return self.count > 0
+
+    def __len__(self):
+        return self.count
 
 
 def unmap_v4(ip):

@@ -6,7 +6,7 @@ terminal or a modem. Only configured exceptions (guard.allow, `--allow`)
 open it. Names are checked after resolution, by the address they got.
 """
 
-from relay.addr import in_net, parse_cidr, unmap_v4
+from relay.addr import Nets, parse_cidr, unmap_v4
 
 # Reasons are counter keys and the words a refusal carries; never an address.
 LOOPBACK = "loopback"
@@ -44,23 +44,28 @@ def _nets(texts):
 
 class Guard:
     def __init__(self, allow=(), deny=(), management=(), own=()):
-        rules = [(parse_cidr(c), why) for c, why in BUILTIN]
-        rules += [(n, MANAGEMENT) for n in _nets(management)]
-        rules += [(n, OWN) for n in _nets(own)]
-        rules += [(n, DENIED) for n in _nets(deny)]
+        rules = Nets()
+        for c, why in BUILTIN:
+            rules.add(parse_cidr(c), why)
+        for texts, why in ((management, MANAGEMENT), (own, OWN), (deny, DENIED)):
+            for n in _nets(texts):
+                rules.add(n, why)
         self.rules = rules
-        self.allow = _nets(allow)
+        self.allow = Nets(_nets(allow))
 
     def add_own(self, ip_texts):
-        self.rules += [(n, OWN) for n in _nets(ip_texts)]
+        for n in _nets(ip_texts):
+            self.rules.add(n, OWN)
 
     def check(self, ip):
         """None when the relay may connect to ip (bytes), else the reason."""
         v4 = unmap_v4(ip)  # ::ffff:127.0.0.1 is loopback too
-        for net in self.allow:
-            if in_net(ip, net) or in_net(v4, net):
-                return None
-        for net, why in self.rules:
-            if in_net(ip, net) or in_net(v4, net):
-                return why
-        return None
+        allow = self.allow
+        if allow and (allow.first(ip) is not None or (v4 is not ip and allow.first(v4) is not None)):
+            return None
+        hit = self.rules.first(ip)
+        if v4 is not ip:
+            other = self.rules.first(v4)
+            if other is not None and (hit is None or other[0] < hit[0]):
+                hit = other  # the rule that comes first decides, as for an address of one family
+        return None if hit is None else hit[1]

@@ -8,7 +8,7 @@ The preset data lives in presets/*.txt beside this module, with its sources.
 Only counters record refusals; nothing records who asked for what.
 """
 
-from relay.addr import in_net, parse_cidr
+from relay.addr import Nets, parse_cidr
 
 POLICY = "policy"
 
@@ -61,9 +61,9 @@ class Policy:
         self.everything, self.nets, self.names = load_preset(preset, read)
         self.preset = preset
         self.names += [d.lower().strip(".") for d in allow_domains]
-        self.nets += [parse_cidr(c) for c in allow_cidrs]
+        self.nets = Nets(self.nets + [parse_cidr(c) for c in allow_cidrs])
         self.deny_names = [d.lower().strip(".") for d in deny_domains]
-        self.deny_nets = [parse_cidr(c) for c in deny_cidrs]
+        self.deny_nets = Nets([parse_cidr(c) for c in deny_cidrs])
         self.ports = list(ports)
 
     def check_port(self, port):
@@ -82,12 +82,8 @@ class Policy:
         return "by-address" if self.nets else POLICY
 
     def check_ip(self, ip):
-        for net in self.deny_nets:
-            if in_net(ip, net):
-                return POLICY
-        if self.everything:
+        if self.deny_nets.first(ip) is not None:
+            return POLICY
+        if self.everything or self.nets.first(ip) is not None:
             return None
-        for net in self.nets:
-            if in_net(ip, net):
-                return None
         return POLICY

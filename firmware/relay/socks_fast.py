@@ -128,7 +128,7 @@ class FastSocks:
             s.timeout_ms = self.relay.connect_ms  # the sweeper calls expire() when this address takes too long
             s.active = runtime.now_ms()
             try:
-                self.connecting = runtime.connect_start(ip, self.req.port, self._connected)
+                self.connecting = runtime.connect_start(ip, self.req.port, self._connected, s.conn)
                 return
             except OSError as e:
                 self.last = runtime.connect_error(e)

@@ -89,3 +89,27 @@ def test_dns_garbage_never_crashes(blob):
         D.parse(blob)
     except D.DNSError:
         pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.binary(min_size=16, max_size=16), st.integers(0, 128)), min_size=1,
+                max_size=6),
+       st.booleans(), st.binary(min_size=16, max_size=16))
+def test_nets_match_like_ipaddress(nets, v6, raw):
+    """addr.Nets (integer masks) finds the same first network as the standard library does."""
+    from relay.addr import Nets, in_net, parse_cidr
+
+    texts = []
+    for is6, base, plen in nets:
+        if is6:
+            texts.append(str(ipaddress.ip_network((base, plen), strict=False)))
+        else:
+            texts.append(str(ipaddress.ip_network((base[:4], plen % 33), strict=False)))
+    ip = raw if v6 else raw[:4]
+    ns = Nets()
+    for i, t in enumerate(texts):
+        ns.add(parse_cidr(t), i)
+    want = next((i for i, t in enumerate(texts) if ipaddress.ip_address(ip) in ipaddress.ip_network(t)), None)
+    assert ns.first(ip) == (None if want is None else (want, want))
+    for t in texts:
+        assert in_net(ip, parse_cidr(t)) == (ipaddress.ip_address(ip) in ipaddress.ip_network(t))

@@ -16,7 +16,7 @@ sys.implementation itself. Both backends offer the same small surface:
   set_buffer_size(n), raise_fd_limit(), heap_used(), rss_kib()
   fast_pump(client, upstream, tap, session, limit) -> clean?, or None (the runtime has no fast path)
   start_fast_pump(client, upstream, tap, session, limit, on_done) -> pump with .cancel(), or None
-  connect_start(ip, port, done) -> handle with .cancel(); done(conn, OSError or None) from the loop, or None
+  connect_start(ip, port, done, beside=None) -> handle with .cancel(); done(conn, OSError or None) from the loop, or None
         (the runtime has no callback handshake); such a Conn also has watch(cb), unwatch(), recv_now(n), send_now(data)
   pipe(src, dst, limit, moved, session, down): one direction without per-chunk allocation, or None
   aes_ctr(key, iv) -> .update(data) -> bytes-like (AES-256-CTR, a stream across calls)

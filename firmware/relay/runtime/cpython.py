@@ -142,6 +142,9 @@ def _nodelay(sock):
         pass
 
 
+# Accepted TCP sockets inherit TCP_NODELAY from the listener on Linux (the child is a clone of it).
+_NODELAY_INHERITED = sys.platform.startswith("linux")
+
 _SOL_IP = 0
 _SOL_IPV6 = 41
 _SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h; IP6T_SO_ORIGINAL_DST in linux/netfilter_ipv6/ip6_tables.h is 80 too
@@ -255,7 +258,8 @@ class Listener:
                     self.loop.call_later(0.1, self._resume)
                 return
             s.setblocking(False)
-            _nodelay(s)
+            if not _NODELAY_INHERITED:
+                _nodelay(s)
             ip = socket.inet_pton(family, addr[0].split("%")[0])
             self.on_conn(Conn(s, (ip, addr[1]), self.loop))
 
@@ -276,6 +280,7 @@ async def listen_tcp(host, port, backlog, on_conn):
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        _nodelay(sock)  # Linux copies it to every accepted connection: one syscall less per connection
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(addr)
@@ -339,8 +344,9 @@ class _Connecting:
             self.sock.close()
 
 
-def _connect_start(ip, port, done):
+def _connect_start(ip, port, done, beside=None):
     """Begin a TCP connect to ip:port -> a handle with cancel(); done(conn, error) follows from the loop.
+    beside: a Conn of the same loop (finding the running loop costs a getpid() syscall).
     Raises OSError when the connect fails at once (no route, out of descriptors)."""
     family = _family(ip)
     sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0)
@@ -349,7 +355,8 @@ def _connect_start(ip, port, done):
     if err and err != errno.EINPROGRESS:
         sock.close()
         raise OSError(err, os.strerror(err))
-    return _Connecting(_epoll.poller(asyncio.get_running_loop()), sock, ip, port, done)
+    loop = beside.loop if beside is not None else asyncio.get_running_loop()
+    return _Connecting(_epoll.poller(loop), sock, ip, port, done)
 
 
 def udp_open(ip, port_hint):
@@ -492,11 +499,9 @@ def wall_time():
 def _start_fast_pump(client, upstream, tap, session, limit, on_done):
     """Relay a tunnel on loop callbacks with no task behind it; returns the pump (.cancel() stops it),
     or None when a side is not a plain socket. on_done(pump, clean) is called once at the end."""
-    if not isinstance(client, Conn) or not isinstance(upstream, Conn):
+    if type(client) is not Conn or type(upstream) is not Conn:
         return None
-    from relay.runtime.fastpump import start
-
-    return start(client, upstream, tap, session, _bufsize, True, limit, on_done)
+    return _fastpump.start(client, upstream, tap, session, _bufsize, True, limit, on_done)
 
 
 async def _fast_pump(client, upstream, tap, session, limit=0):
@@ -511,7 +516,7 @@ async def _fast_pump(client, upstream, tap, session, limit=0):
 # The fast path (callback handshakes, the callback pump) runs on its own epoll set: Linux only.
 # Elsewhere (a developer's Mac) the portable task path serves everything.
 if hasattr(select, "epoll"):
-    from relay.runtime import epoll as _epoll
+    from relay.runtime import epoll as _epoll, fastpump as _fastpump
 
     connect_start = _connect_start
     start_fast_pump = _start_fast_pump

@@ -274,18 +274,23 @@ class FastPump:
 
     def _eof(self, d):
         d.eof = True
-        self.poller.stop_read(d.sfd)
+        self.poller.stop_read(d.sfd, False)
         if d.pending is None and not d.inpipe:
             self._shut(d)
+        if not self.closed:
+            self.poller.sync(d.sfd)  # the tunnel goes on the other way: stop watching this side's EOF
+        # (a tunnel that ended here closed its sockets, which unregistered them: no epoll_ctl)
 
     def _shut(self, d):
         d.done = True
+        other = self.dn if d is self.up else self.up
+        if other.done:
+            # Both ways have read EOF and sent all: closing sends this FIN itself, no shutdown() needed.
+            return self._finish(True)
         try:
             d.dst.shutdown(socket.SHUT_WR)  # pass the half-close on: the peer sees EOF, may still answer
         except OSError:
             pass
-        if self.up.done and self.dn.done:
-            self._finish(True)
 
     def _finish(self, clean):
         self.close()
@@ -315,7 +320,7 @@ class FastPump:
 def start(client, upstream, tap, session, bufsize, splice, limit, on_done):
     """Start relaying on loop callbacks; on_done(pump, clean) follows (pump.conns holds the two
     connections it was given). No task waits on it: cancel() stops it."""
-    p = FastPump(poller(asyncio.get_running_loop()), client.sock, upstream.sock, tap, session, bufsize, splice, limit)
+    p = FastPump(poller(client.loop), client.sock, upstream.sock, tap, session, bufsize, splice, limit)
     p.on_done = on_done
     p.conns = (client, upstream)
     return p

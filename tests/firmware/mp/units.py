@@ -52,6 +52,14 @@ except D.DNSError:
 assert format_ip(parse_ip("2001:db8::1")) == "2001:db8::1"
 assert Guard().check(parse_ip("::ffff:127.0.0.1")) == "loopback"
 assert Guard().check(parse_ip("149.154.167.51")) is None
+# integer masks (addr.Nets) on MicroPython's big ints: v6 prefixes, odd prefix lengths, mapped v4, allow first
+assert Guard().check(parse_ip("fe80::1")) == "link-local"
+assert Guard().check(parse_ip("2001:67c:4e8:f004::a")) is None
+assert Guard().check(parse_ip("172.31.255.255")) == "local network"
+assert Guard().check(parse_ip("172.32.0.1")) is None
+assert Guard(allow=["10.1.0.0/16"]).check(parse_ip("::ffff:10.1.2.3")) is None
+assert Guard(allow=["10.1.0.0/16"]).check(parse_ip("::ffff:10.2.2.3")) == "local network"
+assert Guard(deny=["149.154.160.0/20"]).check(parse_ip("149.154.167.51")) == "denied by config"
 try:
     load('{"socks": {"port": 70000}, "limits": {"tunels": 1}}')
     raise AssertionError("bad config accepted")
