@@ -25,6 +25,7 @@ class Tunnels:
 
     def _detached_done(self, pump, clean):
         pump.conns[1].close()
+        pump.s.peer_task = None  # over already: nothing for _end to cancel
         self._end(pump.s)
 
     def _detach(self, s, up):

@@ -24,6 +24,8 @@ import select
 IN = select.EPOLLIN
 OUT = select.EPOLLOUT
 _BAD = select.EPOLLHUP | select.EPOLLERR
+_READ_EVENTS = IN | _BAD
+_WRITE_EVENTS = OUT | _BAD
 _BATCH = 512  # events per dispatch; more wait for the next loop turn, so other work is not starved
 
 
@@ -128,11 +130,13 @@ class Poller:
                 continue
             if e[5] == batch:
                 continue  # registered during this batch: the event may be a closed predecessor's
-            if e[1] is not None and ev & (IN | _BAD):
+            if ev & _READ_EVENTS and e[1] is not None:
                 e[1](e[2])
+                if ev == IN:
+                    continue  # the common case: nothing else to look at
                 if fds.get(fd) is not e:
                     continue  # closed or handed on by the read callback
-            if e[3] is not None and ev & (OUT | _BAD):
+            if ev & _WRITE_EVENTS and e[3] is not None:
                 e[3](e[4])
                 if fds.get(fd) is not e:
                     continue

@@ -139,9 +139,6 @@ class FastPump:
 
     # -- reading -------------------------------------------------------------
 
-    def _share(self, d):
-        return _turns.share
-
     def _on_readable(self, d):
         if _turns.pumps <= _turns.ALONE:
             _turns.share = 1 << 30
@@ -153,7 +150,7 @@ class FastPump:
     def _readable(self, d, most=1 << 30):
         if d.pr >= 0:
             return self._splice_in(d)
-        want = min(self.bufsize, self._share(d), most)
+        want = min(self.bufsize, _turns.share, most)
         try:
             data = d.src.recv(want)
         except (BlockingIOError, InterruptedError):
@@ -236,7 +233,7 @@ class FastPump:
 
     def _splice_in(self, d):
         try:
-            n = os.splice(d.sfd, d.pw, min(_PIPE_SIZE, self._share(d)), flags=_SPLICE_FLAGS)
+            n = os.splice(d.sfd, d.pw, min(_PIPE_SIZE, _turns.share), flags=_SPLICE_FLAGS)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
