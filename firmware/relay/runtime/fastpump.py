@@ -25,6 +25,7 @@ _SPLICE = hasattr(os, "splice")
 _SPLICE_FLAGS = (getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)) if _SPLICE else 0
 _PIPE_SIZE = 1 << 20  # a 1 MiB pipe moves bulk in fewer, larger steps (research/perf-notes.md)
 _F_SETPIPE_SZ = 1031
+_SPLICE_MIN_QUANTUM = 65536
 
 
 class _Turns:
@@ -120,14 +121,17 @@ class _Resume:
 
 
 class FastPump:
-    __slots__ = ("poller", "tap", "s", "bufsize", "splice", "up", "dn", "closed", "on_done", "conns")
+    __slots__ = ("poller", "tap", "s", "bufsize", "splice", "most", "up", "dn", "closed", "on_done", "conns")
 
     def __init__(self, poller, client, upstream, tap, session, bufsize, splice, limit):
         self.poller = poller
         self.tap = tap
         self.s = session
         self.bufsize = limit or bufsize
-        self.splice = splice and _SPLICE and not limit
+        # Under fair sharing a read is at most one quantum (a few ms of link time), then admitted;
+        # splice pays off only where a quantum is large (a fast link), not 8 KiB pieces of a slow one.
+        self.splice = splice and _SPLICE and (not limit or limit >= _SPLICE_MIN_QUANTUM)
+        self.most = min(_PIPE_SIZE, limit or _PIPE_SIZE)  # bytes per splice
         self.on_done = None  # on_done(pump, clean) once, when both directions are done or one failed
         self.conns = None
         self.up = _Dir(client, upstream, False)
@@ -162,26 +166,36 @@ class FastPump:
             return self._eof(d)
         d.moved += n
         self.tap.moved(self.s, n, d.down)
-        if self.tap.sharing is not None:
-            try:
-                waiter = self.tap.admit(self.s, n, d.down, _Resume(self, d))
-            except Exception:  # a refusal (quota, budget): the tunnel ends here
-                return self._finish(False)
-            if waiter is not None:
-                d.pending = data
-                d.paused = True
-                self.poller.stop_read(d.sfd)
-                return
+        if self.tap.sharing is not None and not self._admitted(d, n):
+            d.pending = data
+            return
         self._send(d, data)
         if n == want and self.splice and d.pending is None:
             self._to_splice(d)
+
+    def _admitted(self, d, n):
+        """Fair sharing: may the n bytes just read go on now? False: the direction pauses until
+        its turn (its _Resume is set), or the tunnel ended (a quota or budget refusal)."""
+        try:
+            waiter = self.tap.admit(self.s, n, d.down, _Resume(self, d))
+        except Exception:  # a refusal (quota, budget): the tunnel ends here
+            self._finish(False)
+            return False
+        if waiter is None:
+            return True
+        d.paused = True
+        self.poller.stop_read(d.sfd)
+        return False
 
     def _resume(self, d):
         if self.closed or not d.paused:
             return
         d.paused = False
-        data, d.pending = d.pending, None
         self.poller.want_read(d.sfd, self._on_readable, d)
+        if d.pr >= 0:
+            self._splice_out(d)  # what waited in the pipe
+            return
+        data, d.pending = d.pending, None
         self._send(d, data)
 
     def _send(self, d, data):
@@ -233,7 +247,7 @@ class FastPump:
 
     def _splice_in(self, d):
         try:
-            n = os.splice(d.sfd, d.pw, min(_PIPE_SIZE, _turns.share), flags=_SPLICE_FLAGS)
+            n = os.splice(d.sfd, d.pw, min(self.most, _turns.share), flags=_SPLICE_FLAGS)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -243,6 +257,8 @@ class FastPump:
         d.inpipe += n
         d.moved += n
         self.tap.moved(self.s, n, d.down)
+        if self.tap.sharing is not None and not self._admitted(d, n):
+            return  # paused with its bytes in the pipe
         self._splice_out(d)
 
     def _splice_out(self, d):
