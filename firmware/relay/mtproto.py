@@ -380,6 +380,21 @@ def server_hello(key, client_digest, session_id, cert_len, rand):
     return bytes(reply)
 
 
+_scratch = [bytearray(0), bytearray(0)]
+
+
+def _ctr2_into(first, second, data):
+    """second(first(data)) through two shared scratch buffers -> a view of the second."""
+    n = len(data)
+    a, b = _scratch
+    if len(a) < n + 16:  # CTR writes len(data) bytes; update_into wants a block's room more
+        a = _scratch[0] = bytearray(n + 16)
+        b = _scratch[1] = bytearray(n + 16)
+    first.update_into(data, a)
+    second.update_into(memoryview(a)[:n], b)
+    return memoryview(b)[:n]
+
+
 class Pipe:
     """An accepted connection's data path: client bytes -> DC bytes and back, in any split.
 
@@ -396,6 +411,23 @@ class Pipe:
         self.d_dec = d_dec
         self.tls = tls
         self.rbuf = b""  # fake-TLS: the start of a record not complete yet
+
+    def converters(self):
+        """(up, down) for a copy loop that reuses its buffers (the CPython fast pump): each takes a
+        bytes-like and returns a bytes-like that is valid until the next call of either; nothing is
+        allocated per chunk where the ciphers can write into a buffer (cryptography's update_into).
+        Fake-TLS framing keeps up()/down()."""
+        if self.tls or not hasattr(self.c_dec, "update_into"):
+            return (lambda data: self.up(bytes(data))), self.down
+        c_dec, d_enc, d_dec, c_enc = self.c_dec, self.d_enc, self.d_dec, self.c_enc
+
+        def up(data):
+            return _ctr2_into(c_dec, d_enc, data)
+
+        def down(data):
+            return _ctr2_into(d_dec, c_enc, data)
+
+        return up, down
 
     def convert_up(self, data):
         return bytes(self.d_enc.update(self.c_dec.update(data))) if data else b""

@@ -14,7 +14,8 @@ sys.implementation itself. Both backends offer the same small surface:
   udp_send(sock, data, ip, port); udp_close(sock)
   system_resolve(name) -> [ip bytes] or None when the runtime has no resolver
   set_buffer_size(n), raise_fd_limit(), heap_used(), rss_kib()
-  fast_pump(client, upstream, tap, session, limit) -> clean?, or None (the runtime has no fast path)
+  fast_pump(client, upstream, tap, session, limit, up=None, down=None, half_close=True) -> clean?, or None (the
+        runtime has no fast path); up/down: bytes -> bytes on the way (a cipher); half_close False: an EOF ends both ways
   start_fast_pump(client, upstream, tap, session, limit, on_done) -> pump with .cancel(), or None
   connect_start(ip, port, done, beside=None) -> handle with .cancel(); done(conn, OSError or None) from the loop, or None
         (the runtime has no callback handshake); such a Conn also has watch(cb), unwatch(), recv_now(n), send_now(data)

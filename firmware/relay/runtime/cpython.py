@@ -504,13 +504,13 @@ def _start_fast_pump(client, upstream, tap, session, limit, on_done):
     return _fastpump.start(client, upstream, tap, session, _bufsize, True, limit, on_done)
 
 
-async def _fast_pump(client, upstream, tap, session, limit=0):
-    """Relay a tunnel on loop callbacks (runtime/fastpump.py). None when a side is not a plain socket."""
-    if not isinstance(client, Conn) or not isinstance(upstream, Conn):
+async def _fast_pump(client, upstream, tap, session, limit=0, up=None, down=None, half_close=True):
+    """Relay a tunnel on loop callbacks (runtime/fastpump.py). None when a side is not a plain socket.
+    up, down: bytes -> bytes applied on the way (a cipher), or None. half_close False: either side's
+    EOF ends the tunnel (protocols without half-close, MTProto)."""
+    if type(client) is not Conn or type(upstream) is not Conn:
         return None
-    from relay.runtime.fastpump import pump
-
-    return await pump(client, upstream, tap, session, _bufsize, True, limit)
+    return await _fastpump.pump(client, upstream, tap, session, _bufsize, True, limit, (up, down), half_close)
 
 
 # The fast path (callback handshakes, the callback pump) runs on its own epoll set: Linux only.

@@ -26,6 +26,7 @@ _SPLICE_FLAGS = (getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOC
 _PIPE_SIZE = 1 << 20  # a 1 MiB pipe moves bulk in fewer, larger steps (research/perf-notes.md)
 _F_SETPIPE_SZ = 1031
 _SPLICE_MIN_QUANTUM = 65536
+_rbuf = bytearray(0)  # the read buffer of every direction with a transform (one loop, one chunk at a time)
 
 
 class _Turns:
@@ -89,9 +90,9 @@ _ready = _Ready()
 
 class _Dir:
     __slots__ = ("src", "dst", "sfd", "dfd", "down", "pending", "eof", "done", "pr", "pw", "inpipe", "paused", "moved",
-                 "queued")
+                 "queued", "xform")
 
-    def __init__(self, src, dst, down):
+    def __init__(self, src, dst, down, xform=None):
         self.src = src
         self.dst = dst
         self.sfd = src.fileno()
@@ -105,6 +106,9 @@ class _Dir:
         self.paused = False  # waiting for its fair share
         self.moved = 0  # bytes so far: the least-served ready direction goes first under contention
         self.queued = False
+        # bytes-like -> bytes-like on the way (MTProto's ciphers), or None: bytes pass as they are. It is
+        # given a view of a shared buffer and may answer in one: both are reused for the next chunk.
+        self.xform = xform
 
 
 class _Resume:
@@ -121,22 +125,25 @@ class _Resume:
 
 
 class FastPump:
-    __slots__ = ("poller", "tap", "s", "bufsize", "splice", "most", "up", "dn", "closed", "on_done", "conns")
+    __slots__ = ("poller", "tap", "s", "bufsize", "splice", "most", "up", "dn", "closed", "on_done", "conns",
+                 "half_close")
 
-    def __init__(self, poller, client, upstream, tap, session, bufsize, splice, limit):
+    def __init__(self, poller, client, upstream, tap, session, bufsize, splice, limit, xforms=(None, None),
+                 half_close=True):
         self.poller = poller
         self.tap = tap
         self.s = session
         self.bufsize = limit or bufsize
         # Under fair sharing a read is at most one quantum (a few ms of link time), then admitted;
         # splice pays off only where a quantum is large (a fast link), not 8 KiB pieces of a slow one.
-        self.splice = splice and _SPLICE and (not limit or limit >= _SPLICE_MIN_QUANTUM)
+        self.splice = splice and _SPLICE and (not limit or limit >= _SPLICE_MIN_QUANTUM) and xforms == (None, None)
         self.most = min(_PIPE_SIZE, limit or _PIPE_SIZE)  # bytes per splice
         self.on_done = None  # on_done(pump, clean) once, when both directions are done or one failed
         self.conns = None
-        self.up = _Dir(client, upstream, False)
-        self.dn = _Dir(upstream, client, True)
+        self.up = _Dir(client, upstream, False, xforms[0])
+        self.dn = _Dir(upstream, client, True, xforms[1])
         self.closed = False
+        self.half_close = half_close  # False: the first EOF (with its bytes passed on) ends the tunnel
         poller.want_read(self.up.sfd, self._on_readable, self.up)
         poller.want_read(self.dn.sfd, self._on_readable, self.dn)
         _turns.pumps += 1
@@ -155,6 +162,8 @@ class FastPump:
         if d.pr >= 0:
             return self._splice_in(d)
         want = min(self.bufsize, _turns.share, most)
+        if d.xform is not None:
+            return self._convert(d, want)
         try:
             data = d.src.recv(want)
         except (BlockingIOError, InterruptedError):
@@ -172,6 +181,33 @@ class FastPump:
         self._send(d, data)
         if n == want and self.splice and d.pending is None:
             self._to_splice(d)
+
+    def _convert(self, d, want):
+        """A direction with a transform (MTProto's ciphers) reads into a buffer shared by all
+        tunnels and hands it to the transform, which may answer in shared buffers of its own: a
+        chunk allocates nothing (fresh 256 KiB objects per chunk cost more than the ciphers, in
+        page faults). Only a tail the destination does not take at once is copied out."""
+        global _rbuf
+        if len(_rbuf) < want:
+            _rbuf = bytearray(want)
+        try:
+            n = d.src.recv_into(_rbuf, want)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return self._finish(False)
+        if not n:
+            return self._eof(d)
+        d.moved += n
+        self.tap.moved(self.s, n, d.down)
+        try:
+            data = d.xform(memoryview(_rbuf)[:n])
+        except Exception:  # noqa: BLE001 -- the transform refused the bytes (it counted why)
+            return self._finish(False)
+        if self.tap.sharing is not None and not self._admitted(d, n):
+            d.pending = bytes(data)
+            return
+        self._send(d, data, True)
 
     def _admitted(self, d, n):
         """Fair sharing: may the n bytes just read go on now? False: the direction pauses until
@@ -198,7 +234,8 @@ class FastPump:
         data, d.pending = d.pending, None
         self._send(d, data)
 
-    def _send(self, d, data):
+    def _send(self, d, data, shared=False):
+        """shared: data lives in a buffer the next chunk reuses, so a tail left over is copied."""
         try:
             sent = d.dst.send(data)
         except (BlockingIOError, InterruptedError):
@@ -206,7 +243,7 @@ class FastPump:
         except OSError:
             return self._finish(False)
         if sent < len(data):
-            d.pending = memoryview(data)[sent:]
+            d.pending = bytes(data[sent:]) if shared else memoryview(data)[sent:]
             self.poller.stop_read(d.sfd)  # backpressure: read no more until dst drains
             self.poller.want_write(d.dfd, self._writable, d)
 
@@ -297,7 +334,7 @@ class FastPump:
     def _shut(self, d):
         d.done = True
         other = self.dn if d is self.up else self.up
-        if other.done:
+        if other.done or not self.half_close:
             # Both ways have read EOF and sent all: closing sends this FIN itself, no shutdown() needed.
             return self._finish(True)
         try:
@@ -330,16 +367,17 @@ class FastPump:
             d.pending = None
 
 
-def start(client, upstream, tap, session, bufsize, splice, limit, on_done):
+def start(client, upstream, tap, session, bufsize, splice, limit, on_done, xforms=(None, None), half_close=True):
     """Start relaying on loop callbacks; on_done(pump, clean) follows (pump.conns holds the two
     connections it was given). No task waits on it: cancel() stops it."""
-    p = FastPump(poller(client.loop), client.sock, upstream.sock, tap, session, bufsize, splice, limit)
+    p = FastPump(poller(client.loop), client.sock, upstream.sock, tap, session, bufsize, splice, limit, xforms,
+                 half_close)
     p.on_done = on_done
     p.conns = (client, upstream)
     return p
 
 
-async def pump(client, upstream, tap, session, bufsize, splice, limit):
+async def pump(client, upstream, tap, session, bufsize, splice, limit, xforms=(None, None), half_close=True):
     """Relay until both directions are done (True) or one fails (False). Cancel to stop it."""
     fut = asyncio.get_running_loop().create_future()
 
@@ -347,7 +385,7 @@ async def pump(client, upstream, tap, session, bufsize, splice, limit):
         if not fut.done():
             fut.set_result(clean)
 
-    p = start(client, upstream, tap, session, bufsize, splice, limit, done)
+    p = start(client, upstream, tap, session, bufsize, splice, limit, done, xforms, half_close)
     try:
         return await fut
     finally:
