@@ -6,6 +6,8 @@
     bench/run.py --only relay-cpython,pproxy --reps 1
     bench/run.py --scenarios bulk,idle --bulk-mib 256
     bench/run.py --only shaped-cpython,shaped-micropython --shaped-s 5
+    bench/run.py --only relay-cpython --scenarios churn --reps 1 --profile   # py-spy, then bench/folded.py
+    bench/run.py --only relay-cpython --scenarios churn --reps 1 --strace    # syscalls per connection
 
 For each target it starts the proxy (a fresh process per run), drives the
 load of load.py through it and reads the proxy's CPU and memory from /proc.
