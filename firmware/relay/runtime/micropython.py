@@ -411,12 +411,14 @@ async def pipe(src, dst, limit, moved, session, down, ended=None):
             moved(session, n, down)
             off = w.write(buf, 0, n) or 0
             if off < n:
+                # One copy of the remainder (the shared buffer is reused while this direction
+                # waits), then written from an offset: slicing it per partial write would copy
+                # what is left again each time.
                 rest = bytes(_mv[off:n])
-                while rest:
+                k, m = 0, n - off
+                while k < m:
                     yield _ioq.queue_write(w)
-                    k = w.write(rest)
-                    if k:
-                        rest = rest[k:]
+                    k += w.write(rest, k, m - k) or 0
     except OSError:
         if ended is None:
             raise
