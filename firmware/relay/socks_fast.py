@@ -27,7 +27,7 @@ async def _then(value):
 
 
 class FastSocks:
-    __slots__ = ("relay", "s", "hs", "reply", "req", "ips", "connecting", "last")
+    __slots__ = ("relay", "s", "hs", "reply", "req", "ips", "connecting", "last", "deadline", "handed")
 
     def __init__(self, relay, s):
         self.relay = relay
@@ -38,6 +38,8 @@ class FastSocks:
         self.ips = None
         self.connecting = None
         self.last = S.R_FAILED
+        self.deadline = s.active + relay.handshake_ms  # connects too end by then, as on the task path
+        self.handed = None  # a destination connection given to a task with the client's early bytes
         s.task = self  # the sweeper and Relay.close reach expire() and cancel()
         s.conn.watch(self._readable)
 
@@ -52,7 +54,12 @@ class FastSocks:
         if data is None:
             return
         if not data:
-            return self._close()  # gone before the tunnel ran
+            if self.connecting is not None:
+                # The client said all it will say (a half-close): stop watching, connect all the same;
+                # the pump reads this EOF again and passes it on, as the task path does.
+                conn.unwatch()
+                return
+            return self._close()  # gone before the tunnel could start
         if self.connecting is not None:  # payload ahead of our reply: it goes first once connected
             self.hs.rest += data
             if len(self.hs.rest) >= _EARLY_MAX:
@@ -103,18 +110,19 @@ class FastSocks:
         if self.reply is reply4 and relay.password_required:
             relay.stats.refuse(S.R_AUTH)  # SOCKS4 carries no password
             return self._refuse_now(S.R_AUTH)
-        try:
-            ips = relay.route(req.host, req.port)
-        except Refusal as r:
-            relay.stats.refuse(r.reason)
-            return self._refuse_now(r.reason)
-        if ips is None:  # a lookup or an upstream proxy has to answer first: that waits in a task
-            return self._to_task(relay._serve(s, None, connect_and_reply(relay, s, req, self.hs.rest, self.reply)))
+        # The task path's order: the limits first, then where to (its refusals count the same way)
         try:
             relay.tunnel_open(s)
         except Refusal as r:
             relay.stats.refuse(r.reason)
             return self._refuse_now(r.reason)
+        try:
+            ips = relay.route(req.host, req.port)
+        except Refusal as r:
+            return self._refuse(r.reason)
+        if ips is None:  # a lookup or an upstream proxy has to answer first: that waits in a task
+            relay.tunnel_close(s)  # connect_and_reply counts the tunnel itself
+            return self._to_task(relay._serve(s, None, connect_and_reply(relay, s, req, self.hs.rest, self.reply)))
         self.req = req
         self.ips = ips
         self._dial()
@@ -125,8 +133,14 @@ class FastSocks:
         s = self.s
         while self.ips:
             ip = self.ips.pop(0)
-            s.timeout_ms = self.relay.connect_ms  # the sweeper calls expire() when this address takes too long
-            s.active = runtime.now_ms()
+            now = runtime.now_ms()
+            left = self.deadline - now
+            if left <= 0:
+                self.last = S.R_TIMEOUT
+                break
+            # the sweeper calls expire() when this address takes too long, or the handshake's time is up
+            s.timeout_ms = min(self.relay.connect_ms, left)
+            s.active = now
             try:
                 self.connecting = runtime.connect_start(ip, self.req.port, self._connected, s.conn)
                 return
@@ -150,6 +164,7 @@ class FastSocks:
             return self._close()
         head = self.hs.rest
         if head:  # the client did not wait for our reply: the task path sends what it said first
+            self.handed = up
             return self._to_task(relay._serve(s, None, _then((up, head))))
         s.task = None
         if not relay._detach(s, up):
@@ -184,8 +199,20 @@ class FastSocks:
 
     def _to_task(self, coro):
         """Hand the session to a task (Relay._serve) from here on."""
-        self.s.conn.unwatch()
-        self.s.task = runtime.create_task(coro)
+        s = self.s
+        s.conn.unwatch()
+        s.active = runtime.now_ms()  # the task's own deadline starts now: no sweep cancels it unstarted
+        s.timeout_ms = self.relay.handshake_ms
+        t = s.task = runtime.create_task(coro)
+        t.add_done_callback(self._task_done)
+
+    def _task_done(self, t):
+        """A task cancelled before it ran never reached _serve's cleanup: end the session here."""
+        s = self.s
+        if s.task is t and s in self.relay.sessions:
+            if self.handed is not None:
+                self.handed.close()
+            self.relay._end(s)
 
     def cancel(self):
         """Stop now (the relay shuts down)."""

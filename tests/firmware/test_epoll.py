@@ -206,3 +206,32 @@ def test_connect_start_reports_success_refusal_and_cancel(loop_name):
         ls.close()
 
     run(loop_name, go)
+
+
+@pytest.mark.parametrize("loop_name", LOOPS)
+def test_a_failing_callback_is_reported_and_the_batch_goes_on(loop_name):
+    async def go():
+        loop = asyncio.get_running_loop()
+        reported = []
+        loop.set_exception_handler(lambda lp, ctx: reported.append(ctx.get("exception")))
+        p = epoll.poller(loop)
+        a, ca = pair()
+        b, cb = pair()
+        got = []
+
+        def boom(_):
+            a.recv(10)
+            raise RuntimeError("a bug in one tunnel")
+
+        p.want_read(a.fileno(), boom, None)
+        p.want_read(b.fileno(), lambda _: got.append(b.recv(10)), None)
+        ca.sendall(b"1")
+        cb.sendall(b"2")
+        await asyncio.sleep(0.05)
+        assert got == [b"2"]
+        assert len(reported) == 1 and isinstance(reported[0], RuntimeError)
+        for s in (a, ca, b, cb):
+            p.drop(s.fileno())
+            s.close()
+
+    run(loop_name, go)

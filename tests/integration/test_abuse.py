@@ -1,6 +1,8 @@
 """Abuse on both runtimes; after each, a normal client is still served promptly."""
 
+import os
 import socket
+import struct
 import threading
 import time
 
@@ -153,4 +155,58 @@ def test_client_that_stops_reading_keeps_memory_bounded(runtime, start_relay, or
     assert growth < 4 * 1024 * 1024
     s.close()
     flood.close()
+    served_promptly(relay, origin)
+
+
+def _open_pipes(pid):
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("pipe:")
+        except OSError:
+            pass
+    return n
+
+
+def test_destinations_that_reset_leak_nothing(runtime, start_relay, origin):
+    """A destination half-closes, then resets while the client pushes a full buffer's worth: the send
+    fails right after a read that filled the buffer, the very moment the fast path would switch to
+    splicing. No pipe, socket or session may outlive the tunnels."""
+    relay = start_relay(runtime, {"limits": {"buffer": 4096}})
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+
+    def resetting():
+        while True:
+            try:
+                a, _ = srv.accept()
+            except OSError:
+                return
+            a.shutdown(socket.SHUT_WR)  # the relay passes the half-close on
+            time.sleep(0.2)
+            a.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            a.close()  # then a reset
+
+    threading.Thread(target=resetting, daemon=True).start()
+    try:
+        pipes = _open_pipes(relay.proc.pid)
+        for _ in range(10):
+            c, reply = socks5_request(relay.socks, connect_req("127.0.0.1", srv.getsockname()[1]))
+            assert reply[:2] == b"\x05\x00"
+            c.settimeout(10)
+            c.recv(10)  # EOF on runtimes with half-close; the close itself on MicroPython
+            time.sleep(0.4)  # the destination has reset by now
+            try:
+                c.sendall(b"x" * (1 << 20))
+            except OSError:
+                pass
+            c.close()
+        deadline = time.monotonic() + 10
+        while relay.status_json()["tunnels_open"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert relay.status_json()["tunnels_open"] == 0
+        assert _open_pipes(relay.proc.pid) == pipes
+    finally:
+        srv.close()
     served_promptly(relay, origin)

@@ -261,3 +261,27 @@ def test_no_addresses_in_output_at_default_level(runtime, start_relay, origin, d
     out, err = relay.stop()
     assert "origin.test" not in out + err and "private.test" not in out + err
     assert str(origin.port) not in out + err
+
+
+def test_client_half_close_before_the_reply_still_gets_its_answer(runtime, start_relay, origin):
+    """`printf 'GET ...' | nc -N` through SOCKS: request, payload and a half-close all before the relay's
+    reply. The relay connects all the same, sends the payload, passes the half-close on and returns the
+    answer. MicroPython has no half-close: there the first EOF ends the tunnel, by design."""
+    if runtime == "micropython":
+        pytest.skip("MicroPython sockets have no shutdown(): either EOF ends the tunnel")
+    relay = start_relay(runtime)
+    for _ in range(10):
+        c = socket.create_connection(("127.0.0.1", relay.socks))
+        c.sendall(b"\x05\x01\x00")
+        assert c.recv(2) == b"\x05\x00"
+        c.sendall(connect_req("127.0.0.1", origin.port) + b"GET /small HTTP/1.0\r\nHost: x\r\n\r\n")
+        c.shutdown(socket.SHUT_WR)
+        c.settimeout(10)
+        data = b""
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            data += d
+        c.close()
+        assert data[:2] == b"\x05\x00" and data.endswith(b"hello relay\n"), data[:80]

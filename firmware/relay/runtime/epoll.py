@@ -114,6 +114,10 @@ class Poller:
         self.ep.register(fd, mask)
         self.fds[fd] = [mask, rf, ra, wf, wa, self.batch]
 
+    def report(self, exc):
+        """A callback raised: tell the loop's exception handler (it logs), as a failing add_reader callback would."""
+        self.loop.call_exception_handler({"message": "fast path callback failed", "exception": exc})
+
     # -- dispatch -----------------------------------------------------------------
 
     def _dispatch(self):
@@ -130,16 +134,20 @@ class Poller:
                 continue
             if e[5] == batch:
                 continue  # registered during this batch: the event may be a closed predecessor's
-            if ev & _READ_EVENTS and e[1] is not None:
-                e[1](e[2])
-                if ev == IN:
-                    continue  # the common case: nothing else to look at
-                if fds.get(fd) is not e:
-                    continue  # closed or handed on by the read callback
-            if ev & _WRITE_EVENTS and e[3] is not None:
-                e[3](e[4])
-                if fds.get(fd) is not e:
-                    continue
+            try:
+                if ev & _READ_EVENTS and e[1] is not None:
+                    e[1](e[2])
+                    if ev == IN:
+                        continue  # the common case: nothing else to look at
+                    if fds.get(fd) is not e:
+                        continue  # closed or handed on by the read callback
+                if ev & _WRITE_EVENTS and e[3] is not None:
+                    e[3](e[4])
+                    if fds.get(fd) is not e:
+                        continue
+            except Exception as exc:  # noqa: BLE001 -- one failing callback must not drop the rest of the batch
+                self.report(exc)
+                continue
             if (ev & IN and e[1] is None) or (ev & OUT and e[3] is None):
                 self.sync(fd, e)  # registered for what nobody waits for any more (stop_write(sync=False))
             elif ev & _BAD and e[1] is None and e[3] is None:

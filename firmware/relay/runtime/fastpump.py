@@ -83,7 +83,11 @@ class _Ready:
             d.queued = False  # served or not, its next readiness callback queues it again
             if budget > 0 and not pump.closed:
                 before = d.moved
-                pump._readable(d)
+                try:
+                    pump._readable(d)
+                except Exception as e:  # noqa: BLE001 -- a bug in one tunnel must not stall the others
+                    pump.poller.report(e)
+                    pump.cancel()
                 budget -= d.moved - before
 
 
@@ -181,7 +185,7 @@ class FastPump:
             d.pending = data
             return
         self._send(d, data)
-        if n == want and self.splice and d.pending is None:
+        if n == want and self.splice and d.pending is None and not self.closed:
             self._to_splice(d)
 
     def _convert(self, d, want):
@@ -272,6 +276,8 @@ class FastPump:
     # -- splice ----------------------------------------------------------------
 
     def _to_splice(self, d):
+        if self.closed:
+            return  # a pipe made now would outlive the tunnel
         try:
             d.pr, d.pw = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
