@@ -267,6 +267,10 @@ class FastPump:
             d.pending = data[sent:]
             return
         d.pending = None
+        self._drained(d)
+
+    def _drained(self, d):
+        """dst took all that waited: read again, or pass on the EOF that came meanwhile."""
         self.poller.stop_write(d.dfd)
         if d.eof:
             self._shut(d)
@@ -322,11 +326,7 @@ class FastPump:
 
     def _splice_writable(self, d):
         if self._splice_out(d):
-            self.poller.stop_write(d.dfd)
-            if d.eof:
-                self._shut(d)
-            else:
-                self.poller.want_read(d.sfd, self._on_readable, d)
+            self._drained(d)
 
     # -- ends --------------------------------------------------------------------
 
