@@ -10,7 +10,9 @@ with the bytes read so far: HTTP, a DNS lookup, an upstream proxy, UDP.
 
 Timeouts come from the relay's sweeper like everywhere else: the
 handshake's deadline while the client talks, connect_timeout per address
-while a connect runs (expire() then tries the next address).
+while a connect runs (expire() then tries the next address), and no connect
+past the handshake's deadline, as on the task path. A client that half-closes
+right after its request is still connected and answered.
 """
 
 from relay import runtime, socks, stats as S
