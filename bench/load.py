@@ -216,6 +216,21 @@ def listener(backlog):
     return s
 
 
+def serve_threads(ls, handler):
+    """Accept on ls in a thread of its own; each connection gets handler(conn) in a thread."""
+
+    def acceptor():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            threading.Thread(target=handler, args=(c,), daemon=True).start()
+
+    threading.Thread(target=acceptor, daemon=True).start()
+
+
 def serve(cap):
     memfd = memfd_payload()
 
@@ -255,19 +270,9 @@ def serve(cap):
             pass
         c.close()
 
-    def acceptor(ls, handler):
-        while True:
-            try:
-                c, _ = ls.accept()
-            except OSError:
-                return
-            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=handler, args=(c,), daemon=True).start()
-
     dls, uls, sls = listener(128), listener(128), listener(128)
-    threading.Thread(target=acceptor, args=(dls, down), daemon=True).start()
-    threading.Thread(target=acceptor, args=(uls, up), daemon=True).start()
-    threading.Thread(target=acceptor, args=(sls, stream), daemon=True).start()
+    for ls, handler in ((dls, down), (uls, up), (sls, stream)):
+        serve_threads(ls, handler)
     loop = new_loop()
     asyncio.set_event_loop(loop)
     els, ecls = listener(4096), listener(4096)
@@ -308,16 +313,8 @@ class Servers:
         return ("127.0.0.1", self.ports[name])
 
     def stop(self):
-        try:
-            self.proc.stdin.close()
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.proc.stdin.close()  # the servers leave when their stdin closes
+        procstat.stop(self.proc, first_wait=10)
 
 
 # ---------------------------------------------------------------- client: proxy handshakes

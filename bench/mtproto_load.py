@@ -39,7 +39,6 @@ import struct
 import subprocess
 import sys
 import sysconfig
-import threading
 import time
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -140,16 +139,7 @@ def serve_dc(cap):
             print("bench DC:", load.err_name(e), e, file=sys.stderr, flush=True)
         load.linger_close(c)
 
-    def acceptor():
-        while True:
-            try:
-                c, _ = ls.accept()
-            except OSError:
-                return
-            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(target=one, args=(c,), daemon=True).start()
-
-    threading.Thread(target=acceptor, daemon=True).start()
+    load.serve_threads(ls, one)
     print(json.dumps({"pid": os.getpid(), "port": ls.getsockname()[1]}), flush=True)
     end = time.monotonic() + DC_LIFETIME
     try:  # the parent closes our stdin (or dies): stop

@@ -8,6 +8,7 @@ RSS is the sum of VmRSS over the same tree.
 
 import os
 import resource
+import subprocess
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -65,6 +66,22 @@ def rss_kib(root):
         except OSError:
             pass
     return total
+
+
+def stop(proc, first_wait=0.0):
+    """End a child we started (a subprocess.Popen): wait first_wait s for it to leave by itself,
+    then SIGTERM, then SIGKILL after 5 s."""
+    try:
+        proc.wait(first_wait)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def alive(pid):

@@ -278,13 +278,7 @@ class Proxy:
 
     def stop(self):
         kids = [p for p in procstat.tree(self.pid) if p != self.pid]
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        procstat.stop(self.proc)
         for pid in kids:  # children it started, if any outlived it
             if procstat.alive(pid):
                 try:
@@ -294,7 +288,7 @@ class Proxy:
         self.log.close()
 
 
-def start_profile(a, target, proxy, workdir, rep):
+def start_observer(a, target, proxy, workdir, rep):
     """py-spy recording the relay (CPython only) while the load runs, or strace counting its syscalls, or None."""
     if a.strace and target.relay_runtime:
         out = os.path.join(workdir, "%s.r%d.strace" % (target.name, rep))
@@ -317,7 +311,7 @@ def start_profile(a, target, proxy, workdir, rep):
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def stop_profile(spy):
+def stop_observer(spy):
     if spy is None:
         return
     spy.send_signal(signal.SIGINT)  # py-spy and strace write their output on SIGINT
@@ -533,7 +527,7 @@ def main(argv=None):
                 runs[t.name].append({"rep": rep, "start_error": str(e), "scenarios": {},
                                      "figures": figures_of(t, {}), "errors": 1, "other_cores": None})
                 continue
-            spy = start_profile(a, t, proxy, workdir, rep)
+            spy = start_observer(a, t, proxy, workdir, rep)
             try:
                 status = relay_status(proxy.status_port)
                 if t.proto.startswith("mtproto"):
@@ -541,7 +535,7 @@ def main(argv=None):
                 else:
                     scen = load.Load(a, t.proto, proxy.port, proxy.pid, proxy.status_port, t.load).run(plan[t.name])
             finally:
-                stop_profile(spy)
+                stop_observer(spy)
                 proxy.stop()
             run = {"rep": rep, "port": proxy.port, "scenarios": scen, "figures": figures_of(t, scen),
                    "errors": errors_of(scen), "other_cores": other_cores(scen),

@@ -15,7 +15,7 @@ from relay.stats import Refusal  # noqa: F401  (sessions import it from here)
 from relay.tunnels import Tunnels
 
 _SWEEP_MS = 1000
-_HANDSHAKE_READ = 4096  # a SOCKS request is at most 262 bytes; big reads only once a tunnel runs
+FIRST_READ = 4096  # a session's first read: any greeting, or an HTTP request line; big reads only once a tunnel runs
 
 
 class Session:
@@ -230,7 +230,7 @@ class Relay(Tunnels):
                 then = await pending
             else:
                 if first is None:
-                    first = await conn.recv(_HANDSHAKE_READ)
+                    first = await conn.recv(FIRST_READ)
                 if not first:
                     return
                 then = await self._dispatch(s, first)

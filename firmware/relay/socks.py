@@ -45,6 +45,9 @@ _MAX_GREETING = const(257)  # VER NMETHODS + 255 methods
 _MAX_S4 = const(520)  # header + 255-byte user id + 255-byte name + NULs
 
 
+HANDSHAKE_READ = 512  # a greeting, login or request is at most 513 bytes: read no more before the tunnel runs
+
+
 class SocksError(Exception):
     def __init__(self, message, reply=b"", reason="protocol"):
         super().__init__(message)

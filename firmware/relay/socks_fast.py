@@ -16,11 +16,10 @@ right after its request is still connected and answered.
 """
 
 from relay import runtime, socks, stats as S
+from relay.server import FIRST_READ
 from relay.socks_session import connect_and_reply, reply4, reply5
 from relay.stats import Refusal
 
-_FIRST_READ = 4096  # what the task path reads first: enough for any greeting, or an HTTP request line
-_READ = 512  # a greeting, login or request is at most 513 bytes
 _EARLY_MAX = 65536  # client bytes held while the destination connects; more waits in the socket
 
 
@@ -50,7 +49,7 @@ class FastSocks:
     def _readable(self, _=None):
         conn = self.s.conn
         try:
-            data = conn.recv_now(_READ if self.hs is not None else _FIRST_READ)
+            data = conn.recv_now(socks.HANDSHAKE_READ if self.hs is not None else FIRST_READ)
         except OSError:
             return self._close()
         if data is None:

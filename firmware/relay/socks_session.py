@@ -40,7 +40,7 @@ async def serve_socks(relay, s, first):
                     if first[0] == 5:
                         return await _request5(relay, s, hs, ev)
                     return await _request4(relay, s, hs, ev)
-            data = await conn.recv(512)  # a greeting, login or request is at most 513 bytes
+            data = await conn.recv(socks.HANDSHAKE_READ)
             if not data:
                 return
     except socks.SocksError as e:

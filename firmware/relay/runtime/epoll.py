@@ -148,10 +148,8 @@ class Poller:
             except Exception as exc:  # noqa: BLE001 -- one failing callback must not drop the rest of the batch
                 self.report(exc)
                 continue
-            if (ev & IN and e[1] is None) or (ev & OUT and e[3] is None):
+            if (ev & IN and e[1] is None) or (ev & OUT and e[3] is None) or (e[1] is None and e[3] is None):
                 self.sync(fd, e)  # registered for what nobody waits for any more (stop_write(sync=False))
-            elif ev & _BAD and e[1] is None and e[3] is None:
-                self.sync(fd, e)
 
 
 _pollers = {}
