@@ -422,7 +422,7 @@ SCHEMA = (
     ("fleet.name", "", _any_text, "this relay's name in the fleet (a topic level: no / + #)"),
     ("fleet.place", "", _any_text, "a coarse place label volunteers recognise (a district, never an address)"),
     ("fleet.interval", 60, _seconds, "seconds between reports (a change of state is reported sooner)"),
-    ("fleet.keepalive", 60, _int_range(5, 3600),
+    ("fleet.keepalive", 60, _int_range(2, 3600),
      "MQTT keepalive, seconds: the broker marks the relay offline after 1.5 of these without a word"),
     ("fleet.retry_max", 60, _seconds, "longest wait between reconnects (doubling from 1 s, with jitter)"),
     ("fleet.command_key", "", _hex_key,

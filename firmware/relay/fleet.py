@@ -122,7 +122,7 @@ def uplink(snap):
 
 
 def document(snap, ident, uptime_s, wall, today, people, fleet_counts):
-    """The retained report. ident: {"name", "place", "config", "boot"}; today: (up, down)."""
+    """The retained report. ident: {"name", "place", "config", "boot", "interval_s"}; today: (up, down)."""
     share = snap.get("share") or {}
     return {
         "v": SCHEMA,
@@ -133,6 +133,7 @@ def document(snap, ident, uptime_s, wall, today, people, fleet_counts):
         "config": ident["config"],
         "boot": ident["boot"],
         "uptime_s": uptime_s,
+        "interval_s": ident["interval_s"],
         "time": wall,
         "uplink": uplink(snap),
         "people": people,

@@ -118,7 +118,8 @@ class FleetLink:
         self.cfg = f
         self.avail_topic, self.report_topic, self.cmd_topic = fleet.topics(f.prefix, f.name)
         boot = "".join("%02x" % b for b in runtime.random_bytes(4))
-        self.ident = {"name": f.name, "place": f.place, "config": getattr(relay, "config_digest", None), "boot": boot}
+        self.ident = {"name": f.name, "place": f.place, "config": getattr(relay, "config_digest", None), "boot": boot,
+                      "interval_s": f.interval}
         key = bytes.fromhex(f.command_key) if f.command_key else None
         self.commands = fleet.Commands(key, f.name, boot) if key else None
         self.schedule = fleet.Schedule(int(f.interval * 1000))
