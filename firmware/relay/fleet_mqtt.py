@@ -232,7 +232,16 @@ class FleetLink:
             import ssl
 
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.load_verify_locations(cafile=f.ca_file)
+            ctx.verify_mode = ssl.CERT_REQUIRED  # MicroPython's client context defaults to CERT_NONE
+            ca = runtime.read_file(f.ca_file)
+            try:
+                if ca[:5] == b"-----":
+                    ctx.load_verify_locations(cafile=f.ca_file)  # PEM: CPython
+                else:
+                    ctx.load_verify_locations(cadata=ca)  # DER: what MicroPython's mbedtls reads (both do)
+            except ValueError:
+                raise OSError("fleet.ca_file: not a certificate this runtime reads (MicroPython: DER; "
+                              "relayctl build converts it)")
         if ctx is None:
             return await asyncio.open_connection(host, f.port)
         return await asyncio.open_connection(host, f.port, ssl=ctx, server_hostname=f.broker)

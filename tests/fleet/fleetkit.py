@@ -118,7 +118,8 @@ class Listener:
         self.ready = threading.Event()
         self.subacks = []
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "", protocol=mqtt.MQTTv311)
-        c.username_pw_set(user, password)
+        if user:
+            c.username_pw_set(user, password)
         self.rc = None
 
         def on_connect(client, userdata, flags, reason, props):

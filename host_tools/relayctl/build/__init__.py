@@ -104,7 +104,7 @@ def build_board(board, site_path, out_dir, micropython=None):
         raise CliError("the rendered config.json fails the device's own check (a bug in the renderer "
                        "or the profile):\n" + "\n".join(problems), 2)
     config = dumps(cfg)
-    fleet_ca = fleet_site.ca_bytes(r, site_path)  # the broker's CA, beside config.json
+    fleet_ca = fleet_site.ca_file(r, site_path)  # the broker's CA, beside config.json
     est = estimate(r)
     prefix = f"relay-{r.name}"
     outputs = {"config.json": config}  # name -> bytes, written at the end
@@ -133,7 +133,7 @@ def build_board(board, site_path, out_dir, micropython=None):
         if qr_mt:
             files[QR_MTPROTO] = qr_mt
         if fleet_ca:
-            files[fleet_site.CA_NAME] = fleet_ca
+            files[fleet_ca[0]] = fleet_ca[1]
         geo = fsimage.Geometry.of(r)
         image = fsimage.make_image(files, geo)
         fs_name = f"{prefix}-fs.img"
@@ -156,7 +156,7 @@ def build_board(board, site_path, out_dir, micropython=None):
         if qr_mt:
             files[QR_MTPROTO] = qr_mt
         if fleet_ca:
-            files[fleet_site.CA_NAME] = fleet_ca
+            files[fleet_ca[0]] = fleet_ca[1]
         outputs[f"{prefix}.tar.gz"] = linux.bundle(files, r)
         manifest["bundle"] = f"{prefix}.tar.gz"
         manifest["service"] = r["linux.service"]

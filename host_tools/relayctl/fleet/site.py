@@ -11,7 +11,8 @@ from relayctl.errors import CliError
 from relayctl.fleet import keys
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-CA_NAME = "fleet-ca.pem"  # beside config.json on the device
+CA_PEM = "fleet-ca.pem"  # beside config.json on a Linux board
+CA_DER = "fleet-ca.der"  # on a MicroPython board: its mbedtls reads DER only
 
 
 def _port(r):
@@ -51,7 +52,7 @@ def pairs(r):
            ("fleet.keepalive", r["fleet.keepalive"])]
     if r["fleet.tls"]:
         micro = r["runtime"] == "micropython"
-        out.append(("fleet.ca_file", CA_NAME if micro else f"{r['linux.prefix']}/firmware/{CA_NAME}"))
+        out.append(("fleet.ca_file", CA_DER if micro else f"{r['linux.prefix']}/firmware/{CA_PEM}"))
     if r["fleet.key"]:
         key = keys.parse_key(r["fleet.key"])
         out += [("fleet.user", name), ("fleet.password", keys.password(key, name)),
@@ -59,8 +60,8 @@ def pairs(r):
     return out
 
 
-def ca_bytes(r, site_path):
-    """The CA certificate to put beside config.json, or None without TLS."""
+def ca_file(r, site_path):
+    """(name, bytes) of the CA certificate to put beside config.json, or None without TLS."""
     if not r["fleet.broker"] or not r["fleet.tls"]:
         return None
     path = Path(r["fleet.ca_file"])
@@ -70,6 +71,13 @@ def ca_bytes(r, site_path):
         data = path.read_bytes()
     except OSError as e:
         raise CliError(f"cannot read fleet.ca_file {path}: {e.strerror}; the path is relative to the site file", 2)
-    if b"-----BEGIN CERTIFICATE-----" not in data:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+    except ValueError:
         raise CliError(f"fleet.ca_file {path}: not a PEM certificate; give the CA's .pem (or .crt) file", 2)
-    return data
+    if r["runtime"] == "micropython":
+        return CA_DER, cert.public_bytes(Encoding.DER)
+    return CA_PEM, cert.public_bytes(Encoding.PEM)
