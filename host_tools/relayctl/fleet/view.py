@@ -155,5 +155,5 @@ def table(rs, now=None):
     fmt = "  ".join("{:<%d}" % w for w in widths)
     out = [fmt.format(*HEAD)] + [fmt.format(*r) for r in lines]
     bad = sum(1 for x in rs if x["problems"])
-    out.append(f"{len(rs)} relays, {bad} need a look" if rs else "no relay has reported yet")
+    out.append(f"{len(rs)} relays, {bad} {'needs' if bad == 1 else 'need'} a look" if rs else "no relay has reported yet")
     return "\n".join(s.rstrip() for s in out)
