@@ -199,7 +199,7 @@ class FleetLink:
                 self.last_error = "broker refused: " + str(e)
             except runtime.TimeoutError:
                 self.last_error = "timeout"
-            except (OSError, fleet.ProtocolError, ValueError, IndexError, AssertionError) as e:
+            except Exception as e:  # a broker's bytes (or a bug here) must end neither reporting nor the relay
                 self.last_error = _reason(e)
             finally:
                 if writer is not None:

@@ -14,7 +14,6 @@ Reports hold counters only: never a client address, a destination or a phone's i
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -143,9 +142,7 @@ def run(args):
             if args.once:
                 out.info(text)
                 return 0
-            if sys.stdout.isatty():
-                sys.stdout.write("\033[H\033[J")
-            out.info(text + "\n")
+            out.screen(text)
             time.sleep(args.interval)
     finally:
         w.stop()

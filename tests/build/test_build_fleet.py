@@ -36,7 +36,8 @@ def ca_pem():
 
 def site_with_fleet(tmp_path, fleet):
     p = tmp_path / "site.toml"
-    p.write_text(EXAMPLE.replace('# secrets = ["dd', 'secrets = ["dd') + "\n[fleet]\n" + fleet)
+    assert "\n[fleet]\n" in EXAMPLE  # `relayctl site init` shows the block; these tests fill it in
+    p.write_text(EXAMPLE.replace('# secrets = ["dd', 'secrets = ["dd').replace("\n[fleet]\n", "\n[fleet]\n" + fleet))
     return p
 
 

@@ -3,15 +3,13 @@ slow the relay; TLS to the broker with a CA file, and a broker whose certificate
 
 import datetime
 import json
-import socket
 import statistics
-import threading
 import time
 
 import pytest
 
 from tests.fleet.fleetkit import DEST_IP, DEST_NAME, Listener, Mosquitto, need_mosquitto, socks_round_trip
-from tests.helpers.origin import EchoServer
+from tests.helpers.origin import EchoServer, ThreadedTCP
 from tests.helpers.relayproc import RelayProcess, free_port
 
 RUNTIMES = ("cpython", "micropython")
@@ -32,34 +30,20 @@ def relay_cfg(port, name, **fleet):
             "limits": {"tunnels": 8, "sessions": 16, "buffer": 16384}}
 
 
-class SilentBroker:
+class SilentBroker(ThreadedTCP):
     """Accepts TCP connections, reads nothing, answers nothing: a broker stuck on a dying link."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
+        super().__init__()
         self.conns = []
-        threading.Thread(target=self._run, daemon=True).start()
 
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            self.conns.append(c)
-
-    def close(self):
-        self.sock.close()
-        for c in self.conns:
-            c.close()
+    def serve(self, conn):
+        self.conns.append(conn)  # held open, never read
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_a_broker_that_never_answers_does_not_slow_the_relay(runtime, tmp_path, echo):
-    silent = SilentBroker()
+    silent = SilentBroker().start()
     quiet = RelayProcess(runtime, tmp_path, {"dns": {"hosts": {DEST_NAME: [DEST_IP]}}})
     stuck = RelayProcess(runtime, tmp_path, relay_cfg(silent.port, "stuck"))
     try:
