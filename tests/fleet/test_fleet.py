@@ -224,6 +224,8 @@ def test_a_broker_outage_leaves_tunnels_alone_and_relays_come_back(fleet):
                     RETRY_MAX + 5)
     took = time.monotonic() - t0
     assert back, {n: fleet.relays[n].status_json()["fleet"] for n in names}
+    meds = ", ".join(f"{p} {before[p] * 1000:.1f}/{statistics.median(during[p]) * 1000:.1f} ms" for p in probes)
+    print(f"\noutage: round trip median before/during: {meds}; all {len(names)} relays back in {took:.1f} s")
     assert took < RETRY_MAX + 3, f"{took:.1f} s to reconnect; the backoff's bound is {RETRY_MAX} s"
 
 
@@ -240,6 +242,7 @@ def test_sigkill_marks_a_relay_offline_by_its_last_will_and_it_comes_first(fleet
         assert got, "no offline from the broker"
         took = got[0][3] - t0
         assert took <= 1.5 * KEEPALIVE
+        print(f"\nSIGKILL -> offline on the broker in {took * 1000:.0f} ms")
     finally:
         live.close()
     rows = fleet_json(fleet.site)
