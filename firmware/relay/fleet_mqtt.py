@@ -1,5 +1,8 @@
 """Fleet reporting over MQTT: the I/O half of fleet.py, with umqtt.simple from micropython-lib.
 
+firmware/umqtt/simple.py is micropython-lib's umqtt.simple 1.8.0 (MIT; micropython-lib commit 5e49b1bd,
+sha256 3cfd101e...d951f), unmodified: relayctl build copies it into images and bundles.
+
 umqtt.simple blocks on its socket: connect() waits for the CONNACK, subscribe() for the SUBACK.
 A relay's loop must never wait on a broker, so umqtt writes into and reads from PacketSock, a
 stand-in socket that holds bytes in memory. umqtt encodes every packet (CONNECT with the last will,
