@@ -88,6 +88,7 @@ async def serve(cfg, digest, holder=None):
     if holder is not None:
         holder.append(relay)
     relay.platform = plat
+    relay.config_digest = digest  # the fleet's report names the config it runs
     try:
         listening = await relay.start()
     except OSError as e:

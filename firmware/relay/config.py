@@ -246,6 +246,27 @@ def _target(v):
     return v
 
 
+def _topic_word(v):
+    if type(v) is not str or not v or [c for c in v if c in "+#/\0"] or len(v.encode()) > 64:
+        raise ValueError("expected 1..64 bytes without / + # (an MQTT topic level), got " + json.dumps(v))
+    return v
+
+
+def _topic_prefix(v):
+    if type(v) is not str or not v or [c for c in v if c in "+#\0"] or v.startswith("/") or v.endswith("/"):
+        raise ValueError("expected a topic prefix like relay or city/relay (no + #, no / at either end), got "
+                         + json.dumps(v))
+    return v
+
+
+def _hex_key(v):
+    if v == "":
+        return v
+    if type(v) is not str or len(v) != 64 or [c for c in v.lower() if c not in "0123456789abcdef"]:
+        raise ValueError("expected 64 hex digits (relayctl build derives it from the fleet key), or \"\"")
+    return v.lower()
+
+
 # (dotted key, default, validator, meaning). Order is the order of README's table.
 SCHEMA = (
     ("socks.enabled", True, _bool, "serve SOCKS5 and SOCKS4a"),
@@ -390,6 +411,22 @@ SCHEMA = (
     ("share.slow_rate", 65536, _int_range(1024, 1 << 40), "bulk rate once slowed when no rate is configured, bytes/s"),
     ("share.state_file", "", _path_or_empty, "where counters survive a reboot (written then renamed); empty: kept in memory"),
     ("share.persist_interval", 300, _seconds, "seconds between counter writes (flash wear vs. what a power cut loses)"),
+    ("fleet.enabled", False, _bool, "report counters to the fleet's MQTT broker (relayctl fleet): retained, with a last will"),
+    ("fleet.broker", "", _any_text, "the broker's address or name"),
+    ("fleet.port", 1883, _port, "the broker's port (8883 is usual with TLS)"),
+    ("fleet.tls", False, _bool, "talk TLS to the broker, checking its certificate against fleet.ca_file"),
+    ("fleet.ca_file", "", _path_or_empty, "CA certificate (PEM) the broker's certificate must chain to"),
+    ("fleet.user", "", _any_text, "broker account (relayctl fleet broker-config makes one per relay); \"\": none"),
+    ("fleet.password", "", _any_text, "its password"),
+    ("fleet.prefix", "relay", _topic_prefix, "topic prefix: the relay writes PREFIX/NAME/status, PREFIX/NAME/report"),
+    ("fleet.name", "", _any_text, "this relay's name in the fleet (a topic level: no / + #)"),
+    ("fleet.place", "", _any_text, "a coarse place label volunteers recognise (a district, never an address)"),
+    ("fleet.interval", 60, _seconds, "seconds between reports (a change of state is reported sooner)"),
+    ("fleet.keepalive", 60, _int_range(2, 3600),
+     "MQTT keepalive, seconds: the broker marks the relay offline after 1.5 of these without a word"),
+    ("fleet.retry_max", 60, _seconds, "longest wait between reconnects (doubling from 1 s, with jitter)"),
+    ("fleet.command_key", "", _hex_key,
+     "key that signs this relay's commands (restart, report), derived from the fleet key; \"\": commands off"),
     ("log.level", "info", _one_of("quiet", "info", "debug"), "debug names clients and destinations; never use it in the field"),
 )
 
@@ -490,6 +527,17 @@ def load(text, name="config.json", overrides=None, extend=None):
             for sec in values["mtproto.secrets"]:
                 if sec.startswith("ee") and len(sec) == 34 and not values["mtproto.tls_domain"]:
                     problems.append(name + ": mtproto.secrets: %s has no domain; append its hex or set mtproto.tls_domain" % sec)
+        if values["fleet.enabled"]:
+            for k in ("fleet.broker", "fleet.name"):
+                if not values[k]:
+                    problems.append(name + ": %s: fleet reporting is on but %s is empty" % (k, k))
+            if values["fleet.name"]:
+                try:
+                    _topic_word(values["fleet.name"])
+                except ValueError as e:
+                    problems.append(name + ": fleet.name: " + e.args[0])
+            if values["fleet.tls"] and not values["fleet.ca_file"]:
+                problems.append(name + ": fleet.ca_file: TLS is on: name the CA certificate the broker's chains to")
         if not values["portal.languages"]:
             problems.append(name + ": portal.languages: list at least one of kk, ru, en")
         if (values["portal.enabled"] or values["dns.listen_enabled"]) and not values["portal.address"]:

@@ -133,6 +133,11 @@ class Relay(Tunnels):
                 self.background.append(runtime.create_task(coro))
         if self.cfg.status.console_interval:
             self.background.append(runtime.create_task(self._console_status()))
+        if self.cfg.fleet.enabled:
+            from relay.fleet_mqtt import FleetLink
+
+            self.fleet = FleetLink(self)
+            self.background.append(runtime.create_task(self.fleet.run()))
         return done
 
     async def _console_status(self):

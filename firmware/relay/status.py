@@ -28,6 +28,8 @@ def snapshot(relay, collect=False):
     d["share"] = relay.sharing.status() if relay.sharing is not None else None
     plat = getattr(relay, "platform", None)  # set by serve(): the board's AP and uplink link
     d["platform"] = plat.state() if plat is not None else None
+    fl = getattr(relay, "fleet", None)  # set by start() when fleet reporting is on
+    d["fleet"] = fl.as_dict() if fl is not None else None
     return d
 
 

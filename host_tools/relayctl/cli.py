@@ -15,6 +15,7 @@ from relayctl.errors import CliError
 VERBS = {
     "run": ("relayctl.cmd_run", "run the relay on this computer"),
     "status": ("relayctl.cmd_status", "a live view of a running relay: link, people, data left"),
+    "fleet": ("relayctl.cmd_fleet", "many relays at a glance over MQTT; the broker's config; signed commands"),
     "mtproto": ("relayctl.cmd_mtproto", "make MTProto proxy secrets and their tg://proxy links"),
     "boards": ("relayctl.cmd_boards", "list, show, check and start board profiles"),
     "site": ("relayctl.cmd_site", "write and check a site file (site.toml)"),

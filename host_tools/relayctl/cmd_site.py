@@ -57,6 +57,15 @@ kind = ""                   # "ethernet", "cellular", "wifi-sta" or "upstream"
 # Time servers the relay asks once its uplink works (fake-TLS MTProto needs a correct clock).
 # servers = ["pool.ntp.org"]
 
+[fleet]
+# Report counters (never who or where) to the volunteers' MQTT broker: README "Many relays".
+# broker = "fleet.example.org"   # address or name; leave out for no reporting
+# tls = true                     # with ca_file = "fleet-ca.pem" (next to this file)
+# name = "almaty-01"             # this relay's name in the fleet
+# place = "Almaly"               # a coarse place label, never an address
+# key = "..."                    # `relayctl fleet key`; stays on laptops, never copied onto a board
+# relays = ["almaty-01", "almaty-02"]   # accounts `relayctl fleet broker-config` makes
+
 [expect]
 # phones = 10               # how many phones you expect at once; `check` warns when the board carries fewer
 '''

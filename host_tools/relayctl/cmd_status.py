@@ -6,7 +6,6 @@ relay prints a `relay status {...}` line every status.console_interval seconds.
 """
 
 import json
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -114,8 +113,6 @@ def run(args):
         if args.once:
             out.info(text)
             return 0
-        if sys.stdout.isatty():
-            sys.stdout.write("\033[H\033[J")
-        out.info(text + "\n")
+        out.screen(text)
         if not source:
             time.sleep(args.interval)

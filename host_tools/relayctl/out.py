@@ -35,3 +35,10 @@ def progress_done():
     if sys.stdout.isatty():
         sys.stdout.write("\n")
         sys.stdout.flush()
+
+
+def screen(text):
+    """A live view's next frame: redrawn in place on a TTY, appended otherwise (a log, a pipe)."""
+    if sys.stdout.isatty():
+        sys.stdout.write("\033[H\033[J")
+    info(text + "\n")

@@ -39,7 +39,7 @@ def site(tmp_path):
 def expected_image_files():
     names = {"config.json"}
     for rel in sources(paths.FIRMWARE):
-        names.add(rel[:-3] + ".mpy" if rel.startswith("relay/") and rel.endswith(".py") else rel)
+        names.add(rel[:-3] + ".mpy" if rel != "main.py" and rel.endswith(".py") else rel)
     return names
 
 
@@ -214,7 +214,7 @@ def test_built_image_boots_the_relay_in_the_unix_port(board, site, tmp_path):
             if line.startswith("relay ready"):
                 break
         assert seen and seen[-1].startswith("relay ready"), "".join(seen)
-        assert seen[0].startswith("mounted ['config.json', 'main.py', 'relay']")
+        assert seen[0].startswith("mounted ['config.json', 'main.py', 'relay', 'umqtt']")
         assert "runtime=micropython" in seen[-1] and f"socks=127.0.0.1:{socks_port}" in seen[-1]
         res = subprocess.run(["curl", "-sS", "--max-time", "20", "--proxy-user", "relay:secret-pass",
                               "--socks5-hostname", f"127.0.0.1:{socks_port}",

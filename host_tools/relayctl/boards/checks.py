@@ -175,6 +175,9 @@ def _check_site(r):
     if r["wifi.max_clients"] and cap and r["wifi.max_clients"] > cap:
         r.problem("wifi.max_clients", f"{r['wifi.max_clients']} is more than {r.name} can associate (about {cap})",
                   warning=True)
+    from relayctl.fleet import site as fleet_site
+
+    fleet_site.check(r)
     from relayctl.boards.capacity import estimate
 
     est = estimate(r)

@@ -77,6 +77,9 @@ def _wanted(r):
         ]
     if micro:  # the board brings its uplink up itself (firmware/relay/platform); Linux boards render it
         pairs += _uplink(r)
+    from relayctl.fleet import site as fleet_site
+
+    pairs += fleet_site.pairs(r)  # [fleet]: reports to the volunteers' broker
     return pairs
 
 

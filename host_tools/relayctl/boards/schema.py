@@ -119,6 +119,20 @@ FIELDS = (
     _f("proxy.password", "", v.text, "site", "SOCKS password"),
     _f("policy.preset", "telegram", v.one_of(*POLICIES), "site", "which destinations are allowed"),
     _f("portal.languages", ["kk", "ru", "en"], v.list_of(v.language, 1), "site", "portal languages, first is the default"),
+    # fleet reporting: relayctl fleet, relayctl fleet broker-config
+    _f("fleet.broker", "", v.text, "site", "the fleet's MQTT broker, address or name (\"\": the relay reports to no fleet)"),
+    _f("fleet.port", 0, v.integer(0, 65535), "site", "the broker's port (0: 1883, or 8883 with TLS)"),
+    _f("fleet.tls", False, v.boolean, "site", "TLS to the broker, its certificate checked against fleet.ca_file"),
+    _f("fleet.ca_file", "", v.text, "site", "CA certificate (PEM) of the broker, relative to the site file; copied onto the device"),
+    _f("fleet.prefix", "relay", v.nonempty_text, "site", "topic prefix: relays write PREFIX/NAME/status and PREFIX/NAME/report"),
+    _f("fleet.name", "", v.text, "site", "this relay's name in the fleet (letters, digits, - and _)"),
+    _f("fleet.place", "", v.text, "site", "a coarse place label volunteers recognise (a district, never an address)"),
+    _f("fleet.interval", 60, v.integer(5, 86400), "site", "seconds between reports (a change of state is reported sooner)"),
+    _f("fleet.keepalive", 60, v.integer(5, 3600), "site", "MQTT keepalive, seconds: the broker marks a silent relay offline after 1.5 of these"),
+    _f("fleet.key", "", v.text, "site",
+       "the fleet key (relayctl fleet key): derives each relay's broker password and command key; never copied onto a device"),
+    _f("fleet.relays", [], v.list_of(v.nonempty_text), "site", "relay names relayctl fleet broker-config makes accounts for"),
+    _f("fleet.volunteers", "volunteers", v.nonempty_text, "site", "the broker account that reads every relay and sends commands"),
     _f("expect.phones", 0, v.integer(0, 100000), "site", "phones you expect at once; `check` warns when the board carries fewer"),
 )
 

@@ -29,6 +29,7 @@ from relayctl.boards.capacity import estimate
 from relayctl.boards.render import check_config, config_json, dumps, skipped_keys
 from relayctl.build import esp32, fsimage, linux, mpy, pico
 from relayctl.errors import CliError
+from relayctl.fleet import site as fleet_site
 
 MANIFEST = "manifest.json"
 QR_MTPROTO = "qr-mtproto.svg"  # the portal's tg://proxy QR code, beside config.json on the device
@@ -103,6 +104,7 @@ def build_board(board, site_path, out_dir, micropython=None):
         raise CliError("the rendered config.json fails the device's own check (a bug in the renderer "
                        "or the profile):\n" + "\n".join(problems), 2)
     config = dumps(cfg)
+    fleet_ca = fleet_site.ca_file(r, site_path)  # the broker's CA, beside config.json
     est = estimate(r)
     prefix = f"relay-{r.name}"
     outputs = {"config.json": config}  # name -> bytes, written at the end
@@ -130,6 +132,8 @@ def build_board(board, site_path, out_dir, micropython=None):
         files["config.json"] = config
         if qr_mt:
             files[QR_MTPROTO] = qr_mt
+        if fleet_ca:
+            files[fleet_ca[0]] = fleet_ca[1]
         geo = fsimage.Geometry.of(r)
         image = fsimage.make_image(files, geo)
         fs_name = f"{prefix}-fs.img"
@@ -151,6 +155,8 @@ def build_board(board, site_path, out_dir, micropython=None):
         files["config.json"] = config
         if qr_mt:
             files[QR_MTPROTO] = qr_mt
+        if fleet_ca:
+            files[fleet_ca[0]] = fleet_ca[1]
         outputs[f"{prefix}.tar.gz"] = linux.bundle(files, r)
         manifest["bundle"] = f"{prefix}.tar.gz"
         manifest["service"] = r["linux.service"]

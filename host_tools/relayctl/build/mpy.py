@@ -42,6 +42,7 @@ def sources(firmware_dir):
     """The firmware files a board needs, as sorted relative paths."""
     root = Path(firmware_dir)
     files = [root / "main.py"] + sorted(p for p in (root / "relay").rglob("*") if p.is_file())
+    files += sorted(p for p in (root / "umqtt").rglob("*") if p.is_file())  # micropython-lib's MQTT client (fleet)
     return [p.relative_to(root).as_posix() for p in files
             if "__pycache__" not in p.parts and p.suffix not in (".pyc", ".mpy")]
 

@@ -1,0 +1,159 @@
+"""The volunteers' table: one row per relay, problems first. Pure: relays' messages and a clock in, rows out.
+
+A relay is known from two retained topics: PREFIX/NAME/status ("online", or the broker's "offline" from
+its last will) and PREFIX/NAME/report (fleet.py's JSON document).
+"""
+
+import time
+
+RANKS = ("offline", "uplink down", "budget", "stale", "refused commands", "ok")
+
+
+class Relay:
+    __slots__ = ("name", "status", "status_at", "report", "report_at")
+
+    def __init__(self, name):
+        self.name = name
+        self.status = None  # "online" / "offline" / None (never said)
+        self.status_at = None  # when this viewer saw the status change (None: retained from before)
+        self.report = None
+        self.report_at = None  # when this viewer got the report
+
+    def take(self, kind, payload, live, now):
+        if kind == "status":
+            text = payload.decode(errors="replace").strip()
+            if text != self.status:
+                self.status = text
+                self.status_at = now if live else None
+        elif kind == "report":
+            import json
+
+            try:
+                doc = json.loads(payload)
+            except ValueError:
+                return
+            if isinstance(doc, dict):
+                self.report = doc
+                self.report_at = now
+
+
+def _last_seen(r):
+    """Unix time of the relay's last report: its own clock when it has one, else when we got it live."""
+    doc = r.report or {}
+    return doc.get("time") or r.report_at
+
+
+def problems(r, now):
+    """Reasons this relay needs a volunteer, most urgent first; empty when all is well."""
+    out = []
+    doc = r.report or {}
+    if r.status == "offline":
+        out.append("offline")
+    up = (doc.get("uplink") or {}).get("up")
+    if up is False:
+        out.append("uplink down")
+    left = doc.get("budget_left")
+    if (left is not None and left <= 0) or doc.get("stage") in ("slow", "small", "closed"):
+        out.append("budget")
+    seen = _last_seen(r)
+    interval = doc.get("interval_s") or 60
+    if r.status != "offline" and seen is not None and now - seen > 3 * interval + 30:
+        out.append("stale")
+    cmds = ((doc.get("fleet") or {}).get("commands") or {}).get("refused") or {}
+    if cmds.get("signature") or cmds.get("malformed"):
+        out.append("refused commands")
+    return out
+
+
+def _rank(r, now):
+    p = problems(r, now)
+    return (RANKS.index(p[0]) if p else len(RANKS) - 1, r.name)
+
+
+def row(r, now):
+    doc = r.report or {}
+    up = doc.get("uplink") or {}
+    today = doc.get("today") or {}
+    seen = _last_seen(r)
+    if r.status == "offline":
+        since = r.status_at or seen
+    elif doc.get("uptime_s") is not None and seen is not None:
+        since = seen - doc["uptime_s"]
+    else:
+        since = None
+    return {
+        "name": r.name,
+        "place": doc.get("place"),
+        "online": r.status == "online",
+        "state": r.status or "unknown",
+        "since": since,
+        "uplink": {"kind": up.get("kind"), "up": up.get("up"), "via": up.get("via"), "signal": up.get("signal")},
+        "people": doc.get("people"),
+        "tunnels": doc.get("tunnels"),
+        "today": {"up": today.get("up"), "down": today.get("down")},
+        "budget_left": doc.get("budget_left"),
+        "refused": doc.get("refused") or {},
+        "last_seen": seen,
+        "problems": problems(r, now),
+        "report": doc or None,
+    }
+
+
+def rows(relays, now=None):
+    now = time.time() if now is None else now
+    return [row(r, now) for r in sorted(relays.values(), key=lambda r: _rank(r, now))]
+
+
+def _size(n):
+    if n is None:
+        return "-"
+    for unit, div in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{n} B"
+
+
+def _ago(t, now):
+    if t is None:
+        return "?"
+    s = max(0, int(now - t))
+    if s < 90:
+        return f"{s} s"
+    if s < 5400:
+        return f"{s // 60} min"
+    if s < 172800:
+        return f"{s // 3600} h"
+    return f"{s // 86400} d"
+
+
+def _uplink(u):
+    if not u.get("kind"):
+        return "-"
+    state = {True: "up", False: "DOWN", None: "?"}[u.get("up")]
+    text = f"{u['kind']} {state}"
+    if u.get("via"):
+        text += f" via {u['via']}"
+    if u.get("signal") is not None:
+        text += f" {u['signal']} dBm"
+    return text
+
+
+HEAD = ("relay", "place", "state", "uplink", "people", "data today (down/up)", "budget left", "last seen")
+
+
+def table(rs, now=None):
+    now = time.time() if now is None else now
+    lines = []
+    for x in rs:
+        state = ("up " if x["online"] else x["state"].upper() + " ") + _ago(x["since"], now)
+        today = f"{_size(x['today']['down'])} / {_size(x['today']['up'])}" if x["report"] else "-"
+        budget = "no limit" if x["report"] and x["budget_left"] is None else _size(x["budget_left"])
+        lines.append((x["name"], x["place"] or "-", state, _uplink(x["uplink"]),
+                      "-" if x["people"] is None else str(x["people"]), today, budget,
+                      _ago(x["last_seen"], now) + " ago" if x["last_seen"] else "?"))
+    widths = [max(len(h), *(len(r[i]) for r in lines)) if lines else len(h) for i, h in enumerate(HEAD)]
+    fmt = "  ".join("{:<%d}" % w for w in widths)
+    out = [fmt.format(*HEAD)] + [fmt.format(*r) for r in lines]
+    bad = sum(1 for x in rs if x["problems"])
+    out.append(f"{len(rs)} relays, {bad} {'needs' if bad == 1 else 'need'} a look" if rs else "no relay has reported yet")
+    return "\n".join(s.rstrip() for s in out)
