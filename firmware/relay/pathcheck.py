@@ -9,6 +9,8 @@ request(host) -> the bytes to send; judge(first_bytes) -> (works, note). No I/O 
 relay/pathfind.py (the relay) and relayctl's `uplink paths` both drive it.
 """
 
+BUCKET_MS = 50  # answers this close are equally fast (one probe's time is mostly noise below it): the
+# configured order decides between them, so a volunteer's preference (say Shadowsocks before iodine) holds
 ENOUGH = 12  # b"HTTP/1.1 301": the status line's code is all the verdict needs
 
 

@@ -3,8 +3,9 @@
 On when upstream.probe names a web server abroad (HOST:PORT). Each health round
 asks it for its first bytes (relay/pathcheck.py) through every upstream at once
 and orders them: paths that answered first, fastest first, then the rest in
-their configured order. The current path keeps first place while it works
-unless another answered in under half its time, so two good paths do not flap.
+their configured order (answers within 50 ms of each other count as equally
+fast: the configured order decides). The current path keeps first place while
+it works unless another answered in under half its time, so paths do not flap.
 
 A path that stops answering is marked down and the tunnels opened through it
 are ended (their upstream sockets shut both ways, so each pump sees the close
@@ -21,6 +22,7 @@ from relay import httpproxy, pathcheck, runtime, socks
 from relay.addr import parse_ip, split_host_port
 
 _KEEP = 2  # the current path stays first unless another answers this many times faster
+BUCKET_MS = pathcheck.BUCKET_MS
 
 
 class PathFinder:
@@ -83,9 +85,10 @@ class PathFinder:
     def order(self):
         ups = self.ups.list
         working = [u for u in ups if u.healthy]
-        working.sort(key=lambda u: u.ms)
+        working.sort(key=lambda u: (u.ms // BUCKET_MS, u.index))
         cur = self.current
-        if cur is not None and cur.healthy and working and working[0] is not cur and working[0].ms * _KEEP > cur.ms:
+        if cur is not None and cur.healthy and working and working[0] is not cur and (
+                working[0].ms * _KEEP > cur.ms or working[0].ms // BUCKET_MS == cur.ms // BUCKET_MS):
             working.remove(cur)
             working.insert(0, cur)
         self.ups.list = working + [u for u in ups if not u.healthy]

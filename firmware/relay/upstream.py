@@ -41,11 +41,13 @@ def parse_proxy_url(url):
 
 
 class Upstream:
-    __slots__ = ("kind", "ip", "port", "user", "password", "healthy", "label", "ms", "note", "conns", "tunnels")
+    __slots__ = ("kind", "ip", "port", "user", "password", "healthy", "label", "ms", "note", "conns", "tunnels",
+                 "index")
 
     def __init__(self, url, index, name=None):
         self.kind, self.ip, self.port, self.user, self.password = parse_proxy_url(url)
         self.healthy = True
+        self.index = index  # its place in upstream.proxies: the tie-breaker between equally fast paths
         self.label = name or "upstream%d" % index  # counters and logs never carry the address
         self.ms = None  # the path finder's last end-to-end time (relay/pathfind.py)
         self.note = ""

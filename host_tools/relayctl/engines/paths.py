@@ -109,15 +109,18 @@ def through(proxy_host, proxy_port, target, timeout):
 
 
 def find(engines, probe, upstream="", timeout=5.0, notes=None):
-    """notes: engine name -> what its supervisor knows (a bootstrap state, a translated error)."""
+    """notes: engine name -> (what its supervisor knows: a bootstrap state or its translated error,
+    whether the engine exited). An engine that exited is failing for that reason: its note wins."""
     notes = notes or {}
     rows = []
     for e in engines:
         host, port = e.socks_endpoint()
         works, ms, note = through(host, port, probe, timeout)
-        if not works and notes.get(e.name):
-            note = notes[e.name]
-        rows.append({"path": e.name, "kind": e.kind, "works": works, "ms": ms, "note": note, "carries": True})
+        engine_note, exited = notes.get(e.name, ("", False))
+        if not works and exited:
+            note = engine_note
+        rows.append({"path": e.name, "kind": e.kind, "works": works, "ms": ms, "note": note, "carries": True,
+                     "engine": engine_note})
     if upstream:
         from relay.upstream import parse_proxy_url
 
@@ -138,10 +141,12 @@ def find(engines, probe, upstream="", timeout=5.0, notes=None):
                          "note": r[2], "carries": False})
     far = {r["path"].split(" ")[0]: r["works"] for r in rows if not r["carries"] and r["kind"] != "direct"}
     for r in rows:
-        if r["carries"] and not r["works"] and far.get(r["path"]) and r["kind"] in WRONG_SECRET and r["path"] not in notes:
+        if (r["carries"] and not r["works"] and far.get(r["path"]) and r["kind"] in WRONG_SECRET
+                and not notes.get(r["path"], ("", False))[1]):
             r["note"] = WRONG_SECRET[r["kind"]]
     carry = [r for r in rows if r["carries"]]
-    carry.sort(key=lambda r: (not r["works"], r["ms"] or 0))
+    # as the relay orders them (relay/pathfind.py): working first, by time in 50 ms steps, then the site's order
+    carry.sort(key=lambda r: (not r["works"], (r["ms"] or 0) // pathcheck.BUCKET_MS))
     for i, r in enumerate(carry):
         r["rank"] = i + 1 if r["works"] else None
     return carry + [r for r in rows if not r["carries"]]
