@@ -1,11 +1,11 @@
 """The path finder: which upstream carries new tunnels, decided by probing each one end to end.
 
-On when upstream.probe names a web server abroad (HOST:PORT). Each health round
-asks it for its first bytes (relay/pathcheck.py) through every upstream at once
-and orders them: paths that answered first, fastest first, then the rest in
-their configured order (answers within 50 ms of each other count as equally
-fast: the configured order decides). The current path keeps first place while
-it works unless another answered in under half its time, so paths do not flap.
+On when upstream.probe names a web server abroad (HOST:PORT). Each upstream
+asks it for its first bytes (relay/pathcheck.py), on a beat of its own, and
+the upstreams are ordered: paths that answered first, fastest first, then the
+rest in their configured order (answers within 50 ms of each other count as
+equally fast: the configured order decides). The current path counts at half
+its time, so another takes over only when clearly faster: paths do not flap.
 
 A path that stops answering is marked down and the tunnels opened through it
 are ended (their upstream sockets shut both ways, so each pump sees the close
@@ -14,8 +14,10 @@ once through the next one instead of waiting out the idle timeout. New tunnels
 go only to paths that answered; with none, the relay refuses at once
 (uplink-down) rather than sending every phone's request into a dead path.
 
-Probes are bounded: one round per upstream.check_interval, each probe at most
-uplink.timeout. Nothing here logs a destination or a client.
+Probes are bounded: each upstream is probed once per upstream.check_interval
+(counted from the end of its last probe), each probe at most uplink.timeout, so
+a path that dies is left within check_interval + timeout. Nothing here logs a
+destination or a client.
 """
 
 from relay import httpproxy, pathcheck, runtime, socks
@@ -36,7 +38,7 @@ class PathFinder:
         self.timeout_ms = timeout_ms
         self.current = None
         self.switches = 0
-        self.rounds = 0
+        self.probed = 0
 
     async def probe(self, u):
         """One end-to-end probe through u: sets u.ms (None: failed) and u.note."""
@@ -69,31 +71,39 @@ class PathFinder:
         u.ms = runtime.ms_since(t0) if works else None
         u.note = note
 
-    async def round(self):
-        """Probe every upstream at once, then order them and end tunnels on paths that failed."""
-        tasks = [runtime.create_task(self.probe(u)) for u in self.ups.list]
+    async def run(self):
+        """Each upstream on its own beat (one check interval after its last probe ended), so a dead
+        path is seen within check_interval + timeout however slow the other probes are."""
+        tasks = [runtime.create_task(self._watch(u)) for u in self.ups.list]
         for t in tasks:
             await t
-        self.rounds += 1
-        for u in self.ups.list:
+
+    async def _watch(self, u):
+        while True:
             was = u.healthy
-            u.healthy = u.ms is not None
-            if was and not u.healthy:
-                self.end_tunnels(u)
-        self.order()
+            try:
+                await self.probe(u)
+                self.probed += 1
+                u.healthy = u.ms is not None  # (a probe's own SOCKS handshake sets it too: decide here)
+                if was and not u.healthy:
+                    self.end_tunnels(u)
+                if self.probed >= len(self.ups.list):  # once each has answered or failed: order them
+                    self.order()
+            except Exception as e:  # a bug here must not silently stop this path's probes for good
+                self.ups.relay.log.info("path probe failed: " + repr(e))
+            await runtime.sleep_ms(self.ups.check_ms)
+
+    def _key(self, u):
+        ms = u.ms // _KEEP if u is self.current else u.ms  # the current path's edge: no flapping
+        return ms // BUCKET_MS, u.index
 
     def order(self):
         ups = self.ups.list
-        working = [u for u in ups if u.healthy]
-        working.sort(key=lambda u: (u.ms // BUCKET_MS, u.index))
-        cur = self.current
-        if cur is not None and cur.healthy and working and working[0] is not cur and (
-                working[0].ms * _KEEP > cur.ms or working[0].ms // BUCKET_MS == cur.ms // BUCKET_MS):
-            working.remove(cur)
-            working.insert(0, cur)
-        self.ups.list = working + [u for u in ups if not u.healthy]
+        working = [u for u in ups if u.healthy and u.ms is not None]
+        working.sort(key=self._key)
+        self.ups.list = working + [u for u in ups if u not in working]
         first = working[0] if working else None
-        if first is not cur:
+        if first is not self.current:
             self.current = first
             self.switches += 1
             self.ups.relay.log.info("path: " + (first.label if first is not None else "none works"))
@@ -110,4 +120,4 @@ class PathFinder:
 
     def state(self):
         return {"path": self.current.label if self.current is not None else None, "switches": self.switches,
-                "rounds": self.rounds}
+                "probes": self.probed}

@@ -174,7 +174,7 @@ class Upstreams:
     async def health_loop(self):
         while True:
             if self.finder is not None:
-                await self.finder.round()
+                await self.finder.run()  # its own beat per upstream; never returns
             else:
                 for u in self.list:
                     u.healthy = await self._alive(u)

@@ -110,35 +110,49 @@ def through(proxy_host, proxy_port, target, timeout):
 
 def find(engines, probe, upstream="", timeout=5.0, notes=None):
     """notes: engine name -> (what its supervisor knows: a bootstrap state or its translated error,
-    whether the engine exited). An engine that exited is failing for that reason: its note wins."""
+    whether the engine exited). An engine that exited is failing for that reason: its note wins.
+    Every probe runs at once (a thread each), so the table takes one timeout, not one per row."""
+    from concurrent.futures import ThreadPoolExecutor
+
     notes = notes or {}
+    phost = probe.rpartition(":")[0]
+    jobs = [(through, *e.socks_endpoint(), probe, timeout) for e in engines]
+    if upstream:
+        from relay.upstream import parse_proxy_url
+
+        kind, ip, port, _, _ = parse_proxy_url(upstream)
+        jobs.append((through, socket.inet_ntop(socket.AF_INET6 if len(ip) == 16 else socket.AF_INET, ip), port,
+                     probe, timeout) if kind == "socks5" else (lambda: (False, None, "http upstreams: not probed"),))
+    jobs.append((tcp, phost, 443, timeout))
+    far = []
+    for e in engines:
+        for host, port, proto in e.far_ports():
+            far.append((e, port, proto))
+            if proto == "udp":
+                jobs.append((udp53, host, e.domain, timeout) if host else
+                            (lambda: (False, None, "no nameserver set: uses the system's"),))
+            else:
+                jobs.append((tcp, host, port, timeout))
+    with ThreadPoolExecutor(max_workers=min(32, len(jobs))) as pool:
+        results = list(pool.map(lambda job: job[0](*job[1:]), jobs))
+    results.reverse()  # popped in the order the jobs were made
     rows = []
     for e in engines:
-        host, port = e.socks_endpoint()
-        works, ms, note = through(host, port, probe, timeout)
+        works, ms, note = results.pop()
         engine_note, exited = notes.get(e.name, ("", False))
         if not works and exited:
             note = engine_note
         rows.append({"path": e.name, "kind": e.kind, "works": works, "ms": ms, "note": note, "carries": True,
                      "engine": engine_note})
     if upstream:
-        from relay.upstream import parse_proxy_url
-
-        kind, ip, port, _, _ = parse_proxy_url(upstream)
-        works, ms, note = through(socket.inet_ntop(socket.AF_INET6 if len(ip) == 16 else socket.AF_INET, ip), port,
-                                  probe, timeout) if kind == "socks5" else (False, None, "http upstreams: not probed")
-        rows.append({"path": "upstream", "kind": kind, "works": works, "ms": ms, "note": note, "carries": True})
-    phost = probe.rpartition(":")[0]
-    works, ms, note = tcp(phost, 443, timeout)
+        works, ms, note = results.pop()
+        rows.append({"path": "upstream", "kind": "upstream", "works": works, "ms": ms, "note": note, "carries": True})
+    works, ms, note = results.pop()
     rows.append({"path": "direct tcp/443", "kind": "direct", "works": works, "ms": ms, "note": note, "carries": False})
-    for e in engines:
-        for host, port, proto in e.far_ports():
-            if proto == "udp":
-                r = udp53(host, e.domain, timeout) if host else (False, None, "no nameserver set: uses the system's")
-            else:
-                r = tcp(host, port, timeout)
-            rows.append({"path": f"{e.name} {proto}/{port}", "kind": e.kind, "works": r[0], "ms": r[1],
-                         "note": r[2], "carries": False})
+    for e, port, proto in far:
+        r = results.pop()
+        rows.append({"path": f"{e.name} {proto}/{port}", "kind": e.kind, "works": r[0], "ms": r[1],
+                     "note": r[2], "carries": False})
     far = {r["path"].split(" ")[0]: r["works"] for r in rows if not r["carries"] and r["kind"] != "direct"}
     for r in rows:
         if (r["carries"] and not r["works"] and far.get(r["path"]) and r["kind"] in WRONG_SECRET
