@@ -35,6 +35,8 @@ HINTS = (
     ("iodine", r"BADVERSION|Version .*rejected", "the far end's iodined speaks another protocol version: install the same iodine there"),
     ("trojan", r"certificate verify failed|certificate", "the far end's TLS certificate is not trusted: set ca to its "
                                                          "certificate (self-signed), or check sni"),
+    ("trojan", r"use_certificate_chain_file|use_private_key_file", "trojan cannot read its certificate or key "
+                                                                  "file: check cert and key (paths, permissions)"),
     ("tor", r"Failed to parse/validate config|Unknown option|Bridge line did not parse|Failed to parse",
      "tor refused its torrc: check the bridge lines (copy them whole, e.g. from obfs4_bridgeline.txt)"),
     ("snowflake", r"Failed to parse/validate config|Unknown option|Bridge line did not parse",
