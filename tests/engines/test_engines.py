@@ -159,3 +159,33 @@ def test_an_engine_that_dies_is_restarted_with_backoff_and_counted(tmp_path):
     assert gaps[0] >= 0.9 and gaps[1] >= 1.9, gaps  # 1 s, then 2 s: never a tight loop
     assert sup.state()[0]["restarts"] >= 3
     assert (tmp_path / "conf" / "shadowsocks.json").stat().st_mode & 0o077 == 0  # the password file is private
+
+
+def test_build_and_install_put_the_engines_on_the_board(tmp_path):
+    """relayctl build bundles each engine's config (0600) and a unit that keeps it running 10 s after
+    each exit; relayctl install --root puts them where systemd looks; config.json chains the relay."""
+    import json
+    import tarfile
+
+    self_signed(tmp_path / "cert.pem", tmp_path / "key.pem", "bakery.example")
+    site = tmp_path / "site.toml"
+    site.write_text(SITE % {"ca": tmp_path / "cert.pem"})
+    root = tmp_path / "root"
+    root.mkdir()
+    r = subprocess.run(RELAYCTL + ["install", "rpi-4", "--site", str(site), "--root", str(root), "--out",
+                                   str(tmp_path / "out")], capture_output=True, text=True, timeout=120, env=ENV)
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(tmp_path / "out" / "relay-rpi-4.tar.gz") as tar:
+        cfg = json.load(tar.extractfile("relay-rpi-4/config.json"))
+        modes = {m.name.split("/")[-1]: m.mode for m in tar.getmembers() if "/engines/" in m.name}
+    assert cfg["upstream"]["names"] == ["shadowsocks", "trojan", "tor", "snowflake", "iodine"]
+    assert cfg["upstream"]["proxies"][0] == "socks5://127.0.0.1:1090" and cfg["upstream"]["probe"] == "telegram.org:80"
+    assert modes["shadowsocks.json"] == modes["trojan-ca.pem"] == modes["iodine.env"] == 0o600
+    units = root / "etc/systemd/system"
+    for name in ("shadowsocks", "trojan", "tor", "snowflake", "iodine"):
+        unit = (units / f"relay-engine-{name}.service").read_text()
+        assert "Restart=always" in unit and "RestartSec=10" in unit
+        assert (units / "multi-user.target.wants" / f"relay-engine-{name}.service").is_symlink()
+    assert "LoadCredential=trojan-ca.pem:/opt/relay/engines/trojan-ca.pem" in (units / "relay-engine-trojan.service").read_text()
+    assert (root / "opt/relay/engines/shadowsocks.json").stat().st_mode & 0o077 == 0
+    assert "tunnel secret" not in (units / "relay-engine-iodine.service").read_text()  # in the 0600 env file

@@ -77,6 +77,10 @@ def _wanted(r):
         ]
     if micro:  # the board brings its uplink up itself (firmware/relay/platform); Linux boards render it
         pairs += _uplink(r)
+    elif r.site is not None and r["uplink.engine"]:  # chain through the uplink engines (engines/units.py)
+        from relayctl.engines.units import relay_upstream
+
+        pairs += relay_upstream(r)
     return pairs
 
 
