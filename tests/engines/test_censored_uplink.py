@@ -142,6 +142,7 @@ def relay(lab):
         "socks": {"host": "127.0.0.1", "port": 1080}, "http": {"enabled": False},
         "status": {"enabled": True, "host": "127.0.0.1", "port": 8081},
         "policy": {"preset": "open"},
+        "portal": {"enabled": True, "host": "127.0.0.1", "port": 8082},
         "upstream": {"check_interval": CHECK_S}, "uplink": {"timeout": PROBE_S},
     }))
     p = lab.start("country", "relayctl-run", [*RELAYCTL, "run", "--config", str(cfg), "--site", str(lab.site)])
@@ -177,6 +178,8 @@ def test_relay_picks_a_working_path_and_the_phone_gets_the_file(lab, relay):
     assert tunnels(lab, path(lab)) == before + 1
     shown = lab.relayctl("status", "--host", "127.0.0.1:8081", "--once").stdout
     assert f"Path to the outside: {path(lab)}" in shown
+    page = lab.run("country", "curl", "-sS", "--max-time", "5", "http://127.0.0.1:8082/status?lang=en").stdout
+    assert f"<b id=path>{path(lab)}</b>" in page  # the phones' status page says it too
     # The volunteer's table, with the relay's engines running: they are probed as they are.
     table = lab.relayctl("uplink", "paths", "--site", str(lab.site), "--timeout", "3", timeout=60).stdout
     lines = table.splitlines()
