@@ -199,6 +199,8 @@ def parse_args(argv):
                     help="count each relay run's syscalls with strace -c (beside the proxy logs; CPU figures are then void)")
     ap.add_argument("--profile", action="store_true",
                     help="record each relay run with py-spy (collapsed stacks beside the proxy logs, for flamegraph.pl or grep; slows the relay a little)")
+    ap.add_argument("--engines", action="store_true",
+                    help="also the uplink engines' cost (bench/engine_cost.py); on by default without --only")
     for k, v in FULL.items():
         ap.add_argument("--" + k.replace("_", "-"), type=type(v), default=None, help="default %s (quick: %s)" % (v, QUICK[k]))
     a = ap.parse_args(argv)
@@ -558,6 +560,10 @@ def main(argv=None):
         "figures": {f.key: {"label": f.label, "better": f.better, "info": f.info, "only": f.only} for f in FIGURES},
         "medians": med, "ratios": ratios, "feature_cost": costs, "goals": goals,
     }
+    if a.engines or not a.only:  # issue 18: each engine's CPU per GiB and added round trip, beside direct
+        import engine_cost
+
+        result["engines"] = engine_cost.run(a.quick)
     path = os.path.join(a.out, "bench-%s.json" % stamp)
     with open(path + ".tmp", "w") as f:
         json.dump(result, f, indent=1)

@@ -230,6 +230,16 @@ def _path_or_empty(v):
     return v
 
 
+def _probe(v):
+    if v == "":
+        return v
+    try:
+        split_host_port(v, 80)
+    except (ValueError, AttributeError, TypeError):
+        raise ValueError("expected HOST:PORT of a web server (or \"\"), got " + json.dumps(v))
+    return v
+
+
 def _cidr_or_suffix(v):
     if type(v) is not str or not v or " " in v:
         raise ValueError("expected a CIDR or a domain suffix, got " + json.dumps(v))
@@ -359,6 +369,11 @@ SCHEMA = (
      "proxies to send traffic through, in order of preference: socks5://[user:pass@]IP:PORT or http://IP:PORT"),
     ("upstream.direct", [], _list_of(_cidr_or_suffix), "destinations (CIDRs, domain suffixes) that skip the upstreams"),
     ("upstream.check_interval", 5, _seconds, "seconds between upstream health checks"),
+    ("upstream.names", [], _list_of(_any_text),
+     "names of upstream.proxies in the same order (an uplink engine's name), shown in status; missing: upstreamN"),
+    ("upstream.probe", "", _probe,
+     "HOST:PORT of a web server abroad that each health check asks through every upstream (HTTP GET): the path "
+     "finder orders them by which answer and how fast, and ends tunnels on a path that stops; \"\": greeting only"),
     ("uplink.monitor", False, _bool, "probe the uplink and refuse new tunnels at once while it is down"),
     ("uplink.targets", ["149.154.167.51:443", "149.154.175.50:443", "91.108.56.130:443"], _list_of(_target),
      "what the probes connect to (by default Telegram's data centres)"),

@@ -387,6 +387,9 @@ class Portal:
         if up is not None and since is not None:
             state += " (%s)" % _duration(since, t)
         rows = [(t["uplink"], "uplink", state), (t["people"], "people", str(info.get("people", 0)))]
+        path = info.get("path", False)
+        if path is not False:  # the path finder runs: which engine or upstream carries the traffic
+            rows.insert(1, (t["path"], "path", path if path else t["path_none"]))
         note = ""
         clock = info.get("clock")
         if clock is not None:

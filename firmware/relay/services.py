@@ -73,7 +73,7 @@ def info(relay, client_ip=None):
     clock = counters["mtproto"]["clock"] if "mtproto" in counters else None
     return {"people": len(relay.per_client), "uplink": None if up is None else up.up,
             "since_s": None if up is None else up.state()["since_s"], "share": share, "counters": counters,
-            "clock": clock}
+            "clock": clock, "path": (counters.get("path") or {}).get("path", False)}  # False: no path finder
 
 
 async def serve_portal(relay, s, first):

@@ -24,7 +24,10 @@ def snapshot(relay, collect=False):
         d["mtproto"] = relay.mtproto.as_dict()
     d["uplink"] = relay.uplink.state() if relay.uplink is not None else None
     ups = relay.upstreams
-    d["upstreams"] = [{"name": u.label, "healthy": u.healthy} for u in ups.list] if ups is not None else []
+    d["upstreams"] = [{"name": u.label, "healthy": u.healthy, "ms": u.ms, "note": u.note, "tunnels": u.tunnels}
+                      for u in ups.list] if ups is not None else []
+    if ups is not None and ups.finder is not None:
+        d["path"] = ups.finder.state()  # which upstream carries new tunnels now
     d["share"] = relay.sharing.status() if relay.sharing is not None else None
     plat = getattr(relay, "platform", None)  # set by serve(): the board's AP and uplink link
     d["platform"] = plat.state() if plat is not None else None

@@ -7,6 +7,9 @@ request, so failover costs one connect attempt. A health loop brings it
 back when it answers again. upstream.direct lists destinations (CIDRs,
 domain suffixes) that skip the upstreams.
 
+With upstream.probe set, relay/pathfind.py probes each upstream end to end and
+orders them (the path finder).
+
 UplinkMonitor: periodic TCP probes decide whether the uplink is up. While
 it is down, new tunnels are refused at once (SOCKS 0x03, HTTP 503) instead
 of waiting for timeouts; DNS, the portal and status keep working.
@@ -38,12 +41,18 @@ def parse_proxy_url(url):
 
 
 class Upstream:
-    __slots__ = ("kind", "ip", "port", "user", "password", "healthy", "label")
+    __slots__ = ("kind", "ip", "port", "user", "password", "healthy", "label", "ms", "note", "conns", "tunnels",
+                 "index")
 
-    def __init__(self, url, index):
+    def __init__(self, url, index, name=None):
         self.kind, self.ip, self.port, self.user, self.password = parse_proxy_url(url)
         self.healthy = True
-        self.label = "upstream%d" % index  # counters and logs never carry the address
+        self.index = index  # its place in upstream.proxies: the tie-breaker between equally fast paths
+        self.label = name or "upstream%d" % index  # counters and logs never carry the address
+        self.ms = None  # the path finder's last end-to-end time (relay/pathfind.py)
+        self.note = ""
+        self.conns = []  # tunnels open through it, kept only while the path finder runs
+        self.tunnels = 0
 
 
 class PrefixConn:
@@ -68,6 +77,12 @@ class PrefixConn:
     def shutdown_write(self):
         return self.conn.shutdown_write()
 
+    def is_open(self):
+        return self.conn.is_open()
+
+    def abort(self):
+        self.conn.abort()
+
     def local(self):
         return self.conn.local()
 
@@ -78,7 +93,14 @@ class PrefixConn:
 class Upstreams:
     def __init__(self, relay, urls, direct, check_ms):
         self.relay = relay
-        self.list = [Upstream(u, i) for i, u in enumerate(urls)]
+        up = relay.cfg.upstream
+        names = up.names
+        self.list = [Upstream(u, i, names[i] if i < len(names) else None) for i, u in enumerate(urls)]
+        self.finder = None
+        if up.probe:  # end-to-end probes order the upstreams (relay/pathfind.py)
+            from relay.pathfind import PathFinder
+
+            self.finder = PathFinder(self, up.probe, int(relay.cfg.uplink.timeout * 1000))
         self.direct_nets = []
         self.direct_names = []
         for d in direct:
@@ -114,10 +136,16 @@ class Upstreams:
         """A tunnel to host:port through the first upstream that works. Raises Refusal."""
         from relay.server import Refusal
 
-        order = [u for u in self.list if u.healthy] + [u for u in self.list if not u.healthy]
+        order = [u for u in self.list if u.healthy]
+        if self.finder is None:
+            order += [u for u in self.list if not u.healthy]
         for u in order:
             try:
-                return await runtime.wait_for_ms(self._through(u, host, port), timeout_ms)
+                conn = await runtime.wait_for_ms(self._through(u, host, port), timeout_ms)
+                u.tunnels += 1
+                if self.finder is not None:
+                    self.finder.track(u, conn)
+                return conn
             except socks.SocksError as e:
                 if e.reason != "upstream":
                     raise Refusal(e.reason)  # the destination's answer, not the proxy's fault
@@ -145,8 +173,11 @@ class Upstreams:
 
     async def health_loop(self):
         while True:
-            for u in self.list:
-                u.healthy = await self._alive(u)
+            if self.finder is not None:
+                await self.finder.run()  # its own beat per upstream; never returns
+            else:
+                for u in self.list:
+                    u.healthy = await self._alive(u)
             await runtime.sleep_ms(self.check_ms)
 
     async def _alive(self, u):

@@ -46,6 +46,15 @@ if [ -f "$B/relay.init" ]; then
   ln -sf ../init.d/relay "$R/etc/rc.d/S${S:-95}relay"
   ln -sf ../init.d/relay "$R/etc/rc.d/K${K:-10}relay"
 fi
+if [ -d "$B/engines" ]; then  # uplink engines: configs (0600) and their units, started before the relay
+  rm -rf "$R$P/engines"; cp -r "$B/engines" "$R$P/engines"; chmod 700 "$R$P/engines"
+  for u in "$B"/engines/*.service; do [ -f "$u" ] || continue; n=$(basename "$u")
+    cp "$u" "$R/etc/systemd/system/$n"; ln -sf "/etc/systemd/system/$n" "$R/etc/systemd/system/multi-user.target.wants/$n"
+    [ -n "$R" ] || { systemctl daemon-reload; systemctl restart "$n"; }; done
+  for u in "$B"/engines/*.init; do [ -f "$u" ] || continue; n=$(basename "$u" .init)
+    cp "$u" "$R/etc/init.d/$n"; chmod 755 "$R/etc/init.d/$n"; ln -sf "../init.d/$n" "$R/etc/rc.d/S94$n"
+    [ -n "$R" ] || "/etc/init.d/$n" restart; done
+fi
 rm -rf "$B"
 rmdir "$(dirname "$B")" 2>/dev/null || true
 if [ -z "$R" ]; then

@@ -31,6 +31,8 @@ def add_arguments(p):
     p.add_argument("--dns-listen", metavar="HOST:PORT",
                    help="DNS responder for Wi-Fi clients (UDP), or 'off'; captive-portal answers, Telegram forwarded")
     p.add_argument("--log-level", choices=("quiet", "info", "debug"))
+    p.add_argument("--site", metavar="FILE",
+                   help="start the site's uplink engines ([[uplink.engine]]) and chain the relay through them")
 
 
 def relay_command(runtime, config_path, extra):
@@ -142,6 +144,13 @@ def run(args):
         temps.append(qr_path)
         write_qr_svg(mt_link, qr_path)
         cfg["portal"]["qr_mtproto_svg"] = qr_path
+    engines = None
+    if args.site:
+        from relayctl.engines import hook
+
+        workdir = tempfile.mkdtemp(prefix="relay-engines-")
+        temps.append(workdir)
+        engines = hook.start(args.site, cfg, workdir)
     if args.config and not temps:
         config_path = args.config
     else:
@@ -165,11 +174,12 @@ def run(args):
         raise KeyboardInterrupt  # a service manager's SIGTERM stops the relay like Ctrl-C does
 
     signal.signal(signal.SIGTERM, stop)
+    proc = None
     try:
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, bufsize=1)
-    except OSError as e:
-        raise CliError(f"cannot start {argv[0]}: {e}")
-    try:
+        try:
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, bufsize=1)
+        except OSError as e:
+            raise CliError(f"cannot start {argv[0]}: {e}")
         for line in proc.stdout:
             sys.stdout.write(line)
             sys.stdout.flush()
@@ -177,6 +187,8 @@ def run(args):
                 _explain(line, users)
         return proc.wait()
     except KeyboardInterrupt:
+        if proc is None:
+            return 130
         proc.terminate()
         try:
             rest = proc.communicate(timeout=5)[0]
@@ -186,8 +198,15 @@ def run(args):
             proc.kill()
         return 0
     finally:
+        if engines is not None:
+            engines.stop()  # each engine by its own process id
         for path in temps:
-            os.unlink(path)
+            if os.path.isdir(path):
+                import shutil
+
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                os.unlink(path)
 
 
 def _explain(line, users):

@@ -42,6 +42,12 @@ def render(st):
     else:
         lines.append(f"Link to the outside: {'UP' if up['up'] else 'DOWN'} for {_ago(up['since_s'])}")
     ups = st.get("upstreams") or []
+    path = st.get("path")
+    if path is not None:  # the path finder runs (relay/pathfind.py): which upstream carries new tunnels
+        cur = next((u for u in ups if u["name"] == path["path"]), None)
+        took = f" ({cur['ms']} ms)" if cur and cur.get("ms") is not None else ""
+        lines.append(f"Path to the outside: {path['path']}{took}" if path["path"] else
+                     "Path to the outside: none works now (every engine and upstream failed its probe)")
     if ups:
         lines.append("Upstream relays: " + ", ".join(f"{u['name']} {'ok' if u['healthy'] else 'DOWN'}" for u in ups))
     lines.append(f"Connections open now: {st.get('tunnels_open', 0)}  (since start: {st.get('tunnels_total', 0)})")

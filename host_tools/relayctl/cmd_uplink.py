@@ -6,6 +6,7 @@ the data-connection configs for Linux boards (cellular, ethernet DHCP, Wi-Fi sta
   relayctl uplink scan  --port /dev/ttyUSB2
   relayctl uplink watch --port /dev/ttyUSB2
   relayctl uplink render --format openwrt [--site site.toml] [--apn ...] [-o FILE]
+  relayctl uplink paths --site site.toml      which uplink engine passes a censor now (uplink.md)
 
 The modem is never sent a PIN it did not ask for, and never a second PIN after a wrong one.
 """
@@ -76,10 +77,18 @@ def add_arguments(p):
     sp.add_argument("--hidden", action="store_true", default=None)
     sp.add_argument("-o", "--out", type=Path, help="write here instead of stdout")
 
+    from relayctl.engines import pathcmd
+
+    pathcmd.add_arguments(sub.add_parser("paths", help="through a censor: which engine or path passes now, and how fast"))
+
 
 def run(args):
     if args.action == "render":
         return do_render(args)
+    if args.action == "paths":
+        from relayctl.engines import pathcmd
+
+        return pathcmd.run(args)
     from relayctl.modem.transport import SerialTransport
 
     transport = SerialTransport(args.port, args.baud)

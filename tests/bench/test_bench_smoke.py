@@ -148,3 +148,20 @@ def test_quick_mtproto_bulk(tmp_path):
     if "mtprotoproxy" in ran:
         assert "relay-mtproto-cpython/mtprotoproxy" in res["ratios"]
     assert "MTProto bulk (issue 8)" in out.stdout and "relay-mtproto-cpython/relay-cpython" in out.stdout
+
+
+def test_quick_engine_cost_beside_the_direct_path(tmp_path):
+    """Issue 18: make bench prints each engine's CPU per GiB and added round trip beside direct."""
+    if not (shutil.which("ss-local") and shutil.which("trojan")):
+        pytest.skip("the engines are installed by make setup")
+    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--only", "relay-cpython", "--scenarios", "churn",
+                          "--engines", "--out", str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                         env=dict(os.environ))
+    assert out.returncode == 0, out.stderr[-2000:]
+    (path,) = tmp_path.glob("bench-*.json")
+    eng = json.loads(path.read_text())["engines"]
+    for name in ("shadowsocks", "trojan"):
+        r = eng["paths"][name]
+        assert r["complete"] and r["cpu_s_per_GiB"] > 0 and r["added_rtt_ms"] is not None, r
+    assert eng["paths"]["direct"]["complete"]
+    assert "Uplink engines on loopback" in out.stdout and "iodine: not measured" in out.stdout

@@ -228,6 +228,17 @@ class Conn:
         except (OSError, ValueError):
             return None  # not redirected (ENOENT: no conntrack entry), or not Linux
 
+    def is_open(self):
+        return self.sock.fileno() >= 0
+
+    def abort(self):
+        """End the connection under whoever reads or writes it: each sees the close at once (the path
+        finder ends tunnels on a dead path this way); the owner still closes it as usual."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def close(self):
         if _epoll is not None and self.sock.fileno() >= 0:
             _epoll.forget(self.loop, self.sock.fileno())  # closing unregisters it from the fast path's set

@@ -158,6 +158,14 @@ class Conn:
     def original_dst(self):
         return None  # no SO_ORIGINAL_DST: MicroPython boards cannot redirect, the portal's links are the way in
 
+    def is_open(self):
+        return self.s.fileno() >= 0
+
+    def abort(self):
+        # No shutdown() on MicroPython, and a socket closed under a waiting poll never wakes its
+        # reader: the tunnel ends at the idle timeout instead (the sweeper cancels it).
+        pass
+
     def close(self):
         self.s.close()
 

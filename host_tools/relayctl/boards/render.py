@@ -77,6 +77,10 @@ def _wanted(r):
         ]
     if micro:  # the board brings its uplink up itself (firmware/relay/platform); Linux boards render it
         pairs += _uplink(r)
+    elif r.site is not None and r["uplink.engine"]:  # chain through the uplink engines (engines/units.py)
+        from relayctl.engines.units import relay_upstream
+
+        pairs += relay_upstream(r)
     from relayctl.fleet import site as fleet_site
 
     pairs += fleet_site.pairs(r)  # [fleet]: reports to the volunteers' broker

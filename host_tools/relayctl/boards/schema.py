@@ -9,6 +9,12 @@ equal. Scope: "board" keys belong in a profile, "site" keys in a site file,
 
 from relayctl.boards import validate as v
 
+def _engines(value):
+    from relayctl.engines import check_entries  # the engines' own checks, next to their renderers
+
+    return check_entries(value)
+
+
 REQUIRED = object()  # no default: the profile (or one it extends) must set it
 
 RUNTIMES = ("micropython", "cpython")
@@ -96,6 +102,11 @@ FIELDS = (
     _f("uplink.ssid", "", v.text, "site", "wifi-sta: the network to join"),
     _f("uplink.passphrase", "", v.passphrase, "site", "wifi-sta: its passphrase"),
     _f("uplink.upstream", "", v.text, "site", "upstream: socks5://host:port or http://host:port abroad"),
+    _f("uplink.engine", [], _engines, "site",
+       "[[uplink.engine]] tables: Shadowsocks, Trojan, Tor (obfs4), Snowflake or iodine engines to chain through "
+       "when the uplink is censored (uplink.md, \"When the uplink is censored\")"),
+    _f("uplink.probe", "telegram.org:80", v.nonempty_text, "site",
+       "HOST:PORT of a web server abroad the path finder asks through each engine (HTTP GET) to see what passes"),
     # the relay's listeners
     _f("relay.listen", "", v.listen, "board", 'address the proxy listens on ("": wifi.address)'),
     _f("relay.socks_port", 1080, v.port, "board", "SOCKS5/SOCKS4a port"),

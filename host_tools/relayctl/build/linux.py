@@ -64,6 +64,9 @@ def install_script(r):
     svc = r["linux.service"]
     lines = ["#!/bin/sh", "# Install Relay from this bundle: run as root on the board.", "set -e",
              'cd "$(dirname "$0")"', f"mkdir -p {p}", f"cp -r firmware config.json {p}/"]
+    from relayctl.engines.units import install_lines
+
+    lines += install_lines(r)
     if svc == "systemd":
         lines += ["cp relay.service /etc/systemd/system/relay.service", "systemctl daemon-reload",
                   "systemctl enable --now relay.service", 'echo "relay: installed; systemctl status relay"']
@@ -113,6 +116,10 @@ def bundle(files, r):
     entries[f"{top}/README.txt"] = (readme(r).encode(), 0o644)
     for name, text in wifi_files(r).items():
         entries[f"{top}/wifi/{name}"] = (text.encode(), 0o644)
+    from relayctl.engines.units import bundle_files
+
+    for name, (text, mode) in bundle_files(r).items():  # uplink engines through a censor (uplink.md)
+        entries[f"{top}/engines/{name}"] = (text.encode(), mode)
     if r["linux.service"] == "systemd":
         entries[f"{top}/relay.service"] = (systemd_unit(r).encode(), 0o644)
     elif r["linux.service"] == "procd":

@@ -1,0 +1,114 @@
+"""The far end of each engine, for a volunteer's machine abroad: config files and how to start them.
+
+render(engine, listen) -> {file name: text}; every file begins with comments saying where it goes
+and how to start it (Debian's packaged units where they exist). Pure: secrets come from the
+engine entry (cmd_engine.py makes them once and keeps them in the site file).
+"""
+
+import ipaddress
+import json
+
+from relayctl.errors import CliError
+
+
+def render(e, listen="0.0.0.0"):
+    if e.kind == "snowflake":
+        raise CliError("snowflake has no far end of yours: it rides the Tor Project's Snowflake bridges and volunteer "
+                       "proxies; to run a bridge of your own use kind = \"tor\" (obfs4)")
+    return {"shadowsocks": _shadowsocks, "trojan": _trojan, "iodine": _iodine, "tor": _tor}[e.kind](e, listen)
+
+
+
+def _shadowsocks(e, listen):
+    cfg = {"server": listen, "server_port": e.port, "password": e.password, "method": e.method,
+           "mode": "tcp_only", "timeout": 300, "fast_open": False, "no_delay": True}
+    readme = f"""# Far end of the relay's Shadowsocks engine "{e.name}" (Debian: apt install shadowsocks-libev)
+cp ss-server.json /etc/shadowsocks-libev/relay.json && chmod 600 /etc/shadowsocks-libev/relay.json
+systemctl enable --now shadowsocks-libev-server@relay     # Debian's unit: ss-server -c /etc/shadowsocks-libev/relay.json
+# Open TCP {e.port} in the firewall. A wrong password shows in its log as "authentication error".
+"""
+    return {"ss-server.json": json.dumps(cfg, indent=1) + "\n", "README.txt": readme}
+
+
+def _trojan(e, listen):
+    host, _, port = e.fallback.rpartition(":")
+    cfg = {
+        "run_type": "server", "local_addr": listen, "local_port": e.port,
+        "remote_addr": host, "remote_port": int(port),  # anyone without the password gets this web site
+        "password": [e.password], "log_level": 2,
+        "ssl": {"cert": e.cert, "key": e.key, "key_password": "", "prefer_server_cipher": True,
+                "alpn": ["http/1.1"], "reuse_session": True, "session_ticket": False, "session_timeout": 600,
+                "plain_http_response": "", "curves": "", "dhparam": ""},
+        "tcp": {"prefer_ipv4": False, "no_delay": True, "keep_alive": True, "reuse_port": False, "fast_open": False,
+                "fast_open_qlen": 20},
+    }
+    readme = f"""# Far end of the relay's Trojan engine "{e.name}" (Debian: apt install trojan)
+# 1. A real web site on {e.fallback} (nginx, a blog, anything genuine): whoever connects without the
+#    password, a censor's prober included, is handed to it and sees that site over TLS.
+# 2. A certificate for {e.sni} (certbot certonly --standalone -d {e.sni}); trojan-server.json expects
+#    {e.cert} and {e.key}.
+cp trojan-server.json /etc/trojan/config.json && chmod 600 /etc/trojan/config.json
+systemctl enable --now trojan        # Debian's unit: trojan -c /etc/trojan/config.json
+# Open TCP {e.port}. The relay verifies the certificate; for a self-signed one set ca = "PEM file" in its site.
+"""
+    return {"trojan-server.json": json.dumps(cfg, indent=1) + "\n", "README.txt": readme}
+
+
+def _iodine(e, listen):
+    iface = ipaddress.IPv4Interface(e.tunnel)
+    socks_host, _, socks_port = e.socks.rpartition(":")
+    iodined = f"""# Far end of the relay's iodine engine "{e.name}" (Debian: apt install iodine microsocks)
+# The domain {e.domain} must be delegated to this machine: an NS record for it pointing at a name
+# whose A record is this machine's address. Then copy this file to /etc/systemd/system/ and run
+#   systemctl enable --now relay-iodined relay-socks
+[Unit]
+Description=iodined for the relay's DNS tunnel ({e.domain})
+After=network-online.target
+
+[Service]
+Environment=IODINED_PASS={e.password}
+ExecStart=/usr/sbin/iodined -f -c -l {listen} {iface.ip}/{iface.network.prefixlen} {e.domain}
+Restart=always
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+"""
+    socks_unit = f"""# The SOCKS server the relay reaches through the DNS tunnel: it listens only on the tunnel's
+# address, so only iodine clients that know the password can use it.
+[Unit]
+Description=SOCKS server on the relay's DNS tunnel
+After=relay-iodined.service
+BindsTo=relay-iodined.service
+
+[Service]
+ExecStart=/usr/bin/microsocks -i {socks_host} -p {socks_port}
+Restart=always
+RestartSec=5
+
+[Install]
+WantedBy=multi-user.target
+"""
+    return {"relay-iodined.service": iodined, "relay-socks.service": socks_unit}
+
+
+def _tor(e, listen):
+    ports = e.far_ports()
+    port = ports[0][1] if ports else 443
+    torrc = f"""# A private obfs4 bridge for the relay's Tor engine "{e.name}" (Debian: apt install tor obfs4proxy)
+# cp torrc /etc/tor/torrc && systemctl restart tor
+# Its bridge line, once it has started: cat /var/lib/tor/pt_state/obfs4_bridgeline.txt, fill in this
+# machine's address and the fingerprint (cat /var/lib/tor/fingerprint), and put the line into the
+# site file's bridges = ["obfs4 ADDRESS:{port} FINGERPRINT cert=... iat-mode=0"].
+BridgeRelay 1
+ORPort 127.0.0.1:auto
+AssumeReachable 1
+ServerTransportPlugin obfs4 exec /usr/bin/obfs4proxy
+ServerTransportListenAddr obfs4 {listen}:{port}
+ExtORPort auto
+PublishServerDescriptor 0
+BridgeDistribution none
+SocksPort 0
+Nickname relaybridge
+"""
+    return {"torrc": torrc}

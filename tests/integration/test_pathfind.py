@@ -1,0 +1,64 @@
+"""The relay's path finder (relay/pathfind.py) with real relay processes as upstreams, on loopback.
+
+Three upstream relays stand in for uplink engines: one answers SOCKS greetings but refuses every
+destination (what a Shadowsocks client with a wrong password looks like from here: its local port
+answers, nothing gets through), two work. The path finder must pick a working one, and when the
+current path freezes (SIGSTOP: its port still accepts connections, nothing answers) move new
+tunnels to the other and end the tunnel that was open on the frozen one.
+"""
+
+import os
+import signal
+import time
+
+from tests.integration.test_proxy import connect_req, socks5_request
+from tests.integration.test_upstream import fetch, wait_for
+
+
+def test_path_finder_picks_a_working_path_and_moves_on(runtime, start_relay, origin, echo):
+    bad = start_relay("cpython", {"guard": {"allow": []}})  # greets, then refuses loopback destinations
+    one, two = start_relay("cpython"), start_relay("cpython")
+    relays = {"bad": bad, "one": one, "two": two}
+    a = start_relay(runtime, {
+        "upstream": {"proxies": [f"socks5://127.0.0.1:{r.socks}" for r in relays.values()], "names": list(relays),
+                     "probe": f"127.0.0.1:{origin.port}", "check_interval": 0.5},
+        "uplink": {"timeout": 1}})
+    assert wait_for(lambda: (a.status_json().get("path") or {}).get("path") in ("one", "two"), 10), a.status_json()
+    st = a.status_json()
+    cur = st["path"]["path"]
+    alt = "two" if cur == "one" else "one"
+    ups = {u["name"]: u for u in st["upstreams"]}
+    assert not ups["bad"]["healthy"] and "refused" in ups["bad"]["note"]
+    assert ups[cur]["healthy"] and ups[cur]["ms"] is not None
+    assert [u["name"] for u in st["upstreams"]][-1] == "bad"  # ordered: what works first
+
+    # A tunnel held open through the current path.
+    s, reply = socks5_request(a.socks, connect_req("127.0.0.1", echo.port))
+    assert reply[:2] == b"\x05\x00"
+    s.sendall(b"ping")
+    assert s.recv(4) == b"ping"
+    assert {u["name"]: u for u in a.status_json()["upstreams"]}[cur]["tunnels"] == 1  # probes are not counted
+
+    os.kill(relays[cur].proc.pid, signal.SIGSTOP)  # the path dies: its port accepts, nothing answers
+    try:
+        t0 = time.monotonic()
+        assert wait_for(lambda: a.status_json()["path"]["path"] == alt, 10), a.status_json()
+        moved = time.monotonic() - t0
+        # The tunnel on the dead path ends (a close the client sees), not a hang until the idle timeout.
+        # MicroPython has no shutdown(): there it waits for the idle timeout (README: runtime differences).
+        if runtime != "micropython":
+            s.settimeout(5)
+            try:
+                end = s.recv(16)
+            except ConnectionResetError:
+                end = b""
+            assert end == b""
+        s.close()
+        assert fetch(a, origin)  # new tunnels go through the other path
+        st = a.status_json()
+        assert {u["name"]: u for u in st["upstreams"]}[alt]["tunnels"] >= 1
+        assert st["path"]["switches"] >= 2  # none -> cur -> alt
+        assert moved < 8, moved  # one check interval (0.5 s) + one probe timeout (1 s), with room for a busy machine
+    finally:
+        os.kill(relays[cur].proc.pid, signal.SIGCONT)
+    assert a.alive()
