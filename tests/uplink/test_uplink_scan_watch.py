@@ -50,7 +50,7 @@ def test_slow_scan_shows_progress_on_a_terminal(modem):
     text = b"".join(chunks).decode()
     assert "\r\x1b[Kscanning ... 1 s" in text and "scanning ... 2 s" in text
     assert "current    25001   LTE    MTS" in text
-    assert "forbidden  25099   UMTS   Beeline (VimpelCom)" in text
+    assert "forbidden  25099   UMTS   Beeline" in text
 
 
 def test_watch_prints_readings(modem):
