@@ -250,3 +250,22 @@ def test_cli_main_returns_2_on_a_broken_board(tmp_path, capsys):
     assert cli.main(["build", str(p), "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
     assert 'extends: no profile "nope"' in capsys.readouterr().err
+
+
+def test_boards_list_columns_line_up():
+    """Each column starts at the same place on every line, however long a capacity sentence is."""
+    lines = relayctl("boards", "list").stdout.splitlines()
+    starts = {line.index(boards.load(line.split()[0])["description"]) for line in lines}
+    assert len(starts) == 1, lines
+    runtimes = {line.index("cpython") if "  cpython" in line else line.index("micropython") for line in lines}
+    assert len(runtimes) == 1, lines
+
+
+@pytest.mark.parametrize("verb,line", [
+    ("site", "    relayctl site init [FILE] [--force]"),
+    ("mtproto", "  relayctl mtproto secret --tls DOMAIN"),
+    ("uplink", "  relayctl uplink scan  --port /dev/ttyUSB2"),
+])
+def test_verb_help_keeps_its_usage_lines_apart(verb, line):
+    text = relayctl(verb, "--help").stdout
+    assert any(x.startswith(line) for x in text.splitlines()), text
