@@ -98,7 +98,9 @@ def _image(args):
     from relayctl.flash import manifest
 
     if args.image:
-        return manifest.load(args.image)
+        image = manifest.load(args.image)
+        manifest.check_board(args.board, image.manifest, args.image)
+        return image
     out_dir, man = manifest.built(args, Path(args.micropython) if args.micropython else None)
     return manifest.load(out_dir, man)
 

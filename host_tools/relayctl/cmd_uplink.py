@@ -208,21 +208,9 @@ def uplink_table(args):
 
 def write_site(path, uplink):
     """Set the [uplink] keys in the site file, keeping everything else (comments too)."""
-    import tomlkit
+    from relayctl import sitefile
 
-    try:
-        doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
-    except tomlkit.exceptions.ParseError as e:
-        raise CliError(f"{path}: not valid TOML ({e}); fix it or give another --site", 2)
-    table = doc.get("uplink")
-    if table is None:
-        table = tomlkit.table()
-        doc["uplink"] = table
-    for key, val in uplink.items():
-        table[key] = val
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomlkit.dumps(doc))
-    tmp.replace(path)
+    sitefile.write(path, sitefile.with_values(path, "uplink", uplink))
 
 
 def render_all(uplink, directory):

@@ -77,3 +77,8 @@ def test_deploy_sends_only_what_changed_and_waits_for_ready(board, esp32_build):
 def test_deploy_to_a_missing_port_says_what_to_do(esp32_build):
     r = relayctl("deploy", "esp32-generic", "--port", "/dev/ttyRELAYTEST9", "--image", str(esp32_build))
     assert r.returncode == 1 and "cannot open /dev/ttyRELAYTEST9" in r.stderr and "dialout" in r.stderr
+
+
+def test_deploy_refuses_another_boards_build(esp32_build):
+    r = relayctl("deploy", "esp32-s3", "--port", "/dev/ttyRELAYTEST9", "--image", str(esp32_build))
+    assert r.returncode == 1 and "is a build of esp32-generic, not esp32-s3" in r.stderr

@@ -217,3 +217,15 @@ def test_flash_builds_from_the_site_file(micropython_esp32, tmp_path):
     fs = read_fs(chip.flash)
     with fs.open("config.json", "rb") as f:
         assert json.loads(f.read())["wifi"]["ssid"] == "almaty-EF01"
+
+
+def test_another_boards_image_is_refused_before_connecting(esp32_build, tmp_path):
+    chip = SimChip("esp32s3")
+    inv = tmp_path / "inventory.csv"
+    with ROMServer(chip) as sim:
+        r = relayctl("flash", "esp32-s3", "--port", sim.url, "--image", str(esp32_build), "--no-stub",
+                     "--no-boot-check", "--inventory", str(inv))
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert "is a build of esp32-generic, not esp32-s3" in r.stderr
+    assert chip.flash == b"\xff" * len(chip.flash) and not inv.exists()
