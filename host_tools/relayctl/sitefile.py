@@ -6,9 +6,9 @@ MTProto secret).
     write(path, text)                                                          # temp file, then rename
 """
 
-import os
 from pathlib import Path
 
+from relayctl import files
 from relayctl.errors import CliError
 
 
@@ -33,10 +33,5 @@ def with_values(path, table_name, values, comment=None):
 
 
 def write(path, text):
-    """Replace the file whole: an interrupted write leaves the old one."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    if path.exists():
-        os.chmod(tmp, path.stat().st_mode & 0o777)  # a site file with passwords keeps its mode
-    tmp.replace(path)
+    """Replace the file whole (an interrupted write leaves the old one), keeping its permissions."""
+    files.replace(path, text)

@@ -15,9 +15,10 @@ whole to a temporary file, then renamed: an interrupted write keeps the old reco
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
+
+from relayctl import files
 
 
 def default_path():
@@ -48,21 +49,7 @@ class PinLog:
         return data if isinstance(data, dict) else {}
 
     def _save(self, data):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".sim-pins-", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(data, f, indent=1, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        files.replace(self.path, json.dumps(data, indent=1, sort_keys=True), 0o600)
 
     def entry(self, sim):
         return self._load().get(sim) or {}
