@@ -56,8 +56,9 @@ def _qr(relay, key, path):
 def make_responder(relay):
     cfg = relay.cfg
     policy = relay.policy
-    # wpad, wpad.lan, ...: browsers' proxy auto-discovery finds the portal's /wpad.dat under these names
-    names = list(cfg.portal.names) + wpad_names(cfg.portal.names)
+    names = list(cfg.portal.names)
+    if cfg.portal.enabled:  # wpad, wpad.lan, ...: browsers' proxy auto-discovery finds the portal's /wpad.dat
+        names += wpad_names(cfg.portal.names)
     return DNSResponder(parse_ip(cfg.portal.address), names, lambda name: policy.check_name(name) is None,
                         cfg.dns.answer_unknown)
 

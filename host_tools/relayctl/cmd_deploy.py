@@ -170,6 +170,12 @@ def _transport(port):
     return t
 
 
+def _shown(v):
+    if v is None or v is False:
+        return "off"
+    return "on" if v is True else v
+
+
 def _short(e):
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
@@ -200,7 +206,7 @@ def run(args):
             old = t.fs_readfile("config.json")
             files["config.json"], kept, moved = keep_board_values(files["config.json"], old)
             if moved:
-                what = ", ".join(f"{col} {a} -> {b}" for col, a, b in moved)
+                what = ", ".join(f"{col} {_shown(a)} -> {_shown(b)}" for col, a, b in moved)
                 raise CliError(f"{args.port}: this build changes what the board's printed card shows ({what}): "
                                "nothing was sent; flash the board again (`relayctl flash`: new inventory row, then "
                                "`relayctl cards`), or deploy with --new-values and reprint its card")

@@ -173,7 +173,12 @@ def build_board(board, site_path, out_dir, micropython=None):
     if site_text is not None:
         from relayctl import sitefile
 
-        sitefile.write(site_path, site_text)  # only now: every step succeeded
+        try:
+            sitefile.write(site_path, site_text)  # only now: every step succeeded
+        except OSError as e:
+            secret = cfg["mtproto"]["secrets"][0]
+            raise CliError(f"cannot write the new MTProto secret into {site_path} ({e.strerror}): nothing was "
+                           f"built; add secrets = [\"{secret}\"] under [mtproto] in it yourself, or make it writable", 2)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, data in outputs.items():
