@@ -65,7 +65,7 @@ _CSS = (
     ".btn{display:block;text-align:center;background:#229ed9;color:#fff;font-size:1.25em;font-weight:bold;"
     "padding:16px 8px;border-radius:10px;text-decoration:none;margin:14px 0 6px}"
     ".btn2{background:#fff;color:#1b7fb0;border:2px solid #229ed9;font-size:1.05em;padding:10px 8px;margin:10px 0 4px}"
-    ".btn3{background:#555;font-size:1.05em;padding:10px 8px;margin:10px 0 4px}"
+    ".btn3{background:#eee;color:#222;font-size:1.05em;font-weight:normal;padding:10px 8px;margin:10px 0 4px}"
     ".lang{text-align:right}.lang a,.lang b{margin-left:10px}"
     ".qr svg,.qr img{width:220px;height:220px;display:block;margin:6px auto}"
     "table{border-collapse:collapse}td{padding:3px 10px 3px 0;vertical-align:top}"
