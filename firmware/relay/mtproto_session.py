@@ -82,7 +82,9 @@ async def serve_mtproto(relay, s, first):
     conn = s.conn
     hs = svc.proxy.handshake(relay.clock.now())
     data = first
+    got = 0  # bytes the client sent before its tunnel opened: the header and its first request count as upload
     while True:
+        got += len(data)
         for ev in hs.feed(data):
             if isinstance(ev, M.Send):
                 await conn.send(ev.data)
@@ -92,7 +94,7 @@ async def serve_mtproto(relay, s, first):
                     await _bad_client(relay, s, ev.head)
                 return
             else:
-                await _tunnel(relay, s, svc, ev)
+                await _tunnel(relay, s, svc, ev, got)
                 return
         data = await conn.recv()
         if not data:
@@ -134,7 +136,7 @@ async def _connect_dc(relay, addrs):
     raise last
 
 
-async def _tunnel(relay, s, svc, ev):
+async def _tunnel(relay, s, svc, ev, first_n=0):
     addrs = svc.dcs.get(ev.dc if ev.dc > 0 else -ev.dc)  # negative ids: the same DC's media side
     if not addrs:
         relay.stats.refuse(R_PREFIX + "dc")
@@ -149,6 +151,8 @@ async def _tunnel(relay, s, svc, ev):
     c = svc.counters[ev.index]
     c[0] += 1
     c[1] += 1
+    relay.moved(s, first_n, False)
+    c[2] += first_n
     try:
         await up.send(ev.to_dc)
         s.timeout_ms = relay.idle_ms

@@ -10,9 +10,11 @@ runs, tg://proxy (obfuscated MTProto: resists filtering, no calls), each with it
 Routes on the portal's own names and address:
   /                      onboarding page (kk, ru, en by Accept-Language or ?lang=)
   /continue              click-through: the phone's connectivity checks now answer "online"
+  /tg/socks, /tg/proxy   the Telegram buttons: the same click-through, then a redirect to the tg:// link,
+                         so the first tap keeps the phone on the Wi-Fi (the sign-in window may close)
   /status                uplink state and how many people are on the relay
   /admin                 counters and a restart button, behind HTTP Basic with the site's admin password
-  /proxy.pac, /wpad.dat  proxy auto-config for browsers
+  /proxy.pac, /wpad.dat  proxy auto-config for browsers (also on wpad, wpad.lan, wpad.<the names' domains>)
   /captive-portal/api    RFC 8908 captive-portal API (application/captive+json)
   /qr.svg                the QR code of the Telegram link, if one was given
   /qr-mtproto.svg        the QR code of the tg://proxy link, if one was given
@@ -54,15 +56,16 @@ ONLINE = (
     ("connectivity-check.ubuntu.com", "/", (204, None, b"")),
 )
 
-_REASONS = {200: "OK", 204: "No Content", 302: "Found", 401: "Unauthorized", 404: "Not Found",
-            405: "Method Not Allowed"}
+_REASONS = {200: "OK", 204: "No Content", 302: "Found", 400: "Bad Request", 401: "Unauthorized",
+            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 
 _CSS = (
     "body{font:16px/1.45 sans-serif;margin:0;padding:12px;max-width:36em;color:#111;background:#fff}"
     "h1{font-size:1.35em;margin:.3em 0}h2{font-size:1.1em;margin:1.2em 0 .3em}"
     ".btn{display:block;text-align:center;background:#229ed9;color:#fff;font-size:1.25em;font-weight:bold;"
     "padding:16px 8px;border-radius:10px;text-decoration:none;margin:14px 0 6px}"
-    ".btn2{background:#555;font-size:1.05em;padding:12px 8px}"
+    ".btn2{background:#fff;color:#1b7fb0;border:2px solid #229ed9;font-size:1.05em;padding:10px 8px;margin:10px 0 4px}"
+    ".btn3{background:#eee;color:#222;font-size:1.05em;font-weight:normal;padding:10px 8px;margin:10px 0 4px}"
     ".lang{text-align:right}.lang a,.lang b{margin-left:10px}"
     ".qr svg,.qr img{width:220px;height:220px;display:block;margin:6px auto}"
     "table{border-collapse:collapse}td{padding:3px 10px 3px 0;vertical-align:top}"
@@ -161,8 +164,20 @@ def _mb(n, t):
     return "%d.%d %s" % (n // 1000000, (n % 1000000) // 100000, t["mb"])
 
 
+def wpad_names(names):
+    """The names a browser's proxy auto-discovery asks for: wpad, and wpad.<domain> for the domain of each
+    portal name (relay.lan -> wpad.lan)."""
+    out = ["wpad"]
+    for n in names:
+        n = n.lower().rstrip(".")
+        dot = n.find(".")
+        if dot > 0 and "wpad" + n[dot:] not in out:
+            out.append("wpad" + n[dot:])
+    return out
+
+
 def response(status, ctype, body, extra="", head_only=False):
-    h = "HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "OK"))
+    h = "HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "OK" if status < 300 else "Error"))
     if ctype:
         h += "Content-Type: " + ctype + "\r\n"
     h += "Content-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n%s\r\n" % (len(body), extra)
@@ -172,9 +187,10 @@ def response(status, ctype, body, extra="", head_only=False):
 class Portal:
     def __init__(self, address, port, names=("relay.lan",), socks=None, http=None, user=None, password=None,
                  languages=("kk", "ru", "en"), admin_password="", qr_svg=None, salt=b"", mtproto=None,
-                 qr_mtproto_svg=None):
+                 qr_mtproto_svg=None, preset="open"):
         """address: the relay's IP on the Wi-Fi side (text); socks/http: (address text, port) or None;
-        mtproto: (address text, port, secret as links write it) or None."""
+        mtproto: (address text, port, secret as links write it) or None; preset: policy.preset, which the
+        page's words follow (what passes through this relay)."""
         self.address = address
         self.port = port
         self.names = [n.lower().rstrip(".") for n in names]
@@ -194,7 +210,8 @@ class Portal:
         host = address if ":" not in address else "[" + address + "]"
         self.url = "http://%s%s/" % (self.names[0] if self.names else host, suffix)
         self.ip_url = "http://%s%s/" % (host, suffix)
-        self.own_hosts = self.names + [address.lower(), host.lower()]
+        self.own_hosts = self.names + [address.lower(), host.lower()] + wpad_names(self.names)
+        self.preset = preset
 
     @staticmethod
     def _inline_svg(svg):
@@ -219,17 +236,34 @@ class Portal:
         return "tg://proxy?server=%s&port=%d&secret=%s" % (quote(self.mtproto[0]), self.mtproto[1],
                                                             quote(self.mtproto[2]))
 
-    def _buttons(self, t):
-        """The Telegram buttons: SOCKS5 first (it carries calls), then MTProto."""
+    def _buttons(self, t, lang):
+        """The Telegram buttons, each through /tg/... (marks the phone as continued, then redirects to the
+        link). One primary: SOCKS5 when the relay offers it (it works on any Telegram and carries calls),
+        with the hint under it; MTProto then is the secondary, the fallback."""
         out = []
         link, mt = self.tg_link(), self.mt_link()
         if link:
-            out.append('<a class="btn" id="tg" href="%s">%s</a>' % (esc(link), esc(t["button"])))
+            out.append('<a class="btn" id="tg" href="/tg/socks?lang=%s">%s</a>' % (lang, esc(t["button"])))
+            out.append('<p class="note" id="hint">%s</p>' % esc(t["button_hint"]))
         if mt:
-            if link:
-                out.append('<p class="note">%s</p>' % esc(t["mt_hint"]))
-            out.append('<a class="btn" id="tgmt" href="%s">%s</a>' % (esc(mt), esc(t["button_mt"])))
+            cls = "btn btn2" if link else "btn"
+            out.append('<a class="%s" id="tgmt" href="/tg/proxy?lang=%s">%s</a>' % (cls, lang, esc(t["button_mt"])))
+            if not link:
+                out.append('<p class="note" id="hint">%s</p>' % esc(t["button_hint"]))
         return out
+
+    def _go(self, link, lang, client_ip, head_only):
+        """A Telegram button's tap: the phone counts as continued, then the browser goes on to the link."""
+        if link is None:
+            return self._error(404, lang, "err_not_here", head_only)
+        self.mark_seen(client_ip)
+        body = ('<!DOCTYPE html><meta charset="utf-8"><a href="%s">%s</a>' % (esc(link), esc(TEXT[lang]["open_link"])))
+        return response(302, "text/html; charset=utf-8", body.encode(), "Location: " + link + "\r\n", head_only)
+
+    def _error(self, status, lang, key, head_only=False, extra=""):
+        """A short plain-text answer in the page's language, with the address of the setup page."""
+        body = TEXT[lang][key].replace("{url}", self.url) + "\n"
+        return response(status, "text/plain; charset=utf-8", body.encode(), extra, head_only)
 
     # -- clients that clicked through ----------------------------------------
 
@@ -249,15 +283,21 @@ class Portal:
     def respond(self, head, client_ip, info):
         r = parse_head(head)
         if r is None:
-            return response(400, "text/plain", b"not an HTTP/1.x request\n")
+            return self._error(400, self.languages[0], "err_bad_request")
         head_only = r.method == b"HEAD"
         if r.method == b"POST" and r.path == "/admin/restart":
             return self._restart(r)
         if r.method != b"GET" and not head_only:
-            return response(405, "text/plain", b"GET only\n", "Allow: GET, HEAD\r\n")
+            return self._error(405, self._lang(r), "err_method", False, "Allow: GET, HEAD\r\n")
         if r.host and r.host not in self.own_hosts:
             return self._foreign(r, client_ip, head_only)
         return self._own(r, client_ip, info, head_only)
+
+    def _lang(self, r):
+        lang = r.query.get("lang")
+        if lang not in self.languages:
+            lang = pick_language(r.headers.get(b"accept-language"), self.languages)
+        return lang
 
     def _foreign(self, r, client_ip, head_only):
         """A connectivity check (or any site the DNS answered with our address)."""
@@ -268,23 +308,25 @@ class Portal:
         return response(302, "text/plain", b"", "Location: " + self.url + "\r\n", head_only)
 
     def _own(self, r, client_ip, info, head_only):
-        lang = r.query.get("lang")
-        if lang not in self.languages:
-            lang = pick_language(r.headers.get(b"accept-language"), self.languages)
+        lang = self._lang(r)
         p = r.path
         if p == "/" or p == "/index.html":
             body = self.page_home(lang)
         elif p == "/continue":
             self.mark_seen(client_ip)
             body = self.page_done(lang)
+        elif p == "/tg/socks":
+            return self._go(self.tg_link(), lang, client_ip, head_only)
+        elif p == "/tg/proxy":
+            return self._go(self.mt_link(), lang, client_ip, head_only)
         elif p == "/status":
             body = self.page_status(lang, info(client_ip))
         elif p == "/admin":
             if not self.admin_password:
-                return response(404, "text/plain", b"the admin page is off: set portal.admin_password\n")
+                return self._error(404, lang, "err_admin_off", head_only)
             if not self._admin_ok(r.headers.get(b"authorization")):
-                return response(401, "text/plain", b"admin password needed\n",
-                                'WWW-Authenticate: Basic realm="relay admin", charset="UTF-8"\r\n', head_only)
+                return self._error(401, lang, "err_admin_password", head_only,
+                                   'WWW-Authenticate: Basic realm="relay admin", charset="UTF-8"\r\n')
             body = self.page_admin(lang, info(client_ip))
         elif p == "/proxy.pac" or p == "/wpad.dat":
             return response(200, "application/x-ns-proxy-autoconfig", self.pac(), "", head_only)
@@ -298,7 +340,7 @@ class Portal:
         elif p in ("/generate_204", "/gen_204", "/hotspot-detect.html", "/connecttest.txt", "/success.txt"):
             return self._foreign(r, client_ip, head_only)  # a check sent straight to our address
         else:
-            return response(404, "text/plain", b"not here; the setup page is " + self.url.encode() + b"\n")
+            return self._error(404, lang, "err_not_here", head_only)
         return response(200, "text/html; charset=utf-8", body.encode(), "Content-Language: " + lang + "\r\n",
                         head_only)
 
@@ -336,6 +378,10 @@ class Portal:
             % (lang, esc(title), _CSS, " ".join(links), esc(title), body, lang, esc(t["status"]))
         )
 
+    def _words(self, t, key):
+        """A text that depends on what passes: key_open under the "open" preset, key_messengers, else key."""
+        return t.get(key + "_" + self.preset) or t[key]
+
     def page_home(self, lang):
         t = TEXT[lang]
         link = self.tg_link()
@@ -343,17 +389,20 @@ class Portal:
         if self.ip_url != self.url:
             url += ' (<a href="%s"><b>%s</b></a>)' % (esc(self.ip_url), esc(self.ip_url.rstrip("/")))
         mt = self.mt_link()
-        parts = ["<p>%s</p>" % esc(t["lead"])]
+        # The first screen of a small phone: what this is, the button, its hint, the other kind, Continue.
+        parts = ["<p>%s</p>" % esc(self._words(t, "lead"))]
         if link or mt:
-            parts += self._buttons(t)
-            parts.append('<p class="note">%s</p>' % esc(t["button_hint"]))
+            parts += self._buttons(t, lang)
+        parts.append('<a class="btn btn3" id="continue" href="/continue?lang=%s">%s</a>' % (lang, esc(t["continue"])))
+        parts.append('<p class="note">%s</p>' % esc(t["continue_hint"]))
+        if link or mt:
+            if link and mt:
+                parts.append('<p class="note">%s</p>' % esc(t["mt_hint"]))
             parts.append("<p>%s</p>" % esc(t["no_link"]).replace("{url}", url))
             if self.qr and link:
                 parts.append('<p>%s</p><div class="qr" id="qr">%s</div>' % (esc(t["qr"]), self.qr.decode()))
             if self.qr_mt:
                 parts.append('<p>%s</p><div class="qr" id="qrmt">%s</div>' % (esc(t["qr_mt"]), self.qr_mt.decode()))
-        parts.append('<a class="btn btn2" href="/continue?lang=%s">%s</a>' % (lang, esc(t["continue"])))
-        parts.append('<p class="note">%s</p>' % esc(t["continue_hint"]))
         if self.socks:
             rows = [(t["server"], self.socks[0]), (t["port"], str(self.socks[1]))]
             if self.user:
@@ -370,12 +419,12 @@ class Portal:
             addr = "<code>%s:%d</code>" % (esc(self.http[0]), self.http[1])
             parts.append('<p class="note">%s</p>' % esc(t["http_proxy"]).replace("{addr}", addr))
         parts.append("<h2>%s</h2><p>%s</p><p>%s</p><p>%s</p>"
-                     % (esc(t["about"]), esc(t["about_text"]), esc(t["privacy"]), esc(t["share"])))
+                     % (esc(t["about"]), esc(self._words(t, "about_text")), esc(t["privacy"]), esc(t["share"])))
         return self._page(lang, t["title"], "".join(parts))
 
     def page_done(self, lang):
         t = TEXT[lang]
-        body = "<p><b>%s</b></p>" % esc(t["done"]) + "".join(self._buttons(t))
+        body = "<p><b>%s</b></p>" % esc(t["done"]) + "".join(self._buttons(t, lang))
         body += '<p><a href="/?lang=%s">%s</a></p>' % (lang, esc(t["back"]))
         return self._page(lang, t["title"], body, "/continue")
 
@@ -433,13 +482,11 @@ class Portal:
 
     def page_admin(self, lang, info):
         t = TEXT[lang]
+        from relay.portal_counters import rows as counter_rows  # its words load only for this page
+
         rows = []
-        c = info.get("counters", {})
-        for k in sorted(c):
-            v = c[k]
-            if type(v) is dict:
-                v = ", ".join("%s: %s" % (x, v[x]) for x in sorted(v)) or "0"
-            rows.append("<tr><td>%s</td><td><code>%s</code></td></tr>" % (esc(k), esc(str(v))))
+        for k, v in counter_rows(info.get("counters", {}), lang):
+            rows.append("<tr><td>%s</td><td><code>%s</code></td></tr>" % (esc(k), esc(v)))
         body = "<h2>%s</h2><table id=counters>%s</table>" % (esc(t["counters"]), "".join(rows))
         body += ('<form method="post" action="/admin/restart?token=%s"><button class="btn" id=restart>%s</button>'
                  "</form>" % (self.restart_token(), esc(t["restart"])))
@@ -453,7 +500,8 @@ class Portal:
         if self.http:
             routes.append("PROXY %s:%d" % self.http)
         routes.append("DIRECT")
-        local = " || ".join('dnsDomainIs(host, "%s")' % n for n in self.names) or "false"
+        # Exact names only: dnsDomainIs(host, "relay") would also match "somerelay" (a suffix test).
+        local = " || ".join('host == "%s"' % n for n in self.names) or "false"
         return (
             "function FindProxyForURL(url, host) {\n"
             '  if (isPlainHostName(host) || host == "%s" || %s) return "DIRECT";\n'

@@ -10,7 +10,7 @@ LANG_NAMES = (("kk", "Қазақша"), ("ru", "Русский"), ("en", "Englis
 TEXT = {
     "en": {
         "button_mt": "Open Telegram with the MTProto proxy",
-        "mt_hint": "If the first button does not work, try this one: Telegram's own proxy kind (MTProto). "
+        "mt_hint": "If the first button does not work, tap the second (MTProto): Telegram's own proxy kind. "
         "It is harder to block but carries no calls.",
         "qr_mt": "The code of the MTProto proxy:",
         "mt_manual": "MTProto proxy link (Telegram → Settings → Data and Storage → Proxy → Add Proxy → MTProto):",
@@ -65,10 +65,26 @@ TEXT = {
         "admin": "Relay admin",
         "counters": "Counters",
         "restart": "Restart the relay",
+        "lead_messengers": "This Wi-Fi does not give open internet. It lets Telegram, Signal and WhatsApp work "
+        "through a proxy on this small device.",
+        "lead_open": "This Wi-Fi reaches the internet only through a proxy on this small device. For Telegram, "
+        "one tap below sets it up.",
+        "about_text_messengers": "Relay is a small device set up by volunteers. It shares one connection to the "
+        "outside world with everyone nearby, so that messengers keep working while the internet is shut down. It "
+        "carries Telegram, Signal, WhatsApp and the services its owners chose; other sites will not open.",
+        "about_text_open": "Relay is a small device set up by volunteers. It shares one connection to the outside "
+        "world with everyone nearby, so that Telegram keeps working while the internet is shut down. Other sites "
+        "open through its proxy too, but everyone shares the same slow connection.",
+        "open_link": "Open Telegram",
+        "err_bad_request": "This is not a request for a web page. The setup page is {url}",
+        "err_method": "Here you can only open pages. The setup page is {url}",
+        "err_admin_off": "The admin page is off: no admin password is set on this relay.",
+        "err_admin_password": "The admin page needs the relay's admin password.",
+        "err_not_here": "There is no such page here. The setup page is {url}",
     },
     "ru": {
         "button_mt": "Открыть Telegram с MTProto-прокси",
-        "mt_hint": "Если первая кнопка не сработала, попробуйте эту: собственный тип прокси Telegram (MTProto). "
+        "mt_hint": "Если первая кнопка не сработала, нажмите вторую (MTProto): собственный тип прокси Telegram. "
         "Его труднее заблокировать, но звонки через него не идут.",
         "qr_mt": "Код MTProto-прокси:",
         "mt_manual": "Ссылка на MTProto-прокси (Telegram → Настройки → Данные и память → Прокси → "
@@ -125,10 +141,27 @@ TEXT = {
         "admin": "Управление устройством",
         "counters": "Счётчики",
         "restart": "Перезапустить устройство",
+        "lead_messengers": "Этот Wi-Fi не даёт открытого интернета. Через него работают Telegram, Signal и "
+        "WhatsApp — с помощью прокси на этом небольшом устройстве.",
+        "lead_open": "Этот Wi-Fi выходит в интернет только через прокси на этом небольшом устройстве. Для Telegram "
+        "его настраивает одно нажатие ниже.",
+        "about_text_messengers": "Relay — небольшое устройство, которое установили волонтёры. Оно делит одно "
+        "подключение к внешнему миру между всеми, кто рядом, чтобы мессенджеры работали, пока интернет отключён. "
+        "Через него работают Telegram, Signal, WhatsApp и сервисы, выбранные владельцами устройства; другие сайты "
+        "не откроются.",
+        "about_text_open": "Relay — небольшое устройство, которое установили волонтёры. Оно делит одно подключение "
+        "к внешнему миру между всеми, кто рядом, чтобы Telegram работал, пока интернет отключён. Через его прокси "
+        "открываются и другие сайты, но канал один на всех и медленный.",
+        "open_link": "Открыть Telegram",
+        "err_bad_request": "Это не запрос веб-страницы. Страница настройки: {url}",
+        "err_method": "Здесь можно только открывать страницы. Страница настройки: {url}",
+        "err_admin_off": "Страница управления отключена: на устройстве не задан пароль администратора.",
+        "err_admin_password": "Для страницы управления нужен пароль администратора устройства.",
+        "err_not_here": "Такой страницы здесь нет. Страница настройки: {url}",
     },
     "kk": {
         "button_mt": "Telegram-ды MTProto-проксимен ашу",
-        "mt_hint": "Бірінші түйме жұмыс істемесе, мынаны басып көріңіз: Telegram-ның өз прокси түрі (MTProto). "
+        "mt_hint": "Бірінші түйме жұмыс істемесе, екіншісін (MTProto) басыңыз: Telegram-ның өз прокси түрі. "
         "Оны бұғаттау қиынырақ, бірақ ол арқылы қоңырау шалуға болмайды.",
         "qr_mt": "MTProto-проксидің коды:",
         "mt_manual": "MTProto-прокси сілтемесі (Telegram → Параметрлер (Настройки) → Деректер және жад "
@@ -186,5 +219,21 @@ TEXT = {
         "admin": "Құрылғыны басқару",
         "counters": "Есептегіштер",
         "restart": "Құрылғыны қайта іске қосу",
+        "lead_messengers": "Бұл Wi-Fi ашық интернет бермейді. Ол арқылы Telegram, Signal және WhatsApp осы шағын "
+        "құрылғыдағы прокси көмегімен жұмыс істейді.",
+        "lead_open": "Бұл Wi-Fi интернетке тек осы шағын құрылғыдағы прокси арқылы шығады. Telegram үшін оны "
+        "төмендегі бір түйме баптайды.",
+        "about_text_messengers": "Relay — еріктілер орнатқан шағын құрылғы. Интернет өшірілген кезде мессенджерлер "
+        "жұмыс істей беруі үшін ол сыртқы әлеммен бір байланысты маңайдағылардың бәріне бөліп береді. Ол арқылы "
+        "Telegram, Signal, WhatsApp және құрылғы иелері таңдаған қызметтер жұмыс істейді; басқа сайттар ашылмайды.",
+        "about_text_open": "Relay — еріктілер орнатқан шағын құрылғы. Интернет өшірілген кезде Telegram жұмыс істей "
+        "беруі үшін ол сыртқы әлеммен бір байланысты маңайдағылардың бәріне бөліп береді. Оның проксиі арқылы "
+        "басқа сайттар да ашылады, бірақ баяу байланыс бәріне ортақ.",
+        "open_link": "Telegram-ды ашу",
+        "err_bad_request": "Бұл веб-бет сұрауы емес. Баптау беті: {url}",
+        "err_method": "Мұнда тек беттерді ашуға болады. Баптау беті: {url}",
+        "err_admin_off": "Басқару беті өшірулі: құрылғыда әкімші құпиясөзі орнатылмаған.",
+        "err_admin_password": "Басқару бетіне құрылғының әкімші құпиясөзі керек.",
+        "err_not_here": "Мұнда мұндай бет жоқ. Баптау беті: {url}",
     },
 }

@@ -13,7 +13,7 @@ from relay import dns, runtime
 from relay import httpproxy as H
 from relay.addr import parse_ip
 from relay.dnsserver import FORWARD, REPLY, DNSResponder
-from relay.portal import Portal
+from relay.portal import Portal, wpad_names
 from relay.resolve import ResolveError
 
 _MAX_PENDING = 32  # forwarded queries in flight; more get SERVFAIL at once rather than piling up tasks
@@ -40,7 +40,7 @@ def make_portal(relay):
         mt = (p.address, m.port, parse_secret(m.secrets[0], m.tls_domain).link_text())
     return Portal(p.address, p.port, p.names, socks, http, user, password, p.languages,
                   p.admin_password, _qr(relay, "portal.qr_svg", p.qr_svg), os.urandom(16), mt,
-                  _qr(relay, "portal.qr_mtproto_svg", p.qr_mtproto_svg) if mt else None)
+                  _qr(relay, "portal.qr_mtproto_svg", p.qr_mtproto_svg) if mt else None, cfg.policy.preset)
 
 
 def _qr(relay, key, path):
@@ -56,7 +56,10 @@ def _qr(relay, key, path):
 def make_responder(relay):
     cfg = relay.cfg
     policy = relay.policy
-    return DNSResponder(parse_ip(cfg.portal.address), cfg.portal.names, lambda name: policy.check_name(name) is None,
+    names = list(cfg.portal.names)
+    if cfg.portal.enabled:  # wpad, wpad.lan, ...: browsers' proxy auto-discovery finds the portal's /wpad.dat
+        names += wpad_names(cfg.portal.names)
+    return DNSResponder(parse_ip(cfg.portal.address), names, lambda name: policy.check_name(name) is None,
                         cfg.dns.answer_unknown)
 
 

@@ -40,7 +40,9 @@ def build_parser(verb=None):
             sub.add_parser(name, help=help_text, add_help=False)
             continue
         mod = importlib.import_module(modname)
-        sp = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip())
+        # Raw: the modules' docstrings are laid out by hand (one usage line each); argparse would run them together.
+        sp = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip(),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(sp)
         sp.set_defaults(_run=mod.run)
     return p

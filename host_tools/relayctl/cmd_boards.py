@@ -39,12 +39,18 @@ def run(args):
 
 
 def _list(args):
+    rows = []
     for name in boards.board_names():
         r = boards.load(name)
         if r.errors:
-            out.info(f"{name:<16} (broken: run `relayctl boards check {name}`)")
+            rows.append((name, f"(broken: run `relayctl boards check {name}`)"))
             continue
-        out.info(f"{name:<16} {r['runtime']:<12} {estimate(r).sentence():<48} {r['description']}")
+        rows.append((name, r["runtime"], estimate(r).sentence(), r["description"]))
+    # Columns as wide as their longest entry, so the descriptions line up whatever the profiles say.
+    widths = [max(len(row[i]) for row in rows if len(row) > i + 1) for i in range(3)] if rows else []
+    for row in rows:
+        cells = [cell.ljust(widths[i]) if i < len(row) - 1 else cell for i, cell in enumerate(row)]
+        out.info("  ".join(cells))
     return 0
 
 

@@ -16,12 +16,15 @@ from relayctl.build import build_board
 def add_arguments(p):
     p.add_argument("board", help="profile name (boards/NAME.toml) or a profile file")
     p.add_argument("--site", metavar="FILE", help="site.toml (`relayctl site init` writes one); default: open network \"relay\"")
-    p.add_argument("--out", metavar="DIR", required=True, help="where the outputs go")
+    p.add_argument("--out", metavar="DIR", help="where the outputs go (default build/BOARD under the current directory)")
     p.add_argument("--micropython", metavar="FILE",
                    help="MicroPython firmware .bin for ESP32 boards (remembered for next time)")
 
 
 def run(args):
+    from relayctl.flash.manifest import profile_name
+
+    args.out = args.out or str(Path("build") / profile_name(args.board))
     manifest = build_board(args.board, Path(args.site) if args.site else None, Path(args.out),
                            Path(args.micropython) if args.micropython else None)
     for note in manifest["notes"]:
@@ -34,6 +37,15 @@ def run(args):
         off = manifest["flash_offsets"].get(name)
         where = f"  (flash at 0x{off:x})" if off is not None else ""
         out.info(f"  {name:<34} {f['size']:>9}  sha256 {f['sha256'][:16]}{where}")
+    board = manifest["board"]
     if manifest["merged_image"]:
-        out.info(f"flash it: esptool --chip {manifest['chip']} write-flash 0x0 {Path(args.out) / manifest['merged_image']}")
+        # relayctl flash, not esptool: it checks the chip, stamps this board's SSID and passwords, verifies and
+        # writes the inventory row the printed card comes from.
+        out.info(f"flash it: relayctl flash {board} --port PORT --image {args.out}")
+    elif manifest.get("bundle"):
+        out.info(f"install it: relayctl install {board} --host USER@HOST --image {args.out}  (or --root DIR)")
+    elif manifest.get("uf2"):
+        out.info(f"copy it: {Path(args.out) / 'FLASHING.txt'} says how (BOOTSEL drive)")
+    elif manifest.get("filesystem"):  # the note above says why there is nothing to flash
+        out.info(f"a board already running MicroPython takes it: relayctl deploy {board} --port PORT --image {args.out}")
     return 0

@@ -4,10 +4,14 @@ Input: a build (`--image DIR`, or built now from the board profile and
 `--site`) and a board on a serial port (or socket://). Through mpremote's
 raw REPL the board hashes its own files (sha256); only files whose hash
 differs are sent, relay files the build no longer has are removed (a stale
-.py would shadow the new .mpy). By default the board keeps its own values
-(SSID, proxy and admin passwords that `relayctl flash` stamped), so its
-inventory row and printed card stay true. Then a soft reset, and the relay
-must report ready with the config hash that was sent.
+.py would shadow the new .mpy). By default the board keeps every value its
+printed card shows (network name, security and passphrase, proxy account,
+admin password, MTProto secret and its QR code), so its inventory row and
+card stay true; a build that would move what the card shows (the proxy's
+address or ports) is refused unless --new-values. Files are sent under
+NAME.new and put in place together once all arrived and verified, so a
+board that vanishes mid-way keeps running what it had. Then a soft reset,
+and the relay must report ready with the config hash that was sent.
 """
 
 import ast
@@ -17,8 +21,15 @@ import json
 from relayctl import out
 from relayctl.errors import CliError
 
-# Per-board values `relayctl flash` stamped; kept unless --new-values.
-BOARD_KEYS = ("wifi.ssid", "portal.admin_password", "socks.auth", "socks.users")
+# Per-board values the card shows, kept unless --new-values (stamp.py wrote them at flash time).
+BOARD_KEYS = ("wifi.ssid", "wifi.security", "wifi.passphrase", "portal.admin_password", "socks.auth", "socks.users",
+              "mtproto.secrets")
+# What the card shows that comes from the build: (card column, config key). A change here makes the card wrong.
+CARD_FROM_BUILD = (("proxy_host", "wifi.address"), ("proxy_port", "socks.port"), ("mtproto_port", "mtproto.port"),
+                   ("MTProto", "mtproto.enabled"))
+QR_MTPROTO = "qr-mtproto.svg"  # the board's own tg://proxy QR code, stamped with its secret
+STAGED = ".new"
+SERIAL_TIMEOUT = 0.5  # seconds per read: a silent port must not block (pyserial's default waits forever)
 
 HASH_SCRIPT = """
 import os, hashlib, binascii
@@ -49,9 +60,21 @@ def _walk(p):
             r.append(n)
     return r
 _r = {}
-for _p in ['main.py', 'config.json'] + _walk('relay'):
+for _p in %r + [e[0] for e in os.ilistdir('') if e[0].endswith('.new')] + _walk('relay'):
     _r[_p] = _h(_p)
 print(repr(_r))
+"""
+
+# Put the staged files in place, config.json last (it names what the rest must be).
+PLACE_SCRIPT = """
+import os
+for _n in %r:
+    try:
+        os.remove(_n)
+    except OSError:
+        pass
+    os.rename(_n + '.new', _n)
+print('placed')
 """
 
 
@@ -97,22 +120,35 @@ def build_files(args):
     return files
 
 
+def _get(cfg, dotted):
+    sect, name = dotted.split(".", 1)
+    return (cfg.get(sect) or {}).get(name)
+
+
 def keep_board_values(new_text, old_text):
-    """The build's config with the board's own per-board values carried over."""
+    """(config bytes, keys kept, card values the build would move as [(column, board's, build's)]):
+    the build's config with the board's own per-board values carried over."""
     try:
         old = json.loads(old_text)
     except ValueError:
-        return new_text, []
+        return new_text, [], []
     cfg = json.loads(new_text)
     kept = []
     for key in BOARD_KEYS:
         sect, name = key.split(".", 1)
-        if name in old.get(sect, {}):
-            cfg.setdefault(sect, {})[name] = old[sect][name]
-            kept.append(key)
+        if name not in old.get(sect, {}):
+            continue
+        if sect == "mtproto" and not (cfg.get("mtproto") or {}).get("enabled"):
+            continue  # the build has no MTProto to keep a secret for (reported as a card change below)
+        cfg.setdefault(sect, {})[name] = old[sect][name]
+        kept.append(key)
+    if "wifi.passphrase" not in kept and "wifi.security" in kept:
+        cfg["wifi"].pop("passphrase", None)  # the board's open network stays open
+    moved = [(col, _get(old, key), _get(cfg, key)) for col, key in CARD_FROM_BUILD
+             if _get(old, key) is not None and _get(old, key) != _get(cfg, key)]
     if not kept:
-        return new_text, []
-    return (json.dumps(cfg, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"), kept
+        return new_text, [], moved
+    return (json.dumps(cfg, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"), kept, moved
 
 
 def _transport(port):
@@ -120,69 +156,118 @@ def _transport(port):
     from mpremote.transport_serial import SerialTransport
 
     try:
-        t = SerialTransport(port, baudrate=115200)
+        t = SerialTransport(port, baudrate=115200, timeout=SERIAL_TIMEOUT)
     except TransportError as e:
         raise CliError(f"cannot open {port}: {e}; check the cable, that the board is plugged in, that no serial "
                        "monitor (Thonny, screen) holds the port, and that you are in the dialout group")
     try:
-        t.enter_raw_repl(soft_reset=False)
-    except TransportError as e:
+        t.enter_raw_repl(soft_reset=False, timeout_overall=8)
+    except (TransportError, OSError) as e:
         t.close()
-        raise CliError(f"{port}: the board's REPL does not answer ({e}): it is not running MicroPython, the relay "
-                       "holds the console, or it is in download mode; press EN/RST and retry, or flash it with "
-                       "`relayctl flash`")
+        raise CliError(f"{port}: the board's REPL does not answer ({_short(e)}): it is not running MicroPython, the "
+                       "relay holds the console, or it is in download mode; press EN/RST and retry, or flash it "
+                       "with `relayctl flash`")
     return t
 
 
+def _shown(v):
+    if v is None or v is False:
+        return "off"
+    return "on" if v is True else v
+
+
+def _short(e):
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _hashes(t, names):
+    return ast.literal_eval(t.exec(HASH_SCRIPT % (list(names),)).decode().strip().splitlines()[-1])
+
+
 def run(args):
+    import serial
     from mpremote.transport import TransportError
 
     from relayctl.flash.bootcheck import wait_ready
+    from relayctl.flash.stamp import check_config
 
     files = build_files(args)
+    roots = sorted(n for n in files if "/" not in n)
     t = _transport(args.port)
+    doing = "reading the board's files"
     try:
         try:
-            remote = ast.literal_eval(t.exec(HASH_SCRIPT).decode().strip().splitlines()[-1])
+            remote = _hashes(t, roots)
         except TransportError as e:
-            raise CliError(f"{args.port}: cannot list the board's files ({e}): the board's filesystem is not "
+            raise CliError(f"{args.port}: cannot list the board's files ({_short(e)}): the board's filesystem is not "
                            "mounted (MicroPython's 'filesystem appears to be corrupted'?); flash it with "
                            "`relayctl flash`")
         if "config.json" in files and remote.get("config.json") and not args.new_values:
             old = t.fs_readfile("config.json")
-            files["config.json"], kept = keep_board_values(files["config.json"], old)
+            files["config.json"], kept, moved = keep_board_values(files["config.json"], old)
+            if moved:
+                what = ", ".join(f"{col} {_shown(a)} -> {_shown(b)}" for col, a, b in moved)
+                raise CliError(f"{args.port}: this build changes what the board's printed card shows ({what}): "
+                               "nothing was sent; flash the board again (`relayctl flash`: new inventory row, then "
+                               "`relayctl cards`), or deploy with --new-values and reprint its card")
+            if "mtproto.secrets" in kept and remote.get(QR_MTPROTO):
+                files.pop(QR_MTPROTO, None)  # the board's QR code carries its own secret: keep it too
             if kept:
-                out.info("keeping this board's own " + ", ".join(kept))
+                check_config(files["config.json"])
+                out.info("keeping this board's own " + ", ".join(kept) + " (its card stays true)")
         changed = [n for n in sorted(files) if remote.get(n) != hashlib.sha256(files[n]).hexdigest()]
-        stale = [n for n in sorted(remote) if n.startswith("relay/") and n not in files]
+        stale = [n for n in sorted(remote) if (n.startswith("relay/") and n not in files) or n.endswith(STAGED)]
+        for n in stale:
+            if n.endswith(STAGED):
+                t.fs_rmfile(n)  # left by a deploy that was cut off: never active, now gone
+        stale = [n for n in stale if not n.endswith(STAGED)]
         for n in changed:
             parts = n.split("/")[:-1]
             for k in range(1, len(parts) + 1):
                 d = "/".join(parts[:k])
                 if not t.fs_exists(d):
                     t.fs_mkdir(d)
+            doing = f"sending {n}"
             out.info(f"sending {n} ({len(files[n])} bytes)")
-            t.fs_writefile(n, files[n])
+            t.fs_writefile(n + STAGED, files[n])
+        doing = "checking what arrived"
+        staged = _hashes(t, [n + STAGED for n in changed])
+        bad = [n for n in changed if staged.get(n + STAGED) != hashlib.sha256(files[n]).hexdigest()]
+        if bad:
+            raise CliError(f"{args.port}: {', '.join(bad)} arrived damaged (the filesystem is full or failing): "
+                           "nothing was put in place; flash the board with `relayctl flash`")
+        doing = "putting the new files in place"
+        order = [n for n in changed if n != "config.json"] + [n for n in changed if n == "config.json"]
+        if order:
+            t.exec(PLACE_SCRIPT % (order,))
         for n in stale:
             out.info(f"removing {n} (not in this build)")
             t.fs_rmfile(n)
-        after = ast.literal_eval(t.exec(HASH_SCRIPT).decode().strip().splitlines()[-1])
+        doing = "checking the board's files"
+        after = _hashes(t, roots)
         bad = [n for n in files if after.get(n) != hashlib.sha256(files[n]).hexdigest()]
         if bad:
             raise CliError(f"{args.port}: after sending, {', '.join(bad)} differ on the board: the filesystem is "
                            "full or failing; flash the board with `relayctl flash`")
         out.info(f"{len(changed)} file(s) sent, {len(stale)} removed, {len(files) - len(changed)} unchanged")
-        if args.no_boot_check:
-            t.exit_raw_repl()
-            return 0
         t.exit_raw_repl()
+        if args.no_boot_check:
+            return 0
+        doing = "waiting for the relay to start"
         t.serial.write(b"\x04")  # soft reset from the friendly REPL: the board runs main.py
         expect = hashlib.sha256(files["config.json"]).hexdigest()
         version, got = wait_ready(t.serial, args.port, expect, args.boot_timeout)
         out.info(f"relay ready version={version} config={got}")
         return 0
-    except TransportError as e:
-        raise CliError(f"{args.port}: the board stopped answering ({e}): the cable moved or the board reset; "
-                       "run deploy again (it sends only what is still missing)")
+    except (TransportError, serial.SerialException, OSError) as e:
+        placed = doing.startswith(("checking the board", "waiting"))
+        state = ("the new files were already in place" if placed else
+                 "nothing half-written is active: files go under .new names and are put in place only once all "
+                 "arrived, so the board still runs what it had")
+        raise CliError(f"{args.port}: the board went away while {doing} ({_short(e)}): unplugged, reset or a loose "
+                       f"cable; {state}; plug it in and run deploy again")
     finally:
-        t.close()
+        try:
+            t.close()
+        except (OSError, serial.SerialException):
+            pass

@@ -98,7 +98,9 @@ def _image(args):
     from relayctl.flash import manifest
 
     if args.image:
-        return manifest.load(args.image)
+        image = manifest.load(args.image)
+        manifest.check_board(args.board, image.manifest, args.image)
+        return image
     out_dir, man = manifest.built(args, Path(args.micropython) if args.micropython else None)
     return manifest.load(out_dir, man)
 
@@ -123,7 +125,7 @@ class Progress:
         out.progress_done()
 
 
-def _boot_check(session, port, expect, timeout):
+def _boot_check(session, port, expect, timeout, checking=False):
     """Read the console after reset. Native-USB boards (S3/C3) drop off the bus when they reset:
     then the port is opened again by name for a few seconds."""
     import time
@@ -133,7 +135,7 @@ def _boot_check(session, port, expect, timeout):
     from relayctl.flash.bootcheck import wait_ready
 
     try:
-        return wait_ready(session.esp._port, port, expect, timeout)
+        return wait_ready(session.esp._port, port, expect, timeout, checking=checking)
     except (serial.SerialException, OSError):
         session.close()
     deadline = time.monotonic() + 10
@@ -143,11 +145,12 @@ def _boot_check(session, port, expect, timeout):
             break
         except (serial.SerialException, OSError) as e:
             if time.monotonic() > deadline:
+                again = "run this again" if checking else "check it with --check-only"
                 raise CliError(f"{port}: the port did not come back after the reset ({e}): replug the board and "
-                               "check it with --check-only")
+                               + again)
             time.sleep(0.3)
     try:
-        return wait_ready(ser, port, expect, timeout)
+        return wait_ready(ser, port, expect, timeout, checking=checking)
     finally:
         ser.close()
 
@@ -161,7 +164,8 @@ def flash_one(args, port, image, expect, progress):
         progress.set(port, f"writing {100 * cur // max(total, 1)}%", milestone=False)
 
     progress.set(port, "connecting")
-    with Session(port, no_stub=args.no_stub, baud=args.baud, on_progress=on_progress) as s:
+    # --check-only writes nothing, so it needs no flasher stub (some bridges and boards cannot run it).
+    with Session(port, no_stub=args.no_stub or args.check_only, baud=args.baud, on_progress=on_progress) as s:
         chip, desc, mac, size = s.identity()
         mac_text = ":".join("%02x" % b for b in mac)
         progress.set(port, f"{desc}, MAC {mac_text}, flash {size or 'unknown'}")
@@ -177,7 +181,7 @@ def flash_one(args, port, image, expect, progress):
         if args.check_only:
             s.reset()
             progress.set(port, "waiting for the relay (press EN/RST if nothing happens)")
-            version, got = _boot_check(s, port, None, args.boot_timeout)
+            version, got = _boot_check(s, port, None, args.boot_timeout, checking=True)
             progress.set(port, f"relay ready version={version} config={got}")
             return None
         values = {}

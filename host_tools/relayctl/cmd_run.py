@@ -85,11 +85,25 @@ def portal_link(cfg, args):
         return None
     port = int(args.socks.rsplit(":", 1)[1]) if args.socks else socks.get("port", 1080)
     server = portal.get("address") or portal.get("host", "127.0.0.1")
-    link = f"tg://socks?server={quote(server, safe='')}&port={port}"
     users = socks.get("users") or []
-    if socks.get("auth") == "password" and users:
-        link += f"&user={quote(users[0]['user'], safe='')}&pass={quote(users[0]['pass'], safe='')}"
+    return socks_link(server, port, users[0] if socks.get("auth") == "password" and users else None)
+
+
+def socks_link(server, port, user=None):
+    """tg://socks?server=..&port=..[&user=..&pass=..], every value percent-encoded (as the portal does)."""
+    link = f"tg://socks?server={quote(server, safe='')}&port={port}"
+    if user:
+        link += f"&user={quote(user['user'], safe='')}&pass={quote(user['pass'], safe='')}"
     return link
+
+
+def curl_line(host, port, user=None):
+    """A curl command through the SOCKS listener; curl URL-decodes the proxy's user and password."""
+    import shlex
+
+    auth = f"{quote(user['user'], safe='')}:{quote(user['pass'], safe='')}@" if user else ""
+    where = f"[{host}]" if ":" in host else host
+    return f"curl --socks5-hostname {shlex.quote(auth + where + ':' + str(port))} http://example.com/"
 
 
 def write_qr_svg(link, path):
@@ -214,15 +228,10 @@ def _explain(line, users):
     if not socks:
         return
     host, port = socks
-    auth = ""
-    link = f"tg://socks?server={host}&port={port}"
-    if users:
-        u = users[0]
-        auth = f"{u['user']}:{u['pass']}@"
-        link += f"&user={u['user']}&pass={u['pass']}"
+    user = users[0] if users else None
     out.info("")
-    out.info(f"  try it:    curl --socks5-hostname {auth}{host}:{port} http://example.com/")
-    out.info(f"  Telegram:  {link}")
+    out.info(f"  try it:    {curl_line(host, port, user)}")
+    out.info(f"  Telegram:  {socks_link(host, port, user)}")
     for part in line.split():
         if part.startswith("portal="):
             out.info(f"  portal:    http://{part[7:]}/")

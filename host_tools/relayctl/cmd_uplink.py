@@ -8,7 +8,8 @@ the data-connection configs for Linux boards (cellular, ethernet DHCP, Wi-Fi sta
   relayctl uplink render --format openwrt [--site site.toml] [--apn ...] [-o FILE]
   relayctl uplink paths --site site.toml      which uplink engine passes a censor now (uplink.md)
 
-The modem is never sent a PIN it did not ask for, and never a second PIN after a wrong one.
+The modem is never sent a PIN it did not ask for, and never a second PIN after a wrong one; a PIN a
+SIM rejected is remembered on this computer (modem/pinlog.py) and never sent to that SIM again.
 """
 
 import json
@@ -41,6 +42,9 @@ def add_arguments(p):
     port_args(sp)
     sp.add_argument("--pin", help="SIM PIN; sent only if the SIM asks, and only once")
     sp.add_argument("--force", action="store_true", help="allow using the SIM's last PIN try")
+    sp.add_argument("--pin-retry-unknown-tries", action="store_true",
+                    help="send a PIN although this SIM rejected one on an earlier run and the modem does not say "
+                         "how many tries are left")
     sp.add_argument("--apn", required=True, help="APN of the SIM's home operator (roaming data is routed home)")
     sp.add_argument("--user", help="APN user name, if the operator wants one")
     sp.add_argument("--password", help="APN password")
@@ -134,15 +138,23 @@ def show(r):
         line += f", IMSI {s['imsi']}, home network {_home(s.get('home'))}"
     out.info(line)
     reg, op = r["registration"], r.get("operator") or {}
-    net = f"network   {reg['state']}"
-    if op.get("plmn"):
-        net += f" on {op['plmn']} {op['operator']} ({op['country']})"
-        if op.get("rat"):
-            net += f", {op['rat']}"
-        net += f", {op['mode']} selection"
-    out.info(net)
+    out.info(f"network   {reg['state']}{where_registered(op)}")
     out.info(f"signal    {sig.describe(r['signal'])}  {meter(r['signal'])}")
     out.info(f"time      {r['network_time'] or 'not received from the network'}")
+
+
+def where_registered(op):
+    """' on 25001 MTS (Russia), LTE, auto selection', or with only the network's name (a modem that will not
+    give the digits) ' on MTS RUS, LTE, auto selection'; '' when not registered."""
+    if op.get("plmn"):
+        text = f" on {op['plmn']} {op['operator']} ({op['country']})"
+    elif op.get("name"):
+        text = f" on {op['name']}"
+    else:
+        return ""
+    if op.get("rat"):
+        text += f", {op['rat']}"
+    return text + (f", {op['mode']} selection" if op.get("mode") else "")
 
 
 def meter(s):
@@ -160,8 +172,11 @@ def do_setup(args, transport):
                        "or auto; `relayctl uplink scan` lists them", 2)
     if bool(args.user) != bool(args.password) and args.password:
         raise CliError("--password without --user: give both, or neither", 2)
-    opts = {k: getattr(args, k) for k in ("pin", "force", "apn", "user", "password", "roaming", "operator",
-                                          "rat", "timeout")}
+    from relayctl.modem.pinlog import PinLog
+
+    opts = {k: getattr(args, k) for k in ("pin", "force", "pin_retry_unknown_tries", "apn", "user", "password",
+                                          "roaming", "operator", "rat", "timeout")}
+    opts["pin_log"] = PinLog()  # rejected PINs per SIM, across runs
     if not args.json:
         out.info(f"setting up the modem on {args.port} ...")
     result = setup(transport, opts, progress=None if args.json else out.progress, log=_log(args))
@@ -178,8 +193,7 @@ def do_setup(args, transport):
     for step in result["steps"]:
         out.info(f"  {step}")
     reg, op = result["registration"], result.get("operator") or {}
-    where = f" on {op['plmn']} {op.get('operator')} ({op.get('country')}), {op.get('rat')}" if op.get("plmn") else ""
-    out.info(f"registered: {reg['state']}{where}; signal {sig.describe(result['signal'])}")
+    out.info(f"registered: {reg['state']}{where_registered(op)}; signal {sig.describe(result['signal'])}")
     if args.site:
         out.info(f"wrote the [uplink] table of {args.site}")
     for path in result.get("rendered", []):
@@ -203,21 +217,9 @@ def uplink_table(args):
 
 def write_site(path, uplink):
     """Set the [uplink] keys in the site file, keeping everything else (comments too)."""
-    import tomlkit
+    from relayctl import sitefile
 
-    try:
-        doc = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
-    except tomlkit.exceptions.ParseError as e:
-        raise CliError(f"{path}: not valid TOML ({e}); fix it or give another --site", 2)
-    table = doc.get("uplink")
-    if table is None:
-        table = tomlkit.table()
-        doc["uplink"] = table
-    for key, val in uplink.items():
-        table[key] = val
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomlkit.dumps(doc))
-    tmp.replace(path)
+    sitefile.write(path, sitefile.with_values(path, "uplink", uplink))
 
 
 def render_all(uplink, directory):
@@ -266,13 +268,16 @@ def do_watch(args, transport):
     if tty:
         out.info("signal meter: turn the antenna slowly, a few seconds per position; Ctrl-C to stop")
     n = 0
+    op = None
     try:
         while True:
             s = modem.signal()
             reg = modem.registration()
-            op = modem.operator() if n % 10 == 0 else None
+            op = modem.operator() if n % 10 == 0 else op  # the operator changes rarely: ask every 10th reading
             if op and op.get("plmn"):
                 where = f"{op['plmn']} {op['operator']} {op.get('rat') or ''}".strip()
+            elif op and op.get("name"):
+                where = f"{reg['state']} on {op['name']} {op.get('rat') or ''}".strip()
             else:
                 where = reg["state"]
             line = f"{meter(s)} {sig.describe(s)} | {where}"

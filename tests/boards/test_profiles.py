@@ -100,17 +100,28 @@ def test_values_types_and_slips(tmp_path):
         "[chip]",
         'mpy_arch = "armv6m"',
     ]) + "\n")
+    # Every problem in one pass: the cross-key checks whose values parsed speak beside the per-key errors.
     assert problems(p) == [
         f'{p}:3: relay.socks_port: expected a number, got text "1080" (remove the quotes)',
         f'{p}:4: relay.http_port: 70000 is out of range 1..65535',
         f'{p}:6: capacity.listeners_use_sockets: expected true or false, got "true" (write true or false without quotes)',
+        f"{p}:8: flash.fs_size: the filesystem ends at 0x500000, past the end of the 4 MiB flash (0x400000)",
+        f"{p}:10: chip.mpy_arch: esp32 runs xtensawin code, not armv6m",
     ]
-    # once the values are right, the cross-key checks speak
-    p.write_text('extends = "esp32-generic"\n[flash]\nfs_size = 0x300000\n[chip]\nmpy_arch = "armv6m"\n')
-    assert problems(p) == [
-        f"{p}:3: flash.fs_size: the filesystem ends at 0x500000, past the end of the 4 MiB flash (0x400000)",
-        f"{p}:5: chip.mpy_arch: esp32 runs xtensawin code, not armv6m",
-    ]
+
+
+def test_site_errors_and_cross_checks_in_one_build(tmp_path):
+    """`relayctl build` names a bad value and a channel the country forbids in the same run."""
+    site = write(tmp_path, "site.toml", '[wifi]\nssid = 12\ncountry = "KZ"\nchannel = 14\n'
+                                        'security = "wpa2"\n[proxy]\nuser = "relay"\n')
+    res = relayctl("build", "esp32-generic", "--site", str(site), "--out", str(tmp_path / "out"))
+    assert res.returncode == 2
+    lines = res.stderr.splitlines()
+    for want in (f"{site}:2: wifi.ssid:", f'{site}:4: wifi.channel: 14 is not allowed for country "KZ"',
+                 'wifi.passphrase: security is "wpa2" but no passphrase',
+                 "proxy.password: set both proxy.user and proxy.password"):
+        assert any(want in line for line in lines), (want, res.stderr)
+    assert not (tmp_path / "out").exists()
 
 
 def test_every_problem_at_once_and_exit_2(tmp_path):
@@ -148,6 +159,7 @@ def test_site_values_checked_precisely(tmp_path):
         f'{s}:2: wifi.ssid: an SSID is 1-32 bytes, "{"я" * 17}" is 34 bytes',
         f"{s}:4: wifi.passphrase: a WPA2 passphrase is 8-63 characters, this one has 5",
         f'{s}:5: wifi.country: expected a two-letter country code in capitals, got "kz" (write "KZ")',
+        f'{s}:7: uplink.kind: esp32-generic cannot use "cellular"; it offers wifi-sta, upstream',  # same pass
     ]
     s.write_text('[wifi]\nsecurity = "wpa2"\ncountry = "US"\nchannel = 13\n[uplink]\nkind = "cellular"\n')
     got = problems("esp32-generic", s)
@@ -250,3 +262,22 @@ def test_cli_main_returns_2_on_a_broken_board(tmp_path, capsys):
     assert cli.main(["build", str(p), "--out", str(tmp_path / "out")]) == 2
     assert not (tmp_path / "out").exists()
     assert 'extends: no profile "nope"' in capsys.readouterr().err
+
+
+def test_boards_list_columns_line_up():
+    """Each column starts at the same place on every line, however long a capacity sentence is."""
+    lines = relayctl("boards", "list").stdout.splitlines()
+    starts = {line.index(boards.load(line.split()[0])["description"]) for line in lines}
+    assert len(starts) == 1, lines
+    runtimes = {line.index("cpython") if "  cpython" in line else line.index("micropython") for line in lines}
+    assert len(runtimes) == 1, lines
+
+
+@pytest.mark.parametrize("verb,line", [
+    ("site", "    relayctl site init [FILE] [--force]"),
+    ("mtproto", "  relayctl mtproto secret --tls DOMAIN"),
+    ("uplink", "  relayctl uplink scan  --port /dev/ttyUSB2"),
+])
+def test_verb_help_keeps_its_usage_lines_apart(verb, line):
+    text = relayctl(verb, "--help").stdout
+    assert any(x.startswith(line) for x in text.splitlines()), text

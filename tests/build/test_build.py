@@ -229,3 +229,57 @@ def test_built_image_boots_the_relay_in_the_unix_port(board, site, tmp_path):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+# -- issue 15: what the build says, and where it writes ------------------------------------------------------
+
+def cli(*args, cwd, env=None):
+    import os
+
+    e = dict(os.environ, PYTHONPATH=str(paths.ROOT / "host_tools"), NO_COLOR="1", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "relayctl.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=e, timeout=120)
+
+
+def test_build_points_at_relayctl_flash_and_defaults_to_the_current_directory(site, tmp_path, esp32_firmware):
+    r = cli("build", "esp32-generic", "--site", site, "--micropython", esp32_firmware, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "flash it: relayctl flash esp32-generic --port PORT --image build/esp32-generic" in r.stdout
+    assert "esptool" not in r.stdout
+    assert (tmp_path / "build" / "esp32-generic" / "manifest.json").exists()
+
+
+def repo_build_state(board):
+    m = paths.ROOT / "build" / board / "manifest.json"
+    return m.stat().st_mtime_ns if m.exists() else None
+
+
+def test_install_builds_under_the_current_directory(site, tmp_path):
+    """--site without --out: the build goes to ./build/BOARD where the command runs, not into the repository."""
+    before = repo_build_state("rpi-4")
+    (tmp_path / "root").mkdir()
+    r = cli("install", "rpi-4", "--site", site, "--root", tmp_path / "root", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "build" / "rpi-4" / "manifest.json").exists()
+    assert repo_build_state("rpi-4") == before
+
+
+def test_esp32_build_without_firmware_says_it_cannot_be_flashed(site, tmp_path):
+    home = tmp_path / "home"  # no firmware remembered from other runs
+    env = {"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
+    r = cli("build", "esp32-generic", "--site", site, "--out", tmp_path / "out", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "`relayctl flash` cannot write" in r.stderr and "--micropython FILE" in r.stderr
+    assert "flash it:" not in r.stdout and "relayctl deploy esp32-generic" in r.stdout
+    r = cli("flash", "esp32-generic", "--port", "/dev/ttyRELAYTEST0", "--image", tmp_path / "out", cwd=tmp_path,
+            env=env)
+    assert r.returncode == 1
+    assert "built without MicroPython firmware" in r.stderr and "--micropython FILE" in r.stderr
+    assert "not an ESP32 build" not in r.stderr
+
+
+def test_bundle_readme_names_the_archive_it_ships_in(site, tmp_path):
+    m = build_board("rpi-4", site, tmp_path / "out")
+    with tarfile.open(tmp_path / "out" / m["bundle"]) as tar:
+        readme = tar.extractfile("relay-rpi-4/README.txt").read().decode()
+    assert f"tar xzf {m['bundle']} && sh relay-rpi-4/install.sh" in readme

@@ -67,7 +67,8 @@ def test_home_page_in_each_language(lang):
     assert TEXT[lang]["button"] in text and TEXT[lang]["about"] in text
     p = Links()
     p.feed(text)
-    assert "tg://socks?server=192.168.4.1&port=1080" in p.hrefs
+    assert "/tg/socks?lang=" + lang in p.hrefs  # the button: through the click-through, then to the link
+    assert "<code>tg://socks?server=192.168.4.1&amp;port=1080</code>" in text  # spelled out too
     assert p.svg == 1 and not p.external  # QR inline, nothing fetched from elsewhere
     assert "<script" not in text  # old WebViews: no JS needed
     assert "http://relay.lan/" in text and "http://192.168.4.1/" in text  # the short address to type
@@ -141,7 +142,33 @@ def test_pac(path):
     status, h, body = get(portal(), path, host="192.168.4.1")
     assert status == 200 and h["content-type"] == "application/x-ns-proxy-autoconfig"
     assert b'return "SOCKS5 192.168.4.1:1080; SOCKS 192.168.4.1:1080; PROXY 192.168.4.1:8080; DIRECT"' in body
-    assert b'dnsDomainIs(host, "relay.lan")' in body
+
+
+@pytest.mark.parametrize("host", ["wpad", "wpad.lan", "WPAD.LAN.", "wpad.relay"])
+def test_wpad_names_get_the_pac_not_a_redirect(host):
+    """Browsers' auto-discovery asks http://wpad/wpad.dat (and wpad.<domain>): the relay is that host."""
+    p = portal(names=["relay.lan", "relay", "portal.relay"])
+    status, h, body = get(p, "/wpad.dat", host=host)
+    assert status == 200 and h["content-type"] == "application/x-ns-proxy-autoconfig", (status, h)
+    assert body.startswith(b"function FindProxyForURL")
+    assert get(p, "/wpad.dat", host="wpad.example.com")[0] == 302  # not a domain of ours
+
+
+def test_pac_in_a_real_pac_engine_sends_only_the_relays_names_direct():
+    """pacparser evaluates the PAC as a browser does; a host merely ending in "relay" goes through the proxy."""
+    pacparser = pytest.importorskip("pacparser")
+    body = get(portal(), "/wpad.dat")[2].decode()
+    proxied = "SOCKS5 192.168.4.1:1080; SOCKS 192.168.4.1:1080; PROXY 192.168.4.1:8080; DIRECT"
+    pacparser.init()
+    try:
+        pacparser.parse_pac_string(body)
+        for host, want in (("relay.lan", "DIRECT"), ("relay", "DIRECT"), ("192.168.4.1", "DIRECT"),
+                           ("somerelay", "DIRECT"),  # a plain host name: never a proxy
+                           ("evil.somerelay", proxied), ("notrelay.lan", proxied), ("www.relay.lan.example", proxied),
+                           ("web.telegram.org", proxied)):
+            assert pacparser.find_proxy("http://%s/" % host, host) == want, host
+    finally:
+        pacparser.cleanup()
 
 
 def test_status_page():
@@ -160,8 +187,8 @@ def test_admin_needs_the_password():
     assert get(p, "/admin", headers=[("Authorization", "Basic !!!")])[0] == 401
     auth = "Basic " + base64.b64encode(b"anyone:s3cret pass").decode()
     status, _, body = get(p, "/admin?lang=en", headers=[("Authorization", auth)])
-    assert status == 200 and "<td>tunnels_open</td><td><code>3</code>" in body.decode()
-    assert "guard: 2" in body.decode()
+    assert status == 200 and "<td>tunnels open</td><td><code>3</code>" in body.decode()
+    assert "forbidden destination: 2" in body.decode()
     assert get(portal(admin_password=""), "/admin")[0] == 404  # no password set: no admin page at all
 
 
@@ -239,9 +266,12 @@ def test_mtproto_link_second_button_and_its_qr(lang):
         text = get(p, path)[2].decode()
         links = Links()
         links.feed(text)
-        socks = links.hrefs.index("tg://socks?server=192.168.4.1&port=1080")
-        assert links.hrefs.index(MT_LINK) == socks + 1  # SOCKS5 first (it carries calls), MTProto next
-        assert TEXT[lang]["button_mt"] in text and TEXT[lang]["mt_hint"] in text
+        socks = links.hrefs.index("/tg/socks?lang=" + lang)
+        assert links.hrefs.index("/tg/proxy?lang=" + lang) == socks + 1  # SOCKS5 first (it carries calls)
+        assert TEXT[lang]["button_mt"] in text
+    assert TEXT[lang]["mt_hint"] in get(p, "/?lang=" + lang)[2].decode()
+    status, h, _ = get(p, "/tg/proxy?lang=" + lang)
+    assert status == 302 and h["location"] == MT_LINK
     text = get(p, "/?lang=" + lang)[2].decode()
     links = Links()
     links.feed(text)
@@ -254,7 +284,8 @@ def test_mtproto_link_second_button_and_its_qr(lang):
 def test_mtproto_only_and_none():
     p = portal(socks=None, mtproto=("192.168.4.1", 8443, MT_SECRET), qr_mtproto_svg=QR_MT)
     text = get(p, "/?lang=en")[2].decode()
-    assert 'id="tgmt" href="' + MT_LINK.replace("&", "&amp;") in text and 'id="tg"' not in text
+    assert 'class="btn" id="tgmt" href="/tg/proxy?lang=en"' in text and 'id="tg"' not in text  # the primary now
+    assert get(p, "/tg/socks")[0] == 404  # no SOCKS5 link to go to
     assert TEXT["en"]["mt_hint"] not in text  # no "first button" to refer to
     plain = portal()
     text = get(plain, "/?lang=en")[2].decode()
@@ -282,3 +313,96 @@ def test_status_page_says_when_the_clock_is_unknown(lang):
     known = p.respond(head, PHONE, with_clock(True)).decode()
     assert "<b id=clock>%s</b>" % TEXT[lang]["clock_ok"] in known and TEXT[lang]["clock_note"] not in known
     assert "id=clock" not in get(p, "/status")[2].decode()  # no MTProto: no clock to speak of
+
+
+# -- issue 15: the first tap keeps the phone, one primary button, words that fit, answers in the page's language
+
+@pytest.mark.parametrize("path,link", [("/tg/socks", "tg://socks?server=192.168.4.1&port=1080"),
+                                       ("/tg/proxy", MT_LINK)])
+def test_the_telegram_button_marks_the_phone_continued_then_redirects(path, link):
+    """Tapping "Open Telegram" is the click-through: the phone's connectivity checks answer "online" from then
+    on, so closing Telegram's sheet does not drop the phone off the Wi-Fi."""
+    p = portal(mtproto=("192.168.4.1", 8443, MT_SECRET))
+    check = ("/generate_204", "connectivitycheck.gstatic.com")
+    assert get(p, check[0], host=check[1])[0] == 302
+    status, h, body = get(p, path + "?lang=ru")
+    assert status == 302 and h["location"] == link
+    assert link.replace("&", "&amp;").encode() in body  # for a browser that shows the body instead
+    assert get(p, check[0], host=check[1])[0] == 204
+    assert get(p, check[0], host=check[1], client=OTHER)[0] == 302  # only the phone that tapped
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru", "en"])
+def test_one_primary_button_with_the_hint_under_it(lang):
+    p = portal(mtproto=("192.168.4.1", 8443, MT_SECRET))
+    text = get(p, "/?lang=" + lang)[2].decode()
+    buttons = re.findall(r'<a class="([^"]*)" id="(tg|tgmt)"', text)
+    assert buttons == [("btn", "tg"), ("btn btn2", "tgmt")]  # SOCKS5 primary, MTProto secondary
+    after_primary = text.split('id="tg"', 1)[1].split("</a>", 1)[1]
+    assert after_primary.startswith('<p class="note" id="hint">%s</p>' % TEXT[lang]["button_hint"])
+    assert text.index('id="continue"') < text.index('id="qr"')  # Continue before the codes and the long texts
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru", "en"])
+def test_page_words_follow_the_policy_in_force(lang):
+    t = TEXT[lang]
+    restricted = get(portal(preset="telegram"), "/?lang=" + lang)[2].decode()
+    assert t["about_text"] in restricted and t["lead"] in restricted
+    opened = get(portal(preset="open"), "/?lang=" + lang)[2].decode()
+    assert t["about_text"] not in opened and t["lead"] not in opened
+    assert t["about_text_open"] in opened and t["lead_open"] in opened
+    messengers = get(portal(preset="messengers"), "/?lang=" + lang)[2].decode()
+    assert t["about_text_messengers"] in messengers and "WhatsApp" in messengers
+
+
+def status_line(raw):
+    return raw.split(b"\r\n", 1)[0].decode()
+
+
+def test_status_lines_carry_their_own_reason_phrase():
+    p = portal()
+    assert status_line(p.respond(b"garbage", PHONE, info)) == "HTTP/1.1 400 Bad Request"
+    auth = "Basic " + base64.b64encode(b"x:s3cret pass").decode()
+    head = ("POST /admin/restart?token=wrong HTTP/1.1\r\nHost: relay.lan\r\nAuthorization: " + auth).encode()
+    assert status_line(p.respond(head, PHONE, info)) == "HTTP/1.1 403 Forbidden"
+    assert status_line(p.respond(b"PUT / HTTP/1.1\r\nHost: relay.lan", PHONE, info)) == "HTTP/1.1 405 Method Not Allowed"
+    assert status_line(p.respond(b"GET /x HTTP/1.1\r\nHost: relay.lan", PHONE, info)) == "HTTP/1.1 404 Not Found"
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru", "en"])
+def test_error_bodies_speak_the_pages_language(lang):
+    p = portal()
+    for path, method, status, key in (("/nothing", "GET", 404, "err_not_here"), ("/", "PUT", 405, "err_method"),
+                                      ("/admin", "GET", 401, "err_admin_password")):
+        got, h, body = get(p, path + "?lang=" + lang, method=method)
+        assert got == status and h["content-type"] == "text/plain; charset=utf-8"
+        assert body.decode() == TEXT[lang][key].replace("{url}", "http://relay.lan/") + "\n"
+    got, _, body = get(portal(admin_password=""), "/admin", headers=[("Accept-Language", lang)])
+    assert got == 404 and body.decode() == TEXT[lang]["err_admin_off"] + "\n"
+
+
+COUNTERS = {"sessions": 4, "tunnels_open": 3, "tunnels_total": 120, "bytes_up": 2500000, "bytes_down": 75300000,
+            "refused": {"guard": 2, "client-full": 1, "mtproto-secret": 5}, "version": "0.1.0", "runtime": "cpython",
+            "heap_used": None, "uplink": {"up": True, "since_s": 30, "changes": 1},
+            "mtproto": {"clock_known": True, "clock": {"known": True, "source": "ntp", "floor": 0, "syncs": 2},
+                        "clock_unknown": "accept",
+                        "secrets": [{"kind": "dd", "connects": 9, "open": 1, "bytes_up": 1000, "bytes_down": 900000}]},
+            "upstreams": [], "dns": {"answered": 10, "forwarded": 4, "cached": 1, "refused": 2, "dropped": 0}}
+
+
+@pytest.mark.parametrize("lang,words", [
+    ("ru", ["открытых туннелей", "запрещённый адрес: 2", "слишком много от одного телефона: 1", "75.3 МБ",
+            "MTProto: неверный секрет: 5", "работает: да"]),
+    ("kk", ["ашық туннельдер", "тыйым салынған мекенжай: 2", "75.3 МБ", "жұмыс істеп тұр: иә"]),
+    ("en", ["tunnels open", "forbidden destination: 2", "too many from one phone: 1", "75.3 MB", "working: yes"]),
+])
+def test_admin_counters_in_the_pages_language_not_raw_keys(lang, words):
+    p = portal()
+    auth = "Basic " + base64.b64encode(b"x:s3cret pass").decode()
+    head = ("GET /admin?lang=%s HTTP/1.1\r\nHost: relay.lan\r\nAuthorization: %s" % (lang, auth)).encode()
+    text = p.respond(head, PHONE, lambda ip: dict(info(ip), counters=COUNTERS)).decode()
+    table = text.split("<table id=counters>", 1)[1].split("</table>", 1)[0]
+    for w in words:
+        assert w in table, w
+    for raw in ("{", "}", "[", "'", "tunnels_open", "client-full", "bytes_down", "None", "True"):
+        assert raw not in table, raw

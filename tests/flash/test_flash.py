@@ -217,3 +217,28 @@ def test_flash_builds_from_the_site_file(micropython_esp32, tmp_path):
     fs = read_fs(chip.flash)
     with fs.open("config.json", "rb") as f:
         assert json.loads(f.read())["wifi"]["ssid"] == "almaty-EF01"
+
+
+def test_another_boards_image_is_refused_before_connecting(esp32_build, tmp_path):
+    chip = SimChip("esp32s3")
+    inv = tmp_path / "inventory.csv"
+    with ROMServer(chip) as sim:
+        r = relayctl("flash", "esp32-s3", "--port", sim.url, "--image", str(esp32_build), "--no-stub",
+                     "--no-boot-check", "--inventory", str(inv))
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert "is a build of esp32-generic, not esp32-s3" in r.stderr
+    assert chip.flash == b"\xff" * len(chip.flash) and not inv.exists()
+
+
+def test_check_only_needs_no_stub_and_does_not_send_you_to_itself(tmp_path):
+    """--check-only writes nothing: it works where the flasher stub cannot run, and its advice is not
+    "run --check-only"."""
+    chip = SimChip("esp32")
+    with ROMServer(chip) as sim:
+        r = relayctl("flash", "esp32-generic", "--port", sim.url, "--check-only", "--boot-timeout", "1")
+    assert r.returncode == 1
+    assert "flasher stub" not in r.stderr and "--no-stub" not in r.stderr, r.stderr
+    assert "no output from the board within 1 s" in r.stderr
+    assert "--check-only" not in r.stderr and "--no-boot-check" not in r.stderr
+    assert chip.flash == b"\xff" * len(chip.flash)

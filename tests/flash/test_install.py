@@ -131,3 +131,13 @@ def test_offline_root(builds, tmp_path):
 def test_esp32_is_pointed_to_flash(esp32_build, tmp_path):
     r = relayctl("install", "esp32-generic", "--root", str(tmp_path), "--image", str(esp32_build))
     assert r.returncode == 1 and "relayctl flash" in r.stderr
+
+
+def test_another_boards_build_is_refused_with_one_line(builds, tmp_path):
+    root = tmp_path / "sdcard"
+    root.mkdir()
+    r = relayctl("install", "rpi-4", "--root", str(root), "--image", str(builds["gl-mt300n-v2"]))
+    assert r.returncode == 1
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert "is a build of gl-mt300n-v2, not rpi-4" in r.stderr and "nothing was written" in r.stderr
+    assert not any(root.iterdir())  # no procd script in a Pi's root

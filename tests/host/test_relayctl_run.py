@@ -82,3 +82,33 @@ def test_sigterm_to_relayctl_stops_the_relay_too():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("rt", ["cpython", "micropython"])
+def test_printed_links_encode_user_and_password(rt, origin, tmp_path):
+    """The printed curl line works as pasted, and the tg://socks link carries the account percent-encoded."""
+    from urllib.parse import parse_qs, urlsplit
+    import shlex
+
+    socks = free_port()
+    user, password = "re lay", "p@ss:w/rd&x=1%"
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"socks": {"host": "127.0.0.1", "port": socks, "auth": "password",
+                                         "users": [{"user": user, "pass": password}]},
+                               "http": {"enabled": False}}))
+    proc = subprocess.Popen([RELAYCTL, "run", "--runtime", rt, "--config", str(cfg), "--allow", "127.0.0.0/8"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        text = read_until(proc, b"Ctrl-C")
+        curl = next(line.split("try it:", 1)[1].strip() for line in text.splitlines() if "try it:" in line)
+        argv = shlex.split(curl)
+        argv[-1] = f"http://127.0.0.1:{origin.port}/small"
+        r = subprocess.run(argv[:1] + ["-sS"] + argv[1:], capture_output=True, timeout=30)
+        assert r.stdout == b"hello relay\n", (curl, r.stderr)
+        link = next(line.split("Telegram:", 1)[1].strip() for line in text.splitlines() if "Telegram:" in line)
+        q = parse_qs(urlsplit(link).query, keep_blank_values=True)
+        assert q["user"] == [user] and q["pass"] == [password] and q["port"] == [str(socks)]
+        assert " " not in link and link.count("&") == 3
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(10)

@@ -29,6 +29,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--no-first-run"]
+PHONE = {"width": 360, "height": 640}  # a cheap Android phone's screen, in CSS pixels
 TELEGRAM = {"web.telegram.org": ["149.154.167.99"], "t.me": ["149.154.167.99", "2001:67c:4e8:f004::9"]}
 
 
@@ -149,12 +150,15 @@ def test_portal_http(wifi_relay):
     assert f"SOCKS5 127.0.0.1:{r.config['socks']['port']}".encode() in pac
     assert fetch(r, "/admin")[0] == 401
     auth = {"Authorization": "Basic " + base64.b64encode(b"admin:field pw").decode()}
-    status, _, body = fetch(r, "/admin", headers=auth)
-    assert status == 200 and b"tunnels_total" in body and b"answered" in body
+    status, _, body = fetch(r, "/admin?lang=en", headers=auth)
+    assert status == 200 and b"tunnels since start" in body and b"answered" in body
+    assert b"{" not in body.split(b"<table id=counters>")[1]  # no Python reprs of the nested counters
     status, h, svg = fetch(r, "/qr-mtproto.svg")
     assert status == 200 and h["Content-Type"] == "image/svg+xml" and svg.startswith(b"<svg")
     page = fetch(r, "/?lang=en")[2].decode()
-    assert 'href="%s"' % r.mt_link.replace("&", "&amp;") in page
+    assert '<code id="mtlink">%s</code>' % r.mt_link.replace("&", "&amp;") in page
+    status, h, _ = fetch(r, "/tg/proxy?lang=en")
+    assert status == 302 and h["Location"] == r.mt_link
     # This machine's clock is past the floor (no clock_hint): the status page has it set.
     assert "<b id=clock>set</b>" in fetch(r, "/status?lang=en")[2].decode()
 
@@ -172,7 +176,7 @@ def test_relayctl_run_flags(tmp_path):
         assert f"portal=127.0.0.1:{portal}" in line and f"dns=127.0.0.1:{dnsp}" in line, line
         with urllib.request.urlopen(f"http://127.0.0.1:{portal}/?lang=en", timeout=10) as resp:
             page = resp.read().decode()
-        assert f'href="tg://socks?server=127.0.0.1&amp;port={socks}"' in page and "<svg" in page
+        assert f"<code>tg://socks?server=127.0.0.1&amp;port={socks}</code>" in page and "<svg" in page
         m = dns.query.udp(dns.message.make_query("captive.apple.com", "A"), "127.0.0.1", port=dnsp, timeout=5)
         assert answers(m) == ["127.0.0.1"]
     finally:
@@ -207,7 +211,7 @@ def decode_qr(png):
 ])
 def test_portal_in_chromium(wifi_relay, browser, runtime, lang, accept, button):
     r = wifi_relay
-    ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale=lang, user_agent=(
+    ctx = browser.new_context(viewport=PHONE, locale=lang, user_agent=(
         "Mozilla/5.0 (Linux; Android 8.1.0; SM-J260F) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Version/4.0 Chrome/70.0.3538.110 Mobile Safari/537.36"), extra_http_headers={"Accept-Language": accept})
     page = ctx.new_page()
@@ -219,9 +223,13 @@ def test_portal_in_chromium(wifi_relay, browser, runtime, lang, accept, button):
     assert page.get_attribute("html", "lang") == lang
     btn = page.locator("a#tg")
     assert btn.inner_text().strip() == button
-    assert btn.get_attribute("href") == r.link
+    assert btn.get_attribute("href") == f"/tg/socks?lang={lang}"  # the click-through, then the link
     box = btn.bounding_box()
     assert box["width"] > 300 and box["height"] > 40  # a big button on a phone-sized screen
+    # The first screen of a small phone holds the button, its hint, the other kind and Continue.
+    for sel in ("a#tg", "#hint", "a#tgmt", "a#continue"):
+        b = page.locator(sel).bounding_box()
+        assert b["y"] + b["height"] <= PHONE["height"], (sel, b)
     qr = page.locator("#qr svg")
     assert qr.count() == 1 and qr.bounding_box()["width"] >= 150
     ARTIFACTS.mkdir(exist_ok=True)
@@ -232,7 +240,10 @@ def test_portal_in_chromium(wifi_relay, browser, runtime, lang, accept, button):
     if decoded is not None:
         assert decoded == r.link
     mt = page.locator("a#tgmt")
-    assert mt.get_attribute("href") == r.mt_link and mt.bounding_box()["width"] > 300
+    assert mt.get_attribute("href") == f"/tg/proxy?lang={lang}" and mt.bounding_box()["width"] > 300
+    # One primary: the MTProto button is drawn differently from the SOCKS5 one.
+    primary_bg = btn.evaluate("e => getComputedStyle(e).backgroundColor")
+    assert mt.evaluate("e => getComputedStyle(e).backgroundColor") != primary_bg
     qr_mt = page.locator("#qrmt svg")
     assert qr_mt.count() == 1 and qr_mt.bounding_box()["width"] >= 150
     decoded = decode_qr(qr_mt.screenshot())
@@ -245,8 +256,35 @@ def test_portal_in_chromium(wifi_relay, browser, runtime, lang, accept, button):
     page.click(f'a[href="/?lang={other}"]')
     assert page.get_attribute("html", "lang") == other
     page.click('a[href^="/continue"]')
-    assert page.locator("a#tg").get_attribute("href") == r.link
+    assert page.locator("a#tg").get_attribute("href") == f"/tg/socks?lang={other}"
     ctx.close()
+
+
+@pytest.mark.parametrize("lang", ["kk", "ru", "en"])
+def test_first_tap_in_chromium_keeps_the_phone_on_the_wifi(wifi_relay, browser, lang):
+    """A phone that taps the big button (and never Continue) is let through by its connectivity checks."""
+    r = wifi_relay
+    check = ("/generate_204", "connectivitycheck.gstatic.com")
+    assert fetch(r, *check)[0] == 302
+    ctx = browser.new_context(viewport=PHONE, extra_http_headers={"Accept-Language": lang})
+    page = ctx.new_page()
+    page.goto(f"http://127.0.0.1:{r.portal}/", wait_until="load")
+    with page.expect_response(lambda resp: "/tg/socks" in resp.url) as got:
+        page.click("a#tg", no_wait_after=True)
+    resp = got.value
+    assert resp.status == 302 and resp.headers["location"] == r.link
+    ctx.close()
+    assert fetch(r, *check)[0] == 204
+
+
+def test_wpad_is_answered_by_dns_and_portal(wifi_relay):
+    """Proxy auto-discovery: wpad and wpad.<domain> resolve to the relay, which serves /wpad.dat on them."""
+    r = wifi_relay
+    for name in ("wpad", "wpad.lan", "wpad.relay"):
+        assert answers(ask(r, name)) == ["127.0.0.1"], name
+        status, h, body = fetch(r, "/wpad.dat", host=name)
+        assert status == 200 and body.startswith(b"function FindProxyForURL"), (name, status)
+    assert ask(r, "wpad.example.com").rcode() == dns.rcode.NXDOMAIN
 
 
 def test_admin_restart_button_stops_the_relay_for_its_service_manager(start_relay, runtime, tmp_path):

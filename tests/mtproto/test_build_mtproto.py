@@ -45,12 +45,15 @@ def test_site_secret_is_checked(tmp_path):
 
 def test_linux_build_makes_a_secret_when_the_site_has_none(tmp_path, monkeypatch):
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    m = build_board("rpi-4", site(tmp_path), tmp_path / "out")
+    s = site(tmp_path)
+    m = build_board("rpi-4", s, tmp_path / "out")
     cfg = json.loads((tmp_path / "out" / "config.json").read_text())
     mt = cfg["mtproto"]
-    made = m["mtproto"]["secrets_made"]
-    assert len(made) == 1 and mt["secrets"] == made and made[0].startswith("dd") and len(made[0]) == 34
-    assert any(made[0] in n for n in m["notes"])
+    made = mt["secrets"]
+    assert len(made) == 1 and made[0].startswith("dd") and len(made[0]) == 34
+    assert m["mtproto"]["secrets_made"] == []  # written into the site file: the site's own secret from now on
+    assert any(made[0] in n and "wrote it into" in n for n in m["notes"])
+    assert f'secrets = ["{made[0]}"]' in s.read_text()
     assert mt["enabled"] and mt["port"] == 8443 and mt["host"] == "192.168.4.1"
     assert mt["clock_hint"] == clock_hint() and mt["clock_hint"] % 86400 == 0
     assert time.time() - 86400 < mt["clock_hint"] <= time.time()
@@ -85,7 +88,7 @@ def esp32_mtproto_profile(tmp_path):
 
 def test_flash_stamps_each_board_its_own_secret(tmp_path, esp32_mtproto_profile, micropython_esp32):  # noqa: F811
     out = tmp_path / "out"
-    m = build_board(str(esp32_mtproto_profile), site(tmp_path), out, micropython_esp32)
+    m = build_board(str(esp32_mtproto_profile), None, out, micropython_esp32)  # no site: a secret per build
     made = m["mtproto"]["secrets_made"]
     r = boards.load(str(esp32_mtproto_profile))
     built = fsimage.read_image((out / m["filesystem"]["image"]).read_bytes(), fsimage.Geometry.of(r))
@@ -116,3 +119,22 @@ def test_stamp_keeps_the_sites_shared_secrets_and_kind(tmp_path, esp32_mtproto_p
     own = values["mtproto_secret"]
     assert secrets == [own, ee, SECRET]
     assert own.startswith("ee") and own.endswith("www.example.com".encode().hex()) and own != ee
+
+
+
+def test_same_site_same_bytes_when_the_site_has_no_secret(tmp_path, monkeypatch):
+    """A site offering MTProto without a secret: the first build makes one and writes it back into the site
+    file (comments kept, and says so); every build after gives the very same bytes."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    s = site(tmp_path)
+    a = build_board("rpi-4", s, tmp_path / "a")
+    after_first = s.read_text()
+    b = build_board("rpi-4", s, tmp_path / "b")
+    assert s.read_text() == after_first  # written once
+    assert a["files"] == b["files"] and a["inputs"] == b["inputs"]
+    for name in a["files"]:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    assert "# Telegram's own proxy, on boards that offer it" in after_first  # the person's comments stay
+    assert "made by relayctl build" in after_first
+    assert b["notes"] == [n for n in b["notes"] if "wrote it into" not in n]  # said once, when it happened
+    assert any("wrote it into" in n for n in a["notes"])

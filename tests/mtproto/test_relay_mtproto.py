@@ -286,3 +286,59 @@ def test_tunnel_limits_and_garbage_floods(runtime, dc, tmp_path):
         assert r.alive()
     finally:
         r.stop()
+
+
+def wait_idle(r, timeout=5):
+    deadline = time.monotonic() + timeout
+    while r.status_json()["tunnels_open"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return r.status_json()
+
+
+def test_upload_counter_counts_the_first_read_too(relay):
+    """Every byte the client sent counts as upload: the 64-byte header and the request that came with it too."""
+    before = wait_idle(relay)
+    s = connect(relay.mt)
+    head, enc, dec = peers.obfs2_client_header(PLAIN, peers.TAG_INTERMEDIATE, 2)
+    first = head + enc.update(peers.frame(peers.TAG_INTERMEDIATE, b"first" * 20))
+    second = enc.update(peers.frame(peers.TAG_INTERMEDIATE, b"second" * 300))
+    s.sendall(first)
+    s.settimeout(5)
+    got = b""
+    while len(got) < 4 + 100:
+        got += s.recv(4096)
+    s.sendall(second)
+    while len(got) < 4 + 100 + 4 + 1800:
+        got += s.recv(4096)
+    assert dec.update(got)[4:104] == b"first" * 20  # echoed by the DC
+    s.close()
+    after = wait_idle(relay)
+    sent = len(first) + len(second)
+    assert after["bytes_up"] - before["bytes_up"] == sent
+    mine = after["mtproto"]["secrets"][0]["bytes_up"] - before["mtproto"]["secrets"][0]["bytes_up"]
+    assert mine == sent
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_default_tunnels_per_client_fits_a_few_phones_behind_one_address(runtime, dc, tmp_path):
+    """Five phones behind one NAT, twenty MTProto connections each (Telegram opens several per DC and more for
+    media), with the default limits: every one is served, none refused."""
+    cfg = mt_config(dc.port)
+    r = RelayProcess(runtime, tmp_path, cfg)
+    port = cfg["mtproto"]["port"]
+    held = []
+    try:
+        for _ in range(5 * 20):
+            s = connect(port)
+            head, enc, dec = peers.obfs2_client_header(PLAIN, peers.TAG_INTERMEDIATE, 2)
+            s.sendall(head + enc.update(peers.frame(peers.TAG_INTERMEDIATE, b"ping" * 4)))
+            held.append((s, dec))
+        for s, dec in held:
+            s.settimeout(10)
+            assert dec.update(s.recv(64))[4:] == b"ping" * 4
+        st = r.status_json()
+        assert st["tunnels_open"] == 100 and not st["refused"].get("client-full"), st
+    finally:
+        for s, _ in held:
+            s.close()
+        r.stop()

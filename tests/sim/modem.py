@@ -8,7 +8,10 @@ Families: quectel (EC25), simcom (SIM7600), huawei (E3372 in stick mode). Scenar
 pin / pin_tries (a SIM that asks for a PIN), no_signal, roaming_denied (denied until the
 modem's roaming switch is turned on), slow_scan (seconds AT+COPS=? takes), urcs (unsolicited
 codes injected in the middle of answers), reset_on (command prefix that makes the modem
-reboot instead of answering, once), echo (power-on echo state), reg_delay.
+reboot instead of answering, once), echo (power-on echo state), reg_delay, ident_via (which identity
+commands answer: "cg" = +CGMI/+CGMM/+CGMR, "g" = +GMI/+GMM/+GMR, "ati"), cops_numeric (False: AT+COPS=3,2
+is refused and +COPS? keeps the long name), hide_pin_tries (the modem cannot say how many PIN tries are
+left), iccid (the SIM's, answered to the family's ICCID command and AT+CCID).
 Echo is per character, as typed; answers use verbose framing: \\r\\n<line>\\r\\n ... \\r\\nOK\\r\\n.
 """
 
@@ -19,6 +22,13 @@ import threading
 import time
 import tty
 
+ATI = {  # the families' ATI answers, as their manuals show them
+    "quectel": ["Quectel", "EC25", "Revision: EC25EFAR06A06M4G"],
+    "simcom": ["Manufacturer: SIMCOM INCORPORATED", "Model: SIMCOM_SIM7600G-H", "Revision: LE20B04SIM7600G22",
+               "IMEI: 867698041234567", "+GCAP: +CGSM"],
+    "huawei": ["Manufacturer: huawei", "Model: E3372", "Revision: 22.323.62.00.143", "IMEI: 867698041234567",
+               "+GCAP: +CGSM,+DS,+ES"],
+}
 IDENT = {
     "quectel": ("Quectel", "EC25", "EC25EFAR06A06M4G"),
     "simcom": ("SIMCOM INCORPORATED", "SIMCOM_SIM7600G-H", "+CGMR: LE20B04SIM7600G22"),
@@ -38,7 +48,8 @@ URC_CYCLE = ["+CREG: 2", "RING", '+CMTI: "SM",3', "+CEREG: 2", "+CGREG: 2"]
 class ModemSim:
     def __init__(self, family="quectel", *, pin=None, pin_tries=3, no_signal=False, roaming_denied=False,
                  slow_scan=0.0, urcs=False, reset_on=None, echo=True, reg_delay=0.3,
-                 imsi="401021234567890", visited="25001"):
+                 imsi="401021234567890", visited="25001", ident_via=("cg", "g", "ati"), cops_numeric=True,
+                 hide_pin_tries=False, iccid="89701012345678901234"):
         self.family = family
         self.pin = pin
         self.pin_tries = pin_tries
@@ -53,6 +64,10 @@ class ModemSim:
         self.imsi = imsi
         self.visited = visited
         self.roaming_switch = not roaming_denied
+        self.ident_via = ident_via
+        self.cops_numeric = cops_numeric
+        self.hide_pin_tries = hide_pin_tries
+        self.iccid = iccid
         self.commands = []  # every command line received, in order
         self.pin_attempts = 0
         self.resets = 0
@@ -111,14 +126,26 @@ class ModemSim:
         if up in ("ATE0", "ATE1"):
             self.echo = up == "ATE1"
             return ["OK"]
-        if up == "AT+CGMI":
-            return [IDENT[fam][0], "OK"]
-        if up == "AT+CGMM":
-            return [IDENT[fam][1], "OK"]
-        if up == "AT+CGMR":
-            return [IDENT[fam][2], "OK"]
+        for via, commands in (("cg", ("AT+CGMI", "AT+CGMM", "AT+CGMR")), ("g", ("AT+GMI", "AT+GMM", "AT+GMR"))):
+            if up in commands:
+                if via not in self.ident_via:
+                    return ["ERROR"]
+                return [IDENT[fam][commands.index(up)].replace("+CGMR:", "+GMR:" if via == "g" else "+CGMR:"), "OK"]
+        if up == "ATI":
+            return ATI[fam] + ["OK"] if "ati" in self.ident_via else ["ERROR"]
         if up == "AT+CGSN":
             return ["867698041234567", "OK"]
+        iccid_cmds = {"quectel": ("AT+QCCID", "+QCCID: "), "simcom": ("AT+CICCID", "+ICCID: "),
+                      "huawei": ("AT^ICCID?", "^ICCID: ")}
+        if up == iccid_cmds[fam][0] or (up == "AT+CCID" and fam == "quectel"):
+            if not self.iccid:
+                raise self._err(10)
+            digits = self.iccid
+            if fam == "huawei":  # ^ICCID gives the digits as stored: each pair swapped
+                digits = "".join(digits[i + 1:i + 2] + digits[i] for i in range(0, len(digits), 2))
+            return [iccid_cmds[fam][1] + digits if up != "AT+CCID" else "+CCID: " + digits, "OK"]
+        if self.hide_pin_tries and up in ("AT+QPINC?", "AT+SPIC", "AT^CPIN?", 'AT+CPINR="SIM PIN"'):
+            return ["ERROR"]
         if up == "AT+CPIN?":
             return [f"+CPIN: {self.sim_state}", "OK"]
         m = re.fullmatch(r'AT\+CPIN="?(\d+)"?', up)
@@ -149,6 +176,8 @@ class ModemSim:
             return [f"+C{m.group(1)}REG: 0,{self.reg_stat()}", "OK"]
         m = re.fullmatch(r"AT\+COPS=3,(\d)", up)
         if m:
+            if m.group(1) == "2" and not self.cops_numeric:
+                raise self._err(4)  # operation not supported
             self.cops_format = int(m.group(1))
             return ["OK"]
         if up == "AT+COPS?":
@@ -226,6 +255,7 @@ class ModemSim:
         if self.sim_state != "SIM PIN":
             raise self._err(3)  # operation not allowed: no PIN was asked for
         if pin == self.pin:
+            self.pin_tries = 3  # a right PIN restores the SIM's tries, as on a real SIM
             self.sim_state = "READY"
             self._research()
             return ["OK", "+CPIN: READY", "SMS DONE", "PB DONE"] if self.family != "huawei" else ["OK", "^SIMST: 1"]

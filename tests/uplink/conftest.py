@@ -18,3 +18,11 @@ def modem():
     yield start
     for m in started:
         m.stop()
+
+
+@pytest.fixture(autouse=True)
+def pin_log_dir(tmp_path, monkeypatch):
+    """Each test has its own record of rejected PINs (relayctl keeps it in RELAY_STATE_DIR)."""
+    d = tmp_path / "state"
+    monkeypatch.setenv("RELAY_STATE_DIR", str(d))
+    return d

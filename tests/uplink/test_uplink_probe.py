@@ -68,3 +68,27 @@ def test_probe_silent_port_times_out_with_advice():
         os.close(slave)
     assert r.returncode == 4
     assert "no answer" in r.stderr and "ttyUSB2" in r.stderr
+
+
+@pytest.mark.parametrize("family,via", [("quectel", ("ati",)), ("simcom", ("g",)), ("huawei", ("ati",))])
+def test_identity_falls_back_to_gmi_gmm_and_ati(modem, family, via):
+    """A modem that refuses AT+CGMI/CGMM/CGMR is still known, with its family's PIN-tries command."""
+    m = modem(family, ident_via=via, pin="1234", pin_tries=2)
+    r = relayctl("probe", "--port", m.port, "--json")
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    want = {"quectel": ("Quectel", "EC25", "EC25EFAR06A06M4G"),
+            "simcom": ("SIMCOM INCORPORATED", "SIMCOM_SIM7600G-H", "LE20B04SIM7600G22"),
+            "huawei": ("huawei", "E3372", "22.323.62.00.143")}[family]
+    assert (got["modem"]["manufacturer"], got["modem"]["model"], got["modem"]["firmware"]) == want
+    assert got["modem"]["family"] == family
+    assert got["sim"]["pin_tries_left"] == 2  # through the family's own command (+QPINC, +SPIC, ^CPIN)
+
+
+def test_operator_name_and_radio_kept_when_the_modem_gives_no_digits(modem):
+    m = modem("quectel", reg_delay=0, cops_numeric=False)
+    r = relayctl("probe", "--port", m.port)
+    assert r.returncode == 0, r.stderr
+    assert "network   roaming on MTS RUS, LTE, auto selection" in r.stdout, r.stdout
+    got = json.loads(relayctl("probe", "--port", m.port, "--json").stdout)["operator"]
+    assert got["name"] == "MTS RUS" and got["rat"] == "LTE" and got["plmn"] is None

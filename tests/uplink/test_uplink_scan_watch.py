@@ -50,7 +50,7 @@ def test_slow_scan_shows_progress_on_a_terminal(modem):
     text = b"".join(chunks).decode()
     assert "\r\x1b[Kscanning ... 1 s" in text and "scanning ... 2 s" in text
     assert "current    25001   LTE    MTS" in text
-    assert "forbidden  25099   UMTS   Beeline (VimpelCom)" in text
+    assert "forbidden  25099   UMTS   Beeline" in text
 
 
 def test_watch_prints_readings(modem):
@@ -60,4 +60,12 @@ def test_watch_prints_readings(modem):
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 3
     assert "[###..] RSRP -96 dBm, RSRQ -10.0 dB, SINR 12.0 dB, RSSI -71 dBm | 25001 MTS LTE" in lines[0]
-    assert lines[1].endswith("| roaming")
+    assert lines[1].endswith("| 25001 MTS LTE")  # the operator stays named between its readings
+
+
+def test_watch_keeps_the_name_when_the_modem_gives_no_digits(modem):
+    m = modem("quectel", reg_delay=0, cops_numeric=False)
+    r = relayctl("watch", "--port", m.port, "--count", "2", "--interval", "0.1")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].endswith("| roaming on MTS RUS LTE") and lines[1].endswith("| roaming on MTS RUS LTE"), lines

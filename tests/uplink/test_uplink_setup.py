@@ -129,7 +129,7 @@ def test_forbidden_operator_error_is_a_sentence(modem):
     m = modem("quectel")
     r = relayctl("setup", "--port", m.port, "--apn", "internet", "--roaming", "--operator", "25099", "--timeout", "5")
     assert r.returncode == 5
-    assert "cannot select operator 25099 (Beeline (VimpelCom), Russia): PLMN not allowed" in r.stderr
+    assert "cannot select operator 25099 (Beeline, Russia): PLMN not allowed" in r.stderr
     assert "relayctl uplink scan" in r.stderr
 
 
@@ -163,3 +163,47 @@ def test_setup_writes_site_file_and_renders(modem, tmp_path):
     r = relayctl("render", "--site", site, "--format", "openwrt")
     assert r.returncode == 0, r.stderr
     assert r.stdout == (tmp_path / "out" / "network-lte.uci").read_text()
+
+
+# -- a rejected PIN is remembered per SIM, across runs --------------------------------------------
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_rejected_pin_is_never_sent_to_that_sim_again(modem, family, pin_log_dir):
+    m = modem(family, pin="1234")
+    for run, extra in enumerate(([], [], ["--force"])):
+        r = relayctl("setup", "--port", m.port, "--pin", "9999", "--apn", "internet", "--timeout", "5", *extra)
+        assert r.returncode == 3, r.stderr
+        if run:
+            assert "rejected this PIN on" in r.stderr and "nothing was sent" in r.stderr, r.stderr
+    assert pin_commands(m) == ['AT+CPIN="9999"'] and m.sim.pin_tries == 2  # one try spent, not three
+    log = pin_log_dir / "sim-pins.json"
+    assert log.stat().st_mode & 0o077 == 0 and "9999" not in log.read_text()
+    r = relayctl("setup", "--port", m.port, "--pin", "1234", "--apn", "internet", "--roaming", "--timeout", "10")
+    assert r.returncode == 0, r.stderr  # the right PIN still goes (the SIM says 2 tries are left)
+    assert pin_commands(m) == ['AT+CPIN="9999"', 'AT+CPIN="1234"']
+
+
+def test_another_sim_is_not_held_to_the_first_ones_record(modem):
+    first = modem("quectel", pin="1234")
+    assert relayctl("setup", "--port", first.port, "--pin", "9999", "--apn", "i", "--timeout", "5").returncode == 3
+    other = modem("quectel", pin="9999", iccid="89701019999999999999")
+    r = relayctl("setup", "--port", other.port, "--pin", "9999", "--apn", "i", "--roaming", "--timeout", "10")
+    assert r.returncode == 0, r.stderr
+    assert pin_commands(other) == ['AT+CPIN="9999"']
+
+
+def test_unknown_tries_after_a_rejection_need_their_own_flag(modem):
+    """The modem cannot say how many tries are left: after one rejected PIN, no other is sent (not even with
+    --force) until --pin-retry-unknown-tries says so."""
+    m = modem("simcom", pin="1234", hide_pin_tries=True)
+    r = relayctl("setup", "--port", m.port, "--pin", "9999", "--apn", "i", "--timeout", "5")
+    assert r.returncode == 3 and "tries left unknown" in r.stderr, r.stderr
+    for extra in ([], ["--force"]):
+        r = relayctl("setup", "--port", m.port, "--pin", "1111", "--apn", "i", "--timeout", "5", *extra)
+        assert r.returncode == 3 and "--pin-retry-unknown-tries" in r.stderr, r.stderr
+        assert "does not say how many tries are left" in r.stderr
+    assert pin_commands(m) == ['AT+CPIN="9999"']
+    r = relayctl("setup", "--port", m.port, "--pin", "1234", "--apn", "i", "--roaming", "--timeout", "10",
+                 "--pin-retry-unknown-tries")
+    assert r.returncode == 0, r.stderr
+    assert pin_commands(m) == ['AT+CPIN="9999"', 'AT+CPIN="1234"'] and m.sim.pin_tries == 3

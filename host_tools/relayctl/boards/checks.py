@@ -14,6 +14,10 @@ from relayctl.boards.loader import Problem
 from relayctl.boards.validate import ProfileError, channels_for
 
 
+class _Unparsed(Exception):
+    """A cross-key check needs a value that failed its own check."""
+
+
 class Resolved:
     def __init__(self, profile, site=None):
         self.profile = profile
@@ -23,7 +27,10 @@ class Resolved:
         self.problems = list(profile.problems) + (list(site.problems) if site else [])
 
     def __getitem__(self, key):
-        return self.values[key]
+        v = self.values[key]
+        if v is None:
+            raise _Unparsed(key)  # its own problem is reported; a check that needs it is skipped, not the others
+        return v
 
     @property
     def name(self):
@@ -76,36 +83,45 @@ def resolve(profile, site=None):
         except ProfileError as e:
             r.values[f.key] = None
             r.problem(f.key, str(e))
-    if any(v is None for k, v in r.values.items()):
-        return r  # cross-key checks need every value
-    _check_board(r)
-    if site is not None:
-        _check_site(r)
+    # Cross-key checks in the same pass: each runs when the values it needs parsed, so a tinkerer sees
+    # "channel 14 not allowed for KZ" beside "ssid: expected text" instead of after fixing it.
+    checks = list(_BOARD_CHECKS) + (list(_SITE_CHECKS) if site is not None else [])
+    for check in checks:
+        try:
+            check(r)
+        except _Unparsed:
+            pass
     return r
 
 
 _ARCH = {"esp32": "xtensawin", "esp32s3": "xtensawin", "esp32c3": "rv32imc", "rp2040": "armv6m"}
 
 
-def _check_board(r):
+def _check_arch(r):
     if r["runtime"] == "micropython":
-        _check_flash(r)
         want = _ARCH.get(r["chip.name"])
         if want and r["chip.mpy_arch"] not in (want, "none"):
             r.problem("chip.mpy_arch", f'{r["chip.name"]} runs {want} code, not {r["chip.mpy_arch"]}')
+
+
+def _check_ports(r):
     ports = {}
     for key in ("relay.socks_port", "relay.http_port", "relay.portal_port", "relay.dns_port"):
         p = r[key]
         if p and p in ports:
             r.problem(key, f"port {p} is already {ports[p]}")
         ports.setdefault(p, key)
-    _check_wifi(r)
+
+
+def _check_uplink_ports(r):
     for kind in r["uplink.ports"]:
         if kind not in r["uplink.kinds"]:
             r.problem("uplink.ports", f'"{kind}" is not in uplink.kinds {r["uplink.kinds"]}')
 
 
 def _check_flash(r):
+    if r["runtime"] != "micropython":
+        return
     size, off, fs, bs = r["flash.size"], r["flash.fs_offset"], r["flash.fs_size"], r["flash.block_size"]
     for key in ("flash.size", "flash.fs_offset", "flash.fs_size"):
         if not r[key]:
@@ -126,11 +142,14 @@ def _check_flash(r):
         r.problem("flash.fs_offset", f"0x{off:x} is inside the application partition (ends at 0x{app_end:x})")
     if bs % r["flash.prog_size"] or bs % r["flash.read_size"]:
         r.problem("flash.prog_size", "prog_size and read_size must divide the block size")
-    if r["flash.uf2_base"] and not r["flash.uf2_family"]:
+
+
+def _check_uf2(r):
+    if r["runtime"] == "micropython" and r["flash.uf2_base"] and not r["flash.uf2_family"]:
         r.problem("flash.uf2_family", "a UF2 needs the chip's family id (RP2040: 0xe48bff56)")
 
 
-def _check_wifi(r):
+def _check_wifi_address(r):
     try:
         net = ipaddress.IPv4Network(r["wifi.subnet"])
         addr = ipaddress.IPv4Address(r["wifi.address"])
@@ -138,6 +157,9 @@ def _check_wifi(r):
             r.problem("wifi.address", f'{addr} is not a host address in wifi.subnet {net}')
     except ValueError:
         pass
+
+
+def _check_wifi(r):
     label, allowed = channels_for(r["wifi.country"], r["wifi.bands"])
     ch = r["wifi.channel"]
     if ch not in allowed:
@@ -151,11 +173,14 @@ def _check_wifi(r):
 _UPSTREAM = re.compile(r"(socks5h?|http)://([^/:@\s]+(:[^/@\s]*)?@)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})/?")
 
 
-def _check_site(r):
+def _check_passphrase(r):
     if r["wifi.security"] == "wpa2" and not r["wifi.passphrase"]:
         r.problem("wifi.passphrase", 'security is "wpa2" but no passphrase is set (8-63 characters)')
     if r["wifi.security"] == "open" and r["wifi.passphrase"]:
         r.problem("wifi.passphrase", 'ignored: security is "open"; set security = "wpa2" to use it', warning=True)
+
+
+def _check_uplink(r):
     kind = r["uplink.kind"]  # "": chosen later (relayctl uplink); nothing to check yet
     if kind and kind not in r["uplink.kinds"]:
         near = ", ".join(r["uplink.kinds"])
@@ -166,11 +191,17 @@ def _check_site(r):
         r.problem("uplink.ssid", "a wifi-sta uplink needs the network to join")
     elif kind == "upstream" and r["uplink.upstream"] and not _UPSTREAM.fullmatch(r["uplink.upstream"]):
         r.problem("uplink.upstream", f'expected socks5://host:port or http://host:port, got "{r["uplink.upstream"]}"')
+
+
+def _check_proxy(r):
     if bool(r["proxy.user"]) != bool(r["proxy.password"]):
         r.problem("proxy.password" if r["proxy.user"] else "proxy.user", "set both proxy.user and proxy.password, or neither")
     for key in ("proxy.user", "proxy.password"):
         if len(r[key].encode()) > 255:
             r.problem(key, "at most 255 bytes (RFC 1929)")
+
+
+def _check_capacity(r):
     cap = r["capacity.wifi_clients"]
     if r["wifi.max_clients"] and cap and r["wifi.max_clients"] > cap:
         r.problem("wifi.max_clients", f"{r['wifi.max_clients']} is more than {r.name} can associate (about {cap})",
@@ -184,3 +215,8 @@ def _check_site(r):
     if r["expect.phones"] > est.phones:
         r.problem("expect.phones", f"{r['expect.phones']} phones at once is more than {r.name} can carry: {est.sentence()}",
                   warning=True)
+
+
+_BOARD_CHECKS = (_check_flash, _check_uf2, _check_arch, _check_ports, _check_wifi_address, _check_wifi,
+                 _check_uplink_ports)
+_SITE_CHECKS = (_check_passphrase, _check_uplink, _check_proxy, _check_capacity)

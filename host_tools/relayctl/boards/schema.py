@@ -71,7 +71,7 @@ FIELDS = (
     _f("capacity.wifi_clients", 0, v.integer(0, 1024), "board", "phones the Wi-Fi radio can associate at once (0: no Wi-Fi)"),
     _f("capacity.buffer_bytes", 1460, v.integer(512, 1 << 22), "board", "bytes read at once (config limits.buffer)"),
     _f("capacity.max_tunnels", 512, v.integer(1, 1000000), "board", "upper bound on tunnels; the estimate may give fewer"),
-    _f("capacity.tunnels_per_client", 64, v.integer(1, 1000000), "board", "tunnels at once from one phone"),
+    _f("capacity.tunnels_per_client", 128, v.integer(1, 1000000), "board", "tunnels at once from one address (a few phones behind one NAT)"),
     _f("capacity.sessions", 0, v.integer(0, 1000000), "board", "connections at once, handshakes included (0: derived)"),
     _f("capacity.udp_associations", 32, v.integer(0, 100000), "board", "SOCKS UDP associations at once"),
     _f("capacity.backlog", 128, v.integer(1, 65535), "board", "listen backlog"),

@@ -14,7 +14,8 @@ device's own checker; then per runtime:
 manifest.json names every output with its sha256. Outputs are written only
 after every step succeeded. Same inputs, same bytes: no timestamps anywhere,
 except MTProto's clock floor (mtproto.clock_hint: the day of the build, or
-SOURCE_DATE_EPOCH), and a secret made when a site offering MTProto lists none.
+SOURCE_DATE_EPOCH). A site file offering MTProto without a secret gets one made and written back into
+it (the only file a build changes besides its outputs), so the next build gives the same bytes.
 Never uses the network.
 """
 
@@ -45,29 +46,40 @@ def clock_hint():
     return int(datetime.datetime(today.year, today.month, today.day, tzinfo=datetime.timezone.utc).timestamp())
 
 
-def _mtproto(r, cfg, notes):
+def _mtproto(r, cfg, notes, site_path=None):
     """MTProto's build-time parts: a secret when the site lists none, the clock floor, the portal's QR.
-    -> (QR svg bytes or None, secrets made here)."""
+    -> (QR svg bytes or None, secrets made here, the site file's new text or None).
+    A secret made for a site file is written back into it ([mtproto] secrets), so the next build of the
+    same inputs gives the same bytes; without a site file it is made afresh each build (and said so)."""
     from relayctl.cmd_mtproto import make_secret
     from relayctl.cmd_run import mtproto_link, qr_svg
 
     mt = cfg.get("mtproto")
     if not mt or not mt.get("enabled"):
-        return None, []
-    made = []
+        return None, [], None
+    made, site_text = [], None
     if not mt["secrets"]:
-        made = [make_secret("dd")]
-        mt["secrets"] = made
-        notes.append(f"mtproto: the site lists no secret, so this build made one ({made[0]}); every board flashed "
-                     "from it gets its own, but a Linux bundle keeps this one: put secrets = [\"...\"] under "
-                     "[mtproto] in the site file to choose it")
+        secret = make_secret("dd")
+        mt["secrets"] = [secret]
+        if site_path:
+            from relayctl import sitefile
+
+            site_text = sitefile.with_values(site_path, "mtproto", {"secrets": [secret]},
+                                             comment="made by relayctl build; every build of this site uses it")
+            notes.append(f"mtproto: {site_path} listed no secret: made {secret} and wrote it into {site_path} "
+                         "([mtproto] secrets), so every build of this site gives the same bytes")
+        else:
+            made = [secret]
+            notes.append(f"mtproto: no site file, so this build made a secret ({secret}) that the next build will "
+                         "not repeat; every board flashed from it gets its own, but a Linux bundle keeps this one: "
+                         "give --site FILE to keep one")
     mt["clock_hint"] = clock_hint()
     link = mtproto_link(cfg)
     if link is None:
-        return None, made
+        return None, made, site_text
     on_device = QR_MTPROTO if r["runtime"] == "micropython" else f"{r['linux.prefix']}/firmware/{QR_MTPROTO}"
     cfg["portal"]["qr_mtproto_svg"] = on_device
-    return qr_svg(link), made
+    return qr_svg(link), made, site_text
 
 
 def _sha(data):
@@ -98,7 +110,7 @@ def build_board(board, site_path, out_dir, micropython=None):
     r = boards.load_or_fail(str(board), str(site_path) if site_path else None)
     notes = [str(p) for p in r.warnings]
     cfg = config_json(r)
-    qr_mt, made = _mtproto(r, cfg, notes)
+    qr_mt, made, site_text = _mtproto(r, cfg, notes, site_path)
     problems = check_config(cfg)
     if problems:
         raise CliError("the rendered config.json fails the device's own check (a bug in the renderer "
@@ -117,7 +129,9 @@ def build_board(board, site_path, out_dir, micropython=None):
         "tools": _versions(),
         "inputs": {
             "profiles": [{"file": layer.path.name, "sha256": _sha(layer.path.read_bytes())} for layer in r.profile.chain],
-            "site": {"file": Path(site_path).name, "sha256": _sha(Path(site_path).read_bytes())} if site_path else None,
+            "site": {"file": Path(site_path).name,
+                     "sha256": _sha(site_text.encode() if site_text else Path(site_path).read_bytes())}
+            if site_path else None,
         },
         "capacity": est.as_dict(),
         "config_sha256": _sha(config),
@@ -162,6 +176,15 @@ def build_board(board, site_path, out_dir, micropython=None):
         manifest["service"] = r["linux.service"]
     manifest["notes"] = notes
     manifest["files"] = {name: {"sha256": _sha(data), "size": len(data)} for name, data in sorted(outputs.items())}
+    if site_text is not None:
+        from relayctl import sitefile
+
+        try:
+            sitefile.write(site_path, site_text)  # only now: every step succeeded
+        except OSError as e:
+            secret = cfg["mtproto"]["secrets"][0]
+            raise CliError(f"cannot write the new MTProto secret into {site_path} ({e.strerror}): nothing was "
+                           f"built; add secrets = [\"{secret}\"] under [mtproto] in it yourself, or make it writable", 2)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, data in outputs.items():
@@ -182,8 +205,9 @@ def _esp32(r, micropython, image, prefix, outputs, manifest, notes):
         fw = esp32.cached(r["chip.name"])
         name = "cached"
         if fw is None:
-            notes.append(f"no MicroPython firmware for {r['chip.name']}: built the filesystem only; pass "
-                         f"--micropython FILE (MicroPython {r['micropython.board']} .bin) for one full-flash image")
+            notes.append(f"no MicroPython firmware for {r['chip.name']}: built the filesystem only, which "
+                         "`relayctl flash` cannot write (it writes one full-flash image); pass --micropython FILE "
+                         f"(MicroPython {r['micropython.board']} .bin from micropython.org) to make one")
             return
     info, warnings = esp32.inspect_firmware(fw, r, name)
     notes.extend(warnings)

@@ -84,7 +84,7 @@ def readme(r):
 
 Needs: {pk}
 Install: copy this archive to the board, then
-    tar xzf {r.name}.tar.gz && sh relay-{r.name}/install.sh
+    tar xzf relay-{r.name}.tar.gz && sh relay-{r.name}/install.sh
 The relay reads config.json (written by `relayctl build`); change the site
 file and build again rather than editing it by hand.
 wifi/ holds the access point's configs (`relayctl wifi render`); `relayctl wifi

@@ -31,8 +31,9 @@ SIGNS = (
 TAIL = 600  # bytes of boot log quoted in an error
 
 
-def wait_ready(ser, port, expect_hash=None, timeout=30.0, read_timeout=0.2):
-    """Returns (version, config_hash). Raises CliError on timeout, a bad sign, or a hash mismatch."""
+def wait_ready(ser, port, expect_hash=None, timeout=30.0, read_timeout=0.2, checking=False):
+    """Returns (version, config_hash). Raises CliError on timeout, a bad sign, or a hash mismatch.
+    checking: this already is `flash --check-only`, so the advice does not send the person back to it."""
     ser.timeout = read_timeout
     log = bytearray()
     deadline = time.monotonic() + timeout
@@ -58,9 +59,11 @@ def wait_ready(ser, port, expect_hash=None, timeout=30.0, read_timeout=0.2):
             break  # main.py ended in a traceback and MicroPython sits at the prompt
     hint = _sign(log)
     if not log:
+        what = ("press EN/RST while this waits, or give it longer with --boot-timeout" if checking else
+                "check with `relayctl flash ... --check-only`, or skip with --no-boot-check")
         raise CliError(f"{port}: no output from the board within {timeout:.0f} s after reset: the board did "
                        "not reset (press EN/RST), the port is the wrong one, or the cable carries power only; "
-                       "check with `relayctl flash ... --check-only`, or skip with --no-boot-check")
+                       + what)
     raise CliError(f"{port}: the relay did not report ready within {timeout:.0f} s: "
                    f"{hint or 'it may still be starting (slow uplink?) or crashed'}; boot log ends with:\n"
                    f"{_tail(log)}")

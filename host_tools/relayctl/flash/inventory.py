@@ -10,10 +10,10 @@ credentials are gone from the board).
 
 import csv
 import io
-import os
-import tempfile
 import threading
 from pathlib import Path
+
+from relayctl import files
 
 COLUMNS = ("time", "mac", "board", "chip", "ssid", "wifi_password", "proxy_host", "proxy_port", "proxy_user",
            "proxy_password", "admin_password", "mtproto_port", "mtproto_secret", "firmware_sha256", "config_sha256", "relay_version", "boot_checked", "port")
@@ -38,18 +38,4 @@ def add(path, row):
         w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".inventory-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="") as f:
-                f.write(buf.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)  # it holds passwords
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        files.replace(path, buf.getvalue(), 0o600)  # it holds passwords

@@ -65,6 +65,10 @@ def load(build_dir, manifest=None):
     else:
         merged_name = merged
     if not merged_name:
+        if manifest.get("filesystem") and str(manifest.get("chip", "")).startswith("esp32"):
+            raise CliError(f"{build_dir} holds only the filesystem: it was built without MicroPython firmware, "
+                           "so there is no full-flash image to write; build again with --micropython FILE "
+                           "(the MicroPython .bin for this chip from micropython.org)")
         raise CliError(f"{build_dir}/manifest.json has no merged_image: board {manifest.get('board')!r} "
                        "is not an ESP32 build; flash takes ESP32 boards (use install for Linux boards)")
     offsets = {k: _int(v) for k, v in (manifest.get("flash_offsets") or {}).items()}
@@ -92,19 +96,36 @@ def load(build_dir, manifest=None):
                  flash_size, manifest)
 
 
+def profile_name(board):
+    """The name a build records for a board given by name or as a profile file (boards/x.toml -> x)."""
+    return Path(board).stem if str(board).endswith(".toml") else str(board)
+
+
+def check_board(board, manifest, build_dir):
+    """--image must be a build of the board named on the command line: its config, chip and service are that
+    board's; another board's build would be written and recorded under the wrong name."""
+    got, want = manifest.get("board"), profile_name(board)
+    if got and got != want:
+        raise CliError(f"{build_dir} is a build of {got}, not {want}: nothing was written; give that board's "
+                       f"build (relayctl build {want} --site ... --out DIR), or name the board it was made for")
+
+
 def built(args, micropython=None):
     """(build directory, manifest dict) from --image DIR, or from building args.board now (into
-    --out, default build/BOARD, with --site). The one way flash, deploy and install get a build."""
-    from relayctl import out, paths
+    --out, default build/BOARD under the current directory, with --site). The one way flash, deploy and
+    install get a build."""
+    from relayctl import out
 
     if args.image:
         out_dir = Path(args.image)
         try:
-            return out_dir, json.loads((out_dir / "manifest.json").read_text())
+            manifest = json.loads((out_dir / "manifest.json").read_text())
         except (OSError, ValueError) as e:
             raise CliError(f"{out_dir}/manifest.json: cannot read ({e}): not a `relayctl build` output; build first")
+        check_board(args.board, manifest, out_dir)
+        return out_dir, manifest
     from relayctl.build import build_board
 
-    out_dir = Path(args.out or paths.ROOT / "build" / args.board)
+    out_dir = Path(args.out or Path("build") / profile_name(args.board))  # under the current directory
     out.info(f"building {args.board} into {out_dir} ...")
     return out_dir, build_board(args.board, Path(args.site) if args.site else None, out_dir, micropython)

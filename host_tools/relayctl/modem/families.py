@@ -10,17 +10,20 @@ Sources (checked against the manuals' command descriptions):
 - Quectel EC25/EG25: EC25&EC21 AT Commands Manual V1.3 and the QCFG manual:
   AT+QPINC? -> +QPINC: "SC",<pin_left>,<puk_left>; AT+QCFG="nwscanmode",<0 auto|1 GSM|2 UMTS|3 LTE>,1;
   AT+QCFG="roamservice",<1 off|2 on|255 auto>,1; AT+QCSQ -> +QCSQ: "LTE",<rssi>,<rsrp>,<sinr>,<rsrq>
-  (dBm values; sinr in 1/5 dB from -20 dB); AT+QICSGP=<cid>,1,"apn","user","pass",<auth>; boots with "RDY".
+  (dBm values; sinr in 1/5 dB from -20 dB); AT+QICSGP=<cid>,1,"apn","user","pass",<auth>; boots with "RDY";
+  AT+QCCID -> +QCCID: <iccid>.
 - SIMCom SIM7600: SIM7500_SIM7600 Series AT Command Manual V2.00:
   AT+SPIC -> +SPIC: <pin1>,<puk1>,<pin2>,<puk2>; AT+CNMP=<2 auto|13 GSM|14 WCDMA|38 LTE>;
   AT+CGAUTH=<cid>,<type>,"<password>","<user>" (password first, unlike 27.007); boots with "RDY".
-  No module-level roaming switch: roaming follows the SIM and the network.
+  No module-level roaming switch: roaming follows the SIM and the network. AT+CICCID -> +ICCID: <iccid>.
 - Huawei sticks in AT (stick, not HiLink) mode: MU509/ME909 AT Command Interface Specification:
   AT^CPIN? -> ^CPIN: <code>,[<times>],<puk_times>,<pin_times>,<puk2_times>,<pin2_times>;
   AT^SYSCFGEX="<acqorder 00 auto|01 GSM|02 UMTS|03 LTE>",3FFFFFFF,<roam 0 off|1 on|2 keep>,4,7FFFFFFFFFFFFFFF,,
   (band 3FFFFFFF = all; srvdomain 4 = keep); AT^HCSQ? -> ^HCSQ: "LTE",<rssi>,<rsrp>,<sinr>,<rsrq> (0-based
   steps); a reset re-enumerates USB, so the port vanishes rather than printing a banner.
-- generic: AT+CPINR="SIM PIN" (27.007 8.65) for tries left; nothing vendor-specific.
+  AT^ICCID? -> ^ICCID: <iccid with each digit pair swapped, as stored on the SIM>.
+- generic: AT+CPINR="SIM PIN" (27.007 8.65) for tries left; AT+CCID for the SIM's ICCID (not in 27.007,
+  but most modules answer it); nothing vendor-specific.
 """
 
 import re
@@ -110,6 +113,7 @@ QUECTEL = {
     "auth": 'AT+QICSGP=1,1,"{apn}","{user}","{password}",{auth}',
     "signal": ("AT+QCSQ", "+QCSQ:", _qcsq),
     "boot_urcs": ("RDY",),
+    "iccid": "AT+QCCID",
 }
 
 SIMCOM = {
@@ -122,6 +126,7 @@ SIMCOM = {
     "auth": 'AT+CGAUTH=1,{auth},"{password}","{user}"',
     "signal": None,
     "boot_urcs": ("RDY",),
+    "iccid": "AT+CICCID",
 }
 
 HUAWEI = {
@@ -140,6 +145,7 @@ HUAWEI = {
     "auth": 'AT+CGAUTH=1,{auth},"{user}","{password}"',
     "signal": ("AT^HCSQ?", "^HCSQ:", _hcsq),
     "boot_urcs": ("^SYSSTART",),
+    "iccid": "AT^ICCID?",
 }
 
 GENERIC = {
@@ -152,6 +158,7 @@ GENERIC = {
     "auth": 'AT+CGAUTH=1,{auth},"{user}","{password}"',
     "signal": None,
     "boot_urcs": ("RDY",),
+    "iccid": "AT+CCID",
 }
 
 FAMILIES = (QUECTEL, SIMCOM, HUAWEI)

@@ -17,6 +17,33 @@ from relayctl.modem import signal as sig
 from relayctl.modem.at import ATEngine, ATError, ATTimeout
 
 _COPS_ENTRY = re.compile(r'\((\d+),"([^"]*)","([^"]*)","(\d+)"(?:,(\d+))?\)')
+# +COPS: <mode>[,<format>,"<oper>"[,<AcT>]]; a long name may hold commas ("MTS, RUS")
+_COPS_NOW = re.compile(r'\s*(\d+)(?:\s*,\s*(\d+)\s*,\s*"([^"]*)"(?:\s*,\s*(\d+))?)?')
+
+
+def _short(sim):
+    """A SIM as a person can match it with the card: the last digits of its ICCID."""
+    kind, _, ident = sim.partition(":")
+    return ("…" + ident[-6:]) if kind == "iccid" else "in modem IMEI " + ident
+
+
+def parse_ati(lines):
+    """ATI's answer -> {manufacturer, model, firmware, imei} as far as it says. Two shapes: "Key: value"
+    lines (SIMCom, Huawei, most others), or Quectel's bare "Quectel" / "EC25" / "Revision: ..." lines."""
+    got, bare = {}, []
+    keys = {"manufacturer": "manufacturer", "model": "model", "revision": "firmware", "imei": "imei"}
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("+GCAP"):
+            continue
+        key, sep, val = line.partition(":")
+        if sep and key.strip().lower() in keys:
+            got.setdefault(keys[key.strip().lower()], val.strip())
+        elif not sep:
+            bare.append(line)
+    for key, val in zip(("manufacturer", "model"), bare):
+        got.setdefault(key, val)
+    return got
 
 
 class PinError(CliError):
@@ -64,16 +91,28 @@ class Modem:
         return self.identify()
 
     def identify(self):
-        def one(command):
-            r = self.try_cmd(command)
-            return r.text()[0] if r and r.text() else ""
+        """Manufacturer, model, firmware, IMEI. Modems that refuse the 27.007 +CG commands are asked the V.25ter
+        ones (+GMI, +GMM, +GMR), then ATI, in ModemManager's order: a Quectel that answers only ATI is still
+        known as a Quectel, with its family's PIN-tries and roaming commands."""
+        def one(*commands):
+            for command in commands:
+                r = self.try_cmd(command)
+                lines = [x.strip() for x in (r.text() if r else []) if x.strip()]
+                if lines:
+                    return lines[0]
+            return ""
 
         self.ident = {
-            "manufacturer": one("AT+CGMI"),
-            "model": one("AT+CGMM"),
-            "firmware": one("AT+CGMR"),
-            "imei": one("AT+CGSN"),
+            "manufacturer": one("AT+CGMI", "AT+GMI"),
+            "model": one("AT+CGMM", "AT+GMM"),
+            "firmware": one("AT+CGMR", "AT+GMR"),
+            "imei": one("AT+CGSN", "AT+GSN"),
         }
+        if not (self.ident["manufacturer"] and self.ident["model"] and self.ident["firmware"]):
+            r = self.try_cmd("ATI")
+            for key, val in parse_ati(r.lines if r else []).items():
+                if not self.ident.get(key):
+                    self.ident[key] = val
         self.family = families.detect(self.ident["manufacturer"], self.ident["model"])
         self.at.boot_urcs = self.family["boot_urcs"]
         self.ident["family"] = self.family["name"]
@@ -109,8 +148,27 @@ class Modem:
             got = parse(r.with_prefix(prefix)) if r else None
         return got or (None, None)
 
-    def unlock(self, pin, force=False):
-        """Enter pin if, and only if, the SIM asks. Returns 'ready', 'pin-entered' or raises."""
+    def iccid(self):
+        """The SIM's ICCID (readable before the PIN), or None: the family's command, then AT+CCID."""
+        for command in dict.fromkeys((self.family["iccid"], families.GENERIC["iccid"])):
+            r = self.try_cmd(command)
+            for line in (r.text() if r else []):
+                m = re.search(r"\b([0-9A-Fa-f]{18,22})\b", line)
+                if m:
+                    return m.group(1).upper()
+        return None
+
+    def sim_key(self):
+        """What the PIN log files a SIM under: its ICCID, else (a modem that will not tell) the modem's IMEI."""
+        iccid = self.iccid()
+        if iccid:
+            return "iccid:" + iccid
+        return "sim-in-imei:" + (self.ident.get("imei") or "unknown")
+
+    def unlock(self, pin, force=False, pin_log=None, retry_unknown=False):
+        """Enter pin if, and only if, the SIM asks. Returns 'ready', 'pin-entered' or raises.
+        pin_log (pinlog.PinLog): PINs this SIM rejected on earlier runs are never sent again, and after a
+        rejection a PIN goes to a SIM whose tries left are unknown only with retry_unknown."""
         state = self.sim_state()
         if state == "READY":
             return "ready"
@@ -135,6 +193,20 @@ class Modem:
             raise PinError("SIM asks for its PIN again: the PIN was already rejected once; not trying again", pin_left)
         if not re.fullmatch(r"\d{4,8}", pin):
             raise PinError("--pin must be 4 to 8 digits: nothing was sent to the SIM", pin_left)
+        sim = self.sim_key() if pin_log is not None else None
+        if sim is not None:
+            when = pin_log.was_rejected(sim, pin)
+            if when:
+                raise PinError(f"SIM {_short(sim)} rejected this PIN on {when}: not sending it again (each wrong "
+                               "PIN costs one of its three tries); nothing was sent; check the PIN on the SIM's "
+                               f"card and run again with it (if the SIM's PIN was changed since, remove its entry "
+                               f"from {pin_log.path})", pin_left)
+            earlier = pin_log.rejections_since_accepted(sim)
+            if pin_left is None and earlier and not retry_unknown:
+                raise PinError(f"SIM {_short(sim)} rejected {earlier} PIN(s) on earlier runs and this modem does not "
+                               "say how many tries are left: one more wrong PIN may lock it behind its PUK; nothing "
+                               "was sent; check the PIN (or count the tries in a phone), then add "
+                               "--pin-retry-unknown-tries to send it", None)
         if pin_left == 1 and not force:
             raise PinError("SIM has 1 PIN try left: a wrong PIN now locks it behind its PUK; check the PIN and "
                            "add --force to use the last try", 1)
@@ -143,6 +215,8 @@ class Modem:
             self.cmd(f'AT+CPIN="{pin}"')
         except ATError as e:
             self.pin_rejected = True
+            if sim is not None and not (e.kind == "CME" and e.code in (3, 4, 10, 13, 14)):
+                pin_log.record_rejected(sim, pin)  # at once: a crash or Ctrl-C after this must not forget it
             pin_left, _ = self.pin_retries()  # read after the failure: the count has gone down
             wrong = e.kind == "CME" and e.code in (12, 16)
             if pin_left == 0 or (e.kind == "CME" and e.code == 12):
@@ -154,6 +228,8 @@ class Modem:
                                "its PUK); check the PIN and run again", pin_left)
             raise PinError(f"entering the PIN failed: {e.sentence}; not trying again", pin_left)
         self.wait_sim_ready()
+        if sim is not None:
+            pin_log.record_accepted(sim)
         return "pin-entered"
 
     def wait_sim_ready(self, timeout=15.0):
@@ -203,19 +279,26 @@ class Modem:
         return out
 
     def operator(self):
-        self.try_cmd("AT+COPS=3,2")  # report the operator as MCCMNC digits
+        """{mode, plmn, operator, country, rat, name}. Asks for the MCCMNC digits (AT+COPS=3,2); a modem that
+        refuses keeps answering with the network's name, which is kept (plmn None) with its radio technology."""
+        self.try_cmd("AT+COPS=3,2")
         r = self.try_cmd("AT+COPS?")
         payload = r.first("+COPS:") if r else None
         if not payload:
             return None
-        f = [x.strip().strip('"') for x in payload.split(",")]
-        mode = {"0": "auto", "1": "manual", "2": "deregistered", "4": "manual, auto fallback"}.get(f[0], f[0])
-        if len(f) < 3 or not f[2]:
+        m = _COPS_NOW.match(payload)
+        if not m:
+            return None
+        mode, fmt, oper, act = m.groups()
+        mode = {"0": "auto", "1": "manual", "2": "deregistered", "4": "manual, auto fallback"}.get(mode, mode)
+        if not oper:
             return {"mode": mode, "plmn": None}
-        info = mccmnc.lookup(f[2])
-        act = int(f[3]) if len(f) > 3 and f[3].isdigit() else None
-        return {"mode": mode, "plmn": info["plmn"], "operator": info["operator"], "country": info["country"],
-                "rat": sig.ACT.get(act) if act is not None else None}
+        rat = sig.ACT.get(int(act)) if act else None
+        if fmt == "2" or (fmt is None and oper.isdigit()):
+            info = mccmnc.lookup(oper)
+            return {"mode": mode, "plmn": info["plmn"], "operator": info["operator"], "country": info["country"],
+                    "rat": rat, "name": info["operator"]}
+        return {"mode": mode, "plmn": None, "operator": oper, "country": None, "rat": rat, "name": oper}
 
     def signal(self):
         out = {}

@@ -54,7 +54,8 @@ def _recover(modem, why):
 
 
 def setup(transport, opts, progress=None, log=None):
-    """opts: pin, force, apn, user, password, roaming, operator, rat, timeout."""
+    """opts: pin, force, pin_retry_unknown_tries, pin_log (pinlog.PinLog), apn, user, password, roaming,
+    operator, rat, timeout."""
     modem = Modem(transport, log=log)
     restarts = 0
     while True:
@@ -72,7 +73,8 @@ def _setup_once(modem, opts, progress):
     steps = []
     ident = modem.start()
     steps.append(f"modem: {ident['manufacturer']} {ident['model']} ({modem.family['label']})")
-    sim = modem.unlock(opts.get("pin"), force=opts.get("force", False))
+    sim = modem.unlock(opts.get("pin"), force=opts.get("force", False), pin_log=opts.get("pin_log"),
+                       retry_unknown=opts.get("pin_retry_unknown_tries", False))
     steps.append("SIM: PIN accepted" if sim == "pin-entered" else "SIM: ready (no PIN asked)")
     imsi = modem.imsi()
     home = mccmnc.from_imsi(imsi) if imsi else None

@@ -1,7 +1,8 @@
 """Config files for the access point, as pure functions of checked settings (check.py).
 
-Linux boards: hostapd.conf, dnsmasq.conf (DHCP only: the relay answers DNS; option 114
-points at the portal, RFC 8910), relay.nft (clients reach only the relay's own services,
+Linux boards: hostapd.conf, dnsmasq.conf (DHCP only: the relay answers DNS; no option 114:
+RFC 8908 allows only an https:// captive-portal API, so phones ignore an http:// one, and their
+connectivity checks already find the portal), relay.nft (clients reach only the relay's own services,
 never each other or the uplink; zero-tap: TCP toward the policy's address ranges is
 redirected to the relay's transparent listener) and address-plan.txt. OpenWrt: the same as one
 `uci batch` script. Nothing here touches the network or the filesystem.
@@ -28,7 +29,7 @@ def _plan(ap):
 
 def _portal_url(ap):
     port = "" if ap["portal_port"] == 80 else ":%d" % ap["portal_port"]
-    return "http://%s%s/captive-portal/api" % (ap["address"], port)
+    return "http://%s%s/" % (ap["address"], port)
 
 
 def hostapd_conf(ap):
@@ -61,8 +62,6 @@ def dnsmasq_conf(ap):
         "dhcp-range=%s,%s,%s,1h" % (start, end, net.netmask),
         "dhcp-option=option:router,%s" % own,
         "dhcp-option=option:dns-server,%s" % own,
-        "# RFC 8910: the captive-portal API",
-        "dhcp-option=114,\"%s\"" % _portal_url(ap),
         "dhcp-leasefile=/run/relay-dnsmasq.leases",
     ]) + "\n"
 
@@ -175,7 +174,7 @@ def address_plan(ap):
         "zero-tap      %s" % ("TCP to the %s preset's ranges -> :%d (transparent listener)" % (ap["preset"], ap["transparent_port"])
                                   if ap["transparent_port"] else "off"),
         "phones        %s - %s (DHCP, 1 h leases)" % (start, end),
-        "portal API    %s (DHCP option 114)" % _portal_url(ap),
+        "portal        %s (phones' connectivity checks lead there)" % _portal_url(ap),
     ]) + "\n"
 
 
@@ -213,7 +212,6 @@ def uci_batch(ap):
           "set dhcp.relay.leasetime='1h'",
           "add_list dhcp.relay.dhcp_option=%s" % _q("3,%s" % own),
           "add_list dhcp.relay.dhcp_option=%s" % _q("6,%s" % own),
-          "add_list dhcp.relay.dhcp_option=%s" % _q("114,%s" % _portal_url(ap)),
           "set firewall.relay=zone", "set firewall.relay.name='relay'", "add_list firewall.relay.network='relay'",
           "set firewall.relay.input='REJECT'", "set firewall.relay.output='ACCEPT'",
           "set firewall.relay.forward='REJECT'"]
