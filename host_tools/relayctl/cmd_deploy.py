@@ -60,7 +60,10 @@ def _walk(p):
             r.append(n)
     return r
 _r = {}
-for _p in %r + [e[0] for e in os.ilistdir('') if e[0].endswith('.new')] + _walk('relay'):
+_w = []
+for _d in %r:
+    _w += _walk(_d)
+for _p in %r + [e[0] for e in os.ilistdir('') if e[0].endswith('.new')] + _w:
     _r[_p] = _h(_p)
 print(repr(_r))
 """
@@ -180,8 +183,9 @@ def _short(e):
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
-def _hashes(t, names):
-    return ast.literal_eval(t.exec(HASH_SCRIPT % (list(names),)).decode().strip().splitlines()[-1])
+def _hashes(t, names, dirs=("relay",)):
+    """sha256 of each file named, and of every file under dirs (the folders a build owns), or None."""
+    return ast.literal_eval(t.exec(HASH_SCRIPT % (list(dirs), list(names))).decode().strip().splitlines()[-1])
 
 
 def run(args):
@@ -193,11 +197,12 @@ def run(args):
 
     files = build_files(args)
     roots = sorted(n for n in files if "/" not in n)
+    dirs = sorted({n.split("/")[0] for n in files if "/" in n} | {"relay"})  # the folders this build owns
     t = _transport(args.port)
     doing = "reading the board's files"
     try:
         try:
-            remote = _hashes(t, roots)
+            remote = _hashes(t, roots, dirs)
         except TransportError as e:
             raise CliError(f"{args.port}: cannot list the board's files ({_short(e)}): the board's filesystem is not "
                            "mounted (MicroPython's 'filesystem appears to be corrupted'?); flash it with "
@@ -216,7 +221,8 @@ def run(args):
                 check_config(files["config.json"])
                 out.info("keeping this board's own " + ", ".join(kept) + " (its card stays true)")
         changed = [n for n in sorted(files) if remote.get(n) != hashlib.sha256(files[n]).hexdigest()]
-        stale = [n for n in sorted(remote) if (n.startswith("relay/") and n not in files) or n.endswith(STAGED)]
+        stale = [n for n in sorted(remote)
+                 if ("/" in n and n.split("/")[0] in dirs and n not in files) or n.endswith(STAGED)]
         for n in stale:
             if n.endswith(STAGED):
                 t.fs_rmfile(n)  # left by a deploy that was cut off: never active, now gone
@@ -244,7 +250,7 @@ def run(args):
             out.info(f"removing {n} (not in this build)")
             t.fs_rmfile(n)
         doing = "checking the board's files"
-        after = _hashes(t, roots)
+        after = _hashes(t, roots, dirs)
         bad = [n for n in files if after.get(n) != hashlib.sha256(files[n]).hexdigest()]
         if bad:
             raise CliError(f"{args.port}: after sending, {', '.join(bad)} differ on the board: the filesystem is "
