@@ -61,7 +61,7 @@ def test_flash_writes_the_image_and_records_the_board(esp32_build, micropython_e
     assert cfg["socks"]["auth"] == "password"
     assert cfg["socks"]["users"] == [{"user": "relay", "pass": row["proxy_password"]}]
     assert cfg["portal"]["admin_password"] == row["admin_password"]
-    assert sorted(fs.listdir("/")) == ["config.json", "main.py", "relay"]
+    assert sorted(fs.listdir("/")) == ["config.json", "main.py", "relay", "umqtt"]
     # Everything but config.json is the build's filesystem, file for file.
     man = json.loads((esp32_build / "manifest.json").read_text())
     for name, digest in man["filesystem"]["files"].items():
