@@ -98,6 +98,16 @@ class Message:
         return out
 
 
+# RFC 9110 5.6.2: the characters a header name (a token) may hold.
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _has_ctl(b):
+    """True when b holds CR, LF or NUL. Lines were split at CRLF, so a CR or LF left inside one is bare:
+    a parser after us may end the line there and read a header we never saw (RFC 9112 2.2)."""
+    return b"\n" in b or b"\r" in b or b"\x00" in b
+
+
 def _headers(lines, status):
     out = []
     for line in lines:
@@ -105,14 +115,42 @@ def _headers(lines, status):
             continue
         if line[0] in b" \t":
             raise HttpError(status, "folded header lines are not allowed")
+        if _has_ctl(line):
+            raise HttpError(status, "bare CR, LF or NUL in a header line")
         colon = line.find(b":")
         if colon <= 0:
             raise HttpError(status, "header line without a name")
-        name = line[:colon].strip().lower()
-        if b" " in name or b"\t" in name:
-            raise HttpError(status, "space in a header name")
+        name = line[:colon].lower()
+        for c in name:
+            if c not in _TCHAR:
+                raise HttpError(status, "bad character in a header name")
         out.append((name, line[colon + 1 :].strip()))
+    _one_length(out, status)
     return out
+
+
+def _one_length(headers, status):
+    """RFC 9112 6.3: Content-Length values that differ make the framing ambiguous: refuse them.
+    Copies of one value are merged into one header, so nothing after us sees two."""
+    first = -1
+    i = 0
+    while i < len(headers):
+        k, v = headers[i]
+        if k == b"content-length":
+            if first < 0:
+                first = i
+            elif v != headers[first][1]:
+                raise HttpError(status, "two different Content-Length values")
+            else:
+                headers.pop(i)
+                continue
+        i += 1
+
+
+def _port(text):
+    if not text.isdigit() or len(text) > 5 or not 0 < int(text) < 65536:
+        raise HttpError(400, "bad port: expected 1..65535")
+    return int(text)
 
 
 def _authority(text, default_port):
@@ -128,20 +166,16 @@ def _authority(text, default_port):
             raise HttpError(400, "unclosed [ in host")
         host, after = s[1:end], s[end + 1 :]
         if after:
-            if after[0] != ":" or not after[1:].isdigit():
+            if after[0] != ":":
                 raise HttpError(400, "bad port")
-            port = int(after[1:])
+            port = _port(after[1:])
         ip = parse_ip(host)
         if ip is None or len(ip) != 16:
             raise HttpError(400, "bad IPv6 address in host")
         return ip, port
     if ":" in s:
         s, p = s.rsplit(":", 1)
-        if not p.isdigit():
-            raise HttpError(400, "bad port")
-        port = int(p)
-    if not 0 < port < 65536:
-        raise HttpError(400, "port out of range")
+        port = _port(p)
     if not s or " " in s or "/" in s or "@" in s:
         raise HttpError(400, "bad host")
     ip = parse_ip(s)
@@ -151,12 +185,15 @@ def _authority(text, default_port):
 def parse_request(head):
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+    if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
         raise HttpError(400, "not an HTTP/1.x request line")
     m = Message()
     m.method, m.target, m.version = parts
     if not m.method.isalpha():
         raise HttpError(400, "bad method")
+    for c in m.target:
+        if c <= 0x20 or c == 0x7F:  # a target is visible ASCII (RFC 9112 3.2); anything else is smuggling material
+            raise HttpError(400, "control character or space in the request target")
     m.headers = _headers(lines[1:], 400)
     if m.method == b"CONNECT":
         m.host, m.port = _authority(m.target, 443)
@@ -195,6 +232,8 @@ def parse_response(head):
     m.version = parts[0]
     m.status = int(parts[1])
     m.target = parts[2] if len(parts) > 2 else b""
+    if _has_ctl(m.target):
+        raise HttpError(502, "bare CR, LF or NUL in the status line")
     m.headers = _headers(lines[1:], 502)
     return m
 
