@@ -46,6 +46,15 @@ def relay_command(runtime, config_path, extra):
     return argv + ["--config", config_path] + extra, env
 
 
+def stop_signal(runtime):
+    """The signal that stops the relay cleanly (counters saved, "relay stopped" printed). The MicroPython
+    unix port has no signal module: SIGTERM kills it outright, SIGINT is the one signal it turns into an
+    exception the relay can act on. CPython handles both."""
+    import signal
+
+    return signal.SIGINT if runtime == "micropython" else signal.SIGTERM
+
+
 def _links(line):
     """From the ready line, the socks listener as (host, port) or None."""
     for part in line.split():
@@ -166,7 +175,9 @@ def run(args):
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, bufsize=1)
+        # In a session of its own, a terminal's Ctrl-C reaches only relayctl, which passes on one stop signal:
+        # a second SIGINT would cut the MicroPython relay's clean stop short.
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
     except OSError as e:
         raise CliError(f"cannot start {argv[0]}: {e}")
     try:
@@ -177,7 +188,7 @@ def run(args):
                 _explain(line, users)
         return proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
+        proc.send_signal(stop_signal(args.runtime))
         try:
             rest = proc.communicate(timeout=5)[0]
             if rest:

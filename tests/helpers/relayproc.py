@@ -13,10 +13,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "host_tools"))
 
-from relayctl.cmd_run import relay_command  # noqa: E402
+from relayctl.cmd_run import relay_command, stop_signal as _stop_signal  # noqa: E402
 
 # "cpython" runs the fast path (loop callbacks, splice); "cpython-portable" the task pumps MicroPython runs.
 RUNTIMES = ("cpython", "cpython-portable", "micropython")
+
+
+def stop_signal(name):
+    """The signal that stops the relay under runtime name cleanly (SIGINT for the MicroPython unix port)."""
+    return _stop_signal(split_runtime(name)[0])
 
 
 def split_runtime(name):
@@ -122,7 +127,7 @@ class RelayProcess:
         if self.proc.stdout.closed:
             return self.output.decode(errors="replace"), self.stderr
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(_stop_signal(self.python))
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:

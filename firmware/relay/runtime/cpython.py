@@ -23,6 +23,8 @@ HAS_UDP = True
 HAS_SYSTEM_RESOLVER = True
 
 _bufsize = 65536
+_reads = 0
+_YIELD_EVERY = 15  # a mask: one loop turn per 16 reads
 _ACCEPT_BATCH = 64  # accepts per wake-up: churn pays one loop turn per batch, not per connection
 
 
@@ -171,6 +173,13 @@ class Conn:
         self.loop = loop
 
     async def recv(self, limit=0):
+        global _reads
+        _reads += 1
+        if not _reads & _YIELD_EVERY:
+            # sock_recv and sock_sendall return without giving the loop a turn while data is waiting, so
+            # busy tunnels on this (portable) path would hold off timers and signals for seconds: a stop
+            # took 4-35 s and the persist timer slipped. Every few reads, across all connections, yield.
+            await asyncio.sleep(0)
         return await self.loop.sock_recv(self.sock, limit or _bufsize)
 
     # The callback surface (fast path only): watch() calls cb(None) from the loop while bytes or EOF wait.

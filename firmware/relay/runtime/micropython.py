@@ -58,7 +58,20 @@ def sleep_ms(ms):
 
 
 def run(coro, fast=False):
-    asyncio.run(coro)
+    """Run until done. The unix port has no signal module: SIGINT (Ctrl-C) is the one signal it turns into
+    an exception, KeyboardInterrupt, raised wherever the loop is. It cancels the main task, and the loop
+    runs on until that task's finally blocks are done: the counters are saved and "relay stopped" printed,
+    as CPython does on SIGTERM. A second Ctrl-C during that ends at once."""
+    loop = asyncio.get_event_loop()
+    main = asyncio.create_task(coro)
+    try:
+        loop.run_until_complete(main)
+    except KeyboardInterrupt:
+        main.cancel()
+        try:
+            loop.run_until_complete(main)
+        except CancelledError:
+            pass
 
 
 def create_task(coro):
