@@ -388,7 +388,12 @@ SCHEMA = (
     ("share.small_at", 0.95, _fraction, "fraction of the budget after which only small messaging flows pass"),
     ("share.slow_factor", 0.25, _fraction, "share of the link bulk keeps once slowed"),
     ("share.slow_rate", 65536, _int_range(1024, 1 << 40), "bulk rate once slowed when no rate is configured, bytes/s"),
-    ("share.state_file", "", _path_or_empty, "where counters survive a reboot (written then renamed); empty: kept in memory"),
+    ("share.state_file", "", _path_or_empty,
+     "where the budget's totals survive a reboot (written then renamed, the copy before kept as .prev; nothing per "
+     "phone); empty: kept in memory"),
+    ("share.phones_file", "", _path_or_empty,
+     "where per-phone quota counters survive a restart of the relay: only a file on a RAM disk (tmpfs, e.g. "
+     "/run/relay/phones.json) is used, so a reboot clears it; empty: in memory only, a restart starts every phone's day afresh"),
     ("share.persist_interval", 300, _seconds, "seconds between counter writes (flash wear vs. what a power cut loses)"),
     ("log.level", "info", _one_of("quiet", "info", "debug"), "debug names clients and destinations; never use it in the field"),
 )

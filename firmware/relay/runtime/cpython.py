@@ -128,6 +128,17 @@ def read_file(path):
         return f.read()
 
 
+def write_file(path, data):
+    """Write data to path whole: mode 0600 (state is nobody else's business), on the disk before it returns
+    (a rename after it then never exposes an empty file after a power cut)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to a new file
+        f.write(data)
+        f.flush()
+        os.fsync(fd)
+
+
 def stderr_write(text):
     sys.stderr.write(text)
     sys.stderr.flush()

@@ -101,6 +101,12 @@ def read_file(path):
         return f.read()
 
 
+def write_file(path, data):
+    # No modes or fsync here: a board's filesystem has one user, and littlefs commits on close.
+    with open(path, "wb") as f:
+        f.write(data)
+
+
 def stderr_write(text):
     sys.stderr.write(text)
 
