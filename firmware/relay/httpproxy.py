@@ -292,8 +292,11 @@ def forward_head(req):
     return _join(req.method + b" " + req.path + b" HTTP/1.1", hs)
 
 
-def client_head(resp, keep_alive):
+def client_head(resp, keep_alive, chunked=False):
+    """chunked: the relay frames a close-delimited body as chunks (it says so here)."""
     hs = _strip(resp.headers, resp.tokens(b"connection"))
+    if chunked:
+        hs.append((b"transfer-encoding", b"chunked"))
     hs.append((b"connection", b"keep-alive" if keep_alive else b"close"))
     first = b"HTTP/1.1 " + str(resp.status).encode() + b" " + resp.target
     return _join(first, hs)
@@ -317,13 +320,13 @@ UNTIL_CLOSE = 3
 def request_framing(req):
     te = req.tokens(b"transfer-encoding")
     if te:
-        if te[-1] != b"chunked":
-            raise HttpError(400, "unsupported Transfer-Encoding")
-        return BodyFramer(CHUNKED)
+        if te != [b"chunked"]:
+            raise HttpError(400, "unsupported Transfer-Encoding")  # RFC 9112 6.1: chunked, once, last
+        return BodyFramer(CHUNKED, 0, 400)
     cl = req.get(b"content-length")
     if cl is None:
         return BodyFramer(NONE)
-    return BodyFramer(LENGTH, _length(cl, 400))
+    return BodyFramer(LENGTH, _length(cl, 400), 400)
 
 
 def response_framing(resp, method):
@@ -350,13 +353,16 @@ _DATA = 1
 _DATA_END = 2
 _TRAILER = 3
 _MAX_LINE = 4096  # chunk-size lines and trailer lines; anything longer is abuse
+_SCAN = 64  # bytes copied at a time while looking for a line's end
+_HEX = b"0123456789abcdefABCDEF"
 
 
 class BodyFramer:
     """Counts body bytes without copying them. consume(data) -> how many bytes of data are body."""
 
-    def __init__(self, kind, length=0):
+    def __init__(self, kind, length=0, status=502):
         self.kind = kind
+        self.status = status  # what a broken body is: 400 from a client, 502 from an origin
         self.left = length
         self.done = kind == NONE or (kind == LENGTH and length == 0)
         self.state = _SIZE
@@ -375,8 +381,7 @@ class BodyFramer:
         return self._chunked(data)
 
     def _chunked(self, data):
-        if not isinstance(data, bytes):
-            data = bytes(data)  # forwarding is not the bulk path; a copy keeps the scanner simple
+        # data may be a view of the shared receive buffer: only line bytes are copied, _SCAN at a time.
         i, n = 0, len(data)
         while i < n and not self.done:
             st = self.state
@@ -388,28 +393,29 @@ class BodyFramer:
                     self.state = _DATA_END
                 continue
             # Line-oriented states: size line, the CRLF after data, trailer lines.
-            nl = data.find(b"\n", i)
-            end = n if nl < 0 else nl + 1
-            self.line += data[i:end]
-            i = end
+            seg = bytes(data[i : i + _SCAN])
+            nl = seg.find(b"\n")
+            end = len(seg) if nl < 0 else nl + 1
+            self.line += seg[:end]
+            i += end
             if len(self.line) > _MAX_LINE:
-                raise HttpError(502, "chunk line too long")
+                raise HttpError(self.status, "chunk line too long")
             if nl < 0:
-                break
-            line = bytes(self.line).strip()
+                continue
+            line = bytes(self.line)
             self.line = bytearray()
+            if not line.endswith(b"\r\n") or _has_ctl(line[:-2]):
+                raise HttpError(self.status, "chunk line without CRLF")  # RFC 9112 7.1: a bare LF is smuggling material
+            line = line[:-2]
             if st == _DATA_END:
                 if line:
-                    raise HttpError(502, "missing CRLF after chunk")
+                    raise HttpError(self.status, "missing CRLF after chunk")
                 self.state = _SIZE
             elif st == _SIZE:
-                size = line.split(b";", 1)[0].strip()
-                try:
-                    self.left = int(size, 16)
-                except ValueError:
-                    raise HttpError(502, "bad chunk size")
-                if self.left < 0:
-                    raise HttpError(502, "bad chunk size")
+                size = line.split(b";", 1)[0].rstrip(b" \t")
+                if not size or len(size) > 15 or [c for c in size if c not in _HEX]:
+                    raise HttpError(self.status, "bad chunk size")  # int() would take "0x5", "+5", "5_0"
+                self.left = int(size, 16)
                 self.state = _TRAILER if self.left == 0 else _DATA
             elif st == _TRAILER:
                 if not line:

@@ -228,3 +228,34 @@ def test_fuzz_origin_answers(headers, body):
 def test_fuzz_raw_bytes(blob):
     request_target(blob + b"\r\n\r\n", 0)
     response_target(blob + b"\r\n\r\n")
+
+
+@pytest.mark.parametrize("body", [b"0x5\r\nhello\r\n0\r\n\r\n", b"+5\r\nhello\r\n0\r\n\r\n", b"5_0\r\n",
+                                  b"5\nhello\r\n0\r\n\r\n", b"5\r\nhello\n0\r\n\r\n", b" \r\n", b"-0\r\n\r\n"])
+def test_chunk_sizes_int_would_take_are_refused(body):
+    """int(x, 16) reads "0x5", "+5" and "5_0"; an origin may not: a request body framed differently
+    on each side is smuggling. Bare LF line ends likewise (RFC 9112 7.1)."""
+    req = H.parse_request(b"POST http://x/ HTTP/1.1\r\nTransfer-Encoding: chunked")
+    f = H.request_framing(req)
+    with pytest.raises(H.HttpError) as e:
+        for i in range(len(body)):  # byte by byte: the scanner copies lines in pieces
+            f.consume(body[i : i + 1])
+    assert e.value.status == 400
+
+
+def test_request_transfer_encoding_other_than_chunked_is_400():
+    for te in (b"gzip, chunked", b"chunked, chunked", b"identity"):
+        with pytest.raises(H.HttpError):
+            H.request_framing(H.parse_request(b"POST http://x/ HTTP/1.1\r\nTransfer-Encoding: " + te))
+
+
+def test_chunked_scanner_reads_a_memoryview_without_copying_it_whole():
+    data = bytearray(b"a;ext=" + b"x" * 200 + b"\r\n" + b"z" * 0xA + b"\r\n0\r\n\r\n")
+    f = H.BodyFramer(H.CHUNKED)
+    assert f.consume(memoryview(data)) == len(data) and f.done
+
+
+def test_client_head_can_frame_a_close_delimited_body_as_chunks():
+    r = H.parse_response(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain")
+    head = H.client_head(r, True, chunked=True)
+    assert b"transfer-encoding: chunked\r\n" in head and b"connection: keep-alive" in head

@@ -471,6 +471,10 @@ def stdout_write(text):
     sys.stdout.flush()  # a supervisor reads the ready line through a pipe
 
 
+def heap_size():
+    return None  # no single heap: CPython's memory is the operating system's
+
+
 def heap_used():
     return None  # CPython's allocator has no single heap figure; see rss_kib
 

@@ -324,6 +324,13 @@ def stdout_write(text):
     sys.stdout.write(text)
 
 
+def heap_size():
+    """The whole GC heap, used and free: what every buffer and object must fit in."""
+    import gc
+
+    return gc.mem_free() + gc.mem_alloc()
+
+
 def heap_used():
     import gc
 
