@@ -114,7 +114,6 @@ class _Slots:
 
 
 _FORWARD_OVERHEAD = 4096  # a forward's objects and frames beside its read copy and two heads
-_slots = None
 
 
 async def _send_body(relay, s, src, dst, framer, pending, up, chunk=False):
@@ -169,16 +168,16 @@ class _Origin:
 
 
 async def _forward(relay, s, req, reader):
-    global _slots
-    if _slots is None:
-        _slots = _Slots(relay)
+    slots = getattr(relay, "http_slots", None)
+    if slots is None:
+        slots = relay.http_slots = _Slots(relay)
     conn = s.conn
     limit = relay.cfg.limits.http_head
     origin = _Origin()
     s.timeout_ms = relay.idle_ms
     try:
         while True:
-            if not await _slots.take(relay.connect_ms):
+            if not await slots.take(relay.connect_ms):
                 relay.stats.refuse(S.R_FULL)
                 await conn.send(refusal_response(S.R_FULL))
                 return
@@ -193,7 +192,7 @@ async def _forward(relay, s, req, reader):
                     await conn.send(refusal_response(S.R_FULL))
                 return
             finally:
-                _slots.give()
+                slots.give()
             if not keep:
                 return
             reader = H.HeadReader(limit)
