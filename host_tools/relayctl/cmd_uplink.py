@@ -19,6 +19,7 @@ from relayctl import mccmnc, out
 from relayctl.errors import CliError
 from relayctl.modem import render as rnd
 from relayctl.modem import signal as sig
+from relayctl.private import write_private
 
 RATS = ("auto", "lte", "umts", "gsm")
 
@@ -206,9 +207,7 @@ def write_site(path, uplink):
         doc["uplink"] = table
     for key, val in uplink.items():
         table[key] = val
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomlkit.dumps(doc))
-    tmp.replace(path)
+    write_private(path, tomlkit.dumps(doc))  # it holds the SIM PIN now (and the site's passwords)
 
 
 def render_all(uplink, directory):
@@ -216,8 +215,7 @@ def render_all(uplink, directory):
     written = []
     for fmt, name in (("networkmanager", "relay-uplink.nmconnection"), ("openwrt", "network-lte.uci")):
         path = directory / name
-        path.write_text(rnd.render(uplink, fmt))
-        path.chmod(0o600)  # holds the PIN and APN password
+        write_private(path, rnd.render(uplink, fmt))  # holds the PIN and APN password
         written.append(str(path))
     return written
 
@@ -299,8 +297,7 @@ def do_render(args):
         raise CliError(f"operator {up['operator']!r}: give MCC+MNC digits, e.g. 25001", 2)
     text = rnd.render(up, args.format)
     if args.out:
-        args.out.write_text(text)
-        args.out.chmod(0o600)
+        write_private(args.out, text)
         out.info(f"wrote {args.out}")
     else:
         sys.stdout.write(text)
