@@ -271,7 +271,12 @@ SCHEMA = (
      "names that lead to the portal; the first is the short address shown to people"),
     ("portal.languages", ["kk", "ru", "en"], _list_of(_one_of("kk", "ru", "en")),
      "page languages; the first is used when the phone asks for none of them"),
-    ("portal.admin_password", "", _any_text, "password of the /admin page (HTTP Basic, any user name); \"\": page off"),
+    ("portal.admin_password", "", _any_text,
+     "password of the /admin page (HTTP Basic, any user name), served on the status listener (loopback, the wired or "
+     "uplink side); wrong guesses are braked per address and per side; \"\": page off"),
+    ("portal.admin_on_wifi", False, _bool,
+     "also serve /admin to the Wi-Fi (the portal): the password then crosses the open air in the clear (HTTP, no TLS) "
+     "for anyone nearby to read"),
     ("portal.qr_svg", "", _any_text, "file holding an SVG QR code of the Telegram link, shown on the page"),
     ("portal.qr_mtproto_svg", "", _any_text,
      "file holding an SVG QR code of the tg://proxy (MTProto) link, shown on the page when mtproto is on"),

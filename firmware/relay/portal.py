@@ -11,7 +11,7 @@ Routes on the portal's own names and address:
   /                      onboarding page (kk, ru, en by Accept-Language or ?lang=)
   /continue              click-through: the phone's connectivity checks now answer "online"
   /status                uplink state and how many people are on the relay
-  /admin                 counters and a restart button, behind HTTP Basic with the site's admin password
+  /admin                 admin.py's, when portal.admin_on_wifi lets it answer on the Wi-Fi (the I/O side routes it)
   /proxy.pac, /wpad.dat  proxy auto-config for browsers
   /captive-portal/api    RFC 8908 captive-portal API (application/captive+json)
   /qr.svg                the QR code of the Telegram link, if one was given
@@ -25,7 +25,6 @@ No sockets, no clock, no files: the QR image comes in as bytes. Clients are
 remembered only as a salted hash, in memory, capped.
 """
 
-import binascii
 import hashlib
 import json
 
@@ -54,8 +53,8 @@ ONLINE = (
     ("connectivity-check.ubuntu.com", "/", (204, None, b"")),
 )
 
-_REASONS = {200: "OK", 204: "No Content", 302: "Found", 401: "Unauthorized", 404: "Not Found",
-            405: "Method Not Allowed"}
+_REASONS = {200: "OK", 204: "No Content", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests"}
 
 _CSS = (
     "body{font:16px/1.45 sans-serif;margin:0;padding:12px;max-width:36em;color:#111;background:#fff}"
@@ -169,9 +168,26 @@ def response(status, ctype, body, extra="", head_only=False):
     return h.encode() if head_only else h.encode() + body
 
 
+def layout(lang, languages, title, body, path="/"):
+    """A whole page in the portal's look: the language links, the title, body (HTML), the status link."""
+    t = TEXT[lang]
+    links = []
+    for code, name in LANG_NAMES:
+        if code in languages:
+            links.append("<b>%s</b>" % name if code == lang else '<a href="%s?lang=%s">%s</a>' % (path, code, name))
+    return (
+        '<!DOCTYPE html><html lang="%s"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        "<title>%s</title><style>%s</style></head><body>"
+        '<div class="lang">%s</div><h1>%s</h1>%s'
+        '<p class="note"><a href="/status?lang=%s">%s</a></p></body></html>'
+        % (lang, esc(title), _CSS, " ".join(links), esc(title), body, lang, esc(t["status"]))
+    )
+
+
 class Portal:
     def __init__(self, address, port, names=("relay.lan",), socks=None, http=None, user=None, password=None,
-                 languages=("kk", "ru", "en"), admin_password="", qr_svg=None, salt=b"", mtproto=None,
+                 languages=("kk", "ru", "en"), qr_svg=None, salt=b"", mtproto=None,
                  qr_mtproto_svg=None):
         """address: the relay's IP on the Wi-Fi side (text); socks/http: (address text, port) or None;
         mtproto: (address text, port, secret as links write it) or None."""
@@ -183,12 +199,10 @@ class Portal:
         self.user = user
         self.password = password
         self.languages = list(languages)
-        self.admin_password = admin_password
         self.qr = self._inline_svg(qr_svg)
         self.mtproto = mtproto
         self.qr_mt = self._inline_svg(qr_mtproto_svg) if mtproto else None
         self.salt = salt
-        self.restart_requested = False
         self.seen = {}
         suffix = "" if port == 80 else ":%d" % port
         host = address if ":" not in address else "[" + address + "]"
@@ -251,8 +265,6 @@ class Portal:
         if r is None:
             return response(400, "text/plain", b"not an HTTP/1.x request\n")
         head_only = r.method == b"HEAD"
-        if r.method == b"POST" and r.path == "/admin/restart":
-            return self._restart(r)
         if r.method != b"GET" and not head_only:
             return response(405, "text/plain", b"GET only\n", "Allow: GET, HEAD\r\n")
         if r.host and r.host not in self.own_hosts:
@@ -279,13 +291,6 @@ class Portal:
             body = self.page_done(lang)
         elif p == "/status":
             body = self.page_status(lang, info(client_ip))
-        elif p == "/admin":
-            if not self.admin_password:
-                return response(404, "text/plain", b"the admin page is off: set portal.admin_password\n")
-            if not self._admin_ok(r.headers.get(b"authorization")):
-                return response(401, "text/plain", b"admin password needed\n",
-                                'WWW-Authenticate: Basic realm="relay admin", charset="UTF-8"\r\n', head_only)
-            body = self.page_admin(lang, info(client_ip))
         elif p == "/proxy.pac" or p == "/wpad.dat":
             return response(200, "application/x-ns-proxy-autoconfig", self.pac(), "", head_only)
         elif p == "/captive-portal/api":
@@ -302,39 +307,10 @@ class Portal:
         return response(200, "text/html; charset=utf-8", body.encode(), "Content-Language: " + lang + "\r\n",
                         head_only)
 
-    def _admin_ok(self, value):
-        if not value or value[:6].lower() != b"basic ":
-            return False
-        try:
-            raw = binascii.a2b_base64(value[6:].strip())
-        except ValueError:
-            return False
-        colon = raw.find(b":")
-        if colon < 0:
-            return False
-        got = raw[colon + 1 :]
-        want = self.admin_password.encode()
-        diff = len(got) ^ len(want)
-        for i in range(len(want)):  # the same time for every wrong guess of this length
-            diff |= want[i] ^ (got[i] if i < len(got) else 0)
-        return diff == 0
-
     # -- pages -----------------------------------------------------------------
 
     def _page(self, lang, title, body, path="/"):
-        t = TEXT[lang]
-        links = []
-        for code, name in LANG_NAMES:
-            if code in self.languages:
-                links.append("<b>%s</b>" % name if code == lang else '<a href="%s?lang=%s">%s</a>' % (path, code, name))
-        return (
-            '<!DOCTYPE html><html lang="%s"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            "<title>%s</title><style>%s</style></head><body>"
-            '<div class="lang">%s</div><h1>%s</h1>%s'
-            '<p class="note"><a href="/status?lang=%s">%s</a></p></body></html>'
-            % (lang, esc(title), _CSS, " ".join(links), esc(title), body, lang, esc(t["status"]))
-        )
+        return layout(lang, self.languages, title, body, path)
 
     def page_home(self, lang):
         t = TEXT[lang]
@@ -414,33 +390,6 @@ class Portal:
             body += '<p class="note" id=clocknote>%s</p>' % esc(t["clock_note"])
         body += '<p><a href="/?lang=%s">%s</a></p>' % (lang, esc(t["back"]))
         return self._page(lang, t["status"], body, "/status")
-
-    def restart_token(self):
-        """Put in the admin page's restart form: a page elsewhere cannot guess it (no cross-site restarts)."""
-        return "".join("%02x" % b for b in hashlib.sha256(self.salt + b"restart").digest()[:12])
-
-    def _restart(self, r):
-        if not self.admin_password or not self._admin_ok(r.headers.get(b"authorization")):
-            return response(401, "text/plain", b"admin password needed\n",
-                            'WWW-Authenticate: Basic realm="relay admin", charset="UTF-8"\r\n')
-        if r.query.get("token") != self.restart_token():
-            return response(403, "text/plain", b"open the admin page and use its button\n")
-        self.restart_requested = True  # the I/O side restarts once this answer is sent
-        return response(200, "text/plain", b"restarting; the relay is back in a few seconds\n")
-
-    def page_admin(self, lang, info):
-        t = TEXT[lang]
-        rows = []
-        c = info.get("counters", {})
-        for k in sorted(c):
-            v = c[k]
-            if type(v) is dict:
-                v = ", ".join("%s: %s" % (x, v[x]) for x in sorted(v)) or "0"
-            rows.append("<tr><td>%s</td><td><code>%s</code></td></tr>" % (esc(k), esc(str(v))))
-        body = "<h2>%s</h2><table id=counters>%s</table>" % (esc(t["counters"]), "".join(rows))
-        body += ('<form method="post" action="/admin/restart?token=%s"><button class="btn" id=restart>%s</button>'
-                 "</form>" % (self.restart_token(), esc(t["restart"])))
-        return self._page(lang, t["admin"], body, "/admin")
 
     def pac(self):
         routes = []

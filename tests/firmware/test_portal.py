@@ -1,6 +1,5 @@
 """The onboarding portal's routing and pages (relay.portal), request heads in, responses out."""
 
-import base64
 import json
 import re
 from html.parser import HTMLParser
@@ -18,7 +17,7 @@ QR = b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="10"
 
 def portal(**kw):
     args = dict(address="192.168.4.1", port=80, names=["relay.lan", "relay"], socks=("192.168.4.1", 1080),
-                http=("192.168.4.1", 8080), admin_password="s3cret pass", qr_svg=QR, salt=b"salt")
+                http=("192.168.4.1", 8080), qr_svg=QR, salt=b"salt")
     args.update(kw)
     return Portal(**args)
 
@@ -148,21 +147,6 @@ def test_status_page():
     status, _, body = get(portal(), "/status?lang=ru")
     assert status == 200 and "Сейчас подключено людей" in body.decode() and "<b id=people>7</b>" in body.decode()
     assert "работает" in body.decode()
-
-
-def test_admin_needs_the_password():
-    p = portal()
-    status, h, _ = get(p, "/admin")
-    assert status == 401 and h["www-authenticate"].startswith("Basic ")
-    for cred in ("admin:wrong", "admin:s3cret pas", "admin:s3cret pass!", "nocolon", "admin:"):
-        auth = "Basic " + base64.b64encode(cred.encode()).decode()
-        assert get(p, "/admin", headers=[("Authorization", auth)])[0] == 401
-    assert get(p, "/admin", headers=[("Authorization", "Basic !!!")])[0] == 401
-    auth = "Basic " + base64.b64encode(b"anyone:s3cret pass").decode()
-    status, _, body = get(p, "/admin?lang=en", headers=[("Authorization", auth)])
-    assert status == 200 and "<td>tunnels_open</td><td><code>3</code>" in body.decode()
-    assert "guard: 2" in body.decode()
-    assert get(portal(admin_password=""), "/admin")[0] == 404  # no password set: no admin page at all
 
 
 def test_qr_and_misc_routes():
