@@ -46,8 +46,9 @@ TEXT = {
         "about_text": "Relay is a small device set up by volunteers. It shares one connection to the outside world "
         "with everyone nearby, so that Telegram keeps working while the internet is shut down. It carries only "
         "Telegram and the services its owners chose; other sites will not open.",
-        "privacy": "It keeps no logs: it does not record who you are, what you read or whom you write to. It counts "
-        "only totals (how many people, how many bytes). Telegram encrypts your messages itself; the relay cannot "
+        "privacy": "It keeps no logs: it does not record who you are, what you read or whom you write to. It stores "
+        "only totals (how many people, how many bytes); where each phone has a daily share, its count stays in "
+        "memory and is gone when the relay restarts. Telegram encrypts your messages itself; the relay cannot "
         "read them.",
         "share": "The connection is shared and slow: please do not send large videos, so that everyone gets through.",
         "continue": "Continue",
@@ -105,7 +106,8 @@ TEXT = {
         "к внешнему миру между всеми, кто рядом, чтобы Telegram работал, пока интернет отключён. Через него "
         "работают только Telegram и сервисы, выбранные владельцами устройства; другие сайты не откроются.",
         "privacy": "Устройство не ведёт журналов: оно не записывает, кто вы, что вы читаете и кому пишете. Оно "
-        "считает только общие цифры (сколько людей, сколько байт). Сообщения шифрует сам Telegram, устройство "
+        "хранит только общие цифры (сколько людей, сколько байт); если у телефонов есть дневная доля, её счёт "
+        "держится только в памяти и пропадает при перезапуске. Сообщения шифрует сам Telegram, устройство "
         "не может их прочитать.",
         "share": "Канал общий и медленный: пожалуйста, не отправляйте большие видео, чтобы хватило всем.",
         "continue": "Продолжить",
@@ -164,7 +166,8 @@ TEXT = {
         "беруі үшін ол сыртқы әлеммен бір байланысты маңайдағылардың бәріне бөліп береді. Ол арқылы тек "
         "Telegram мен құрылғы иелері таңдаған қызметтер ғана жұмыс істейді; басқа сайттар ашылмайды.",
         "privacy": "Құрылғы журнал жүргізбейді: сіздің кім екеніңізді, не оқитыныңызды және кімге жазатыныңызды "
-        "жазып алмайды. Ол тек жалпы сандарды (қанша адам, қанша байт) санайды. Хабарламаларыңызды Telegram "
+        "жазып алмайды. Ол тек жалпы сандарды (қанша адам, қанша байт) сақтайды; телефондарға күндік үлес берілсе, оның "
+        "есебі тек жадта тұрады және құрылғы қайта іске қосылғанда өшеді. Хабарламаларыңызды Telegram "
         "өзі шифрлайды, құрылғы оларды оқи алмайды.",
         "share": "Байланыс ортақ әрі баяу: барлығына жетуі үшін үлкен бейнелерді жібермеуіңізді сұраймыз.",
         "continue": "Жалғастыру",
