@@ -20,6 +20,7 @@ wraps, as MicroPython's ticks do) and random(n) come in.
 import binascii
 
 from relay.addr import parse_ip
+from relay.httpproxy import parse_basic
 from relay.portal import esc, layout, parse_head, pick_language, response
 from relay.portal_text import TEXT
 
@@ -186,7 +187,8 @@ class Admin:
         if wait:
             return response(429, "text/plain", b"too many wrong passwords; wait, or use the wired side or the "
                             b"console\n", "Retry-After: %d\r\n" % ((wait + 999) // 1000), head_only)
-        got = _basic_password(r.headers.get(b"authorization"))
+        cred = parse_basic(r.headers.get(b"authorization"))  # any user name: the password is what counts
+        got = None if cred is None else cred[1]
         if got is None:
             return response(401, "text/plain", b"admin password needed\n", _REALM, head_only)
         if not _same(got, self.password):
@@ -236,18 +238,6 @@ def _text(b):
         return bytes(b).decode()
     except UnicodeError:
         return ""
-
-
-def _basic_password(value):
-    """The password of an Authorization: Basic value (any user name), or None."""
-    if not value or value[:6].lower() != b"basic ":
-        return None
-    try:
-        raw = binascii.a2b_base64(value[6:].strip())
-    except ValueError:
-        return None
-    colon = raw.find(b":")
-    return None if colon < 0 else raw[colon + 1 :]
 
 
 def _same(got, want):

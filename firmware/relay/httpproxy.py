@@ -240,11 +240,15 @@ def parse_response(head):
 
 def basic_credentials(msg):
     """(user, password) bytes from Proxy-Authorization: Basic, or None."""
-    v = msg.get(b"proxy-authorization")
-    if not v or v[:6].lower() != b"basic ":
+    return parse_basic(msg.get(b"proxy-authorization"))
+
+
+def parse_basic(value):
+    """(user, password) bytes from a Basic credentials header value (RFC 7617), or None."""
+    if not value or value[:6].lower() != b"basic ":
         return None
     try:
-        raw = binascii.a2b_base64(v[6:].strip())
+        raw = binascii.a2b_base64(value[6:].strip())
     except ValueError:
         return None
     colon = raw.find(b":")

@@ -11,6 +11,20 @@ import dns.message
 import dns.rrset
 
 
+def read_to_close(sock):
+    """Everything sock receives until the peer closes (a timeout set on sock ends it too)."""
+    data = bytearray()
+    try:
+        while True:
+            d = sock.recv(262144)
+            if not d:
+                break
+            data += d
+    except socket.timeout:
+        pass
+    return bytes(data)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 

@@ -9,6 +9,7 @@ import socket
 
 import pytest
 
+from tests.helpers.origin import read_to_close
 from tests.helpers.relayproc import free_port
 from tests.integration.test_wifi_services import browser  # noqa: F401  (the Chromium fixture)
 
@@ -24,12 +25,7 @@ def request(port, path, method="GET", pw=None, headers=(), src="127.0.0.1", host
     if pw is not None:
         h.append(("Authorization", "Basic " + base64.b64encode(b"admin:" + pw.encode()).decode()))
     s.sendall((f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h) + "\r\n").encode())
-    data = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        data += d
+    data = read_to_close(s)
     s.close()
     return int(data.split(b" ", 2)[1]), data
 

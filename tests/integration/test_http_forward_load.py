@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.helpers.origin import Origin
+from tests.helpers.origin import Origin, read_to_close
 
 N = 64
 SIZE = 1 << 20
@@ -32,14 +32,9 @@ def _get(port, origin, path, results, i, go):
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         s.sendall(b"GET http://127.0.0.1:%d%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % (origin.port, path))
         go.wait(30)
-        data = bytearray()
-        while True:
-            d = s.recv(262144)
-            if not d:
-                break
-            data += d
+        data = read_to_close(s)
         s.close()
-        head, _, body = bytes(data).partition(b"\r\n\r\n")
+        head, _, body = data.partition(b"\r\n\r\n")
         out["status"] = int(head.split(b" ")[1]) if head.startswith(b"HTTP/1.1 ") else None
         out["head"] = head.lower()
         out["body"] = body

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.helpers.origin import ThreadedTCP
+from tests.helpers.origin import ThreadedTCP, read_to_close
 
 
 class RecordingOrigin(ThreadedTCP):
@@ -45,15 +45,7 @@ def _ask(port, raw, timeout=5):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     t = time.monotonic()
     s.sendall(raw)
-    out = b""
-    try:
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            out += d
-    except socket.timeout:
-        pass
+    out = read_to_close(s)
     s.close()
     return out, time.monotonic() - t
 

@@ -10,10 +10,10 @@ credentials are gone from the board).
 
 import csv
 import io
-import os
-import tempfile
 import threading
 from pathlib import Path
+
+from relayctl.private import write_private
 
 COLUMNS = ("time", "mac", "board", "chip", "ssid", "wifi_password", "proxy_host", "proxy_port", "proxy_user",
            "proxy_password", "admin_password", "mtproto_port", "mtproto_secret", "firmware_sha256", "config_sha256", "relay_version", "boot_checked", "port")
@@ -39,17 +39,4 @@ def add(path, row):
         w.writeheader()
         w.writerows(rows)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".inventory-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", newline="") as f:
-                f.write(buf.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)  # it holds passwords
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_private(path, buf.getvalue())  # it holds passwords
