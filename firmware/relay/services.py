@@ -187,6 +187,9 @@ async def start(relay):
     done = []
     if cfg.portal.enabled:
         relay.portal = make_portal(relay)
+        if cfg.portal.admin_on_wifi and cfg.portal.admin_password:
+            relay.log.warn("portal.admin_on_wifi: the admin page answers on the Wi-Fi, where its password crosses "
+                           "the air in the clear; the status listener (wired side) does not need that")
 
         def accept(conn):
             if len(relay.sessions) >= cfg.limits.sessions:

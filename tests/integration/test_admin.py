@@ -74,6 +74,7 @@ def test_guessing_is_braked_and_a_wifi_flood_leaves_the_wired_side_open(runtime,
     assert request(r.status, "/admin", pw=PW)[0] == 200
     out, err = r.stop()
     assert "many wrong passwords from the Wi-Fi" in err and "127.0." not in err  # said, naming no one
+    assert "crosses the air in the clear" in err  # and at the start, what admin_on_wifi costs
 
 
 @pytest.mark.parametrize("rt", ["cpython", "micropython"])
