@@ -121,7 +121,7 @@ async def _send_body(relay, s, src, dst, framer, pending, up, chunk=False):
 
     Reads are relayed as they come, without a copy (on MicroPython they are views of the one shared
     buffer; runtime's send copies only what a slow peer leaves unsent). chunk: frame a close-delimited
-    body as chunks, so a client can tell a cut from the end. An OSError mid-body propagates: the caller
+    body as chunks (_chunk), so a client can tell a cut from the end. An OSError mid-body propagates: the caller
     closes, and the client, short of its Content-Length or last chunk, sees an error."""
     st = relay.stats
     while True:
@@ -131,10 +131,9 @@ async def _send_body(relay, s, src, dst, framer, pending, up, chunk=False):
             tail = bytes(pending[n:])  # copied before any wait: the shared buffer is reused meanwhile
         if n:
             if chunk:
-                await dst.send(b"%x\r\n" % n)
-            await dst.send(pending[:n] if n < len(pending) else pending)
-            if chunk:
-                await dst.send(b"\r\n")
+                await dst.send(_chunk(pending, n))
+            else:
+                await dst.send(pending[:n] if n < len(pending) else pending)
             if up:
                 st.bytes_up += n
             else:
@@ -149,6 +148,19 @@ async def _send_body(relay, s, src, dst, framer, pending, up, chunk=False):
                 return b""
             raise OSError(0, "peer closed mid-body")
         s.active = runtime.now_ms()
+
+
+def _chunk(data, n):
+    """The first n bytes of data framed as one chunk, in one buffer: sent in pieces, the shared receive buffer
+    holding data could be reused while the size line waits for a slow client (the one copy this path makes,
+    and only for bodies that end with the origin's close)."""
+    size = b"%x\r\n" % n
+    k = len(size)
+    out = bytearray(k + n + 2)
+    out[:k] = size
+    out[k : k + n] = data[:n]
+    out[k + n :] = b"\r\n"
+    return out
 
 
 class _Origin:

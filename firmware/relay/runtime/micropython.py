@@ -156,17 +156,17 @@ class Conn:
 
     async def send(self, data):
         s = self.s
-        n = s.write(data)
-        if n is None:
-            n = 0
-        if n == len(data):
+        n = s.write(data) or 0
+        end = len(data)
+        if n == end:
             return
-        rest = bytes(data[n:])  # the shared receive buffer is reused while we wait
-        while rest:
+        if type(data) is memoryview:
+            # A view may be of the shared receive buffer, which is reused while we wait: copy what is left
+            # (bytes and bytearrays are the caller's, and stay put until this returns).
+            data, n, end = bytes(data[n:]), 0, end - n
+        while n < end:
             await _wait_write(s)
-            n = s.write(rest)
-            if n:
-                rest = rest[n:]
+            n += s.write(data, n, end - n) or 0
 
     def shutdown_write(self):
         return False
