@@ -13,8 +13,8 @@ def runtime(request):
 def start_relay(tmp_path):
     started = []
 
-    def start(runtime, config=None, extra_args=(), socks_port=None):
-        r = RelayProcess(runtime, tmp_path, config, extra_args, socks_port=socks_port)
+    def start(runtime, config=None, extra_args=(), socks_port=None, heap=None):
+        r = RelayProcess(runtime, tmp_path, config, extra_args, socks_port=socks_port, heap=heap)
         started.append(r)
         return r
 

@@ -73,8 +73,13 @@ def load_config(argv):
             raise ConfigError([path + ": cannot read: " + str(e)])
     if dns:
         over["dns.servers"] = dns
-    cfg = load(text.decode() if text else "", name, over, {"guard.allow": allow})
-    digest = runtime.sha256_hex(text)[:12] if text else "default"
+    raw = text
+    try:
+        text = text.decode()
+    except UnicodeError:
+        raise ConfigError([name + ": not UTF-8 text; save it as UTF-8 (relayctl build writes it so)"])
+    cfg = load(text, name, over, {"guard.allow": allow})
+    digest = runtime.sha256_hex(raw)[:12] if raw else "default"
     return cfg, digest
 
 

@@ -302,7 +302,12 @@ SCHEMA = (
      "names that lead to the portal; the first is the short address shown to people"),
     ("portal.languages", ["kk", "ru", "en"], _list_of(_one_of("kk", "ru", "en")),
      "page languages; the first is used when the phone asks for none of them"),
-    ("portal.admin_password", "", _any_text, "password of the /admin page (HTTP Basic, any user name); \"\": page off"),
+    ("portal.admin_password", "", _any_text,
+     "password of the /admin page (HTTP Basic, any user name), served on the status listener (loopback, the wired or "
+     "uplink side); wrong guesses are braked per address and per side; \"\": page off"),
+    ("portal.admin_on_wifi", False, _bool,
+     "also serve /admin to the Wi-Fi (the portal): the password then crosses the open air in the clear (HTTP, no TLS) "
+     "for anyone nearby to read"),
     ("portal.qr_svg", "", _any_text, "file holding an SVG QR code of the Telegram link, shown on the page"),
     ("portal.qr_mtproto_svg", "", _any_text,
      "file holding an SVG QR code of the tg://proxy (MTProto) link, shown on the page when mtproto is on"),
@@ -424,7 +429,12 @@ SCHEMA = (
     ("share.small_at", 0.95, _fraction, "fraction of the budget after which only small messaging flows pass"),
     ("share.slow_factor", 0.25, _fraction, "share of the link bulk keeps once slowed"),
     ("share.slow_rate", 65536, _int_range(1024, 1 << 40), "bulk rate once slowed when no rate is configured, bytes/s"),
-    ("share.state_file", "", _path_or_empty, "where counters survive a reboot (written then renamed); empty: kept in memory"),
+    ("share.state_file", "", _path_or_empty,
+     "where the budget's totals survive a reboot (written then renamed, the copy before kept as .prev; nothing per "
+     "phone); empty: kept in memory"),
+    ("share.phones_file", "", _path_or_empty,
+     "where per-phone quota counters survive a restart of the relay: only a file on a RAM disk (tmpfs, e.g. "
+     "/run/relay/phones.json) is used, so a reboot clears it; empty: in memory only, a restart starts every phone's day afresh"),
     ("share.persist_interval", 300, _seconds, "seconds between counter writes (flash wear vs. what a power cut loses)"),
     ("fleet.enabled", False, _bool, "report counters to the fleet's MQTT broker (relayctl fleet): retained, with a last will"),
     ("fleet.broker", "", _any_text, "the broker's address or name"),

@@ -79,69 +79,132 @@ async def _connect(relay, s, req, rest):
     return up, rest
 
 
-async def _send_body(relay, s, src, dst, framer, pending, up):
-    """Copy one message body from src to dst. pending: bytes already read. Returns what follows it."""
+class _Slots:
+    """Forwards in flight at once, bounded by memory on a runtime with one heap (MicroPython): a forward
+    stalled on a slow client holds one copy of a read (the shared buffer is reused meanwhile), so at most
+    a quarter of the heap goes to them. More wait for a slot (up to the connect timeout), then get a 503."""
+
+    def __init__(self, relay):
+        heap = runtime.heap_size()
+        lim = relay.cfg.limits
+        per = lim.buffer + 2 * lim.http_head + _FORWARD_OVERHEAD
+        self.free = -1 if heap is None else max(1, heap // 4 // per)  # -1: no bound (CPython: the OS's memory)
+        self.freed = runtime.Event()
+
+    async def take(self, wait_ms):
+        if self.free < 0:
+            return True
+        t = runtime.now_ms()
+        while self.free == 0:
+            left = wait_ms - runtime.ms_since(t)
+            if left <= 0:
+                return False
+            self.freed.clear()
+            try:
+                await runtime.wait_for_ms(self.freed.wait(), left)
+            except runtime.TimeoutError:
+                return False
+        self.free -= 1
+        return True
+
+    def give(self):
+        if self.free >= 0:
+            self.free += 1
+            self.freed.set()
+
+
+_FORWARD_OVERHEAD = 4096  # a forward's objects and frames beside its read copy and two heads
+
+
+async def _send_body(relay, s, src, dst, framer, pending, up, chunk=False):
+    """Relay one message body from src to dst. pending: bytes already read. Returns the bytes after it.
+
+    Reads are relayed as they come, without a copy (on MicroPython they are views of the one shared
+    buffer; runtime's send copies only what a slow peer leaves unsent). chunk: frame a close-delimited
+    body as chunks (_chunk), so a client can tell a cut from the end. An OSError mid-body propagates: the caller
+    closes, and the client, short of its Content-Length or last chunk, sees an error."""
     st = relay.stats
     while True:
         n = framer.consume(pending)
+        tail = b""
+        if framer.done and n < len(pending):
+            tail = bytes(pending[n:])  # copied before any wait: the shared buffer is reused meanwhile
         if n:
-            await dst.send(pending[:n])
+            if chunk:
+                await dst.send(_chunk(pending, n))
+            else:
+                await dst.send(pending[:n] if n < len(pending) else pending)
             if up:
                 st.bytes_up += n
             else:
                 st.bytes_down += n
         if framer.done:
-            return pending[n:]
+            return tail
         pending = await src.recv()
         if not pending:
             if framer.kind == H.UNTIL_CLOSE:
+                if chunk:
+                    await dst.send(b"0\r\n\r\n")
                 return b""
             raise OSError(0, "peer closed mid-body")
         s.active = runtime.now_ms()
-        pending = bytes(pending)
+
+
+def _chunk(data, n):
+    """The first n bytes of data framed as one chunk, in one buffer: sent in pieces, the shared receive buffer
+    holding data could be reused while the size line waits for a slow client (the one copy this path makes,
+    and only for bodies that end with the origin's close)."""
+    size = b"%x\r\n" % n
+    k = len(size)
+    out = bytearray(k + n + 2)
+    out[:k] = size
+    out[k : k + n] = data[:n]
+    out[k + n :] = b"\r\n"
+    return out
+
+
+class _Origin:
+    """The upstream connection kept between requests (keep-alive) and the (host, port) it goes to."""
+
+    __slots__ = ("conn", "key")
+
+    def __init__(self):
+        self.conn = None
+        self.key = None
+
+    def drop(self, relay, s):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+            relay.tunnel_close(s)
 
 
 async def _forward(relay, s, req, reader):
+    slots = getattr(relay, "http_slots", None)
+    if slots is None:
+        slots = relay.http_slots = _Slots(relay)
     conn = s.conn
     limit = relay.cfg.limits.http_head
-    up = None
-    key = None
+    origin = _Origin()
     s.timeout_ms = relay.idle_ms
     try:
         while True:
-            reused = up is not None and key == (req.host, req.port)
-            if not reused:
-                if up is not None:
-                    up.close()
-                    relay.tunnel_close(s)
-                up = await _open(relay, s, req)
-                if up is None:
-                    return
-                key = (req.host, req.port)
-            await up.send(H.forward_head(req))
-            body = H.request_framing(req)
-            after = await _send_body(relay, s, conn, up, body, reader.rest, True)
-            resp, rest = await _response_head(up, limit, conn)
-            if resp is None and reused and body.kind == H.NONE:
-                # The origin dropped the idle connection we kept: ask again on a new one.
-                up.close()
-                relay.tunnel_close(s)
-                up = await _open(relay, s, req)
-                if up is None:
-                    return
-                await up.send(H.forward_head(req))
-                resp, rest = await _response_head(up, limit, conn)
-            if resp is None:
-                await conn.send(H.error_response(502, "the destination closed without answering"))
+            if not await slots.take(relay.connect_ms):
+                relay.stats.refuse(S.R_FULL)
+                await conn.send(refusal_response(S.R_FULL))
                 return
-            framer = H.response_framing(resp, req.method)
-            keep = not H.client_wants_close(req) and framer.kind != H.UNTIL_CLOSE
-            await conn.send(H.client_head(resp, keep))
-            extra = await _send_body(relay, s, up, conn, framer, rest, False)
-            if framer.kind == H.UNTIL_CLOSE or extra or not H.origin_keeps_alive(resp):
-                up.close()
-                up = None
-                relay.tunnel_close(s)
+            sent = [False]  # whether the response head went out: after it, a failure can only close
+            try:
+                keep, after = await _exchange(relay, s, req, reader, origin, limit, sent)
+            except MemoryError:
+                # The heap ran out all the same (fragmentation): before the answer a 503, during it a close;
+                # either way the client sees an error, never a short body.
+                relay.stats.refuse(S.R_FULL)
+                if not sent[0]:
+                    await conn.send(refusal_response(S.R_FULL))
+                return
+            finally:
+                slots.give()
             if not keep:
                 return
             reader = H.HeadReader(limit)
@@ -150,9 +213,48 @@ async def _forward(relay, s, req, reader):
                 return
             req = H.parse_request(head)
     finally:
-        if up is not None:
-            up.close()
+        origin.drop(relay, s)
         relay.tunnel_close(s)
+
+
+async def _exchange(relay, s, req, reader, origin, limit, sent):
+    """One request and its response. -> (keep the client connection?, bytes read after the request)."""
+    conn = s.conn
+    key = (req.host, req.port)
+    reused = origin.conn is not None and origin.key == key
+    if not reused:
+        origin.drop(relay, s)
+        origin.conn = await _open(relay, s, req)
+        if origin.conn is None:
+            return False, b""
+        origin.key = key
+    up = origin.conn
+    await up.send(H.forward_head(req))
+    body = H.request_framing(req)
+    after = await _send_body(relay, s, conn, up, body, reader.rest, True)
+    resp, rest = await _response_head(up, limit, conn)
+    if resp is None and reused and body.kind == H.NONE:
+        # The origin dropped the idle connection we kept: ask again on a new one.
+        origin.drop(relay, s)
+        up = origin.conn = await _open(relay, s, req)
+        if up is None:
+            return False, b""
+        await up.send(H.forward_head(req))
+        resp, rest = await _response_head(up, limit, conn)
+    if resp is None:
+        await conn.send(H.error_response(502, "the destination closed without answering"))
+        return False, b""
+    framer = H.response_framing(resp, req.method)
+    # A body that ends with the origin's close looks whole to the client even when it was cut: to an
+    # HTTP/1.1 client it goes as chunks, so a cut shows (an HTTP/1.0 client has no way to tell).
+    chunk = framer.kind == H.UNTIL_CLOSE and req.version == b"HTTP/1.1" and resp.get(b"transfer-encoding") is None
+    keep = not H.client_wants_close(req) and (framer.kind != H.UNTIL_CLOSE or chunk)
+    sent[0] = True
+    await conn.send(H.client_head(resp, keep, chunk))
+    extra = await _send_body(relay, s, up, conn, framer, rest, False, chunk)
+    if framer.kind == H.UNTIL_CLOSE or extra or not H.origin_keeps_alive(resp):
+        origin.drop(relay, s)
+    return keep, after
 
 
 async def _open(relay, s, req):

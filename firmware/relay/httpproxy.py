@@ -98,6 +98,16 @@ class Message:
         return out
 
 
+# RFC 9110 5.6.2: the characters a header name (a token) may hold.
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _has_ctl(b):
+    """True when b holds CR, LF or NUL. Lines were split at CRLF, so a CR or LF left inside one is bare:
+    a parser after us may end the line there and read a header we never saw (RFC 9112 2.2)."""
+    return b"\n" in b or b"\r" in b or b"\x00" in b
+
+
 def _headers(lines, status):
     out = []
     for line in lines:
@@ -105,14 +115,42 @@ def _headers(lines, status):
             continue
         if line[0] in b" \t":
             raise HttpError(status, "folded header lines are not allowed")
+        if _has_ctl(line):
+            raise HttpError(status, "bare CR, LF or NUL in a header line")
         colon = line.find(b":")
         if colon <= 0:
             raise HttpError(status, "header line without a name")
-        name = line[:colon].strip().lower()
-        if b" " in name or b"\t" in name:
-            raise HttpError(status, "space in a header name")
+        name = line[:colon].lower()
+        for c in name:
+            if c not in _TCHAR:
+                raise HttpError(status, "bad character in a header name")
         out.append((name, line[colon + 1 :].strip()))
+    _one_length(out, status)
     return out
+
+
+def _one_length(headers, status):
+    """RFC 9112 6.3: Content-Length values that differ make the framing ambiguous: refuse them.
+    Copies of one value are merged into one header, so nothing after us sees two."""
+    first = -1
+    i = 0
+    while i < len(headers):
+        k, v = headers[i]
+        if k == b"content-length":
+            if first < 0:
+                first = i
+            elif v != headers[first][1]:
+                raise HttpError(status, "two different Content-Length values")
+            else:
+                headers.pop(i)
+                continue
+        i += 1
+
+
+def _port(text):
+    if not text.isdigit() or len(text) > 5 or not 0 < int(text) < 65536:
+        raise HttpError(400, "bad port: expected 1..65535")
+    return int(text)
 
 
 def _authority(text, default_port):
@@ -128,20 +166,16 @@ def _authority(text, default_port):
             raise HttpError(400, "unclosed [ in host")
         host, after = s[1:end], s[end + 1 :]
         if after:
-            if after[0] != ":" or not after[1:].isdigit():
+            if after[0] != ":":
                 raise HttpError(400, "bad port")
-            port = int(after[1:])
+            port = _port(after[1:])
         ip = parse_ip(host)
         if ip is None or len(ip) != 16:
             raise HttpError(400, "bad IPv6 address in host")
         return ip, port
     if ":" in s:
         s, p = s.rsplit(":", 1)
-        if not p.isdigit():
-            raise HttpError(400, "bad port")
-        port = int(p)
-    if not 0 < port < 65536:
-        raise HttpError(400, "port out of range")
+        port = _port(p)
     if not s or " " in s or "/" in s or "@" in s:
         raise HttpError(400, "bad host")
     ip = parse_ip(s)
@@ -151,12 +185,15 @@ def _authority(text, default_port):
 def parse_request(head):
     lines = head.split(b"\r\n")
     parts = lines[0].split(b" ")
-    if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+    if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
         raise HttpError(400, "not an HTTP/1.x request line")
     m = Message()
     m.method, m.target, m.version = parts
     if not m.method.isalpha():
         raise HttpError(400, "bad method")
+    for c in m.target:
+        if c <= 0x20 or c == 0x7F:  # a target is visible ASCII (RFC 9112 3.2); anything else is smuggling material
+            raise HttpError(400, "control character or space in the request target")
     m.headers = _headers(lines[1:], 400)
     if m.method == b"CONNECT":
         m.host, m.port = _authority(m.target, 443)
@@ -195,17 +232,23 @@ def parse_response(head):
     m.version = parts[0]
     m.status = int(parts[1])
     m.target = parts[2] if len(parts) > 2 else b""
+    if _has_ctl(m.target):
+        raise HttpError(502, "bare CR, LF or NUL in the status line")
     m.headers = _headers(lines[1:], 502)
     return m
 
 
 def basic_credentials(msg):
     """(user, password) bytes from Proxy-Authorization: Basic, or None."""
-    v = msg.get(b"proxy-authorization")
-    if not v or v[:6].lower() != b"basic ":
+    return parse_basic(msg.get(b"proxy-authorization"))
+
+
+def parse_basic(value):
+    """(user, password) bytes from a Basic credentials header value (RFC 7617), or None."""
+    if not value or value[:6].lower() != b"basic ":
         return None
     try:
-        raw = binascii.a2b_base64(v[6:].strip())
+        raw = binascii.a2b_base64(value[6:].strip())
     except ValueError:
         return None
     colon = raw.find(b":")
@@ -253,8 +296,11 @@ def forward_head(req):
     return _join(req.method + b" " + req.path + b" HTTP/1.1", hs)
 
 
-def client_head(resp, keep_alive):
+def client_head(resp, keep_alive, chunked=False):
+    """chunked: the relay frames a close-delimited body as chunks (it says so here)."""
     hs = _strip(resp.headers, resp.tokens(b"connection"))
+    if chunked:
+        hs.append((b"transfer-encoding", b"chunked"))
     hs.append((b"connection", b"keep-alive" if keep_alive else b"close"))
     first = b"HTTP/1.1 " + str(resp.status).encode() + b" " + resp.target
     return _join(first, hs)
@@ -278,13 +324,13 @@ UNTIL_CLOSE = 3
 def request_framing(req):
     te = req.tokens(b"transfer-encoding")
     if te:
-        if te[-1] != b"chunked":
-            raise HttpError(400, "unsupported Transfer-Encoding")
-        return BodyFramer(CHUNKED)
+        if te != [b"chunked"]:
+            raise HttpError(400, "unsupported Transfer-Encoding")  # RFC 9112 6.1: chunked, once, last
+        return BodyFramer(CHUNKED, 0, 400)
     cl = req.get(b"content-length")
     if cl is None:
         return BodyFramer(NONE)
-    return BodyFramer(LENGTH, _length(cl, 400))
+    return BodyFramer(LENGTH, _length(cl, 400), 400)
 
 
 def response_framing(resp, method):
@@ -311,13 +357,16 @@ _DATA = 1
 _DATA_END = 2
 _TRAILER = 3
 _MAX_LINE = 4096  # chunk-size lines and trailer lines; anything longer is abuse
+_SCAN = 64  # bytes copied at a time while looking for a line's end
+_HEX = b"0123456789abcdefABCDEF"
 
 
 class BodyFramer:
     """Counts body bytes without copying them. consume(data) -> how many bytes of data are body."""
 
-    def __init__(self, kind, length=0):
+    def __init__(self, kind, length=0, status=502):
         self.kind = kind
+        self.status = status  # what a broken body is: 400 from a client, 502 from an origin
         self.left = length
         self.done = kind == NONE or (kind == LENGTH and length == 0)
         self.state = _SIZE
@@ -336,8 +385,7 @@ class BodyFramer:
         return self._chunked(data)
 
     def _chunked(self, data):
-        if not isinstance(data, bytes):
-            data = bytes(data)  # forwarding is not the bulk path; a copy keeps the scanner simple
+        # data may be a view of the shared receive buffer: only line bytes are copied, _SCAN at a time.
         i, n = 0, len(data)
         while i < n and not self.done:
             st = self.state
@@ -349,28 +397,29 @@ class BodyFramer:
                     self.state = _DATA_END
                 continue
             # Line-oriented states: size line, the CRLF after data, trailer lines.
-            nl = data.find(b"\n", i)
-            end = n if nl < 0 else nl + 1
-            self.line += data[i:end]
-            i = end
+            seg = bytes(data[i : i + _SCAN])
+            nl = seg.find(b"\n")
+            end = len(seg) if nl < 0 else nl + 1
+            self.line += seg[:end]
+            i += end
             if len(self.line) > _MAX_LINE:
-                raise HttpError(502, "chunk line too long")
+                raise HttpError(self.status, "chunk line too long")
             if nl < 0:
-                break
-            line = bytes(self.line).strip()
+                continue
+            line = bytes(self.line)
             self.line = bytearray()
+            if not line.endswith(b"\r\n") or _has_ctl(line[:-2]):
+                raise HttpError(self.status, "chunk line without CRLF")  # RFC 9112 7.1: a bare LF is smuggling material
+            line = line[:-2]
             if st == _DATA_END:
                 if line:
-                    raise HttpError(502, "missing CRLF after chunk")
+                    raise HttpError(self.status, "missing CRLF after chunk")
                 self.state = _SIZE
             elif st == _SIZE:
-                size = line.split(b";", 1)[0].strip()
-                try:
-                    self.left = int(size, 16)
-                except ValueError:
-                    raise HttpError(502, "bad chunk size")
-                if self.left < 0:
-                    raise HttpError(502, "bad chunk size")
+                size = line.split(b";", 1)[0].rstrip(b" \t")
+                if not size or len(size) > 15 or [c for c in size if c not in _HEX]:
+                    raise HttpError(self.status, "bad chunk size")  # int() would take "0x5", "+5", "5_0"
+                self.left = int(size, 16)
                 self.state = _TRAILER if self.left == 0 else _DATA
             elif st == _TRAILER:
                 if not line:

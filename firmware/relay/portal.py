@@ -13,7 +13,7 @@ Routes on the portal's own names and address:
   /tg/socks, /tg/proxy   the Telegram buttons: the same click-through, then a redirect to the tg:// link,
                          so the first tap keeps the phone on the Wi-Fi (the sign-in window may close)
   /status                uplink state and how many people are on the relay
-  /admin                 counters and a restart button, behind HTTP Basic with the site's admin password
+  /admin                 admin.py's, when portal.admin_on_wifi lets it answer on the Wi-Fi (the I/O side routes it)
   /proxy.pac, /wpad.dat  proxy auto-config for browsers (also on wpad, wpad.lan, wpad.<the names' domains>)
   /captive-portal/api    RFC 8908 captive-portal API (application/captive+json)
   /qr.svg                the QR code of the Telegram link, if one was given
@@ -27,7 +27,6 @@ No sockets, no clock, no files: the QR image comes in as bytes. Clients are
 remembered only as a salted hash, in memory, capped.
 """
 
-import binascii
 import hashlib
 import json
 
@@ -56,8 +55,8 @@ ONLINE = (
     ("connectivity-check.ubuntu.com", "/", (204, None, b"")),
 )
 
-_REASONS = {200: "OK", 204: "No Content", 302: "Found", 400: "Bad Request", 401: "Unauthorized",
-            403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 204: "No Content", 302: "Found", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed", 429: "Too Many Requests", 503: "Service Unavailable"}
 
 _CSS = (
     "body{font:16px/1.45 sans-serif;margin:0;padding:12px;max-width:36em;color:#111;background:#fff}"
@@ -184,9 +183,26 @@ def response(status, ctype, body, extra="", head_only=False):
     return h.encode() if head_only else h.encode() + body
 
 
+def layout(lang, languages, title, body, path="/"):
+    """A whole page in the portal's look: the language links, the title, body (HTML), the status link."""
+    t = TEXT[lang]
+    links = []
+    for code, name in LANG_NAMES:
+        if code in languages:
+            links.append("<b>%s</b>" % name if code == lang else '<a href="%s?lang=%s">%s</a>' % (path, code, name))
+    return (
+        '<!DOCTYPE html><html lang="%s"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        "<title>%s</title><style>%s</style></head><body>"
+        '<div class="lang">%s</div><h1>%s</h1>%s'
+        '<p class="note"><a href="/status?lang=%s">%s</a></p></body></html>'
+        % (lang, esc(title), _CSS, " ".join(links), esc(title), body, lang, esc(t["status"]))
+    )
+
+
 class Portal:
     def __init__(self, address, port, names=("relay.lan",), socks=None, http=None, user=None, password=None,
-                 languages=("kk", "ru", "en"), admin_password="", qr_svg=None, salt=b"", mtproto=None,
+                 languages=("kk", "ru", "en"), qr_svg=None, salt=b"", mtproto=None,
                  qr_mtproto_svg=None, preset="open"):
         """address: the relay's IP on the Wi-Fi side (text); socks/http: (address text, port) or None;
         mtproto: (address text, port, secret as links write it) or None; preset: policy.preset, which the
@@ -199,12 +215,10 @@ class Portal:
         self.user = user
         self.password = password
         self.languages = list(languages)
-        self.admin_password = admin_password
         self.qr = self._inline_svg(qr_svg)
         self.mtproto = mtproto
         self.qr_mt = self._inline_svg(qr_mtproto_svg) if mtproto else None
         self.salt = salt
-        self.restart_requested = False
         self.seen = {}
         suffix = "" if port == 80 else ":%d" % port
         host = address if ":" not in address else "[" + address + "]"
@@ -285,8 +299,6 @@ class Portal:
         if r is None:
             return self._error(400, self.languages[0], "err_bad_request")
         head_only = r.method == b"HEAD"
-        if r.method == b"POST" and r.path == "/admin/restart":
-            return self._restart(r)
         if r.method != b"GET" and not head_only:
             return self._error(405, self._lang(r), "err_method", False, "Allow: GET, HEAD\r\n")
         if r.host and r.host not in self.own_hosts:
@@ -321,13 +333,6 @@ class Portal:
             return self._go(self.mt_link(), lang, client_ip, head_only)
         elif p == "/status":
             body = self.page_status(lang, info(client_ip))
-        elif p == "/admin":
-            if not self.admin_password:
-                return self._error(404, lang, "err_admin_off", head_only)
-            if not self._admin_ok(r.headers.get(b"authorization")):
-                return self._error(401, lang, "err_admin_password", head_only,
-                                   'WWW-Authenticate: Basic realm="relay admin", charset="UTF-8"\r\n')
-            body = self.page_admin(lang, info(client_ip))
         elif p == "/proxy.pac" or p == "/wpad.dat":
             return response(200, "application/x-ns-proxy-autoconfig", self.pac(), "", head_only)
         elif p == "/captive-portal/api":
@@ -344,39 +349,10 @@ class Portal:
         return response(200, "text/html; charset=utf-8", body.encode(), "Content-Language: " + lang + "\r\n",
                         head_only)
 
-    def _admin_ok(self, value):
-        if not value or value[:6].lower() != b"basic ":
-            return False
-        try:
-            raw = binascii.a2b_base64(value[6:].strip())
-        except ValueError:
-            return False
-        colon = raw.find(b":")
-        if colon < 0:
-            return False
-        got = raw[colon + 1 :]
-        want = self.admin_password.encode()
-        diff = len(got) ^ len(want)
-        for i in range(len(want)):  # the same time for every wrong guess of this length
-            diff |= want[i] ^ (got[i] if i < len(got) else 0)
-        return diff == 0
-
     # -- pages -----------------------------------------------------------------
 
     def _page(self, lang, title, body, path="/"):
-        t = TEXT[lang]
-        links = []
-        for code, name in LANG_NAMES:
-            if code in self.languages:
-                links.append("<b>%s</b>" % name if code == lang else '<a href="%s?lang=%s">%s</a>' % (path, code, name))
-        return (
-            '<!DOCTYPE html><html lang="%s"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            "<title>%s</title><style>%s</style></head><body>"
-            '<div class="lang">%s</div><h1>%s</h1>%s'
-            '<p class="note"><a href="/status?lang=%s">%s</a></p></body></html>'
-            % (lang, esc(title), _CSS, " ".join(links), esc(title), body, lang, esc(t["status"]))
-        )
+        return layout(lang, self.languages, title, body, path)
 
     def _words(self, t, key):
         """A text that depends on what passes: key_open under the "open" preset, key_messengers, else key."""
@@ -466,31 +442,6 @@ class Portal:
             body += '<p class="note" id=clocknote>%s</p>' % esc(t["clock_note"])
         body += '<p><a href="/?lang=%s">%s</a></p>' % (lang, esc(t["back"]))
         return self._page(lang, t["status"], body, "/status")
-
-    def restart_token(self):
-        """Put in the admin page's restart form: a page elsewhere cannot guess it (no cross-site restarts)."""
-        return "".join("%02x" % b for b in hashlib.sha256(self.salt + b"restart").digest()[:12])
-
-    def _restart(self, r):
-        if not self.admin_password or not self._admin_ok(r.headers.get(b"authorization")):
-            return response(401, "text/plain", b"admin password needed\n",
-                            'WWW-Authenticate: Basic realm="relay admin", charset="UTF-8"\r\n')
-        if r.query.get("token") != self.restart_token():
-            return response(403, "text/plain", b"open the admin page and use its button\n")
-        self.restart_requested = True  # the I/O side restarts once this answer is sent
-        return response(200, "text/plain", b"restarting; the relay is back in a few seconds\n")
-
-    def page_admin(self, lang, info):
-        t = TEXT[lang]
-        from relay.portal_counters import rows as counter_rows  # its words load only for this page
-
-        rows = []
-        for k, v in counter_rows(info.get("counters", {}), lang):
-            rows.append("<tr><td>%s</td><td><code>%s</code></td></tr>" % (esc(k), esc(v)))
-        body = "<h2>%s</h2><table id=counters>%s</table>" % (esc(t["counters"]), "".join(rows))
-        body += ('<form method="post" action="/admin/restart?token=%s"><button class="btn" id=restart>%s</button>'
-                 "</form>" % (self.restart_token(), esc(t["restart"])))
-        return self._page(lang, t["admin"], body, "/admin")
 
     def pac(self):
         routes = []

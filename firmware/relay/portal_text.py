@@ -46,8 +46,9 @@ TEXT = {
         "about_text": "Relay is a small device set up by volunteers. It shares one connection to the outside world "
         "with everyone nearby, so that Telegram keeps working while the internet is shut down. It carries only "
         "Telegram and the services its owners chose; other sites will not open.",
-        "privacy": "It keeps no logs: it does not record who you are, what you read or whom you write to. It counts "
-        "only totals (how many people, how many bytes). Telegram encrypts your messages itself; the relay cannot "
+        "privacy": "It keeps no logs: it does not record who you are, what you read or whom you write to. It stores "
+        "only totals (how many people, how many bytes); where each phone has a daily share, its count stays in "
+        "memory and is gone when the relay restarts. Telegram encrypts your messages itself; the relay cannot "
         "read them.",
         "share": "The connection is shared and slow: please do not send large videos, so that everyone gets through.",
         "continue": "Continue",
@@ -80,6 +81,12 @@ TEXT = {
         "err_method": "Here you can only open pages. The setup page is {url}",
         "err_admin_off": "The admin page is off: no admin password is set on this relay.",
         "err_admin_password": "The admin page needs the relay's admin password.",
+        "err_admin_wifi": "The admin page is not served on the Wi-Fi: open it on the wired side or use the console.",
+        "err_admin_host": "Ask for this page by the relay's address or name.",
+        "err_admin_wait": "Too many wrong passwords: wait a little, or use the wired side or the console.",
+        "err_admin_cross": "A page elsewhere cannot restart the relay.",
+        "err_admin_token": "Open the admin page again and use its button.",
+        "admin_restarting": "Restarting: the relay is back in a few seconds.",
         "err_not_here": "There is no such page here. The setup page is {url}",
     },
     "ru": {
@@ -123,7 +130,8 @@ TEXT = {
         "к внешнему миру между всеми, кто рядом, чтобы Telegram работал, пока интернет отключён. Через него "
         "работают только Telegram и сервисы, выбранные владельцами устройства; другие сайты не откроются.",
         "privacy": "Устройство не ведёт журналов: оно не записывает, кто вы, что вы читаете и кому пишете. Оно "
-        "считает только общие цифры (сколько людей, сколько байт). Сообщения шифрует сам Telegram, устройство "
+        "хранит только общие цифры (сколько людей, сколько байт); если у телефонов есть дневная доля, её счёт "
+        "держится только в памяти и пропадает при перезапуске. Сообщения шифрует сам Telegram, устройство "
         "не может их прочитать.",
         "share": "Канал общий и медленный: пожалуйста, не отправляйте большие видео, чтобы хватило всем.",
         "continue": "Продолжить",
@@ -157,6 +165,12 @@ TEXT = {
         "err_method": "Здесь можно только открывать страницы. Страница настройки: {url}",
         "err_admin_off": "Страница управления отключена: на устройстве не задан пароль администратора.",
         "err_admin_password": "Для страницы управления нужен пароль администратора устройства.",
+        "err_admin_wifi": "Страница управления не открывается через Wi-Fi: откройте её по проводу или через консоль.",
+        "err_admin_host": "Откройте эту страницу по адресу или имени устройства.",
+        "err_admin_wait": "Слишком много неверных паролей: подождите или войдите по проводу или через консоль.",
+        "err_admin_cross": "Чужая страница не может перезапустить устройство.",
+        "err_admin_token": "Откройте страницу управления заново и нажмите её кнопку.",
+        "admin_restarting": "Перезапуск: устройство вернётся через несколько секунд.",
         "err_not_here": "Такой страницы здесь нет. Страница настройки: {url}",
     },
     "kk": {
@@ -201,7 +215,8 @@ TEXT = {
         "беруі үшін ол сыртқы әлеммен бір байланысты маңайдағылардың бәріне бөліп береді. Ол арқылы тек "
         "Telegram мен құрылғы иелері таңдаған қызметтер ғана жұмыс істейді; басқа сайттар ашылмайды.",
         "privacy": "Құрылғы журнал жүргізбейді: сіздің кім екеніңізді, не оқитыныңызды және кімге жазатыныңызды "
-        "жазып алмайды. Ол тек жалпы сандарды (қанша адам, қанша байт) санайды. Хабарламаларыңызды Telegram "
+        "жазып алмайды. Ол тек жалпы сандарды (қанша адам, қанша байт) сақтайды; телефондарға күндік үлес берілсе, оның "
+        "есебі тек жадта тұрады және құрылғы қайта іске қосылғанда өшеді. Хабарламаларыңызды Telegram "
         "өзі шифрлайды, құрылғы оларды оқи алмайды.",
         "share": "Байланыс ортақ әрі баяу: барлығына жетуі үшін үлкен бейнелерді жібермеуіңізді сұраймыз.",
         "continue": "Жалғастыру",
@@ -234,6 +249,12 @@ TEXT = {
         "err_method": "Мұнда тек беттерді ашуға болады. Баптау беті: {url}",
         "err_admin_off": "Басқару беті өшірулі: құрылғыда әкімші құпиясөзі орнатылмаған.",
         "err_admin_password": "Басқару бетіне құрылғының әкімші құпиясөзі керек.",
+        "err_admin_wifi": "Басқару беті Wi-Fi арқылы ашылмайды: оны сым арқылы немесе консольден ашыңыз.",
+        "err_admin_host": "Бұл бетті құрылғының мекенжайы немесе аты арқылы ашыңыз.",
+        "err_admin_wait": "Қате құпиясөз тым көп: біраз күтіңіз немесе сым арқылы не консольден кіріңіз.",
+        "err_admin_cross": "Басқа бет құрылғыны қайта іске қоса алмайды.",
+        "err_admin_token": "Басқару бетін қайта ашып, оның батырмасын басыңыз.",
+        "admin_restarting": "Қайта іске қосылуда: құрылғы бірнеше секундтан кейін оралады.",
         "err_not_here": "Мұнда мұндай бет жоқ. Баптау беті: {url}",
     },
 }

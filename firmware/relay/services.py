@@ -13,7 +13,7 @@ from relay import dns, runtime
 from relay import httpproxy as H
 from relay.addr import parse_ip
 from relay.dnsserver import FORWARD, REPLY, DNSResponder
-from relay.portal import Portal, wpad_names
+from relay.portal import Portal, parse_head, wpad_names
 from relay.resolve import ResolveError
 
 _MAX_PENDING = 32  # forwarded queries in flight; more get SERVFAIL at once rather than piling up tasks
@@ -39,7 +39,7 @@ def make_portal(relay):
         # The first secret is the one to share: a flashed board's own (relayctl flash puts it first).
         mt = (p.address, m.port, parse_secret(m.secrets[0], m.tls_domain).link_text())
     return Portal(p.address, p.port, p.names, socks, http, user, password, p.languages,
-                  p.admin_password, _qr(relay, "portal.qr_svg", p.qr_svg), os.urandom(16), mt,
+                  _qr(relay, "portal.qr_svg", p.qr_svg), os.urandom(16), mt,
                   _qr(relay, "portal.qr_mtproto_svg", p.qr_mtproto_svg) if mt else None, cfg.policy.preset)
 
 
@@ -94,10 +94,13 @@ async def serve_portal(relay, s, first):
     except H.HttpError as e:
         await s.conn.send(H.error_response(e.status, str(e)))
         return
+    r = parse_head(head)
+    if r is not None and (r.path == "/admin" or r.path.startswith("/admin/")):
+        from relay.status import serve_admin
+
+        await serve_admin(relay, s, head, True)  # the portal is the Wi-Fi side: admin.py answers only if the site lets it
+        return
     await s.conn.send(portal.respond(head, s.client, lambda ip: info(relay, ip)))
-    if portal.restart_requested:
-        portal.restart_requested = False
-        relay.restart()
 
 
 class _DNSService:
@@ -187,6 +190,9 @@ async def start(relay):
     done = []
     if cfg.portal.enabled:
         relay.portal = make_portal(relay)
+        if cfg.portal.admin_on_wifi and cfg.portal.admin_password:
+            relay.log.warn("portal.admin_on_wifi: the admin page answers on the Wi-Fi, where its password crosses "
+                           "the air in the clear; the status listener (wired side) does not need that")
 
         def accept(conn):
             if len(relay.sessions) >= cfg.limits.sessions:

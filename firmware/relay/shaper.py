@@ -3,16 +3,21 @@
 Sharing.admit(session, n, down) is called by the pumps after each read: None
 means the n bytes may go on now, an Event means wait for it (Sharing.wait);
 it raises Refusal("quota"/"budget") when the client or the relay has used
-what it may. Counters are written to
-share.state_file (write, then rename) at most every share.persist_interval
-seconds, keyed by a salted hash of the client address, never the address.
+what it may.
+
+What is kept where (nothing on flash ties a phone to what it used):
+  - per-phone counters (quotas) live in memory, keyed by a salted hash of the
+    address with a salt that never leaves memory: a restart starts every
+    phone's day afresh. Only share.phones_file, and only on a RAM disk
+    (tmpfs), keeps them across a restart of the relay; a reboot clears it.
+  - the budget's totals (bytes today, in total) go to share.state_file every
+    share.persist_interval seconds and at a stop (statefile.py: write, rename,
+    one good copy kept back); a damaged file is reported and the copy before it used.
 """
 
-import json
-import os
 import time
 
-from relay import runtime, share, stats as S
+from relay import runtime, share, statefile, stats as S
 from relay.server import Refusal
 
 _WINDOW_MS = 1000
@@ -34,6 +39,7 @@ class Sharing:
         self.kick = [runtime.Event(), runtime.Event()]
         self.accounts = share.Accounts(c.client_quota, c.budget_day, c.budget_total, c.slow_at, c.small_at)
         self.state_file = c.state_file
+        self.phones_file = c.phones_file
         self.persist_ms = int(c.persist_interval * 1000)
         self.salt = None
         self.keys = {}
@@ -45,25 +51,61 @@ class Sharing:
 
     def _load(self):
         today = _today()
-        d = {}
+        acc = self.accounts
+        acc.new_day(today)
+        self.salt = "".join("%02x" % b for b in runtime.random_bytes(16))  # never on flash (see phones_file)
+        self.keep_prev = True  # False while the file on disk is not a good copy worth keeping back
+        self.scrub = False
         if self.state_file:
-            try:
-                d = json.loads(runtime.read_file(self.state_file))
-            except (OSError, ValueError):
-                d = {}  # no file yet, or a torn one: the previous rename kept the old file whole
-        self.salt = d.get("salt") or "".join("%02x" % b for b in os.urandom(16))
-        self.accounts.load_dict(d, today)
+            d, problem, from_prev = statefile.load(self.state_file, share.check_totals)
+            if d is not None:
+                acc.load_totals(d, today)
+                self.scrub = d["phones"]
+            if problem:
+                self.keep_prev = False  # the next write replaces the damaged file and leaves .prev as it is
+                self.dirty = True  # that write comes now, not at the first byte moved
+                kept = "; kept %d bytes used today, %d in total" % (acc.day_used, acc.total_used) if d else ""
+                self.relay.log.warn("share.state_file: " + problem + kept)
+            if self.scrub:
+                # An older version kept per-phone counters here (with the salt of their keys beside them):
+                # write the file anew at once and drop the copy before it.
+                self.relay.log.warn("share.state_file: dropped the per-phone counters an older version kept "
+                                    "there; they are kept in memory only now")
+                self.keep_prev = False
+                self.dirty = True
+        if self.phones_file:
+            if not statefile.on_ram_disk(self.phones_file):
+                self.relay.log.warn("share.phones_file: %s is not on a RAM disk (tmpfs); per-phone counters stay "
+                                    "in memory only: on flash they would tie phones to what they used" % self.phones_file)
+                self.phones_file = ""
+            else:
+                d, problem, _ = statefile.load(self.phones_file, share.check_phones)
+                if problem:
+                    self.relay.log.warn("share.phones_file: " + problem)
+                if d is not None:
+                    self.salt = d["salt"]
+                    acc.load_phones(d, today)
         self._restage()
+        if self.dirty:
+            try:
+                self.save()
+            except OSError as e:
+                self.relay.log.warn("cannot save counters: %s" % e)
 
     def save(self):
-        if not self.state_file or not self.dirty:
+        """Write the totals to share.state_file (and the per-phone counters to share.phones_file, a RAM disk)."""
+        if not self.dirty:
             return
-        d = self.accounts.to_dict()
-        d["salt"] = self.salt
-        tmp = self.state_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(json.dumps(d))
-        os.rename(tmp, self.state_file)  # atomic: a power cut leaves the old file or the new one
+        if self.state_file:
+            statefile.save(self.state_file, self.accounts.totals(), self.keep_prev)
+            self.keep_prev = True
+            if self.scrub:
+                statefile.remove_prev(self.state_file)
+                self.scrub = False
+        if self.phones_file:
+            d = self.accounts.phones()
+            d["salt"] = self.salt
+            statefile.save(self.phones_file, d, False)  # in RAM: a power cut takes it anyway
         self.dirty = False
 
     def key(self, ip):

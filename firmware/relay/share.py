@@ -10,8 +10,10 @@ in bytes, so an idle client keeps no credit: max-min fairness among the
 clients active right now, a lone client gets the whole link.
 
 Accounts: bytes per client today, the budget used today and in total,
-the degradation stage, and a dict form for persisting them. No clock, no
-files: callers pass now and the day number.
+the degradation stage. Their saved forms are apart: totals() (the budget,
+nothing per phone: what may go to flash) and phones() (per-phone counters,
+for memory or a RAM disk only), each with a check that turns a damaged file
+into a ValueError. No clock, no files: callers pass now and the day number.
 """
 
 # Budget stages, in order of severity.
@@ -120,7 +122,7 @@ class Link:
 
 
 class Accounts:
-    """Quotas and the budget. Keys are opaque (the I/O side passes salted hashes for persistence)."""
+    """Quotas and the budget. Keys are opaque (the I/O side passes salted hashes of addresses)."""
 
     def __init__(self, quota, budget_day, budget_total, slow_at, small_at):
         self.quota = quota  # bytes per client per day; 0 = none
@@ -177,14 +179,69 @@ class Accounts:
             return SLOW_BULK
         return NORMAL
 
-    def to_dict(self):
-        return {"day": self.day, "used": self.used, "day_used": self.day_used, "total_used": self.total_used}
+    def totals(self):
+        """What may be kept on flash: the budget's counters, nothing per phone."""
+        return {"v": 2, "day": self.day, "day_used": self.day_used, "total_used": self.total_used}
 
-    def load_dict(self, d, today):
-        self.total_used = int(d.get("total_used", 0))
-        if d.get("day") == today:
+    def load_totals(self, d, today):
+        """d: checked by check_totals."""
+        self.total_used = d["total_used"]
+        if d["day"] == today:
             self.day = today
-            self.used = dict(d.get("used", {}))
-            self.day_used = int(d.get("day_used", 0))
+            self.day_used = d["day_used"]
         else:
             self.new_day(today)
+
+    def phones(self):
+        """Per-phone counters (keys are salted hashes): for a file on a RAM disk only."""
+        return {"day": self.day, "used": self.used}
+
+    def load_phones(self, d, today):
+        """d: checked by check_phones. Counters of another day are dropped."""
+        if d["day"] == today:
+            self.used = d["used"]
+
+
+_MAX_COUNT = 1 << 62
+
+
+def _count(d, key):
+    v = d.get(key, 0)
+    if type(v) is not int or not 0 <= v < _MAX_COUNT:
+        raise ValueError("%s: expected a count of bytes, got %s" % (key, _short(v)))
+    return v
+
+
+def _short(v):
+    t = repr(v)
+    return t if len(t) <= 24 else t[:21] + "..."
+
+
+def _day(d):
+    day = d.get("day")
+    if day is not None and (type(day) is not int or day < 0):
+        raise ValueError("day: expected a day number, got " + _short(day))
+    return day
+
+
+def check_totals(d):
+    """A parsed state file -> {"day", "day_used", "total_used"}, or ValueError saying what is wrong."""
+    if type(d) is not dict:
+        raise ValueError("expected a JSON object, got " + _short(d))
+    return {"day": _day(d), "day_used": _count(d, "day_used"), "total_used": _count(d, "total_used"),
+            "phones": "used" in d or "salt" in d}  # per-phone counters an older version kept beside them
+
+
+def check_phones(d):
+    """A parsed per-phone file -> {"day", "used": {key: bytes}, "salt"}, or ValueError."""
+    if type(d) is not dict:
+        raise ValueError("expected a JSON object, got " + _short(d))
+    used = d.get("used", {})
+    if type(used) is not dict:
+        raise ValueError("used: expected an object, got " + _short(used))
+    for k in used:
+        _count(used, k)
+    salt = d.get("salt")
+    if type(salt) is not str or len(salt) < 16:
+        raise ValueError("salt: expected text, got " + _short(salt))
+    return {"day": _day(d), "used": used, "salt": salt}

@@ -1,5 +1,6 @@
 """The status listener: `GET /api/status` answers the relay's counters as JSON,
-`GET /metrics` the same in Prometheus' text format.
+`GET /metrics` the same in Prometheus' text format, /admin the admin page (admin.py): this listener
+is the wired, uplink or loopback side, where the admin page lives by default.
 
 Counters only (see stats.py); no client or destination ever appears here.
 Off by default; the portal and `relayctl status` build on it.
@@ -9,6 +10,7 @@ import gc
 import json
 
 from relay import VERSION, httpproxy as H, runtime
+from relay.addr import in_net, parse_cidr, unmap_v4
 
 
 def snapshot(relay, collect=False):
@@ -48,6 +50,9 @@ async def serve_status(relay, s, first):
         if not data:
             return
     line = head.split(b"\r\n", 1)[0].split(b" ")
+    if len(line) == 3 and line[1].startswith(b"/admin"):
+        await serve_admin(relay, s, head, wifi_side(relay, s.client))
+        return
     path = line[1] if len(line) == 3 and line[0] == b"GET" else b""
     if path.startswith(b"/api/status"):
         body = json.dumps(snapshot(relay, b"gc=1" in path)).encode()
@@ -64,6 +69,42 @@ async def serve_status(relay, s, first):
         + b"\r\nConnection: close\r\n\r\n"
         + body
     )
+
+
+def wifi_side(relay, ip):
+    """Whether ip is one of the phones: in the Wi-Fi's subnet, on a relay that has a Wi-Fi side."""
+    c = relay.cfg
+    if not (c.wifi.enabled or c.portal.enabled):
+        return False
+    net = parse_cidr(c.wifi.subnet)
+    return net is not None and in_net(unmap_v4(bytes(ip)), net)
+
+
+def admin_for(relay):
+    a = getattr(relay, "admin", None)
+    if a is None:
+        from relay.admin import Admin
+
+        p = relay.cfg.portal
+        a = relay.admin = Admin(p.admin_password, list(p.names) + [p.address], p.admin_on_wifi, p.languages,
+                                runtime.now_ms, runtime.ms_since, runtime.random_bytes)
+    return a
+
+
+async def serve_admin(relay, s, head, wifi):
+    """One request for the admin page (admin.py decides), from the status listener or the portal's."""
+    from relay.services import info
+
+    admin = admin_for(relay)
+    await s.conn.send(admin.respond(head, s.client, wifi, lambda: info(relay, s.client)))
+    if admin.side_closed:
+        admin.side_closed = False
+        relay.log.warn("admin: many wrong passwords from the %s; password checks from there pause for a while "
+                       "(the %s and the console stay open)" % (("Wi-Fi", "wired side") if wifi else
+                                                               ("wired side", "Wi-Fi")))
+    if admin.restart_requested:
+        admin.restart_requested = False
+        relay.restart()
 
 
 _METRICS = (

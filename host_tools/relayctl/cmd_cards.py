@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from relayctl import out
 from relayctl.errors import CliError
+from relayctl.files import write_private
 
 STEPS = (
     ("kk", "Қазақша", ("Wi-Fi желісіне қосылыңыз: бірінші кодты сканерлеңіз немесе атауы мен құпиясөзді теріңіз.",
@@ -161,7 +162,9 @@ def card_png(row, wifi, tg, path, mt=None):
                 y += 28
         y += 16
     d.text((60, H - 50), f"{row.get('board', '')}  {row.get('mac', '')}", font=small, fill="black")
-    im.save(path, "PNG", dpi=(210, 210))
+    png = io.BytesIO()
+    im.save(png, "PNG", dpi=(210, 210))
+    write_private(path, png.getvalue())
     return True
 
 
@@ -189,7 +192,7 @@ def run(args):
         raise CliError(f"{args.inventory}: columns {', '.join(missing)} missing: not an inventory written by "
                        "`relayctl flash`")
     outdir = Path(args.out)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     names, no_font = [], False
     for row in rows:
         if not row.get("ssid"):
@@ -198,7 +201,7 @@ def run(args):
         wifi, tg = wifi_payload(row["ssid"], row.get("wifi_password", "")), telegram_link(row)
         mt = mtproto_link(row)
         stem = "card-" + row["mac"].replace(":", "")
-        (outdir / (stem + ".html")).write_text(card_html(row, wifi, tg, mt), encoding="utf-8")
+        write_private(outdir / (stem + ".html"), card_html(row, wifi, tg, mt))  # the passwords, in words and codes
         if not args.no_png and not card_png(row, wifi, tg, outdir / (stem + ".png"), mt):
             no_font = True
         names.append(stem)

@@ -32,6 +32,7 @@ cp -r "$B/firmware" "$R$P/firmware.new"
 rm -rf "$R$P/firmware"
 mv "$R$P/firmware.new" "$R$P/firmware"
 cp "$B/config.json" "$R$P/config.json.new"
+chmod 600 "$R$P/config.json.new"
 mv "$R$P/config.json.new" "$R$P/config.json"
 if [ -f "$B/relay.service" ]; then
   mkdir -p "$R/etc/systemd/system/multi-user.target.wants"
@@ -111,7 +112,8 @@ def _script(manifest, data):
         names = tar.getnames()
         unit = next((n for n in names if n.endswith(("/relay.service", "/relay.init"))), None)
         text = tar.extractfile(unit).read().decode() if unit else ""
-    m = re.search(r"--config (\S+)/config\.json", text)
+    # systemd units hand config.json over as a credential (LoadCredential=config.json:PREFIX/config.json)
+    m = re.search(r"(?:--config |LoadCredential=config\.json:)(/\S*)/config\.json", text)
     prefix = m.group(1) if m else "/opt/relay"
     py = re.search(r"(?:ExecStart=|command )(\S+) -m relay", text)
     return SCRIPT % {"prefix": shlex.quote(prefix), "python": shlex.quote(py.group(1) if py else "python3")}, \

@@ -48,6 +48,15 @@ def relay_command(runtime, config_path, extra):
     return argv + ["--config", config_path] + extra, env
 
 
+def stop_signal(runtime):
+    """The signal that stops the relay cleanly (counters saved, "relay stopped" printed). The MicroPython
+    unix port has no signal module: SIGTERM kills it outright, SIGINT is the one signal it turns into an
+    exception the relay can act on. CPython handles both."""
+    import signal
+
+    return signal.SIGINT if runtime == "micropython" else signal.SIGTERM
+
+
 def _links(line):
     """From the ready line, the socks listener as (host, port) or None."""
     for part in line.split():
@@ -190,8 +199,11 @@ def run(args):
     signal.signal(signal.SIGTERM, stop)
     proc = None
     try:
+        # In a session of its own, a terminal's Ctrl-C reaches only relayctl, which passes on one stop signal:
+        # a second SIGINT would cut the MicroPython relay's clean stop short.
         try:
-            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, bufsize=1)
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                    start_new_session=True)
         except OSError as e:
             raise CliError(f"cannot start {argv[0]}: {e}")
         for line in proc.stdout:
@@ -203,7 +215,7 @@ def run(args):
     except KeyboardInterrupt:
         if proc is None:
             return 130
-        proc.terminate()
+        proc.send_signal(stop_signal(args.runtime))
         try:
             rest = proc.communicate(timeout=5)[0]
             if rest:

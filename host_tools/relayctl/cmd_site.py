@@ -9,6 +9,7 @@ from pathlib import Path
 from relayctl import boards, out
 from relayctl.boards.capacity import estimate
 from relayctl.errors import CliError
+from relayctl.files import write_private
 
 EXAMPLE = '''\
 # site.toml: what differs per deployment. The board profile (boards/*.toml)
@@ -87,7 +88,7 @@ def run(args):
         path = Path(args.file)
         if path.exists() and not args.force:
             raise CliError(f"{path} exists: it would be overwritten; pick another name or add --force")
-        path.write_text(EXAMPLE)
+        write_private(path, EXAMPLE)  # it will hold the site's passwords
         out.info(f"wrote {path}: edit it, then `relayctl site check {path} --board BOARD`")
         return 0
     r = boards.load(args.board, args.file)

@@ -21,6 +21,7 @@ from relayctl import mccmnc, out
 from relayctl.errors import CliError
 from relayctl.modem import render as rnd
 from relayctl.modem import signal as sig
+from relayctl.files import write_private
 
 RATS = ("auto", "lte", "umts", "gsm")
 
@@ -219,7 +220,7 @@ def write_site(path, uplink):
     """Set the [uplink] keys in the site file, keeping everything else (comments too)."""
     from relayctl import sitefile
 
-    sitefile.write(path, sitefile.with_values(path, "uplink", uplink))
+    sitefile.write(path, sitefile.with_values(path, "uplink", uplink))  # it holds the SIM PIN now
 
 
 def render_all(uplink, directory):
@@ -227,8 +228,7 @@ def render_all(uplink, directory):
     written = []
     for fmt, name in (("networkmanager", "relay-uplink.nmconnection"), ("openwrt", "network-lte.uci")):
         path = directory / name
-        path.write_text(rnd.render(uplink, fmt))
-        path.chmod(0o600)  # holds the PIN and APN password
+        write_private(path, rnd.render(uplink, fmt))  # holds the PIN and APN password
         written.append(str(path))
     return written
 
@@ -313,8 +313,7 @@ def do_render(args):
         raise CliError(f"operator {up['operator']!r}: give MCC+MNC digits, e.g. 25001", 2)
     text = rnd.render(up, args.format)
     if args.out:
-        args.out.write_text(text)
-        args.out.chmod(0o600)
+        write_private(args.out, text)
         out.info(f"wrote {args.out}")
     else:
         sys.stdout.write(text)

@@ -33,5 +33,6 @@ def with_values(path, table_name, values, comment=None):
 
 
 def write(path, text):
-    """Replace the file whole (an interrupted write leaves the old one), keeping its permissions."""
-    files.replace(path, text)
+    """Replace the file whole (an interrupted write leaves the old one), readable by its owner only:
+    a site file holds the site's passwords, secrets and perhaps a SIM PIN."""
+    files.write_private(path, text)

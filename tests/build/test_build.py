@@ -80,7 +80,7 @@ def test_every_profile_builds_and_manifest_matches(board, site, tmp_path):
             assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
             if r["linux.service"] == "systemd":
                 unit = tar.extractfile(f"{top}/relay.service").read().decode()
-                assert "Restart=always" in unit and "-m relay --config /opt/relay/config.json" in unit
+                assert "Restart=always" in unit and "LoadCredential=config.json:/opt/relay/config.json" in unit
             if r["linux.service"] == "procd":
                 init = tar.extractfile(f"{top}/relay.init").read().decode()
                 assert "procd_set_param respawn" in init and "USE_PROCD=1" in init

@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from relay import httpproxy as H
+from tests.fuzz.http_targets import request_target, response_target
 
 
 def read_head(data, limit=8192):
@@ -137,3 +138,124 @@ def test_garbage_never_crashes(blob):
         H.parse_response(blob)
     except H.HttpError:
         pass
+
+
+# -- request smuggling (issue 13 item 7): RFC 9112 2.2 (bare CR/LF), 6.3 (Content-Length) ------------
+
+SMUGGLING = [
+    b"GET http://x/ HTTP/1.1\r\nX-A: b\nContent-Length: 5",  # bare LF inside a value
+    b"GET http://x/ HTTP/1.1\r\nX-A: b\rContent-Length: 5",  # bare CR inside a value
+    b"GET http://x/ HTTP/1.1\r\nX-A: b\x00c",  # NUL
+    b"GET http://x/ HTTP/1.1\r\nX-A: b\r",  # CR CR LF
+    b"GET http://x/ HTTP/1.1\r\nX-A\n: b",  # LF in a name
+    b"GET http://x/ HTTP/1.1\r\nX(A): b",  # not a token
+    b"POST http://x/ HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6",  # two lengths
+    b"POST http://x/ HTTP/1.1\r\nContent-Length: 5\r\nX: y\r\ncontent-length: 0",
+    b"GET http://x/\nX-A: b HTTP/1.1",  # LF in the target
+    b"GET http://x/\tb HTTP/1.1",
+    b"GET http://x/ HTTP/1.1\nContent-Length: 5",  # LF after the version
+    b"CONNECT [::1]:70721 HTTP/1.1",  # port range, bracketed host (issue 13 "Also")
+    b"GET http://[::1]:99999/ HTTP/1.1",
+    b"GET http://[::1]:0/ HTTP/1.1",
+    b"GET http://[::1]:000000080/ HTTP/1.1",
+    b"CONNECT example.org:0 HTTP/1.1",
+]
+
+
+@pytest.mark.parametrize("head", SMUGGLING)
+def test_smuggling_material_is_400(head):
+    with pytest.raises(H.HttpError) as e:
+        H.parse_request(head)
+    assert e.value.status == 400
+
+
+@pytest.mark.parametrize("head", SMUGGLING[:8])
+def test_smuggling_material_is_400_through_the_head_reader_in_any_split(head):
+    msg = head + b"\r\n\r\n"
+    for split in (len(msg), 1):
+        r = H.HeadReader(8192)
+        got = None
+        for i in range(0, len(msg), split):
+            got = r.feed(msg[i : i + split])
+            if got is not None:
+                break
+        with pytest.raises(H.HttpError):
+            H.parse_request(got)
+
+
+def test_one_content_length_repeated_is_merged():
+    m = H.parse_request(b"POST http://x/ HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5")
+    assert H.forward_head(m).lower().count(b"content-length") == 1
+    assert H.request_framing(m).left == 5
+
+
+def test_response_with_two_lengths_or_a_bare_lf_is_502():
+    for head in (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2",
+                 b"HTTP/1.1 200 OK\r\nX: a\nContent-Length: 2", b"HTTP/1.1 200 OK\nX: y"):
+        with pytest.raises(H.HttpError) as e:
+            H.parse_response(head)
+        assert e.value.status == 502
+
+
+def test_bracketed_host_ports_in_range_pass():
+    assert H.parse_request(b"CONNECT [::1]:65535 HTTP/1.1").port == 65535
+    assert H.parse_request(b"GET http://[::1]:1/ HTTP/1.1").port == 1
+
+
+_FIELD = st.binary(max_size=12) | st.sampled_from([b"\n", b"\r", b"\r\n", b"\x00", b" ", b":", b"5", b"chunked"])
+_NAME = st.sampled_from([b"Content-Length", b"content-length", b"Transfer-Encoding", b"X-A", b"Host", b"Connection"])
+_HEADERS = st.lists(st.tuples(_NAME | st.binary(max_size=8), st.lists(_FIELD, max_size=4).map(b"".join)), max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_HEADERS, st.sampled_from([b"GET", b"POST", b"CONNECT"]), st.binary(max_size=10), st.integers(0, 5))
+def test_fuzz_whatever_passes_is_forwarded_with_one_framing(headers, method, target_tail, split):
+    """tests/fuzz/http_targets.py under hypothesis (atheris runs it for longer: tests/fuzz/fuzz_http.py)."""
+    target = (b"example.org:443" if method == b"CONNECT" else b"http://example.org/") + target_tail
+    head = method + b" " + target + b" HTTP/1.1\r\n" + b"\r\n".join(k + b": " + v for k, v in headers)
+    request_target(head + b"\r\n\r\n", split)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_HEADERS, st.binary(max_size=40))
+def test_fuzz_origin_answers(headers, body):
+    head = b"HTTP/1.1 200 OK\r\n" + b"\r\n".join(k + b": " + v for k, v in headers)
+    response_target(head + b"\r\n\r\n" + body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_fuzz_raw_bytes(blob):
+    request_target(blob + b"\r\n\r\n", 0)
+    response_target(blob + b"\r\n\r\n")
+
+
+@pytest.mark.parametrize("body", [b"0x5\r\nhello\r\n0\r\n\r\n", b"+5\r\nhello\r\n0\r\n\r\n", b"5_0\r\n",
+                                  b"5\nhello\r\n0\r\n\r\n", b"5\r\nhello\n0\r\n\r\n", b" \r\n", b"-0\r\n\r\n"])
+def test_chunk_sizes_int_would_take_are_refused(body):
+    """int(x, 16) reads "0x5", "+5" and "5_0"; an origin may not: a request body framed differently
+    on each side is smuggling. Bare LF line ends likewise (RFC 9112 7.1)."""
+    req = H.parse_request(b"POST http://x/ HTTP/1.1\r\nTransfer-Encoding: chunked")
+    f = H.request_framing(req)
+    with pytest.raises(H.HttpError) as e:
+        for i in range(len(body)):  # byte by byte: the scanner copies lines in pieces
+            f.consume(body[i : i + 1])
+    assert e.value.status == 400
+
+
+def test_request_transfer_encoding_other_than_chunked_is_400():
+    for te in (b"gzip, chunked", b"chunked, chunked", b"identity"):
+        with pytest.raises(H.HttpError):
+            H.request_framing(H.parse_request(b"POST http://x/ HTTP/1.1\r\nTransfer-Encoding: " + te))
+
+
+def test_chunked_scanner_reads_a_memoryview_without_copying_it_whole():
+    data = bytearray(b"a;ext=" + b"x" * 200 + b"\r\n" + b"z" * 0xA + b"\r\n0\r\n\r\n")
+    f = H.BodyFramer(H.CHUNKED)
+    assert f.consume(memoryview(data)) == len(data) and f.done
+
+
+def test_client_head_can_frame_a_close_delimited_body_as_chunks():
+    r = H.parse_response(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain")
+    head = H.client_head(r, True, chunked=True)
+    assert b"transfer-encoding: chunked\r\n" in head and b"connection: keep-alive" in head

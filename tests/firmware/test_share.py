@@ -1,5 +1,9 @@
 """share.py without I/O: a simulated clock drives the link; who gets how many bytes."""
 
+import json
+
+import pytest
+
 from relay import share
 
 
@@ -80,10 +84,31 @@ def test_accounts_stages_and_quota():
     assert a.stage() == share.SMALL_ONLY
     a.charge("j", 1000)
     assert a.stage() == share.EXHAUSTED and a.budget_left() == (0, None)
-    d = a.to_dict()
+    d = share.check_totals(json.loads(json.dumps(a.totals())))
+    assert "k" not in json.dumps(a.totals())  # nothing per phone in what goes to flash
     b = share.Accounts(1000, 10000, 0, 0.5, 0.9)
-    b.load_dict(d, 1)
-    assert b.stage() == share.EXHAUSTED and b.over_quota("k")
+    b.load_totals(d, 1)
+    assert b.stage() == share.EXHAUSTED and not b.over_quota("k")  # the phone's counter stayed in memory
+    b.load_phones(share.check_phones(dict(a.phones(), salt="s" * 32)), 1)
+    assert b.over_quota("k")
     c = share.Accounts(1000, 10000, 0, 0.5, 0.9)
-    c.load_dict(d, 2)  # a new day: daily counters start again, the total stays
+    c.load_totals(d, 2)  # a new day: daily counters start again, the total stays
     assert c.stage() == share.NORMAL and not c.over_quota("k") and c.total_used == d["total_used"]
+
+
+@pytest.mark.parametrize("text,why", [
+    ("null", "expected a JSON object"), ("[]", "expected a JSON object"), ('{"total_used": "abc"}', "total_used"),
+    ('{"day_used": 1e400}', "day_used"), ('{"total_used": -5}', "total_used"), ('{"day": "x"}', "day"),
+    ('{"total_used": true}', "total_used"),
+])
+def test_damaged_totals_are_a_value_error_saying_what(text, why):
+    with pytest.raises(ValueError) as e:
+        share.check_totals(json.loads(text))
+    assert why in str(e.value)
+
+
+@pytest.mark.parametrize("doc", [{"used": [], "salt": "s" * 32}, {"used": {"k": "x"}, "salt": "s" * 32},
+                                 {"used": {}, "salt": None}, []])
+def test_damaged_phone_counters_are_a_value_error(doc):
+    with pytest.raises(ValueError):
+        share.check_phones(doc)

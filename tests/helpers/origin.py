@@ -11,6 +11,20 @@ import dns.message
 import dns.rrset
 
 
+def read_to_close(sock):
+    """Everything sock receives until the peer closes (a timeout set on sock ends it too)."""
+    data = bytearray()
+    try:
+        while True:
+            d = sock.recv(262144)
+            if not d:
+                break
+            data += d
+    except socket.timeout:
+        pass
+    return bytes(data)
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -29,6 +43,15 @@ class _Handler(BaseHTTPRequestHandler):
                 part = body[i : i + 70001]
                 self.wfile.write(b"%x\r\n" % len(part) + part + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
+            return
+        if path == "/close":  # an HTTP/1.0-style answer: no length, the end is the close
+            body = files["/blob"]
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            for i in range(0, len(body), 70001):
+                self.wfile.write(body[i : i + 70001])
             return
         if path == "/headers":
             body = "".join(f"{k.lower()}: {v}\n" for k, v in self.headers.items()).encode()
@@ -64,7 +87,8 @@ class _V6Server(_Server):
 
 
 class Origin:
-    """HTTP/1.1 origin with keep-alive: /blob (random bytes of known sha256), /chunked, /headers, POST echo-hash."""
+    """HTTP/1.1 origin with keep-alive: /blob (random bytes of known sha256), /chunked, /close (the blob,
+    ended by the close), /headers, POST echo-hash."""
 
     def __init__(self, size=3 * 1024 * 1024, host="127.0.0.1"):
         self.blob = os.urandom(size)

@@ -13,10 +13,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "host_tools"))
 
-from relayctl.cmd_run import relay_command  # noqa: E402
+from relayctl.cmd_run import relay_command, stop_signal as _stop_signal  # noqa: E402
 
 # "cpython" runs the fast path (loop callbacks, splice); "cpython-portable" the task pumps MicroPython runs.
 RUNTIMES = ("cpython", "cpython-portable", "micropython")
+
+
+def stop_signal(name):
+    """The signal that stops the relay under runtime name cleanly (SIGINT for the MicroPython unix port)."""
+    return _stop_signal(split_runtime(name)[0])
 
 
 def split_runtime(name):
@@ -60,7 +65,9 @@ class PortTaken(RuntimeError):
 class RelayProcess:
     """A running relay. .socks / .http / .status are ports; stop() returns everything it printed."""
 
-    def __init__(self, runtime, tmp_path, config=None, extra_args=(), ready_timeout=20, socks_port=None):
+    def __init__(self, runtime, tmp_path, config=None, extra_args=(), ready_timeout=20, socks_port=None, heap=None):
+        """heap: the MicroPython heap size ("8M"), as a small board would have; None: relay_command's."""
+        self.heap = heap
         for attempt in range(3):
             try:
                 return self._start(runtime, tmp_path, config, extra_args, ready_timeout, socks_port)
@@ -86,6 +93,8 @@ class RelayProcess:
         self.config_path = tmp_path / f"config-{runtime}-{self.socks}.json"
         self.config_path.write_text(json.dumps(self.config))
         argv, env = relay_command(runtime, str(self.config_path), list(extra_args))
+        if self.heap and runtime == "micropython":
+            argv = [("heapsize=" + self.heap) if a.startswith("heapsize=") else a for a in argv]
         self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.output = b""
         self.ready_line = self._wait_ready(ready_timeout)
@@ -122,7 +131,7 @@ class RelayProcess:
         if self.proc.stdout.closed:
             return self.output.decode(errors="replace"), self.stderr
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(_stop_signal(self.python))
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:

@@ -4,6 +4,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,6 +46,7 @@ def test_run_prints_links_serves_and_stops_on_ctrl_c(rt, origin):
         assert r.stdout == b"hello relay\n"
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole process group
         assert proc.wait(10) == 0
+        assert "relay stopped" in read_until(proc, b"relay stopped", 5)  # a clean stop, also on MicroPython
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -63,17 +65,34 @@ def test_bad_config_exits_2_with_one_line_per_problem(rt, tmp_path):
     assert len(lines) == 2
 
 
-def test_sigterm_to_relayctl_stops_the_relay_too():
-    """A service manager (or a test) stops relayctl with SIGTERM: the relay it started must not live on."""
+@pytest.mark.parametrize("rt", ["cpython", "micropython"])
+def test_sigterm_to_relayctl_stops_the_relay_too(rt, tmp_path):
+    """A service manager (or a test) stops relayctl with SIGTERM: the relay it started must not live on, and
+    it stops cleanly: counters saved, "relay stopped" printed (the MicroPython unix port, which cannot catch
+    SIGTERM, is sent SIGINT)."""
     socks = free_port()
-    proc = subprocess.Popen([RELAYCTL, "run", "--socks", f"127.0.0.1:{socks}", "--http", "off"],
+    state = tmp_path / "counters.json"
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"share": {"budget_day": 10**9, "state_file": str(state), "persist_interval": 600}}))
+    proc = subprocess.Popen([RELAYCTL, "run", "--runtime", rt, "--config", str(cfg), "--socks", f"127.0.0.1:{socks}",
+                             "--http", "off", "--allow", "127.0.0.0/8"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert "relay ready" in read_until(proc, b"relay ready")
+        s = socket.create_connection(("127.0.0.1", socks), timeout=5)
+        s.sendall(b"\x05\x01\x00")
+        assert s.recv(2) == b"\x05\x00"
+        s.sendall(b"\x05\x01\x00\x01\x7f\x00\x00\x01" + socks.to_bytes(2, "big"))
+        assert s.recv(10)[1] == 0  # a tunnel to the relay itself: what moves through it counts for the budget
+        s.sendall(b"\x05\x01\x00")
+        assert s.recv(2) == b"\x05\x00"
+        s.close()
         children = [int(p) for p in open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()]
         assert len(children) == 1
         proc.terminate()
         assert proc.wait(10) == 0
+        assert "relay stopped" in read_until(proc, b"relay stopped", 5)
+        assert json.loads(state.read_text())["day_used"] > 0
         deadline = time.monotonic() + 10
         while os.path.exists(f"/proc/{children[0]}") and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -159,6 +159,7 @@ def test_setup_writes_site_file_and_renders(modem, tmp_path):
     golden("setup-networkmanager.nmconnection", (tmp_path / "out" / "relay-uplink.nmconnection").read_text())
     golden("setup-openwrt-network.uci", (tmp_path / "out" / "network-lte.uci").read_text())
     assert (tmp_path / "out" / "relay-uplink.nmconnection").stat().st_mode & 0o077 == 0
+    assert site.stat().st_mode & 0o077 == 0  # the site file holds the PIN now
     # render reads the same table back
     r = relayctl("render", "--site", site, "--format", "openwrt")
     assert r.returncode == 0, r.stderr

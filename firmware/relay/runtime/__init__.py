@@ -13,7 +13,8 @@ sys.implementation itself. Both backends offer the same small surface:
   udp_open(ip: bytes, port_hint) -> (sock, port); udp_bind(ip, port) -> sock (exactly that port); udp_recv(sock) -> (data, ip, port);
   udp_send(sock, data, ip, port); udp_close(sock)
   system_resolve(name) -> [ip bytes] or None when the runtime has no resolver
-  set_buffer_size(n), raise_fd_limit(), heap_used(), rss_kib()
+  set_buffer_size(n), raise_fd_limit(), heap_used(), heap_size() (None: no single heap), rss_kib()
+  read_file(path) -> bytes; write_file(path, data): whole, private to this user where the OS has users
   fast_pump(client, upstream, tap, session, limit, up=None, down=None, half_close=True) -> clean?, or None (the
         runtime has no fast path); up/down: bytes -> bytes on the way (a cipher); half_close False: an EOF ends both ways
   start_fast_pump(client, upstream, tap, session, limit, on_done) -> pump with .cancel(), or None
@@ -57,9 +58,11 @@ sha256_hex = impl.sha256_hex
 connect_error = impl.connect_error
 ms_since = impl.ms_since
 read_file = impl.read_file
+write_file = impl.write_file
 stderr_write = impl.stderr_write
 stdout_write = impl.stdout_write
 heap_used = impl.heap_used
+heap_size = impl.heap_size
 rss_kib = impl.rss_kib
 aes_ctr = impl.aes_ctr
 random_bytes = impl.random_bytes

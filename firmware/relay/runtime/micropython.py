@@ -58,7 +58,20 @@ def sleep_ms(ms):
 
 
 def run(coro, fast=False):
-    asyncio.run(coro)
+    """Run until done. The unix port has no signal module: SIGINT (Ctrl-C) is the one signal it turns into
+    an exception, KeyboardInterrupt, raised wherever the loop is. It cancels the main task, and the loop
+    runs on until that task's finally blocks are done: the counters are saved and "relay stopped" printed,
+    as CPython does on SIGTERM. A second Ctrl-C during that ends at once."""
+    loop = asyncio.get_event_loop()
+    main = asyncio.create_task(coro)
+    try:
+        loop.run_until_complete(main)
+    except KeyboardInterrupt:
+        main.cancel()
+        try:
+            loop.run_until_complete(main)
+        except CancelledError:
+            pass
 
 
 def create_task(coro):
@@ -86,6 +99,12 @@ def sha256_hex(data):
 def read_file(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def write_file(path, data):
+    # No modes or fsync here: a board's filesystem has one user, and littlefs commits on close.
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def stderr_write(text):
@@ -137,17 +156,17 @@ class Conn:
 
     async def send(self, data):
         s = self.s
-        n = s.write(data)
-        if n is None:
-            n = 0
-        if n == len(data):
+        n = s.write(data) or 0
+        end = len(data)
+        if n == end:
             return
-        rest = bytes(data[n:])  # the shared receive buffer is reused while we wait
-        while rest:
+        if type(data) is memoryview:
+            # A view may be of the shared receive buffer, which is reused while we wait: copy what is left
+            # (bytes and bytearrays are the caller's, and stay put until this returns).
+            data, n, end = bytes(data[n:]), 0, end - n
+        while n < end:
             await _wait_write(s)
-            n = s.write(rest)
-            if n:
-                rest = rest[n:]
+            n += s.write(data, n, end - n) or 0
 
     def shutdown_write(self):
         return False
@@ -311,6 +330,13 @@ def ms_since(t):
 
 def stdout_write(text):
     sys.stdout.write(text)
+
+
+def heap_size():
+    """The whole GC heap, used and free: what every buffer and object must fit in."""
+    import gc
+
+    return gc.mem_free() + gc.mem_alloc()
 
 
 def heap_used():

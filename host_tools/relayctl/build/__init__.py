@@ -31,6 +31,7 @@ from relayctl.boards.render import check_config, config_json, dumps, skipped_key
 from relayctl.build import esp32, fsimage, linux, mpy, pico
 from relayctl.errors import CliError
 from relayctl.fleet import site as fleet_site
+from relayctl.files import write_private
 
 MANIFEST = "manifest.json"
 QR_MTPROTO = "qr-mtproto.svg"  # the portal's tg://proxy QR code, beside config.json on the device
@@ -188,7 +189,7 @@ def build_board(board, site_path, out_dir, micropython=None):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, data in outputs.items():
-        (out / name).write_bytes(data)
+        write_private(out / name, data)  # config.json, and the images and bundles that carry it, hold secrets
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
 

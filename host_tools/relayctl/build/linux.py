@@ -23,7 +23,9 @@ Wants=network-online.target
 
 [Service]
 Environment=PYTHONPATH={p}/firmware
-ExecStart={r['linux.python']} -m relay --config {p}/config.json
+# config.json holds secrets and is root's alone (0600); systemd hands the relay's dynamic user a copy.
+LoadCredential=config.json:{p}/config.json
+ExecStart={r['linux.python']} -m relay --config ${{CREDENTIALS_DIRECTORY}}/config.json
 Restart=always
 RestartSec=2
 LimitNOFILE={r['capacity.sockets']}
@@ -63,7 +65,8 @@ def install_script(r):
     p = r["linux.prefix"]
     svc = r["linux.service"]
     lines = ["#!/bin/sh", "# Install Relay from this bundle: run as root on the board.", "set -e",
-             'cd "$(dirname "$0")"', f"mkdir -p {p}", f"cp -r firmware config.json {p}/"]
+             'cd "$(dirname "$0")"', f"mkdir -p {p}", f"cp -r firmware config.json {p}/",
+             f"chmod 600 {p}/config.json"]  # cp keeps an older install's mode
     from relayctl.engines.units import install_lines
 
     lines += install_lines(r)
@@ -111,11 +114,11 @@ def bundle(files, r):
     """files: {path in firmware/: bytes}; returns the .tar.gz bytes."""
     top = f"relay-{r.name}"
     entries = {f"{top}/firmware/{k}": (v, 0o644) for k, v in files.items() if k != "config.json"}
-    entries[f"{top}/config.json"] = (files["config.json"], 0o644)
+    entries[f"{top}/config.json"] = (files["config.json"], 0o600)  # passwords and secrets: root's only (flashing.md)
     entries[f"{top}/install.sh"] = (install_script(r).encode(), 0o755)
     entries[f"{top}/README.txt"] = (readme(r).encode(), 0o644)
     for name, text in wifi_files(r).items():
-        entries[f"{top}/wifi/{name}"] = (text.encode(), 0o644)
+        entries[f"{top}/wifi/{name}"] = (text.encode(), 0o600)  # hostapd.conf and relay.uci hold the passphrase
     from relayctl.engines.units import bundle_files
 
     for name, (text, mode) in bundle_files(r).items():  # uplink engines through a censor (uplink.md)

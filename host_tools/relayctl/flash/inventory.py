@@ -13,7 +13,7 @@ import io
 import threading
 from pathlib import Path
 
-from relayctl import files
+from relayctl.files import write_private
 
 COLUMNS = ("time", "mac", "board", "chip", "ssid", "wifi_password", "proxy_host", "proxy_port", "proxy_user",
            "proxy_password", "admin_password", "mtproto_port", "mtproto_secret", "firmware_sha256", "config_sha256", "relay_version", "boot_checked", "port")
@@ -38,4 +38,4 @@ def add(path, row):
         w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-        files.replace(path, buf.getvalue(), 0o600)  # it holds passwords
+        write_private(path, buf.getvalue())  # it holds passwords

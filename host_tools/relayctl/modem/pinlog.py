@@ -49,7 +49,7 @@ class PinLog:
         return data if isinstance(data, dict) else {}
 
     def _save(self, data):
-        files.replace(self.path, json.dumps(data, indent=1, sort_keys=True), 0o600)
+        files.write_private(self.path, json.dumps(data, indent=1, sort_keys=True))
 
     def entry(self, sim):
         return self._load().get(sim) or {}
