@@ -286,6 +286,9 @@ SCHEMA = (
     ("limits.connect_timeout", 10, _seconds, "seconds to reach a destination"),
     ("limits.idle_timeout", 900, _seconds, "seconds a tunnel may stay silent both ways"),
     ("limits.buffer", 65536, _int_range(512, 1 << 22), "bytes read at once; one buffer on MicroPython, per read on CPython"),
+    ("limits.udp_datagram", 65507, _int_range(512, 65507),
+     "largest UDP datagram relayed whole (bytes); bigger ones are dropped and counted, never cut; MicroPython "
+     "allocates it per datagram and takes at most 1/32 of its heap"),
     ("limits.backlog", 128, _int_range(1, 65535), "listen backlog"),
     ("limits.http_head", 8192, _int_range(512, 65536), "largest HTTP request or response head"),
     ("guard.allow", [], _list_of(_cidr), "exceptions to the destination guard"),
@@ -338,6 +341,9 @@ SCHEMA = (
      "proxies to send traffic through, in order of preference: socks5://[user:pass@]IP:PORT or http://IP:PORT"),
     ("upstream.direct", [], _list_of(_cidr_or_suffix), "destinations (CIDRs, domain suffixes) that skip the upstreams"),
     ("upstream.check_interval", 5, _seconds, "seconds between upstream health checks"),
+    ("upstream.names", "auto", _one_of("auto", "proxy", "relay"),
+     "who resolves names: auto (proxies on this device or its LAN get addresses the relay resolved and the guard "
+     "checked, others get names), proxy (names to every proxy: an engine on loopback whose exit is abroad), relay"),
     ("uplink.monitor", False, _bool, "probe the uplink and refuse new tunnels at once while it is down"),
     ("uplink.targets", ["149.154.167.51:443", "149.154.175.50:443", "91.108.56.130:443"], _list_of(_target),
      "what the probes connect to (by default Telegram's data centres)"),

@@ -8,7 +8,7 @@ so the data path carries no per-read timer.
 """
 
 from relay import runtime, stats as S
-from relay.addr import parse_ip
+from relay.addr import parse_host
 from relay.guard import Guard
 from relay.resolve import ResolveError, Resolver
 from relay.stats import Refusal  # noqa: F401  (sessions import it from here)
@@ -43,7 +43,7 @@ class Relay(Tunnels):
         self.log = log
         self.stats = S.Stats()
         g = cfg.guard
-        self.guard = Guard(g.allow, g.deny, g.management, g.own)
+        self.guard = Guard(g.allow, g.deny, g.management, g.own, cfg.portal.names)
         d = cfg.dns
         self.resolver = Resolver(d.servers, d.hosts, d.prefer == "ipv6", int(d.timeout * 1000))
         lim = cfg.limits
@@ -63,7 +63,7 @@ class Relay(Tunnels):
             from relay.upstream import Upstreams
 
             up = cfg.upstream
-            self.upstreams = Upstreams(self, up.proxies, up.direct, int(up.check_interval * 1000))
+            self.upstreams = Upstreams(self, up.proxies, up.direct, int(up.check_interval * 1000), up.names)
         self.uplink = None
         if cfg.uplink.monitor:
             from relay.upstream import UplinkMonitor
@@ -85,6 +85,7 @@ class Relay(Tunnels):
 
             self.sharing = Sharing(self, cfg)
         runtime.set_buffer_size(lim.buffer)
+        self.udp_max = runtime.set_udp_max(lim.udp_datagram)
         self.fast = runtime.fast_pump is not None and cfg.io.backend == "auto"
         self.fast_socks = None  # starts a SOCKS session on loop callbacks, where the runtime can
         if self.fast and runtime.connect_start is not None:
@@ -96,6 +97,11 @@ class Relay(Tunnels):
 
     async def start(self):
         runtime.raise_fd_limit()
+        from relay.platform import own
+
+        watch = await own.start(self)  # the device's addresses, for the guard, before anyone is served
+        if watch is not None:
+            self.background.append(runtime.create_task(watch))
         done = []
         for sect in (self.cfg.socks, self.cfg.http):
             if not sect.enabled or (sect.host, sect.port) in done:
@@ -328,20 +334,28 @@ class Relay(Tunnels):
         else:
             self.per_client.pop(s.client, None)
 
+    def destination(self, host):
+        """host as a client gave it -> address bytes (numeric names too: 127.1, 0x7f000001), or a name
+        in lower case. Raises Refusal for text that is neither (a label over 63 bytes, "-1::1")."""
+        if type(host) is not str:
+            return host
+        try:
+            return parse_host(host)
+        except ValueError:
+            raise Refusal(S.R_DNS)
+
     def resolve_known(self, host):
         """The addresses of host the guard and the policy allow, when no lookup is needed (an address,
         dns.hosts, a cached answer); None when only a lookup can tell. Raises Refusal."""
+        host = self.destination(host)
         if type(host) is str:
-            ip = parse_ip(host)
-            if ip is None:
-                verdict = self.policy.check_name(host)
-                if verdict == "policy":
-                    raise Refusal(S.R_POLICY)
-                ips = self.resolver.known(host)
-                if ips is None:
-                    return None
-                return self._allowed(host, ips, verdict is None)
-            return self._allowed(host, [ip], False)
+            verdict = self.policy.check_name(host)
+            if verdict == "policy":
+                raise Refusal(S.R_POLICY)
+            ips = self.resolver.known(host)
+            if ips is None:
+                return None
+            return self._allowed(host, ips, verdict is None)
         return self._allowed(host, [host], False)
 
     async def resolve(self, host):
@@ -349,6 +363,7 @@ class Relay(Tunnels):
         ips = self.resolve_known(host)
         if ips is not None:
             return ips
+        host = self.destination(host)
         by_name = self.policy.check_name(host) is None  # allowed by its name: its addresses need no check
         try:
             ips = await self.resolver.resolve(host)
@@ -375,29 +390,59 @@ class Relay(Tunnels):
             raise Refusal(S.R_POLICY)
         if self.uplink is not None and not self.uplink.up:
             raise Refusal(S.R_UPLINK_DOWN)
+        host = self.destination(host)
         ups = self.upstreams
         if ups is not None and not ups.goes_direct(host):
+            self.upstream_target(host, True)  # refuse now what no upstream may be asked for
             return None
         return self.resolve_known(host)
+
+    def upstream_target(self, host, names_here):
+        """What to ask an upstream proxy for: address bytes, a name it may resolve itself, or None when
+        the relay must resolve the name first (names_here: the proxy sits on a guarded address, where
+        its lookups would land on this device's networks). The guard decides before anything leaves:
+        numeric names are addresses by now, names it knows are local are refused, and a name with a
+        fixed address (dns.hosts, /etc/hosts) goes as that address. Raises Refusal."""
+        if type(host) is not str:
+            if self.guard.check(host) is not None:
+                raise Refusal(S.R_GUARD)
+            if self.policy.check_ip(host) is not None:
+                raise Refusal(S.R_POLICY)
+            return host
+        verdict = self.policy.check_name(host)
+        if verdict == "policy":
+            raise Refusal(S.R_POLICY)
+        if self.guard.check_name(host) is not None:
+            raise Refusal(S.R_GUARD)
+        fixed = self.resolver.fixed(host)
+        if fixed:
+            for ip in fixed:
+                if self.guard.check(ip) is not None:
+                    raise Refusal(S.R_GUARD)  # the upstream may read the same hosts file
+            return self._allowed(host, fixed, verdict is None)[0]
+        if names_here:
+            return None
+        if verdict is not None:
+            raise Refusal(S.R_POLICY)  # only its addresses could admit it, and the upstream resolves it
+        return host
+
+    async def _through_upstream(self, u, host):
+        """Upstreams.connect's target(u, host): what to ask upstream u for (see upstream_target)."""
+        target = self.upstream_target(host, self.upstreams.names_here(u))
+        if target is None:
+            target = (await self.resolve(host))[0]
+        return target
 
     async def connect(self, host, port):
         """Open a TCP connection to host:port: through an upstream, or directly trying each allowed address."""
         ips = self.route(host, port)
-        ups = self.upstreams
-        if ips is None and ups is not None and not ups.goes_direct(host):
-            if type(host) is str and parse_ip(host) is None:
-                if self.policy.check_name(host) is not None:
-                    raise Refusal(S.R_POLICY)  # the upstream resolves names: decide by name here
-            else:
-                ip = host if type(host) is not str else parse_ip(host)
-                if self.guard.check(ip) is not None:
-                    raise Refusal(S.R_GUARD)
-                if self.policy.check_ip(ip) is not None:
-                    raise Refusal(S.R_POLICY)
-            conn = await ups.connect(host, port, self.connect_ms)
-            self.stats.tunnels_total += 1
-            return conn
         if ips is None:
+            host = self.destination(host)
+            ups = self.upstreams
+            if ups is not None and not ups.goes_direct(host):
+                conn = await ups.connect(host, port, self.connect_ms, self._through_upstream)
+                self.stats.tunnels_total += 1
+                return conn
             ips = await self.resolve(host)
         last = Refusal(S.R_FAILED)
         for ip in ips:

@@ -70,6 +70,7 @@ _METRICS = (
     ("bytes_down", "relay_bytes_down_total", "counter", "bytes relayed from destinations to clients"),
     ("udp_associations", "relay_udp_associations", "gauge", "UDP associations open now"),
     ("udp_datagrams", "relay_udp_datagrams_total", "counter", "UDP datagrams relayed"),
+    ("udp_dropped", "relay_udp_dropped_total", "counter", "UDP datagrams dropped: malformed, refused, too big, unsendable"),
     ("rss_kib", "relay_rss_kib", "gauge", "resident memory of the relay process, KiB"),
     ("heap_used", "relay_heap_used_bytes", "gauge", "MicroPython heap in use"),
 )

@@ -7,6 +7,14 @@ request, so failover costs one connect attempt. A health loop brings it
 back when it answers again. upstream.direct lists destinations (CIDRs,
 domain suffixes) that skip the upstreams.
 
+Names: a proxy on the open internet gets names as the client gave them (its
+resolver is not the censor's). A proxy on an address the guard refuses
+(this device, the LAN) would resolve them on this device's networks, so
+there the relay resolves them itself and the guard checks the result
+(upstream.names = "auto"); "proxy" sends names to every proxy (an engine on
+loopback whose exit is abroad), "relay" resolves every name here. Either
+way the guard refuses names it knows are local before they leave.
+
 UplinkMonitor: periodic TCP probes decide whether the uplink is up. While
 it is down, new tunnels are refused at once (SOCKS 0x03, HTTP 503) instead
 of waiting for timeouts; DNS, the portal and status keep working.
@@ -76,8 +84,9 @@ class PrefixConn:
 
 
 class Upstreams:
-    def __init__(self, relay, urls, direct, check_ms):
+    def __init__(self, relay, urls, direct, check_ms, names="auto"):
         self.relay = relay
+        self.names = names
         self.list = [Upstream(u, i) for i, u in enumerate(urls)]
         self.direct_nets = []
         self.direct_names = []
@@ -104,20 +113,28 @@ class Upstreams:
                 return True
         return False
 
+    def names_here(self, u):
+        """Must the relay resolve names before asking u (see the module's docstring)?"""
+        if self.names == "auto":
+            return self.relay.guard.check(u.ip) is not None
+        return self.names == "relay"
+
     def any_healthy(self):
         for u in self.list:
             if u.healthy:
                 return True
         return False
 
-    async def connect(self, host, port, timeout_ms):
-        """A tunnel to host:port through the first upstream that works. Raises Refusal."""
+    async def connect(self, host, port, timeout_ms, target=None):
+        """A tunnel to host:port through the first upstream that works. Raises Refusal.
+        target(u, host): what to ask u for instead of host (an address the relay resolved)."""
         from relay.server import Refusal
 
         order = [u for u in self.list if u.healthy] + [u for u in self.list if not u.healthy]
         for u in order:
+            dest = host if target is None else await target(u, host)  # its Refusal is the destination's
             try:
-                return await runtime.wait_for_ms(self._through(u, host, port), timeout_ms)
+                return await runtime.wait_for_ms(self._through(u, dest, port), timeout_ms)
             except socks.SocksError as e:
                 if e.reason != "upstream":
                     raise Refusal(e.reason)  # the destination's answer, not the proxy's fault

@@ -11,8 +11,10 @@ sys.implementation itself. Both backends offer the same small surface:
         send(data), shutdown_write() -> bool, local() -> (ip, port) or None, close(),
         original_dst() -> (ip, port) before a firewall redirect, or None (HAS_ORIGINAL_DST: the runtime can tell)
   udp_open(ip: bytes, port_hint) -> (sock, port); udp_bind(ip, port) -> sock (exactly that port); udp_recv(sock) -> (data, ip, port);
-  udp_send(sock, data, ip, port); udp_close(sock)
+  udp_send(sock, data, ip, port) -> sent?; udp_close(sock); set_udp_max(n) -> the largest datagram udp_recv
+        returns whole (a bigger one comes back cut to limit + 1 bytes: drop it)
   system_resolve(name) -> [ip bytes] or None when the runtime has no resolver
+  netlink_route(groups) -> a NETLINK_ROUTE socket (.send(data), async .recv() -> bytes, .close()), or None off Linux
   set_buffer_size(n), raise_fd_limit(), heap_used(), rss_kib()
   fast_pump(client, upstream, tap, session, limit, up=None, down=None, half_close=True) -> clean?, or None (the
         runtime has no fast path); up/down: bytes -> bytes on the way (a cipher); half_close False: an EOF ends both ways
@@ -50,7 +52,9 @@ udp_bind = impl.udp_bind
 udp_recv = impl.udp_recv
 udp_send = impl.udp_send
 udp_close = impl.udp_close
+set_udp_max = impl.set_udp_max
 system_resolve = impl.system_resolve
+netlink_route = impl.netlink_route
 set_buffer_size = impl.set_buffer_size
 raise_fd_limit = impl.raise_fd_limit
 sha256_hex = impl.sha256_hex
