@@ -5,7 +5,7 @@ sys.implementation itself. Both backends offer the same small surface:
 
   const(x), now_ms(), ms_since(t), connect_error(oserror) -> reason, sleep_ms(ms), run(coro), create_task(coro),
   wait_for_ms(coro, ms), CancelledError, TimeoutError, Event,
-  listen_tcp(host, port, backlog, on_conn) -> Listener (.close())
+  listen_tcp(host, port, backlog, on_conn) -> Listener (.close()); out of descriptors it pauses, counted by accept_pauses()
   connect_tcp(ip: bytes, port) -> Conn
   Conn: .peer (ip bytes, port), recv(limit=0) -> bytes-like (empty at EOF; at most limit bytes),
         send(data), shutdown_write() -> bool, local() -> (ip, port) or None, close(),
@@ -46,6 +46,7 @@ CancelledError = impl.CancelledError
 TimeoutError = impl.TimeoutError
 Event = impl.Event
 listen_tcp = impl.listen_tcp
+accept_pauses = impl.accept_pauses
 connect_tcp = impl.connect_tcp
 udp_open = impl.udp_open
 udp_bind = impl.udp_bind

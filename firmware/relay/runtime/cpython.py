@@ -234,6 +234,14 @@ class Conn:
         self.sock.close()
 
 
+_accept_pauses = 0
+
+
+def accept_pauses():
+    """How often a listener paused because the system was out of descriptors or memory."""
+    return _accept_pauses
+
+
 class Listener:
     def __init__(self, sock, on_conn, loop):
         self.sock = sock
@@ -244,6 +252,7 @@ class Listener:
         loop.add_reader(sock.fileno(), self._ready)
 
     def _ready(self):
+        global _accept_pauses
         family = self.family
         for _ in range(_ACCEPT_BATCH):
             try:
@@ -254,6 +263,7 @@ class Listener:
             except OSError as e:
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     # Out of descriptors: stop accepting for a moment instead of spinning.
+                    _accept_pauses += 1
                     self.loop.remove_reader(self.sock.fileno())
                     self.loop.call_later(0.1, self._resume)
                 return

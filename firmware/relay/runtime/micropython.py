@@ -162,6 +162,17 @@ class Conn:
         self.s.close()
 
 
+# Out of descriptors or buffers (Linux, then newlib/lwIP numbering): accept() fails until one frees.
+_OUT_OF_DESCRIPTORS = (24, 23, 105, errno.ENOMEM, errno.ENOBUFS)  # EMFILE, ENFILE, ENOBUFS: errno names few
+_ACCEPT_PAUSE_MS = const(100)
+_accept_pauses = 0
+
+
+def accept_pauses():
+    """How often a listener paused because the system was out of descriptors or memory."""
+    return _accept_pauses
+
+
 class Listener:
     def __init__(self, s, port, on_conn):
         self.s = s
@@ -170,13 +181,23 @@ class Listener:
         self.task = asyncio.create_task(self._serve())
 
     async def _serve(self):
+        global _accept_pauses
         s = self.s
         while True:
             await _wait_read(s)
             while True:
                 try:
                     c, addr = s.accept()
-                except OSError:
+                except OSError as e:
+                    if e.errno in _OUT_OF_DESCRIPTORS:
+                        # The listener stays readable while connections wait in its backlog: without
+                        # a pause this loop would spin on EMFILE at full CPU until a descriptor frees.
+                        _accept_pauses += 1
+                        await asyncio.sleep_ms(_ACCEPT_PAUSE_MS)
+                    break
+                except MemoryError:
+                    _accept_pauses += 1
+                    await asyncio.sleep_ms(_ACCEPT_PAUSE_MS)
                     break
                 c.setblocking(False)
                 _nodelay(c)
