@@ -1,16 +1,16 @@
 """The SOCKS handshakes as the sessions drive them, fed in any split (hypothesis): the bytes the
 relay answers, and the request it acts on, never depend on how the client's bytes were cut.
 
-drive() is what socks_session.serve_socks and socks_fast do with the events: Send goes out, a Login
-is answered and the handshake fed b"" (a request may have come with the login), a SocksError sends
-its reply and ends; bytes after the request are the tunnel's first payload (.rest). Every case also runs with the pieces handed over in one reused bytearray that
-is rewritten before the next feed, as MicroPython's shared receive buffer is.
+drive() (tests/helpers/socks_drive.py) handles the events as the sessions do. Every case also runs
+with the pieces handed over in one reused bytearray that is rewritten before the next feed, as
+MicroPython's shared receive buffer is.
 """
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from relay import socks
+from tests.helpers.socks_drive import cut, drive
 
 LOGIN = b"\x01\x05phone\x06s3cret"
 V4 = b"\x01\x7f\x00\x00\x01\x1f\x90"
@@ -28,50 +28,6 @@ CASES = {
     "socks4": (b"\x04\x01\x1f\x90\x7f\x00\x00\x01\x05\x00payload", False),
     "socks4a": (b"\x04\x01\x01\xbb\x00\x00\x00\x01u\x00telegram.org\x00payload", False),
 }
-
-
-def drive(chunks, password_required, shared=False):
-    """-> (bytes answered, (host, port, rest) of the request or the error's reason)."""
-    first = chunks[0]
-    v5 = first[0] == 5  # read once, as the sessions do: on MicroPython `first` is rewritten later
-    hs = socks.Socks5Handshake(password_required) if v5 else socks.Socks4Handshake()
-    buf = bytearray(600)
-    out = b""
-    req = None
-    try:
-        for c in chunks:
-            if shared:  # the MicroPython receive path: a view of one buffer the next read rewrites
-                buf[: len(c)] = c
-                data = memoryview(buf)[: len(c)]
-            else:
-                data = c
-            events = hs.feed(data)
-            if shared:
-                buf[: len(c)] = b"\x05" * len(c)  # the next read lands here before anything looks again
-            while events:
-                ev = events.pop(0)
-                if isinstance(ev, socks.Send):
-                    out += ev.data
-                elif isinstance(ev, socks.Login):
-                    ok = (ev.user, ev.password) == (b"phone", b"s3cret")
-                    out += hs.login_reply(ok)
-                    if not ok:
-                        return out, "auth"
-                    events = hs.feed(b"")
-                else:
-                    req = ev  # what follows is payload: the handshake keeps it in .rest
-    except socks.SocksError as e:
-        return out + e.reply, e.reason
-    return out, None if req is None else (req.host, req.port, bytes(hs.rest))
-
-
-def cut(msg, cuts):
-    chunks, last = [], 0
-    for c in sorted(set(cuts)) + [len(msg)]:
-        if c > last:
-            chunks.append(msg[last:c])
-            last = c
-    return chunks
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
