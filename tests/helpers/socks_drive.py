@@ -15,7 +15,7 @@ def drive(chunks, password_required, shared=False):
     first = chunks[0]
     v5 = first[0] == 5  # read once, as the sessions do: on MicroPython `first` is rewritten later
     hs = socks.Socks5Handshake(password_required) if v5 else socks.Socks4Handshake()
-    buf = bytearray(600)
+    buf = bytearray(max(len(c) for c in chunks))  # one buffer for every piece, as on MicroPython
     out = b""
     req = None
     try:
