@@ -295,7 +295,7 @@ SCHEMA = (
     ("guard.deny", [], _list_of(_cidr), "more destinations to refuse"),
     ("guard.management", ["192.168.100.1", "192.168.1.1", "192.168.8.1", "192.168.0.1"], _list_of(_cidr),
      "admin pages of satellite terminals and modems (always refused)"),
-    ("guard.own", [], _list_of(_cidr), "the device's own addresses"),
+    ("guard.own", [], _list_of(_cidr), "more of the device's own addresses (those of its interfaces are learned)"),
     ("dns.servers", [], _list_of(_server), "resolvers (IP[:PORT]); empty: the system's (CPython) or /etc/resolv.conf"),
     ("dns.hosts", {}, _hosts, "fixed names: {name: [addresses]}"),
     ("dns.prefer", "ipv4", _one_of("ipv4", "ipv6"), "which family to try first when a name has both"),
