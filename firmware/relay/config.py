@@ -338,12 +338,11 @@ SCHEMA = (
     ("transparent.host", "127.0.0.1", _host, "transparent listen address: the Wi-Fi side's (an IPv6 address: IPv6 only)"),
     ("transparent.port", 1081, _port, "transparent listen port; the rendered nftables rules redirect to it"),
     ("upstream.proxies", [], _list_of(_proxy_url),
-     "proxies to send traffic through, in order of preference: socks5://[user:pass@]IP:PORT or http://IP:PORT"),
+     "proxies to send traffic through, in order of preference: socks5://[user:pass@]IP:PORT or http://IP:PORT; "
+     "socks5h:// sends names to a proxy on this device or its LAN too (an engine, another relay), which otherwise "
+     "gets addresses the relay resolved and the guard allowed"),
     ("upstream.direct", [], _list_of(_cidr_or_suffix), "destinations (CIDRs, domain suffixes) that skip the upstreams"),
     ("upstream.check_interval", 5, _seconds, "seconds between upstream health checks"),
-    ("upstream.names", "auto", _one_of("auto", "proxy", "relay"),
-     "who resolves names: auto (proxies on this device or its LAN get addresses the relay resolved and the guard "
-     "checked, others get names), proxy (names to every proxy: an engine on loopback whose exit is abroad), relay"),
     ("uplink.monitor", False, _bool, "probe the uplink and refuse new tunnels at once while it is down"),
     ("uplink.targets", ["149.154.167.51:443", "149.154.175.50:443", "91.108.56.130:443"], _list_of(_target),
      "what the probes connect to (by default Telegram's data centres)"),

@@ -63,7 +63,7 @@ class Relay(Routes, Tunnels):
             from relay.upstream import Upstreams
 
             up = cfg.upstream
-            self.upstreams = Upstreams(self, up.proxies, up.direct, int(up.check_interval * 1000), up.names)
+            self.upstreams = Upstreams(self, up.proxies, up.direct, int(up.check_interval * 1000))
         self.uplink = None
         if cfg.uplink.monitor:
             from relay.upstream import UplinkMonitor

@@ -7,13 +7,14 @@ request, so failover costs one connect attempt. A health loop brings it
 back when it answers again. upstream.direct lists destinations (CIDRs,
 domain suffixes) that skip the upstreams.
 
-Names: a proxy on the open internet gets names as the client gave them (its
-resolver is not the censor's). A proxy on an address the guard refuses
-(this device, the LAN) would resolve them on this device's networks, so
-there the relay resolves them itself and the guard checks the result
-(upstream.names = "auto"); "proxy" sends names to every proxy (an engine on
-loopback whose exit is abroad), "relay" resolves every name here. Either
-way the guard refuses names it knows are local before they leave.
+Names: the guard refuses names it knows are local before they leave. A proxy
+on the open internet then gets names as the client gave them (its resolver is
+not the censor's). A socks5:// or http:// proxy on an address the guard
+refuses (this device, its LAN) would resolve them on this device's networks:
+there the relay resolves them itself and sends the address the guard
+allowed. socks5h:// (curl's word for "the proxy resolves") sends names even
+then: an engine on loopback whose exit is abroad, another relay that guards
+itself.
 
 UplinkMonitor: periodic TCP probes decide whether the uplink is up. While
 it is down, new tunnels are refused at once (SOCKS 0x03, HTTP 503) instead
@@ -29,8 +30,8 @@ def parse_proxy_url(url):
     if "://" not in url:
         raise ValueError("expected socks5://HOST:PORT or http://HOST:PORT, got " + repr(url))
     kind, rest = url.split("://", 1)
-    if kind not in ("socks5", "http"):
-        raise ValueError("upstream kind must be socks5 or http, got " + repr(kind))
+    if kind not in ("socks5", "socks5h", "http"):
+        raise ValueError("upstream kind must be socks5, socks5h or http, got " + repr(kind))
     user = password = None
     if "@" in rest:
         cred, rest = rest.rsplit("@", 1)
@@ -46,10 +47,13 @@ def parse_proxy_url(url):
 
 
 class Upstream:
-    __slots__ = ("kind", "ip", "port", "user", "password", "healthy", "label")
+    __slots__ = ("kind", "ip", "port", "user", "password", "healthy", "label", "resolves")
 
     def __init__(self, url, index):
         self.kind, self.ip, self.port, self.user, self.password = parse_proxy_url(url)
+        self.resolves = self.kind == "socks5h"  # names go to it even on a guarded address
+        if self.resolves:
+            self.kind = "socks5"
         self.healthy = True
         self.label = "upstream%d" % index  # counters and logs never carry the address
 
@@ -84,9 +88,8 @@ class PrefixConn:
 
 
 class Upstreams:
-    def __init__(self, relay, urls, direct, check_ms, names="auto"):
+    def __init__(self, relay, urls, direct, check_ms):
         self.relay = relay
-        self.names = names
         self.list = [Upstream(u, i) for i, u in enumerate(urls)]
         self.direct_nets = []
         self.direct_names = []
@@ -114,10 +117,9 @@ class Upstreams:
         return False
 
     def names_here(self, u):
-        """Must the relay resolve names before asking u (see the module's docstring)?"""
-        if self.names == "auto":
-            return self.relay.guard.check(u.ip) is not None
-        return self.names == "relay"
+        """Must the relay resolve a name before asking u? Yes when u sits on an address the guard refuses
+        and was not declared socks5h (see the module's docstring)."""
+        return not u.resolves and self.relay.guard.check(u.ip) is not None
 
     def any_healthy(self):
         for u in self.list:
@@ -127,7 +129,7 @@ class Upstreams:
 
     async def connect(self, host, port, timeout_ms, target=None):
         """A tunnel to host:port through the first upstream that works. Raises Refusal.
-        target(u, host): what to ask u for instead of host (an address the relay resolved)."""
+        target(u, host): what to ask u for instead (the address of a name the relay resolved)."""
         from relay.server import Refusal
 
         order = [u for u in self.list if u.healthy] + [u for u in self.list if not u.healthy]
