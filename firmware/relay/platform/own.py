@@ -29,7 +29,7 @@ async def start(relay):
         try:
             await runtime.wait_for_ms(watcher.first(), _FIRST_MS)
         except (OSError, runtime.TimeoutError):
-            pass  # the watch below asks again
+            pass  # the watch asks again: run() sees the listing never completed
         watches.append(watcher.run())
     plat = getattr(relay, "platform", None)
     if plat is not None and plat.name != "none":
@@ -55,6 +55,7 @@ class _Netlink:
         self.table = {}  # (interface index, address) -> True
         self.fresh = None  # the table a listing in progress fills; it replaces table once complete
         self.seq = 0
+        self.listed = False  # a listing completed at least once
 
     def _ask(self):
         self.seq += 1
@@ -68,7 +69,7 @@ class _Netlink:
             if event == "done":
                 if self.fresh is not None:
                     self.table, self.fresh = self.fresh, None
-                done = True
+                done = self.listed = True
                 continue
             for t in (self.table, self.fresh):
                 if t is None:
@@ -90,6 +91,8 @@ class _Netlink:
 
     async def run(self):
         try:
+            if not self.listed:
+                self._ask()
             while True:
                 try:
                     self._apply(await self.nl.recv())
