@@ -46,18 +46,20 @@ def test_accept_pauses_when_descriptors_run_out(runtime, tmp_path, origin):
     relay = LimitedRelay(runtime, tmp_path, {"limits": {"handshake_timeout": 30, "backlog": 256}})
     clients = []
     try:
-        for _ in range(150):
-            clients.append(socket.create_connection(("127.0.0.1", relay.socks), timeout=5))
-        time.sleep(0.5)  # the relay has taken what it can; the rest wait in the backlog
-        c0, t0 = cpu_seconds(relay.proc.pid), time.monotonic()
-        time.sleep(2)
-        share = (cpu_seconds(relay.proc.pid) - c0) / (time.monotonic() - t0)
-        assert relay.alive()
-        assert share < 0.5, f"the relay used {share:.0%} of a CPU while out of descriptors"
+        try:
+            for _ in range(150):
+                clients.append(socket.create_connection(("127.0.0.1", relay.socks), timeout=5))
+            time.sleep(0.5)  # the relay has taken what it can; the rest wait in the backlog
+            c0, t0 = cpu_seconds(relay.proc.pid), time.monotonic()
+            time.sleep(2)
+            share = (cpu_seconds(relay.proc.pid) - c0) / (time.monotonic() - t0)
+            assert relay.alive()
+            assert share < 0.5, f"the relay used {share:.0%} of a CPU while out of descriptors"
+        finally:
+            for c in clients:
+                c.close()
+        time.sleep(0.5)
+        served_promptly(relay, origin)
+        assert relay.status_json()["accept_pauses"] > 0
     finally:
-        for c in clients:
-            c.close()
-    time.sleep(0.5)
-    served_promptly(relay, origin)
-    assert relay.status_json()["accept_pauses"] > 0
-    relay.stop()
+        relay.stop()

@@ -36,8 +36,12 @@ def _relays(runtime, tmp_path_factory, echoes):
     hosts = {"echo.test": ["127.0.0.1"], "echo6.test": ["::1"]}
     tmp = tmp_path_factory.mktemp("splits")
     plain = RelayProcess(runtime, tmp, {"dns": {"hosts": hosts}})
-    auth = RelayProcess(runtime, tmp, {"dns": {"hosts": hosts}, "socks": {
-        "auth": "password", "users": [{"user": USER.decode(), "pass": PASSWORD.decode()}]}})
+    try:
+        auth = RelayProcess(runtime, tmp, {"dns": {"hosts": hosts}, "socks": {
+            "auth": "password", "users": [{"user": USER.decode(), "pass": PASSWORD.decode()}]}})
+    except BaseException:
+        plain.stop()
+        raise
     return plain, auth
 
 
