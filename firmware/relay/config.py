@@ -322,13 +322,16 @@ SCHEMA = (
     ("limits.connect_timeout", 10, _seconds, "seconds to reach a destination"),
     ("limits.idle_timeout", 900, _seconds, "seconds a tunnel may stay silent both ways"),
     ("limits.buffer", 65536, _int_range(512, 1 << 22), "bytes read at once; one buffer on MicroPython, per read on CPython"),
+    ("limits.udp_datagram", 65507, _int_range(512, 65507),
+     "largest UDP datagram relayed whole (bytes); bigger ones are dropped and counted, never cut; MicroPython "
+     "allocates it per datagram and takes at most 1/32 of its heap"),
     ("limits.backlog", 128, _int_range(1, 65535), "listen backlog"),
     ("limits.http_head", 8192, _int_range(512, 65536), "largest HTTP request or response head"),
     ("guard.allow", [], _list_of(_cidr), "exceptions to the destination guard"),
     ("guard.deny", [], _list_of(_cidr), "more destinations to refuse"),
     ("guard.management", ["192.168.100.1", "192.168.1.1", "192.168.8.1", "192.168.0.1"], _list_of(_cidr),
      "admin pages of satellite terminals and modems (always refused)"),
-    ("guard.own", [], _list_of(_cidr), "the device's own addresses"),
+    ("guard.own", [], _list_of(_cidr), "more of the device's own addresses (those of its interfaces are learned)"),
     ("dns.servers", [], _list_of(_server), "resolvers (IP[:PORT]); empty: the system's (CPython) or /etc/resolv.conf"),
     ("dns.hosts", {}, _hosts, "fixed names: {name: [addresses]}"),
     ("dns.prefer", "ipv4", _one_of("ipv4", "ipv6"), "which family to try first when a name has both"),
@@ -371,7 +374,9 @@ SCHEMA = (
     ("transparent.host", "127.0.0.1", _host, "transparent listen address: the Wi-Fi side's (an IPv6 address: IPv6 only)"),
     ("transparent.port", 1081, _port, "transparent listen port; the rendered nftables rules redirect to it"),
     ("upstream.proxies", [], _list_of(_proxy_url),
-     "proxies to send traffic through, in order of preference: socks5://[user:pass@]IP:PORT or http://IP:PORT"),
+     "proxies to send traffic through, in order of preference: socks5://[user:pass@]IP:PORT or http://IP:PORT; "
+     "socks5h:// sends names to a proxy on this device or its LAN too (an engine, another relay), which otherwise "
+     "gets addresses the relay resolved and the guard allowed"),
     ("upstream.direct", [], _list_of(_cidr_or_suffix), "destinations (CIDRs, domain suffixes) that skip the upstreams"),
     ("upstream.check_interval", 5, _seconds, "seconds between upstream health checks"),
     ("upstream.names", [], _list_of(_any_text),

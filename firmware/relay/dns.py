@@ -1,8 +1,11 @@
 """DNS messages (RFC 1035, RFC 3596), sans-I/O: build queries, parse messages.
 
 parse(data) -> Message or raises DNSError for anything malformed: truncated
-fields, compression-pointer loops, names over 255 bytes. Building never fails
-on a valid name. No sockets: resolve.py does the sending.
+fields, compression-pointer loops, names over 255 bytes. Names come out in
+presentation form (RFC 1035 section 5.1): a label's dot, backslash, space,
+control or non-ASCII byte is escaped ("\\.", "\\032"), so one text means one
+sequence of labels and lower() folds only ASCII letters, as DNS does.
+Building never fails on a valid name. No sockets: resolve.py does the sending.
 """
 
 from relay.runtime import const
@@ -88,12 +91,35 @@ def decode_name(b, i):
         total += ln + 1
         if total > _MAX_NAME:
             raise DNSError("name longer than 255 bytes")
-        try:
-            labels.append(bytes(b[i + 1 : i + 1 + ln]).decode())
-        except UnicodeError:
-            raise DNSError("label is not text")
+        labels.append(_label_text(bytes(b[i + 1 : i + 1 + ln])))
         i += 1 + ln
     return ".".join(labels), (end if end >= 0 else i)
+
+
+def _label_text(raw):
+    """A label's bytes in presentation form: printable ASCII as it is, ".", "\\" and others escaped."""
+    for c in raw:
+        if c <= 0x20 or c >= 0x7F or c == 0x2E or c == 0x5C:
+            break
+    else:
+        return raw.decode()
+    out = []
+    for c in raw:
+        if c == 0x2E or c == 0x5C:
+            out.append("\\" + chr(c))
+        elif 0x20 < c < 0x7F:
+            out.append(chr(c))
+        else:
+            out.append("\\%03d" % c)
+    return "".join(out)
+
+
+def asks(msg, name, qtype):
+    """msg has one question, and it is (name, qtype, IN); names compared as DNS does (ASCII case)."""
+    if len(msg.questions) != 1:
+        return False
+    qname, t, cls = msg.questions[0]
+    return t == qtype and cls == CLASS_IN and qname.lower() == name.lower()
 
 
 class Record:

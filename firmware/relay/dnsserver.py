@@ -11,7 +11,13 @@ The decision per name:
     relay's address, so a phone opens the portal;
   - names the site policy allows (policy.py) are forwarded, answers cached within their TTLs;
   - everything else gets NXDOMAIN (or the portal's address, dns.answer_unknown)
-    so no query leaks to the uplink.
+    so no query leaks to the uplink;
+  - a name the policy cannot judge (a label holding a dot, a space, a byte
+    outside a-z 0-9 - _) is REFUSED: "telegram.org" as one label must never
+    pass for the name telegram.org, nor be cached as it.
+Cache entries are keyed by the name as a sequence of labels (dns.py's escaped
+text, ASCII case folded) and type; an upstream answer is used only when its
+question is the one asked, and every answer carries the asker's own question.
 No sockets, no clock (now_ms comes in), nothing logged: names are never kept
 beyond the cache of allowed ones.
 """
@@ -55,13 +61,21 @@ CAPTIVE_NAMES = (
 )
 
 
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_."
+
+
+def _judgeable(name):
+    """Only letters, digits, '-', '_' in labels: dns.py escapes anything else with a backslash."""
+    return not name.strip(_NAME_CHARS)  # strip() scans in C: empty when every character is one of them
+
+
 class Query:
     __slots__ = ("id", "name", "key", "qtype", "raw", "qend", "max_size")
 
     def __init__(self, qid, name, qtype, raw, qend, max_size):
         self.id = qid
         self.name = name
-        self.key = name + "/" + str(qtype)
+        self.key = name + "/" + str(qtype)  # name: labels joined by dots that no label holds
         self.qtype = qtype
         self.raw = raw  # the client's packet, forwarded as it came but for the id
         self.qend = qend
@@ -108,7 +122,8 @@ class DNSResponder:
         qend = dns.question_end(data)
         name = name.lower()
         q = Query(msg.id, name, qtype, data, qend, dns.edns_size(msg))
-        if qclass != dns.CLASS_IN:
+        if qclass != dns.CLASS_IN or not _judgeable(name):
+            self.refused += 1
             return REPLY, self._fit(q, dns.build_response(data, qend, dns.RCODE_REFUSED))
         if name in self.own:
             self.answered += 1
@@ -119,7 +134,7 @@ class DNSResponder:
                 if now_ms - hit[0] < 0:
                     self.cached += 1
                     elapsed = (now_ms - hit[1]) // 1000
-                    return REPLY, self._fit(q, dns.restamp(hit[2], q.id, hit[3], elapsed))
+                    return REPLY, self._fit(q, _asked(dns.restamp(hit[2], q.id, hit[3], elapsed), q))
                 del self.cache[q.key]
             self.forwarded += 1
             return FORWARD, q
@@ -146,9 +161,8 @@ class DNSResponder:
             msg = dns.parse(answer)
             if not msg.is_response or len(msg.questions) != 1:
                 return None
-            name, qtype, _ = msg.questions[0]
-            if name.lower() != q.name or qtype != q.qtype:
-                return None  # not the question we asked: never pass it on
+            if not dns.asks(msg, q.name, q.qtype) or dns.question_end(answer) != q.qend:
+                return None  # not the question we asked (or not as we asked it): never pass it on
             ttls = dns.record_ttls(answer)
         except dns.DNSError:
             return None
@@ -165,8 +179,16 @@ class DNSResponder:
                 self.cache.clear()  # cheaper than LRU bookkeeping on a board; refills in seconds
             stored = bytes(answer)
             self.cache[q.key] = (now_ms + 1000 * ttl, now_ms, stored, ttls)
-        return self._fit(q, dns.restamp(answer, q.id, (), 0))
+        return self._fit(q, _asked(dns.restamp(answer, q.id, (), 0), q))
 
     def fail(self, q):
         """SERVFAIL for a FORWARD the upstream did not answer."""
         return dns.build_response(q.raw, q.qend, dns.RCODE_SERVFAIL, aa=False)
+
+
+def _asked(response, q):
+    """response with q's question section, byte for byte: the same labels (finish checked), in the case
+    this asker wrote them (0x20 randomisation), not the case of whoever filled the cache."""
+    out = bytearray(response)
+    out[12 : q.qend] = q.raw[12 : q.qend]
+    return bytes(out)

@@ -1,17 +1,19 @@
 """Name resolution that never blocks the event loop.
 
 Resolver.resolve(name) -> [address bytes], in the configured preference
-order, or raises ResolveError. Fixed names (dns.hosts) come first; then
-dns.servers over UDP with our own DNS code (the only way on MicroPython,
-where getaddrinfo stalls every connection); with no servers configured,
-CPython asks the system resolver and MicroPython reads /etc/resolv.conf.
-A small cache honours TTLs.
+order, or raises ResolveError. Fixed names (dns.hosts, then /etc/hosts
+where the relay asks DNS itself) come first; then dns.servers over UDP with
+our own DNS code (the only way on MicroPython, where getaddrinfo stalls every
+connection); with no servers configured, CPython asks the system resolver
+and MicroPython reads /etc/resolv.conf. An answer counts only when its
+question is the one asked. A small cache honours TTLs. Names come checked
+(addr.parse_host); one that is not a host name is NXDOMAIN here too.
 """
 
 import os
 
 from relay import dns, runtime
-from relay.addr import parse_ip
+from relay.addr import parse_host, parse_ip
 
 _CACHE_MAX = 128  # entries; a phone crowd asks for a few dozen names
 _MIN_TTL = 5
@@ -35,19 +37,48 @@ def resolv_conf_servers(text):
     return out
 
 
+def hosts_file_entries(text):
+    """/etc/hosts text -> {name: [address bytes]}, names in lower case."""
+    out = {}
+    for line in text.split("\n"):
+        parts = line.split("#", 1)[0].split()
+        if len(parts) < 2:
+            continue
+        ip = parse_ip(parts[0])
+        if ip is None:
+            continue
+        for name in parts[1:]:
+            name = name.lower().rstrip(".")
+            ips = out.setdefault(name, [])
+            if ip not in ips:
+                ips.append(ip)
+    return out
+
+
 class Resolver:
-    def __init__(self, servers, hosts, prefer_v6, timeout_ms):
+    def __init__(self, servers, hosts, prefer_v6, timeout_ms, hosts_file="/etc/hosts"):
         self.servers = list(servers)
-        self.hosts = hosts
         self.prefer_v6 = prefer_v6
         self.timeout_ms = timeout_ms
         self.cache = {}  # name -> (expires_ms, [addresses])
         self.system = not self.servers and runtime.HAS_SYSTEM_RESOLVER
+        self.hosts = {}
+        if not self.system and hosts_file:  # the system resolver reads it itself
+            try:
+                self.hosts = hosts_file_entries(runtime.read_file(hosts_file).decode())
+            except (OSError, UnicodeError):
+                pass  # a board has none
+        for name in hosts:
+            self.hosts[name.lower().rstrip(".")] = hosts[name]  # dns.hosts wins
         if not self.servers and not self.system:
             try:
                 self.servers = resolv_conf_servers(runtime.read_file("/etc/resolv.conf").decode())
             except OSError:
                 pass
+
+    def fixed(self, name):
+        """The addresses dns.hosts or the hosts file give name (lower case), or None."""
+        return self.hosts.get(name)
 
     def _order(self, ips):
         first = [a for a in ips if (len(a) == 16) == self.prefer_v6]
@@ -70,7 +101,12 @@ class Resolver:
         ips = self.known(name)
         if ips is not None:
             return ips
-        name = name.lower().rstrip(".")
+        try:
+            name = parse_host(name)
+        except ValueError:
+            raise ResolveError("nxdomain")  # e.g. a label over 63 bytes: no resolver could answer
+        if type(name) is not str:
+            return [name]
         now = runtime.now_ms()
         if self.system:
             ips = await runtime.system_resolve(name)
@@ -111,8 +147,8 @@ class Resolver:
         bind = bytes(len(server_ip))
         sock, _ = runtime.udp_open(bind, 49152 + (_qid() & 0x3FFF))  # the hint matters only where no port 0 exists
         try:
-            runtime.udp_send(sock, q4, server_ip, port)
-            runtime.udp_send(sock, q6, server_ip, port)
+            if not runtime.udp_send(sock, q4, server_ip, port) or not runtime.udp_send(sock, q6, server_ip, port):
+                raise ResolveError("failed")  # no route to this resolver: try the next at once
             pending = {(q4[0] << 8) | q4[1]: dns.TYPE_A, (q6[0] << 8) | q6[1]: dns.TYPE_AAAA}
             ips, ttl, nx = [], 86400, 0
             while pending:
@@ -123,9 +159,10 @@ class Resolver:
                     msg = dns.parse(data)
                 except dns.DNSError:
                     continue
-                qtype = pending.pop(msg.id, None)
-                if qtype is None or not msg.is_response:
-                    continue
+                qtype = pending.get(msg.id)
+                if qtype is None or not msg.is_response or not dns.asks(msg, name, qtype):
+                    continue  # an answer to another question (a stale or forged one) is no answer
+                del pending[msg.id]
                 if msg.rcode == dns.RCODE_NXDOMAIN:
                     nx += 1
                     continue
@@ -162,7 +199,8 @@ class Resolver:
         out[1] = qid & 0xFF
         sock, _ = runtime.udp_open(bytes(len(server_ip)), 49152 + (qid & 0x3FFF))
         try:
-            runtime.udp_send(sock, out, server_ip, port)
+            if not runtime.udp_send(sock, out, server_ip, port):
+                raise OSError("cannot reach the resolver")
             while True:
                 data, src, sport = await runtime.udp_recv(sock)
                 if src == server_ip and sport == port and len(data) >= 12 and data[0] == out[0] and data[1] == out[1]:

@@ -8,9 +8,9 @@ so the data path carries no per-read timer.
 """
 
 from relay import runtime, stats as S
-from relay.addr import parse_ip
 from relay.guard import Guard
-from relay.resolve import ResolveError, Resolver
+from relay.resolve import Resolver
+from relay.routes import Routes
 from relay.stats import Refusal  # noqa: F401  (sessions import it from here)
 from relay.tunnels import Tunnels
 
@@ -37,13 +37,13 @@ class Session:
         return self.conn.peer[0]
 
 
-class Relay(Tunnels):
+class Relay(Routes, Tunnels):
     def __init__(self, cfg, log):
         self.cfg = cfg
         self.log = log
         self.stats = S.Stats()
         g = cfg.guard
-        self.guard = Guard(g.allow, g.deny, g.management, g.own)
+        self.guard = Guard(g.allow, g.deny, g.management, g.own, cfg.portal.names)
         d = cfg.dns
         self.resolver = Resolver(d.servers, d.hosts, d.prefer == "ipv6", int(d.timeout * 1000))
         lim = cfg.limits
@@ -85,6 +85,7 @@ class Relay(Tunnels):
 
             self.sharing = Sharing(self, cfg)
         runtime.set_buffer_size(lim.buffer)
+        self.udp_max = runtime.set_udp_max(lim.udp_datagram)
         self.fast = runtime.fast_pump is not None and cfg.io.backend == "auto"
         self.fast_socks = None  # starts a SOCKS session on loop callbacks, where the runtime can
         if self.fast and runtime.connect_start is not None:
@@ -96,6 +97,11 @@ class Relay(Tunnels):
 
     async def start(self):
         runtime.raise_fd_limit()
+        from relay.platform import own
+
+        watch = await own.start(self)  # the device's addresses, for the guard, before anyone is served
+        if watch is not None:
+            self.background.append(runtime.create_task(watch))
         done = []
         for sect in (self.cfg.socks, self.cfg.http):
             if not sect.enabled or (sect.host, sect.port) in done:
@@ -332,86 +338,3 @@ class Relay(Tunnels):
             self.per_client[s.client] = n
         else:
             self.per_client.pop(s.client, None)
-
-    def resolve_known(self, host):
-        """The addresses of host the guard and the policy allow, when no lookup is needed (an address,
-        dns.hosts, a cached answer); None when only a lookup can tell. Raises Refusal."""
-        if type(host) is str:
-            ip = parse_ip(host)
-            if ip is None:
-                verdict = self.policy.check_name(host)
-                if verdict == "policy":
-                    raise Refusal(S.R_POLICY)
-                ips = self.resolver.known(host)
-                if ips is None:
-                    return None
-                return self._allowed(host, ips, verdict is None)
-            return self._allowed(host, [ip], False)
-        return self._allowed(host, [host], False)
-
-    async def resolve(self, host):
-        """host: address bytes or a name -> addresses the guard and the policy allow, or Refusal."""
-        ips = self.resolve_known(host)
-        if ips is not None:
-            return ips
-        by_name = self.policy.check_name(host) is None  # allowed by its name: its addresses need no check
-        try:
-            ips = await self.resolver.resolve(host)
-        except ResolveError as e:
-            raise Refusal(S.R_TIMEOUT if e.reason == "timeout" else S.R_DNS)
-        return self._allowed(host, ips, by_name)
-
-    def _allowed(self, host, ips, by_name):
-        allowed = [ip for ip in ips if self.guard.check(ip) is None]
-        if allowed and not by_name:
-            allowed = [ip for ip in allowed if self.policy.check_ip(ip) is None]
-            if not allowed:
-                raise Refusal(S.R_POLICY)
-        if not allowed:
-            if self.log.debug_on:
-                self.log.debug("guard refused %s: %s" % (host, self.guard.check(ips[0])))
-            raise Refusal(S.R_GUARD)
-        return allowed
-
-    def route(self, host, port):
-        """The checks before a connect that need no waiting: -> the addresses to try directly, or None
-        when an upstream proxy or a lookup has to answer first (connect() does). Raises Refusal."""
-        if self.policy.check_port(port) is not None:
-            raise Refusal(S.R_POLICY)
-        if self.uplink is not None and not self.uplink.up:
-            raise Refusal(S.R_UPLINK_DOWN)
-        ups = self.upstreams
-        if ups is not None and not ups.goes_direct(host):
-            return None
-        return self.resolve_known(host)
-
-    async def connect(self, host, port):
-        """Open a TCP connection to host:port: through an upstream, or directly trying each allowed address."""
-        ips = self.route(host, port)
-        ups = self.upstreams
-        if ips is None and ups is not None and not ups.goes_direct(host):
-            if type(host) is str and parse_ip(host) is None:
-                if self.policy.check_name(host) is not None:
-                    raise Refusal(S.R_POLICY)  # the upstream resolves names: decide by name here
-            else:
-                ip = host if type(host) is not str else parse_ip(host)
-                if self.guard.check(ip) is not None:
-                    raise Refusal(S.R_GUARD)
-                if self.policy.check_ip(ip) is not None:
-                    raise Refusal(S.R_POLICY)
-            conn = await ups.connect(host, port, self.connect_ms)
-            self.stats.tunnels_total += 1
-            return conn
-        if ips is None:
-            ips = await self.resolve(host)
-        last = Refusal(S.R_FAILED)
-        for ip in ips:
-            try:
-                conn = await runtime.wait_for_ms(runtime.connect_tcp(ip, port), self.connect_ms)
-                self.stats.tunnels_total += 1
-                return conn
-            except runtime.TimeoutError:
-                last = Refusal(S.R_TIMEOUT)
-            except OSError as e:
-                last = Refusal(runtime.connect_error(e))
-        raise last

@@ -115,13 +115,19 @@ class Socks5Handshake:
         if self.done:
             self.rest += bytes(data)  # after the request: payload for the destination
             return []
-        self.buf += data
+        self.buf += data  # a copy: on MicroPython data is the shared receive buffer, rewritten by the next read
         events = []
-        while self.state is not None:
-            ev = self.state()
-            if ev is None:
-                break
-            events.append(ev)
+        try:
+            while self.state is not None:
+                ev = self.state()
+                if ev is None:
+                    break
+                events.append(ev)
+        except SocksError as e:
+            # A greeting and a refused request in one segment: the method reply still goes first.
+            # (Only Send events come before an error: a Login stops the machine until login_reply.)
+            e.reply = b"".join([ev.data for ev in events]) + e.reply
+            raise
         return events
 
     def _greeting(self):
@@ -166,7 +172,8 @@ class Socks5Handshake:
         return Login(user, password)
 
     def login_reply(self, ok):
-        """Bytes to send after a Login event. On failure, close after sending."""
+        """Bytes to send after a Login event. On failure, close after sending. After a success,
+        feed(b"") goes on with what already came: a client may send its request with the login."""
         if ok:
             self.state = self._request
             return b"\x01\x00"
@@ -218,7 +225,7 @@ class Socks4Handshake:
             self.rest += bytes(data)  # after the request: payload for the destination
             return []
         b = self.buf
-        b += data
+        b += data  # a copy: data may be the shared receive buffer (MicroPython)
         if len(b) < 9:
             return []
         if b[0] != VER4:

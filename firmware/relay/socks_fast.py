@@ -78,7 +78,9 @@ class FastSocks:
             else:  # HTTP or garbage: the task path knows what to do with it
                 return self._to_task(relay._serve(self.s, data))
         try:
-            for ev in self.hs.feed(data):
+            events = self.hs.feed(data)
+            while events:
+                ev = events.pop(0)
                 t = type(ev)
                 if t is socks.Send:
                     if not conn.send_now(ev.data):
@@ -89,6 +91,7 @@ class FastSocks:
                         if not ok:
                             relay.stats.refuse(S.R_AUTH)
                         return self._close()
+                    events = self.hs.feed(b"")  # the request may have come with the login
                 else:
                     return self._request(ev)
         except socks.SocksError as e:

@@ -18,16 +18,19 @@ SOCKS5_REPLY = {
 
 
 async def serve_socks(relay, s, first):
-    """Handshake, then (upstream, first client bytes) for the server to tunnel, or None when done."""
+    """Handshake, then (upstream, first client bytes) for the server to tunnel, or None when done.
+
+    first is read once: on MicroPython it lies in the shared receive buffer, which the next
+    recv() rewrites (the handshake objects copy what they keep)."""
     conn = s.conn
-    if first[0] == 5:
-        hs = socks.Socks5Handshake(relay.password_required)
-    else:
-        hs = socks.Socks4Handshake()
+    v5 = first[0] == 5
+    hs = socks.Socks5Handshake(relay.password_required) if v5 else socks.Socks4Handshake()
     data = first
     try:
         while True:
-            for ev in hs.feed(data):
+            events = hs.feed(data)
+            while events:
+                ev = events.pop(0)
                 if isinstance(ev, socks.Send):
                     await conn.send(ev.data)
                 elif isinstance(ev, socks.Login):
@@ -36,9 +39,10 @@ async def serve_socks(relay, s, first):
                     if not ok:
                         relay.stats.refuse(S.R_AUTH)
                         return
+                    events = hs.feed(b"")  # the request may have come with the login
+                elif v5:
+                    return await _request5(relay, s, hs, ev)
                 else:
-                    if first[0] == 5:
-                        return await _request5(relay, s, hs, ev)
                     return await _request4(relay, s, hs, ev)
             data = await conn.recv(socks.HANDSHAKE_READ)
             if not data:

@@ -33,6 +33,7 @@ class Stats:
         "bytes_down",
         "udp_associations",
         "udp_datagrams",
+        "udp_dropped",
         "refused",
     )
 
@@ -44,6 +45,7 @@ class Stats:
         self.bytes_down = 0
         self.udp_associations = 0
         self.udp_datagrams = 0
+        self.udp_dropped = 0  # datagrams not relayed: malformed, refused, too big, unsendable
         self.refused = {}
 
     def refuse(self, reason):
@@ -58,6 +60,7 @@ class Stats:
             "bytes_down": self.bytes_down,
             "udp_associations": self.udp_associations,
             "udp_datagrams": self.udp_datagrams,
+            "udp_dropped": self.udp_dropped,
             "refused": dict(self.refused),
         }
 

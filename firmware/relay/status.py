@@ -22,6 +22,7 @@ def snapshot(relay, collect=False):
         gc.collect()
     d["heap_used"] = runtime.heap_used()
     d["rss_kib"] = runtime.rss_kib()
+    d["accept_pauses"] = runtime.accept_pauses()
     if getattr(relay, "mtproto", None) is not None:
         d["mtproto"] = relay.mtproto.as_dict()
     d["uplink"] = relay.uplink.state() if relay.uplink is not None else None
@@ -116,6 +117,8 @@ _METRICS = (
     ("bytes_down", "relay_bytes_down_total", "counter", "bytes relayed from destinations to clients"),
     ("udp_associations", "relay_udp_associations", "gauge", "UDP associations open now"),
     ("udp_datagrams", "relay_udp_datagrams_total", "counter", "UDP datagrams relayed"),
+    ("udp_dropped", "relay_udp_dropped_total", "counter", "UDP datagrams dropped: malformed, refused, too big, unsendable"),
+    ("accept_pauses", "relay_accept_pauses_total", "counter", "pauses in accepting: out of descriptors or memory"),
     ("rss_kib", "relay_rss_kib", "gauge", "resident memory of the relay process, KiB"),
     ("heap_used", "relay_heap_used_bytes", "gauge", "MicroPython heap in use"),
 )

@@ -10,6 +10,15 @@ domain suffixes) that skip the upstreams.
 With upstream.probe set, relay/pathfind.py probes each upstream end to end and
 orders them (the path finder).
 
+Names: the guard refuses names it knows are local before they leave. A proxy
+on the open internet then gets names as the client gave them (its resolver is
+not the censor's). A socks5:// or http:// proxy on an address the guard
+refuses (this device, its LAN) would resolve them on this device's networks:
+there the relay resolves them itself and sends the address the guard
+allowed. socks5h:// (curl's word for "the proxy resolves") sends names even
+then: an engine on loopback whose exit is abroad, another relay that guards
+itself.
+
 UplinkMonitor: periodic TCP probes decide whether the uplink is up. While
 it is down, new tunnels are refused at once (SOCKS 0x03, HTTP 503) instead
 of waiting for timeouts; DNS, the portal and status keep working.
@@ -24,8 +33,8 @@ def parse_proxy_url(url):
     if "://" not in url:
         raise ValueError("expected socks5://HOST:PORT or http://HOST:PORT, got " + repr(url))
     kind, rest = url.split("://", 1)
-    if kind not in ("socks5", "http"):
-        raise ValueError("upstream kind must be socks5 or http, got " + repr(kind))
+    if kind not in ("socks5", "socks5h", "http"):
+        raise ValueError("upstream kind must be socks5, socks5h or http, got " + repr(kind))
     user = password = None
     if "@" in rest:
         cred, rest = rest.rsplit("@", 1)
@@ -42,10 +51,13 @@ def parse_proxy_url(url):
 
 class Upstream:
     __slots__ = ("kind", "ip", "port", "user", "password", "healthy", "label", "ms", "note", "conns", "tunnels",
-                 "index")
+                 "index", "resolves")
 
     def __init__(self, url, index, name=None):
         self.kind, self.ip, self.port, self.user, self.password = parse_proxy_url(url)
+        self.resolves = self.kind == "socks5h"  # names go to it even on a guarded address
+        if self.resolves:
+            self.kind = "socks5"
         self.healthy = True
         self.index = index  # its place in upstream.proxies: the tie-breaker between equally fast paths
         self.label = name or "upstream%d" % index  # counters and logs never carry the address
@@ -126,22 +138,29 @@ class Upstreams:
                 return True
         return False
 
+    def names_here(self, u):
+        """Must the relay resolve a name before asking u? Yes when u sits on an address the guard refuses
+        and was not declared socks5h (see the module's docstring)."""
+        return not u.resolves and self.relay.guard.check(u.ip) is not None
+
     def any_healthy(self):
         for u in self.list:
             if u.healthy:
                 return True
         return False
 
-    async def connect(self, host, port, timeout_ms):
-        """A tunnel to host:port through the first upstream that works. Raises Refusal."""
+    async def connect(self, host, port, timeout_ms, target=None):
+        """A tunnel to host:port through the first upstream that works. Raises Refusal.
+        target(u, host): what to ask u for instead (the address of a name the relay resolved)."""
         from relay.server import Refusal
 
         order = [u for u in self.list if u.healthy]
         if self.finder is None:
             order += [u for u in self.list if not u.healthy]
         for u in order:
+            dest = host if target is None else await target(u, host)  # its Refusal is the destination's
             try:
-                conn = await runtime.wait_for_ms(self._through(u, host, port), timeout_ms)
+                conn = await runtime.wait_for_ms(self._through(u, dest, port), timeout_ms)
                 u.tunnels += 1
                 if self.finder is not None:
                     self.finder.track(u, conn)

@@ -179,7 +179,7 @@ def test_build_and_install_put_the_engines_on_the_board(tmp_path):
         cfg = json.load(tar.extractfile("relay-rpi-4/config.json"))
         modes = {m.name.split("/")[-1]: m.mode for m in tar.getmembers() if "/engines/" in m.name}
     assert cfg["upstream"]["names"] == ["shadowsocks", "trojan", "tor", "snowflake", "iodine"]
-    assert cfg["upstream"]["proxies"][0] == "socks5://127.0.0.1:1090" and cfg["upstream"]["probe"] == "telegram.org:80"
+    assert cfg["upstream"]["proxies"][0] == "socks5h://127.0.0.1:1090" and cfg["upstream"]["probe"] == "telegram.org:80"
     assert modes["shadowsocks.json"] == modes["trojan-ca.pem"] == modes["iodine.env"] == 0o600
     units = root / "etc/systemd/system"
     for name in ("shadowsocks", "trojan", "tor", "snowflake", "iodine"):

@@ -137,6 +137,27 @@ class Platform:
     def state(self):
         return {"platform": self.name, "ap": self.ap, "uplink": self.link.as_dict() if self.link else None}
 
+    def addresses(self):
+        """The device's own addresses (text) on the interfaces brought up here, read from them now
+        (a new DHCP lease or PPP address shows at once): platform/own.py hands them to the guard."""
+        out = []
+        if self.ap and self.ap.get("address"):
+            out.append(self.ap["address"])
+        d = self.driver
+        nic = getattr(d, "nic", None) or getattr(d, "ppp", None)
+        if nic is not None:
+            from relay.platform.wifi import ip_of
+
+            ip = ip_of(nic)
+            if ip and ip != "0.0.0.0":
+                out.append(ip)
+            try:
+                for a in nic.ipconfig("addr6"):  # 1.24+: [(address, state, preferred, valid)]
+                    out.append(a[0] if type(a) is tuple else a)
+            except (AttributeError, OSError, ValueError, TypeError, KeyError):
+                pass  # no IPv6 on this port or this interface
+        return out
+
 
 def bring_up(cfg, log):
     try:

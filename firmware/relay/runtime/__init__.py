@@ -5,14 +5,16 @@ sys.implementation itself. Both backends offer the same small surface:
 
   const(x), now_ms(), ms_since(t), connect_error(oserror) -> reason, sleep_ms(ms), run(coro), create_task(coro),
   wait_for_ms(coro, ms), CancelledError, TimeoutError, Event,
-  listen_tcp(host, port, backlog, on_conn) -> Listener (.close())
+  listen_tcp(host, port, backlog, on_conn) -> Listener (.close()); out of descriptors it pauses, counted by accept_pauses()
   connect_tcp(ip: bytes, port) -> Conn
   Conn: .peer (ip bytes, port), recv(limit=0) -> bytes-like (empty at EOF; at most limit bytes),
         send(data), shutdown_write() -> bool, local() -> (ip, port) or None, close(),
         original_dst() -> (ip, port) before a firewall redirect, or None (HAS_ORIGINAL_DST: the runtime can tell)
   udp_open(ip: bytes, port_hint) -> (sock, port); udp_bind(ip, port) -> sock (exactly that port); udp_recv(sock) -> (data, ip, port);
-  udp_send(sock, data, ip, port); udp_close(sock)
+  udp_send(sock, data, ip, port) -> sent?; udp_close(sock); set_udp_max(n) -> the largest datagram udp_recv
+        returns whole (a bigger one comes back cut to limit + 1 bytes: drop it)
   system_resolve(name) -> [ip bytes] or None when the runtime has no resolver
+  netlink_route(groups) -> a NETLINK_ROUTE socket (.send(data), async .recv() -> bytes, .close()), or None off Linux
   set_buffer_size(n), raise_fd_limit(), heap_used(), heap_size() (None: no single heap), rss_kib()
   read_file(path) -> bytes; write_file(path, data): whole, private to this user where the OS has users
   fast_pump(client, upstream, tap, session, limit, up=None, down=None, half_close=True) -> clean?, or None (the
@@ -45,13 +47,16 @@ CancelledError = impl.CancelledError
 TimeoutError = impl.TimeoutError
 Event = impl.Event
 listen_tcp = impl.listen_tcp
+accept_pauses = impl.accept_pauses
 connect_tcp = impl.connect_tcp
 udp_open = impl.udp_open
 udp_bind = impl.udp_bind
 udp_recv = impl.udp_recv
 udp_send = impl.udp_send
 udp_close = impl.udp_close
+set_udp_max = impl.set_udp_max
 system_resolve = impl.system_resolve
+netlink_route = impl.netlink_route
 set_buffer_size = impl.set_buffer_size
 raise_fd_limit = impl.raise_fd_limit
 sha256_hex = impl.sha256_hex

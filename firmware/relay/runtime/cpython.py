@@ -265,6 +265,14 @@ class Conn:
         self.sock.close()
 
 
+_accept_pauses = 0
+
+
+def accept_pauses():
+    """How often a listener paused because the system was out of descriptors or memory."""
+    return _accept_pauses
+
+
 class Listener:
     def __init__(self, sock, on_conn, loop):
         self.sock = sock
@@ -275,6 +283,7 @@ class Listener:
         loop.add_reader(sock.fileno(), self._ready)
 
     def _ready(self):
+        global _accept_pauses
         family = self.family
         for _ in range(_ACCEPT_BATCH):
             try:
@@ -285,6 +294,7 @@ class Listener:
             except OSError as e:
                 if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     # Out of descriptors: stop accepting for a moment instead of spinning.
+                    _accept_pauses += 1
                     self.loop.remove_reader(self.sock.fileno())
                     self.loop.call_later(0.1, self._resume)
                 return
@@ -415,11 +425,22 @@ def udp_bind(ip, port):
     return sock
 
 
+_udp_max = 65507  # the largest UDP payload over IPv4
+
+
+def set_udp_max(n):
+    """Datagrams up to n bytes are received whole; a bigger one comes back n + 1 long (cut: the caller
+    drops it). -> the limit in force."""
+    global _udp_max
+    _udp_max = n
+    return n
+
+
 async def udp_recv(sock):
     loop = asyncio.get_running_loop()
     while True:
         try:
-            data, addr = sock.recvfrom(65535)
+            data, addr = sock.recvfrom(_udp_max + 1)
             return data, socket.inet_pton(sock.family, addr[0].split("%")[0]), addr[1]
         except (BlockingIOError, InterruptedError):
             pass
@@ -433,10 +454,13 @@ async def udp_recv(sock):
 
 
 def udp_send(sock, data, ip, port):
+    """-> True when the datagram left. A full send queue, an unroutable or wrong-family address, port 0
+    or an oversize datagram drop it (False), as the network would: one bad datagram ends nothing."""
     try:
         sock.sendto(data, (socket.inet_ntop(_family(ip), ip), port))
-    except (BlockingIOError, InterruptedError):
-        pass  # a full send queue drops the datagram, as the network would
+        return True
+    except (OSError, ValueError, OverflowError):
+        return False
 
 
 def udp_close(sock):
@@ -457,6 +481,41 @@ async def system_resolve(name):
     return out
 
 
+
+
+class _Netlink:
+    __slots__ = ("sock", "loop")
+
+    def __init__(self, sock, loop):
+        self.sock = sock
+        self.loop = loop
+
+    def send(self, data):
+        self.sock.send(data)
+
+    async def recv(self):
+        return await self.loop.sock_recv(self.sock, 65536)  # one datagram of a listing or a change
+
+    def close(self):
+        self.sock.close()
+
+
+def netlink_route(groups):
+    """A NETLINK_ROUTE socket joined to groups (Linux), or None."""
+    family = getattr(socket, "AF_NETLINK", None)
+    if family is None:
+        return None
+    try:
+        sock = socket.socket(family, socket.SOCK_RAW, 0)  # 0: NETLINK_ROUTE
+    except OSError:
+        return None
+    try:
+        sock.bind((0, groups))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        return None
+    return _Netlink(sock, asyncio.get_running_loop())
 
 
 _CONNECT_ERRORS = {

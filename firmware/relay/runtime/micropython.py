@@ -189,6 +189,17 @@ class Conn:
         self.s.close()
 
 
+# Out of descriptors or buffers (Linux, then newlib/lwIP numbering): accept() fails until one frees.
+_OUT_OF_DESCRIPTORS = (24, 23, 105, errno.ENOMEM, errno.ENOBUFS)  # EMFILE, ENFILE, ENOBUFS: errno names few
+_ACCEPT_PAUSE_MS = const(100)
+_accept_pauses = 0
+
+
+def accept_pauses():
+    """How often a listener paused because the system was out of descriptors or memory."""
+    return _accept_pauses
+
+
 class Listener:
     def __init__(self, s, port, on_conn):
         self.s = s
@@ -197,13 +208,23 @@ class Listener:
         self.task = asyncio.create_task(self._serve())
 
     async def _serve(self):
+        global _accept_pauses
         s = self.s
         while True:
             await _wait_read(s)
             while True:
                 try:
                     c, addr = s.accept()
-                except OSError:
+                except OSError as e:
+                    if e.errno in _OUT_OF_DESCRIPTORS:
+                        # The listener stays readable while connections wait in its backlog: without
+                        # a pause this loop would spin on EMFILE at full CPU until a descriptor frees.
+                        _accept_pauses += 1
+                        await asyncio.sleep_ms(_ACCEPT_PAUSE_MS)
+                    break
+                except MemoryError:
+                    _accept_pauses += 1
+                    await asyncio.sleep_ms(_ACCEPT_PAUSE_MS)
                     break
                 c.setblocking(False)
                 _nodelay(c)
@@ -280,28 +301,90 @@ def udp_bind(ip, port):
     return s
 
 
+_udp_max = 2048
+
+
+def set_udp_max(n):
+    """Datagrams up to the limit are received whole; a bigger one comes back limit + 1 long (cut: the
+    caller drops it). recvfrom allocates the whole size for every datagram, so the limit is at most
+    1/32 of the heap (an ESP32: about 4 KiB, still twice a voice packet). -> the limit in force."""
+    global _udp_max
+    import gc
+
+    heap = gc.mem_alloc() + gc.mem_free()
+    _udp_max = max(1472, min(n, heap // 32))  # 1472: a full Ethernet frame's payload, always
+    return _udp_max
+
+
 async def udp_recv(s):
     while True:
         await _wait_read(s)
         try:
-            data, addr = s.recvfrom(2048)  # Telegram voice packets stay far below this
+            data, addr = s.recvfrom(_udp_max + 1)
         except OSError as e:
             if e.errno in _EAGAIN:
                 continue
             raise
+        except MemoryError:
+            s.recvfrom(1)  # the heap is short right now: take the datagram off the queue, or it spins
+            raise OSError(errno.ENOMEM)
         ip, port = _decode_addr(addr)
         return data, ip, port
 
 
 def udp_send(s, data, ip, port):
+    """-> True when the datagram left; False when it was dropped, as the network would."""
     try:
         s.sendto(data, _sockaddr(ip, port))
-    except OSError:
-        pass  # a datagram that cannot go now is dropped, as the network would
+        return True
+    except (OSError, ValueError, OverflowError, IndexError):
+        return False  # IndexError: getaddrinfo found nothing for a wrong-family address
 
 
 def udp_close(s):
     s.close()
+
+
+class _Netlink:
+    __slots__ = ("s",)
+
+    def __init__(self, s):
+        self.s = s
+
+    def send(self, data):
+        self.s.send(data)
+
+    async def recv(self):
+        s = self.s
+        while True:
+            await _wait_read(s)
+            try:
+                return s.recv(65536)  # one datagram, however many addresses a listing holds; rare
+            except OSError as e:
+                if e.errno not in _EAGAIN:
+                    raise
+
+    def close(self):
+        self.s.close()
+
+
+def netlink_route(groups):
+    """A NETLINK_ROUTE socket joined to groups (the unix port on Linux), or None (a board)."""
+    if sys.platform != "linux":
+        return None
+    import struct
+
+    try:
+        s = socket.socket(16, 3, 0)  # AF_NETLINK, SOCK_RAW, NETLINK_ROUTE: the socket module names none
+    except (OSError, ValueError):
+        return None
+    try:
+        s.bind(struct.pack("HHII", 16, 0, 0, groups))  # sockaddr_nl: family, pad, port id (kernel picks), groups
+        s.setblocking(False)
+    except (OSError, ValueError, TypeError):
+        s.close()
+        return None
+    return _Netlink(s)
 
 
 async def system_resolve(name):

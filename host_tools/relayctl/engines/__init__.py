@@ -64,7 +64,7 @@ class Engine:
 
     def upstream_url(self):
         host, port = self.socks_endpoint()
-        return f"socks5://{host}:{port}"
+        return f"socks5h://{host}:{port}"  # the engine resolves names abroad, not the censor's DNS
 
     def far_ports(self):
         """(host, port, proto) the censor must let through for this engine, for the path table."""
