@@ -78,7 +78,7 @@ def load_config(argv):
     return cfg, digest
 
 
-async def serve(cfg, digest, holder=None):
+async def serve(cfg, digest, holder=None, argv=None):
     from relay.server import Relay
 
     log = Log(cfg.log.level)
@@ -88,6 +88,8 @@ async def serve(cfg, digest, holder=None):
     if holder is not None:
         holder.append(relay)
     relay.platform = plat
+    if argv is not None:  # a reload (SIGHUP, POST /api/reload) reads the same file with the same options
+        relay.load_config = lambda: load_config(argv)[0]
     try:
         listening = await relay.start()
     except OSError as e:
@@ -127,7 +129,7 @@ def main(argv):
         return 2
     holder = []
     try:
-        runtime.run(serve(cfg, digest, holder), cfg.io.backend == "auto" and cfg.io.uvloop)
+        runtime.run(serve(cfg, digest, holder, argv), cfg.io.backend == "auto" and cfg.io.uvloop)
     except KeyboardInterrupt:
         pass
     if holder and holder[0].exit_code:
