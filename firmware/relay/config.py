@@ -346,6 +346,8 @@ SCHEMA = (
     ("mtproto.retired", [], _list_of(_retired),
      'old secrets still accepted until a time: [{"secret": "...", "until": UNIX, "port": old port}] '
      "(relayctl mtproto rotate writes them)"),
+    ("mtproto.server", "", _any_text,
+     "the address or name phones reach MTProto at, as tg://proxy links print it (relayctl); \"\": mtproto.host"),
     ("mtproto.public", False, _bool,
      "public mode: the relay faces the internet; a mask site is required, SOCKS and HTTP only with a password"),
     ("mtproto.clock_hint", 0, _int_range(0, 4102444800),

@@ -15,7 +15,8 @@ from relayctl.errors import CliError
 VERBS = {
     "run": ("relayctl.cmd_run", "run the relay on this computer"),
     "status": ("relayctl.cmd_status", "a live view of a running relay: link, people, data left"),
-    "mtproto": ("relayctl.cmd_mtproto", "make MTProto proxy secrets and their tg://proxy links"),
+    "mtproto": ("relayctl.cmd_mtproto", "make MTProto proxy secrets and their tg://proxy links; rotate them"),
+    "public": ("relayctl.cmd_public", "a public relay: check its mask site, DNS and clock; print its link cards"),
     "boards": ("relayctl.cmd_boards", "list, show, check and start board profiles"),
     "site": ("relayctl.cmd_site", "write and check a site file (site.toml)"),
     "build": ("relayctl.cmd_build", "build a board's image or bundle from its profile and a site file"),

@@ -151,6 +151,23 @@ def _check_wifi(r):
 _UPSTREAM = re.compile(r"(socks5h?|http)://([^/:@\s]+(:[^/@\s]*)?@)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})/?")
 
 
+def _check_public(r):
+    """A relay facing the internet: a mask site for probes, no open proxy."""
+    if not r["mtproto.domain"]:
+        r.problem("mtproto.domain", "a public relay needs the domain fake-TLS imitates (a domain of yours whose "
+                  "A record points at this machine)")
+    if not r["mtproto.mask"]:
+        r.problem("mtproto.mask", "a public relay needs a mask site: HOST[:PORT] of a web server with "
+                  "mtproto.domain's certificate (e.g. nginx on 127.0.0.1:8443)")
+    for key in ("public.socks", "public.http"):
+        if r[key] and not (r["proxy.user"] and r["proxy.password"]):
+            r.problem(key, "an open proxy on the internet is abused within hours: set proxy.user and proxy.password")
+    for s in r["mtproto.secrets"]:
+        if s.startswith("ee") and r["mtproto.domain"] and bytes.fromhex(s[34:]).decode(errors="replace") != r["mtproto.domain"]:
+            r.problem("mtproto.secrets", f"{s[:8]}... imitates {bytes.fromhex(s[34:]).decode(errors='replace')}, "
+                      f"not mtproto.domain {r['mtproto.domain']}", warning=True)
+
+
 def _check_site(r):
     if r["wifi.security"] == "wpa2" and not r["wifi.passphrase"]:
         r.problem("wifi.passphrase", 'security is "wpa2" but no passphrase is set (8-63 characters)')
@@ -171,6 +188,8 @@ def _check_site(r):
     for key in ("proxy.user", "proxy.password"):
         if len(r[key].encode()) > 255:
             r.problem(key, "at most 255 bytes (RFC 1929)")
+    if r["relay.public"]:
+        _check_public(r)
     cap = r["capacity.wifi_clients"]
     if r["wifi.max_clients"] and cap and r["wifi.max_clients"] > cap:
         r.problem("wifi.max_clients", f"{r['wifi.max_clients']} is more than {r.name} can associate (about {cap})",

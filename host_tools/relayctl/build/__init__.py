@@ -55,7 +55,7 @@ def _mtproto(r, cfg, notes):
         return None, []
     made = []
     if not mt["secrets"]:
-        made = [make_secret("dd")]
+        made = [make_secret("ee", r["mtproto.domain"]) if r["relay.public"] else make_secret("dd")]
         mt["secrets"] = made
         notes.append(f"mtproto: the site lists no secret, so this build made one ({made[0]}); every board flashed "
                      "from it gets its own, but a Linux bundle keeps this one: put secrets = [\"...\"] under "

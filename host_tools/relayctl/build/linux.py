@@ -1,5 +1,9 @@
 """Linux boards: one tar.gz with the firmware tree, config.json, and what keeps the relay running.
 
+The systemd unit runs the relay as a throwaway user (DynamicUser) that may bind ports below 1024
+(443 for a public relay), keeps /var/lib/relay (StateDirectory: the MTProto replay filter survives
+restarts there) and takes new secrets on `systemctl reload relay` (SIGHUP) without dropping tunnels.
+
 bundle(name, files, r) -> bytes. Raspberry Pi OS gets a systemd unit, OpenWrt
 a procd init script, both restarting the relay when it dies; install.sh puts
 everything in place. Boards with a radio also get the access point's configs
@@ -24,10 +28,12 @@ Wants=network-online.target
 [Service]
 Environment=PYTHONPATH={p}/firmware
 ExecStart={r['linux.python']} -m relay --config {p}/config.json
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=always
 RestartSec=2
 LimitNOFILE={r['capacity.sockets']}
 DynamicUser=yes
+StateDirectory=relay
 AmbientCapabilities=CAP_NET_BIND_SERVICE
 NoNewPrivileges=yes
 ProtectSystem=strict
