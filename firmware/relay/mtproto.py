@@ -144,8 +144,9 @@ class Proxy:
     secrets: list of Secret. time_window: seconds a fake-TLS timestamp may differ from now.
     clock_unknown: "accept" (a wider window: any time from clock_floor - time_window on; the
     replay filter still applies) or "refuse". clock_floor: Unix time the clock is known to be
-    past (mtproto.clock_hint; 0: none). rand(n) -> n random bytes. replay: anything with `in`
-    and add() (replay.ReplayFilter). profile: faketls.MaskProfile (a random stand-in if None).
+    past (mtproto.clock_hint; 0: none). rand(n) -> n random bytes. replay: a replay.ReplayFilter
+    (or anything with `in` and add()), or how many handshakes a new one remembers. profile:
+    faketls.MaskProfile (a random stand-in if None).
     """
 
     def __init__(self, secrets, rand, time_window=1200, clock_unknown="accept", replay=None, clock_floor=0,
@@ -154,10 +155,10 @@ class Proxy:
         self.time_window = time_window
         self.clock_unknown = clock_unknown
         self.clock_floor = clock_floor
-        if replay is None:
+        if replay is None or type(replay) is int:
             from relay.replay import ReplayFilter
 
-            replay = ReplayFilter(4096, rand(16), rand(8))
+            replay = ReplayFilter(replay or 4096, rand(16), rand(8))
         self.replay = replay
         self.profile = profile or T.MaskProfile.stand_in(rand)
         self.set_secrets(secrets)

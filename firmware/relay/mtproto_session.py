@@ -102,8 +102,25 @@ async def _tunnel(relay, s, svc, ev):
         await _up(relay, s, up, ev.pipe, c)
     finally:
         c[1] -= 1
+        relay.tunnel_close(s)  # counted free at once; the socket waits for its reader to stop
+        await _stop_peer(s)
         up.close()
-        relay.tunnel_close(s)
+
+
+async def _stop_peer(s):
+    """End the DC->client task before its socket is closed: an event loop still watching a closed descriptor
+    hands its number's next owner an error (ENOENT from epoll_ctl in a connect, seen under load)."""
+    t = s.peer_task
+    if t is None:
+        return
+    s.peer_task = None
+    try:
+        t.cancel()
+        await t
+    except runtime.CancelledError:
+        pass
+    except RuntimeError:
+        pass  # MicroPython: the task ended between the check and the cancel
 
 
 class _Tap:
