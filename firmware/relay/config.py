@@ -299,7 +299,8 @@ SCHEMA = (
     ("limits.buffer", 65536, _int_range(512, 1 << 22), "bytes read at once; one buffer on MicroPython, per read on CPython"),
     ("limits.backlog", 128, _int_range(1, 65535), "listen backlog"),
     ("limits.address_burst", 0, _int_range(0, 1000000),
-     "MTProto: new connections one client address may open at once (phones behind one NAT share it); 0: no limit"),
+     "MTProto: new connections one client address may open at once (phones behind one NAT share it); "
+     "0: no limit (public mode: 128)"),
     ("limits.address_rate", 8, _int_range(1, 1000000), "MTProto: new connections a second one address may open after its burst"),
     ("limits.http_head", 8192, _int_range(512, 65536), "largest HTTP request or response head"),
     ("guard.allow", [], _list_of(_cidr), "exceptions to the destination guard"),

@@ -19,6 +19,7 @@ from relay.replay_store import ReplayStore, keep as keep_replay
 from relay.server import Session
 
 R_ADDRESS_RATE = "address-rate"
+PUBLIC_BURST = 128  # boards/public.toml's capacity.address_burst
 _TICK_MS = 30000  # retired secrets and ports are looked at this often
 
 
@@ -74,7 +75,8 @@ class MTProtoService:
                 self.domain = s.domain.decode()
                 break
         lim = cfg.limits
-        self.limiter.burst = lim.address_burst
+        # A relay facing the internet is never without a per-address limit (PUBLIC_BURST unless set).
+        self.limiter.burst = lim.address_burst or (PUBLIC_BURST if m.public else 0)
         self.limiter.rate = lim.address_rate
         self.cfg = m
 
