@@ -199,25 +199,33 @@ def _cert_names(host, port, domain, timeout):
         return []
 
 
+def learn_profile(host, port, domain, timeout):
+    """The mask site's TLS profile as the relay learns it (firmware faketls.py: the same probe, the same
+    reading). Raises OSError or faketls.ProfileError."""
+    _firmware()
+    from relay import faketls
+
+    with socket.create_connection((host, port), timeout=timeout) as s:
+        s.sendall(faketls.probe_hello(domain, os.urandom))
+        reader = faketls.ProfileReader()
+        s.settimeout(0.5)  # TLS 1.3 hides where the flight ends: a pause ends it
+        try:
+            while not reader.done:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                reader.feed(chunk)
+        except socket.timeout:
+            pass
+        return reader.profile()
+
+
 def _flight(host, port, domain, timeout):
-    """The size the relay learns from the site (firmware faketls.py, the same probe the relay sends)."""
     _firmware()
     from relay import faketls
 
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.sendall(faketls.probe_hello(domain, os.urandom))
-            reader = faketls.ProfileReader()
-            s.settimeout(0.5)
-            try:
-                while not reader.done:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    reader.feed(chunk)
-            except socket.timeout:
-                pass
-            return reader.profile().flight
+        return learn_profile(host, port, domain, timeout).flight
     except (OSError, faketls.ProfileError):
         return None
 

@@ -8,10 +8,8 @@ Loopback only.
 
 import datetime
 import email.utils
-import socket
 import ssl
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -19,6 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.helpers.origin import ThreadedTCP
 
 PAGE = b"<html><body>a small site</body></html>\n"
 
@@ -51,7 +51,7 @@ def make_cert(domain, directory):
     return str(d / "site.pem"), str(d / "site.key"), str(d / "ca.pem")
 
 
-class TLSSite:
+class TLSSite(ThreadedTCP):
     def __init__(self, domain, date_offset=0):
         self.domain = domain
         self.date_offset = date_offset
@@ -61,21 +61,10 @@ class TLSSite:
         self.ctx.load_cert_chain(chain, key)
         self.ctx.set_alpn_protocols(["http/1.1"])
         self.handshakes = 0
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
+        self.start()
 
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
-
-    def _serve(self, c):
+    def serve(self, c):
         c.settimeout(3)
         try:
             t = self.ctx.wrap_socket(c, server_side=True)
@@ -100,5 +89,5 @@ class TLSSite:
         return ctx
 
     def close(self):
-        self.sock.close()
+        super().close()
         self.dir.cleanup()

@@ -22,25 +22,13 @@ def site():
 
 
 def learn(port, domain):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(T.probe_hello(domain, os.urandom))
-    reader = T.ProfileReader()
-    s.settimeout(0.5)
-    try:
-        while not reader.done:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            reader.feed(chunk)
-    except socket.timeout:
-        pass
-    s.close()
-    return reader
+    from relayctl.cmd_public import learn_profile  # the relay's own probe and reader, over a plain socket
+
+    return learn_profile("127.0.0.1", port, domain, 5)
 
 
 def test_profile_learned_from_a_real_tls_server(site):
-    reader = learn(site.port, DOMAIN)
-    p = reader.profile()
+    p = learn(site.port, DOMAIN)
     assert p.learned and p.cipher in (0x1301, 0x1302, 0x1303)  # TLS 1.3: the server's choice
     # The encrypted flight carries the certificate chain (two EC certificates here, ~1 KB) and the rest.
     assert p.flight == sum(p.records) and 700 < p.flight < 4000, p.as_dict()
@@ -48,7 +36,7 @@ def test_profile_learned_from_a_real_tls_server(site):
 
 
 def test_server_hello_follows_the_profile_and_passes_the_client_check(site):
-    p = learn(site.port, DOMAIN).profile()
+    p = learn(site.port, DOMAIN)
     key = os.urandom(16)
     sizes = set()
     for _ in range(20):
