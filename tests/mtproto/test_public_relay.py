@@ -30,13 +30,6 @@ EE_SECRET = "ee" + EE.hex() + DOMAIN.encode().hex()
 
 
 @pytest.fixture(scope="module")
-def dc():
-    d = peers.DCStub()
-    yield d
-    d.close()
-
-
-@pytest.fixture(scope="module")
 def mask():
     m = WebLikeMask(idle_s=1.5)
     yield m

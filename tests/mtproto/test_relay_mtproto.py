@@ -37,13 +37,6 @@ LOGGERS = collections.defaultdict(lambda: logging.getLogger("telethon-test"))
 
 
 @pytest.fixture(scope="module")
-def dc():
-    d = peers.DCStub()
-    yield d
-    d.close()
-
-
-@pytest.fixture(scope="module")
 def mask_site():
     m = peers.MaskSite()
     yield m
