@@ -20,7 +20,7 @@ the relay's ServerHello carries the site's cipher and certificate size.
 
 import errno
 
-from relay import faketls as T, runtime, stats as S
+from relay import faketls as T, runtime
 from relay.addr import parse_ip
 from relay.stats import Refusal
 
@@ -192,22 +192,21 @@ async def learn_profile(relay, mask, domain):
         conn.close()
 
 
-async def keep_profile(relay, svc, domain):
-    """Background task: learn the mask site's profile at start and twice a day (certificates change);
-    until it answers, the random stand-in serves."""
+async def keep_profile(relay, svc):
+    """Background task: learn the mask site's profile at start and twice a day (certificates change), for
+    the site and domain configured now (a reload may change them); until it answers, a random stand-in serves."""
     wait = 30000
     while True:
-        try:
-            p = await learn_profile(relay, svc.mask, domain)
-            svc.proxy.profile = p
-            relay.log.info("mtproto: mask site answers TLS for %s: cipher %04x, %d bytes of certificate flight"
-                           % (domain, p.cipher, p.flight))
-            wait = 12 * 3600 * 1000
-        except (OSError, T.ProfileError, runtime.TimeoutError, S.Refusal) as e:
-            relay.log.warn("mtproto: cannot learn the mask site's TLS profile for %s (%s); using a random one"
-                           % (domain, e))
-            wait = min(wait * 2, 3600 * 1000)
-        except Exception as e:  # a resolver failure: same as unreachable
-            relay.log.warn("mtproto: mask site %s not reachable (%s)" % (svc.mask[0], repr(e)))
-            wait = min(wait * 2, 3600 * 1000)
+        domain = svc.domain
+        if svc.mask is not None and domain:
+            try:
+                p = await learn_profile(relay, svc.mask, domain)
+                svc.proxy.profile = p
+                relay.log.info("mtproto: mask site answers TLS for %s: cipher %04x, %d bytes of certificate flight"
+                               % (domain, p.cipher, p.flight))
+                wait = 12 * 3600 * 1000
+            except Exception as e:  # OSError, ProfileError, a timeout, a name that does not resolve
+                relay.log.warn("mtproto: cannot learn the mask site's TLS profile for %s (%s); using a random one"
+                               % (domain, repr(e)))
+                wait = min(wait * 2, 3600 * 1000)
         await runtime.sleep_ms(wait)

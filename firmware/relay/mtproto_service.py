@@ -112,8 +112,7 @@ class MTProtoService:
         relay.guard.add_own([self.cfg.host])
         relay.background.append(runtime.create_task(keep_replay(relay, self.store, self.proxy.replay)))
         relay.background.append(runtime.create_task(self._tick()))
-        if self.mask is not None and self.domain:
-            relay.background.append(runtime.create_task(masking.keep_profile(relay, self, self.domain)))
+        relay.background.append(runtime.create_task(masking.keep_profile(relay, self)))  # a reload may add a mask
         relay.on_reload = self.reload
         runtime.on_hangup(lambda: runtime.create_task(self.reload()))
         return (self.cfg.host, self.cfg.port)
