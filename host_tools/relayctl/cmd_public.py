@@ -363,6 +363,22 @@ def write_cards(links, out_dir):
 # -- relayctl run --public ----------------------------------------------------------
 
 
+def add_run_arguments(p):
+    pub = p.add_argument_group("public relay (--public)", "a relay that faces the internet: MTProto fake-TLS, every "
+                               "failed handshake passed to a mask site, no portal or DNS, SOCKS/HTTP off (README: "
+                               "Running a public relay)")
+    pub.add_argument("--public", action="store_true", help="run as a public relay (board profile `public`)")
+    pub.add_argument("--domain", help="the domain fake-TLS imitates; its A record should point at this machine")
+    pub.add_argument("--mask", metavar="HOST:PORT", help="the web server for --domain that probes are passed to")
+    pub.add_argument("--server", help="address or name phones reach this machine at (for the links)")
+    pub.add_argument("--port", type=int, help="MTProto port (default 443)")
+    pub.add_argument("--listen", metavar="IP", help="listen address (default 0.0.0.0)")
+    pub.add_argument("--state", metavar="DIR", help="where the config (with its secret) and the replay filter live "
+                     "(default /var/lib/relay as root, else ~/.local/state/relay)")
+    pub.add_argument("--status-port", type=int, help="loopback port of the status listener (default 8081)")
+    pub.add_argument("--cards", metavar="DIR", help="also write QR cards of the links into DIR")
+
+
 def default_state():
     """Where `relayctl run --public` keeps its config.json (with the secrets) and the replay filter."""
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -373,8 +389,8 @@ def default_state():
 
 def prepare(args):
     """The public relay's config.json in the state directory: written on the first run (a new ee secret for
-    --domain), reused after (the same secret, so links stay valid); --mask/--server/--port/--listen update it.
-    -> its path."""
+    --domain; a site file's [mtproto] when --site names one), reused after (the same secret, so links stay
+    valid); --mask/--server/--port/--listen update it. Prints the links (and writes cards). -> its path."""
     from relayctl import boards
     from relayctl.boards.render import config_json
     from relayctl.build import clock_hint
@@ -391,7 +407,7 @@ def prepare(args):
         mt = cfg.setdefault("mtproto", {})
         made = False
     else:
-        r = boards.load_or_fail(args.board if args.board != "linux-host" else "public", args.site)
+        r = boards.load_or_fail(args.board if args.board != "linux-host" else "public", getattr(args, "site", None))
         if not r["relay.public"]:
             raise CliError(f"--public: board {r.name} is not a public relay's profile; use --board public", 2)
         cfg = config_json(r)
@@ -430,7 +446,18 @@ def prepare(args):
     if made:
         out.info(f"public relay: config and secret written to {path} (keep it: the links depend on it)")
     _check_bind(mt.get("host", "0.0.0.0"), mt.get("port", 443))
-    return str(path), cfg
+    from relayctl.cmd_mtproto import links_of
+
+    links = [lnk for _, lnk, until in links_of(cfg) if until is None]
+    for lnk in links:
+        out.info(f"  Telegram:  {lnk}")
+    if not mt.get("server"):
+        out.warn("  no --server given: the links carry the listen address; pass --server YOUR.PUBLIC.ADDRESS")
+    if args.cards:
+        out.info(f"  {write_cards(links, args.cards)} cards in {args.cards}/ (open index.html to print them)")
+    out.info(f"  check it:  relayctl public check --config {path}")
+    out.info(f"  rotate:    relayctl mtproto rotate --config {path}")
+    return str(path)
 
 
 def _check_bind(host, port):

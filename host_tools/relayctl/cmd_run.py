@@ -2,6 +2,7 @@
 
 The relay is the same firmware/ code a board runs, started under CPython or
 under the MicroPython unix port (--runtime micropython). Ctrl-C stops it.
+--public runs it as a public relay (cmd_public.py prepares its config and links).
 """
 
 import json
@@ -12,6 +13,7 @@ import tempfile
 from urllib.parse import quote
 
 from relayctl import out, paths
+from relayctl.cmd_public import add_run_arguments as add_public_arguments
 from relayctl.errors import CliError
 from relayctl.profile import run_config
 
@@ -31,21 +33,8 @@ def add_arguments(p):
     p.add_argument("--dns-listen", metavar="HOST:PORT",
                    help="DNS responder for Wi-Fi clients (UDP), or 'off'; captive-portal answers, Telegram forwarded")
     p.add_argument("--mtproto", metavar="HOST:PORT", help="MTProto listener, or 'off' (secrets come from the config)")
+    add_public_arguments(p)
     p.add_argument("--log-level", choices=("quiet", "info", "debug"))
-    pub = p.add_argument_group("public relay (--public)", "a relay that faces the internet: MTProto fake-TLS, every "
-                               "failed handshake passed to a mask site, no portal or DNS, SOCKS/HTTP off (README: "
-                               "Running a public relay)")
-    pub.add_argument("--public", action="store_true", help="run as a public relay (board profile `public`)")
-    pub.add_argument("--domain", help="the domain fake-TLS imitates; its A record should point at this machine")
-    pub.add_argument("--mask", metavar="HOST:PORT", help="the web server for --domain that probes are passed to")
-    pub.add_argument("--server", help="address or name phones reach this machine at (for the links)")
-    pub.add_argument("--port", type=int, help="MTProto port (default 443)")
-    pub.add_argument("--listen", metavar="IP", help="listen address (default 0.0.0.0)")
-    pub.add_argument("--state", metavar="DIR", help="where the config (with its secret) and the replay filter live "
-                     "(default /var/lib/relay as root, else ~/.local/state/relay)")
-    pub.add_argument("--site", metavar="FILE", help="a site.toml for the first run (mtproto.domain, mask, server, public.socks)")
-    pub.add_argument("--status-port", type=int, help="loopback port of the status listener (default 8081)")
-    pub.add_argument("--cards", metavar="DIR", help="also write QR cards of the links into DIR")
 
 
 def relay_command(runtime, config_path, extra):
@@ -137,8 +126,10 @@ def mtproto_link(cfg):
 
 def run(args):
     temps = []
-    if args.public:
-        return _run_public(args)
+    if args.public:  # the state directory's config: the relay reads (and `mtproto rotate` rewrites) that very file
+        from relayctl.cmd_public import prepare
+
+        args.config = prepare(args)
     if args.config:
         cfg = _read_config(args.config)
         users = (cfg.get("socks") or {}).get("users", [])
@@ -166,10 +157,6 @@ def run(args):
         temps.append(config_path)
         with os.fdopen(fd, "w") as f:
             json.dump(cfg, f, indent=1)
-    return _supervise(args, config_path, temps, lambda line: _explain(line, users))
-
-
-def _extra(args):
     extra = []
     for opt in ("socks", "http", "portal", "dns_listen", "mtproto", "log_level"):
         v = getattr(args, opt)
@@ -179,36 +166,7 @@ def _extra(args):
         extra += ["--allow", cidr]
     for d in args.dns:
         extra += ["--dns", d]
-    return extra
-
-
-def _run_public(args):
-    """`relayctl run --public`: the state directory's config, its links (and cards), then the relay."""
-    from relayctl.cmd_mtproto import links_of
-    from relayctl.cmd_public import prepare, write_cards
-
-    config_path, cfg = prepare(args)
-    links = [lnk for _, lnk, until in links_of(cfg) if until is None]
-    if args.cards:
-        out.info(f"{write_cards(links, args.cards)} cards in {args.cards}/ (open index.html to print them)")
-
-    def ready(line):
-        out.info("")
-        for lnk in links:
-            out.info(f"  Telegram:  {lnk}")
-        if not (cfg.get("mtproto") or {}).get("server"):
-            out.warn("  no --server given: the links carry the listen address; pass --server YOUR.PUBLIC.ADDRESS")
-        out.info(f"  check it:  relayctl public check --config {config_path}")
-        out.info(f"  rotate:    relayctl mtproto rotate --config {config_path}")
-        out.info("  stop:      Ctrl-C")
-        out.info("")
-
-    return _supervise(args, config_path, [], ready)
-
-
-def _supervise(args, config_path, temps, on_ready):
-    """Run the relay in the foreground until it exits or Ctrl-C/SIGTERM; remove temps at the end."""
-    argv, env = relay_command(args.runtime, config_path, _extra(args))
+    argv, env = relay_command(args.runtime, config_path, extra)
     import signal
 
     def stop(signum, frame):
@@ -219,14 +177,12 @@ def _supervise(args, config_path, temps, on_ready):
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, bufsize=1)
     except OSError as e:
         raise CliError(f"cannot start {argv[0]}: {e}")
-    if hasattr(signal, "SIGHUP"):  # `kill -HUP` on relayctl reaches the relay: new secrets without a restart
-        signal.signal(signal.SIGHUP, lambda signum, frame: proc.send_signal(signal.SIGHUP))
     try:
         for line in proc.stdout:
             sys.stdout.write(line)
             sys.stdout.flush()
             if line.startswith("relay ready"):
-                on_ready(line)
+                _explain(line, users)
         return proc.wait()
     except KeyboardInterrupt:
         proc.terminate()

@@ -92,10 +92,10 @@ def test_run_public_serves_the_site_to_probers_and_telegram_with_its_secret(site
     port, sp = free_port(), free_port()
     r = run_public(site, tmp_path / "state", port, sp, "--cards", str(tmp_path / "cards"))
     try:
+        link = r.wait_for("tg://proxy").split()[-1]
         ready = r.wait_for("relay ready")
         assert f"mtproto=127.0.0.1:{port}" in ready and "socks=" not in ready and "http=" not in ready
         assert "portal=" not in ready and "dns=" not in ready
-        link = r.wait_for("tg://proxy").split()[-1]
         q = parse_qs(urlsplit(link).query)
         secret = q["secret"][0]
         assert q["server"] == ["127.0.0.1"] and q["port"] == [str(port)]
@@ -133,8 +133,8 @@ def test_run_public_serves_the_site_to_probers_and_telegram_with_its_secret(site
     # A second run keeps the secret: the links people have go on working.
     r = run_public(site, tmp_path / "state", port, sp)
     try:
-        r.wait_for("relay ready")
         assert r.wait_for("tg://proxy").split()[-1] == link
+        r.wait_for("relay ready")
         # Rotation reaches the running relay through its status listener.
         res = relayctl("mtproto", "rotate", "--config", str(tmp_path / "state" / "config.json"), "--grace", "2h")
         assert res.returncode == 0 and "took the new secret" in res.stdout, res.stdout + res.stderr
