@@ -31,12 +31,14 @@ async def serve_mtproto(relay, s):
     conn = s.conn
     hs = svc.proxy.handshake(relay.clock.now())
     s.timeout_ms = relay.handshake_ms + _SWEEP_SLACK_MS
+    got = 0  # bytes the client sent before its tunnel opened: the header and its first request count as upload
     while True:
         left = relay.handshake_ms - runtime.ms_since(s.active)
         try:
             if left <= 0:
                 raise runtime.TimeoutError()
             data = await runtime.wait_for_ms(_read(conn), left)
+            got += len(data)
             evs = hs.feed(data) if data else hs.eof()
         except runtime.TimeoutError:
             evs = hs.expire()
@@ -49,7 +51,7 @@ async def serve_mtproto(relay, s):
                     await masking.hand_over(relay, s, ev.head)
                 return
             else:
-                await _tunnel(relay, s, svc, ev)
+                await _tunnel(relay, s, svc, ev, got)
                 return
         if hs.done:
             return  # it stopped after the ServerHello: nothing more to say than a close
@@ -72,7 +74,7 @@ async def _connect_dc(relay, addrs):
     raise last
 
 
-async def _tunnel(relay, s, svc, ev):
+async def _tunnel(relay, s, svc, ev, first_n=0):
     addrs = svc.dcs.get(ev.dc if ev.dc > 0 else -ev.dc)  # negative ids: the same DC's media side
     if not addrs:
         relay.stats.refuse(R_PREFIX + "dc")
@@ -87,6 +89,8 @@ async def _tunnel(relay, s, svc, ev):
     c = svc.counters[ev.index]
     c[0] += 1
     c[1] += 1
+    relay.moved(s, first_n, False)
+    c[2] += first_n
     try:
         await up.send(ev.to_dc)
         s.timeout_ms = relay.idle_ms
