@@ -2,7 +2,7 @@
 
 The relay is the same firmware/ code a board runs, started under CPython or
 under the MicroPython unix port (--runtime micropython). Ctrl-C stops it.
---public runs it as a public relay (cmd_public.py prepares its config and links).
+--public runs it as a public relay (public_relay.py prepares its config and links).
 """
 
 import json
@@ -13,7 +13,7 @@ import tempfile
 from urllib.parse import quote
 
 from relayctl import out, paths
-from relayctl.cmd_public import add_run_arguments as add_public_arguments
+from relayctl.public_relay import add_run_arguments as add_public_arguments
 from relayctl.errors import CliError
 from relayctl.profile import run_config
 
@@ -127,7 +127,7 @@ def mtproto_link(cfg):
 def run(args):
     temps = []
     if args.public:  # the state directory's config: the relay reads (and `mtproto rotate` rewrites) that very file
-        from relayctl.cmd_public import prepare
+        from relayctl.public_relay import prepare
 
         args.config = prepare(args)
     if args.config:
