@@ -83,7 +83,7 @@ def load_config(argv):
     return cfg, digest
 
 
-async def serve(cfg, digest, holder=None):
+async def serve(cfg, digest, holder=None, argv=None):
     from relay.server import Relay
 
     log = Log(cfg.log.level)
@@ -94,6 +94,8 @@ async def serve(cfg, digest, holder=None):
         holder.append(relay)
     relay.platform = plat
     relay.config_digest = digest  # the fleet's report names the config it runs
+    if argv is not None:  # a reload (SIGHUP, POST /api/reload) reads the same file with the same options
+        relay.load_config = lambda: load_config(argv)[0]
     try:
         listening = await relay.start()
     except OSError as e:
@@ -133,7 +135,7 @@ def main(argv):
         return 2
     holder = []
     try:
-        runtime.run(serve(cfg, digest, holder), cfg.io.backend == "auto" and cfg.io.uvloop)
+        runtime.run(serve(cfg, digest, holder, argv), cfg.io.backend == "auto" and cfg.io.uvloop)
     except KeyboardInterrupt:
         pass
     if holder and holder[0].exit_code:

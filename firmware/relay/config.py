@@ -198,6 +198,17 @@ MTPROTO_DCS = {
 }
 
 
+def _retired(v):
+    if type(v) is not dict or "secret" not in v or "until" not in v or [k for k in v if k not in ("secret", "until", "port")]:
+        raise ValueError('expected {"secret": "...", "until": UNIX_TIME[, "port": PORT]}, got ' + json.dumps(v))
+    _mt_secret(v["secret"])
+    if type(v["until"]) is not int or v["until"] < 0:
+        raise ValueError("until: expected Unix seconds, got " + json.dumps(v["until"]))
+    if "port" in v:
+        _port(v["port"])
+    return v
+
+
 def _ntp_server(v):
     try:
         host, port = split_host_port(v, 123)
@@ -326,6 +337,10 @@ SCHEMA = (
      "largest UDP datagram relayed whole (bytes); bigger ones are dropped and counted, never cut; MicroPython "
      "allocates it per datagram and takes at most 1/32 of its heap"),
     ("limits.backlog", 128, _int_range(1, 65535), "listen backlog"),
+    ("limits.address_burst", 0, _int_range(0, 1000000),
+     "MTProto: new connections one client address may open at once (phones behind one NAT share it); "
+     "0: no limit (public mode: 128)"),
+    ("limits.address_rate", 8, _int_range(1, 1000000), "MTProto: new connections a second one address may open after its burst"),
     ("limits.http_head", 8192, _int_range(512, 65536), "largest HTTP request or response head"),
     ("guard.allow", [], _list_of(_cidr), "exceptions to the destination guard"),
     ("guard.deny", [], _list_of(_cidr), "more destinations to refuse"),
@@ -357,12 +372,24 @@ SCHEMA = (
      "secrets, each with its own counters: 32 hex (plain), dd+32 hex (padded), ee+32 hex+hex(domain) (fake-TLS)"),
     ("mtproto.dcs", MTPROTO_DCS, _dcs, 'Telegram data centres: {"2": ["IP:PORT", ...]}; replaces the published list'),
     ("mtproto.tls_domain", "", _mt_domain, "domain for ee secrets written without one (the site fake-TLS imitates)"),
-    ("mtproto.mask", "", _mask, 'HOST[:PORT] that probes with a wrong secret are passed to; "": hold them, then close'),
+    ("mtproto.mask", "", _mask,
+     'HOST[:PORT] of the site every failed handshake is passed to, byte for byte (a web server for tls_domain); '
+     '"": answer as a TLS server that serves no such name (fine on a private Wi-Fi, a tell on the internet)'),
     ("mtproto.time_window", 1200, _int_range(10, 86400 * 30), "seconds a fake-TLS ClientHello's clock may differ from ours"),
     ("mtproto.clock_unknown", "accept", _one_of("accept", "refuse"),
      "with no clock known: accept ee clients stamped from mtproto.clock_hint - time_window on (replays are still "
      "refused), or refuse them"),
-    ("mtproto.replay_cache", 4096, _int_range(0, 1000000), "handshakes remembered to refuse replays (16 bytes each)"),
+    ("mtproto.replay_cache", 4096, _int_range(1, 10000000),
+     "handshakes remembered to refuse replays: at least the last this many (two Bloom filters, 5 bytes each)"),
+    ("mtproto.replay_file", "", _path_or_empty,
+     "where remembered handshakes survive a restart (this file and FILE.journal); \"\": in memory only"),
+    ("mtproto.retired", [], _list_of(_retired),
+     'old secrets still accepted until a time: [{"secret": "...", "until": UNIX, "port": old port}] '
+     "(relayctl mtproto rotate writes them)"),
+    ("mtproto.server", "", _any_text,
+     "the address or name phones reach MTProto at, as tg://proxy links print it (relayctl); \"\": mtproto.host"),
+    ("mtproto.public", False, _bool,
+     "public mode: the relay faces the internet; a mask site is required, SOCKS and HTTP only with a password"),
     ("mtproto.clock_hint", 0, _int_range(0, 4102444800),
      "Unix time the host wrote when it built or flashed the image: a clock reading before it counts as unknown"),
     ("ntp.servers", [], _list_of(_ntp_server),
@@ -497,6 +524,22 @@ def _suggest(word, choices):
     return ' (did you mean "%s"?)' % best if best else ""
 
 
+def _public_problems(name, v):
+    """A relay facing the internet: probes must meet a real site, and no proxy may be open to all."""
+    out = []
+    if not v["mtproto.enabled"]:
+        out.append(name + ": mtproto.enabled: public mode serves MTProto; turn it on")
+    elif not v["mtproto.mask"]:
+        out.append(name + ": mtproto.mask: public mode needs a mask site (HOST[:PORT] of a web server for "
+                   "mtproto.tls_domain): without one, probes meet a server no site behaves like")
+    if (v["socks.enabled"] or v["http.enabled"]) and v["socks.auth"] != "password":
+        out.append(name + ": socks.auth: public mode opens SOCKS or HTTP only with a password (an open proxy on the "
+                   "internet is abused within hours); set socks.auth = \"password\" and socks.users, or turn them off")
+    if v["portal.enabled"] or v["dns.listen_enabled"]:
+        out.append(name + ": portal.enabled, dns.listen_enabled: public mode runs no portal and no DNS responder")
+    return out
+
+
 def load(text, name="config.json", overrides=None, extend=None):
     """Parse and check. overrides: dotted key -> value applied after the file;
     extend: dotted key -> list appended to the file's list (command-line --allow)."""
@@ -546,8 +589,8 @@ def load(text, name="config.json", overrides=None, extend=None):
     if not problems:
         if values["socks.auth"] == "password" and not values["socks.users"]:
             problems.append(name + ": socks.users: auth is \"password\" but no users are listed")
-        if not values["socks.enabled"] and not values["http.enabled"]:
-            problems.append(name + ": socks.enabled, http.enabled: both are off; nothing would listen")
+        if not values["socks.enabled"] and not values["http.enabled"] and not values["mtproto.enabled"]:
+            problems.append(name + ": socks.enabled, http.enabled, mtproto.enabled: all off; nothing would listen")
         if (values["socks.enabled"] and values["http.enabled"]
                 and values["socks.port"] == values["http.port"] and values["socks.host"] == values["http.host"]):
             values["http.enabled"] = False  # one port serves both protocols anyway
@@ -568,6 +611,8 @@ def load(text, name="config.json", overrides=None, extend=None):
                     problems.append(name + ": fleet.name: " + e.args[0])
             if values["fleet.tls"] and not values["fleet.ca_file"]:
                 problems.append(name + ": fleet.ca_file: TLS is on: name the CA certificate the broker's chains to")
+        if values["mtproto.public"]:
+            problems += _public_problems(name, values)
         if not values["portal.languages"]:
             problems.append(name + ": portal.languages: list at least one of kk, ru, en")
         if (values["portal.enabled"] or values["dns.listen_enabled"]) and not values["portal.address"]:

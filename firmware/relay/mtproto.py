@@ -5,10 +5,17 @@ Input: the bytes a client sends, in any split. Output: events.
   Accepted(...)         the client proved a secret: .index of that secret, .tag (transport),
                         .dc (signed DC id), .to_dc (the proxy's own obfuscated2 header toward the
                         DC plus the client's first bytes, re-encrypted), .pipe (Pipe: up()/down())
-  Refused(reason, head) wrong secret, replay, clock, not MTProto: the I/O side must not answer;
-                        it closes quietly or hands .head (every byte read) to the masking site.
-                        head is None when the handshake already answered (then just close).
+  Refused(reason, head) wrong secret, replay, clock, not MTProto, or it stopped short: the I/O side
+                        must not answer as a proxy; it hands .head (every byte read, from the first)
+                        to the mask site. head is None when the handshake already answered (then
+                        just close).
 Never touches sockets or clocks: the caller passes `now` (Unix seconds or None) and `rand(n)`.
+
+No silent hold: the handshake decides on the fewest bytes that can tell. On a port whose secrets
+are all `ee`, a first byte other than 0x16 decides at once, and the 5-byte record header decides
+whether a ClientHello can follow; obfuscated2 headers are refused on their first bytes when they
+start as no client's can (0xef, HTTP verbs, the other tags, a TLS hello). A client that stops
+before the decision (expire(), or eof()) is Refused("incomplete") with what it sent.
 
 Formats (checked against alexbers/mtprotoproxy and Telethon's tcpmtproxy.py):
 - obfuscated2 header, 64 bytes: client->proxy key = SHA256(h[8:40] + secret), iv = h[40:56];
@@ -17,12 +24,11 @@ Formats (checked against alexbers/mtprotoproxy and Telethon's tcpmtproxy.py):
   sends a fresh random header keyed without a secret (key = h[8:40], iv = h[40:56]).
 - fake-TLS (`ee` secrets): a TLS 1.2 ClientHello record whose 32-byte random is
   HMAC-SHA256(key, record with random zeroed) XOR (28 zero bytes + LE uint32 timestamp).
-  The reply is ServerHello + ChangeCipherSpec + one ApplicationData record, its random set to
-  HMAC-SHA256(key, client random + reply with random zeroed). After that every byte both ways
-  travels in ApplicationData records (at most 16384 bytes each).
+  The reply (faketls.server_hello) is ServerHello + ChangeCipherSpec + one ApplicationData
+  record. After that every byte both ways travels in ApplicationData records.
 """
 
-from relay import crypto
+from relay import crypto, faketls as T
 
 TAG_ABRIDGED = b"\xef\xef\xef\xef"
 TAG_INTERMEDIATE = b"\xee\xee\xee\xee"
@@ -34,17 +40,15 @@ KIND_PLAIN = "plain"
 KIND_DD = "dd"
 KIND_EE = "ee"
 
-REC_HANDSHAKE = 0x16
-REC_CCS = 0x14
-REC_APPDATA = 0x17
-TLS_MAX_OUT = 16384  # records we write: TLS's plaintext limit
-TLS_MAX_IN = 16384 + 2048  # records we accept: TLS's ciphertext limit
-HELLO_MAX = 4096  # largest ClientHello buffered before refusing; Telegram's are 517 bytes
-DIGEST_POS = 11  # the random field: record header (5) + handshake header (4) + version (2)
+REC_HANDSHAKE = T.REC_HANDSHAKE
+REC_CCS = T.REC_CCS
+REC_APPDATA = T.REC_APPDATA
+TLS_MAX_IN = T.TLS_MAX_IN
+DIGEST_POS = T.DIGEST_POS
 
-# First bytes a header toward the DC must not start with: they would look like another protocol.
+# First bytes an obfuscated2 header must not start with (clients re-draw such headers): they would
+# look like another protocol. A client's bytes starting so are no MTProto client's.
 _RESERVED = (b"HEAD", b"POST", b"GET ", b"OPTI", TAG_INTERMEDIATE, TAG_PADDED, b"\x16\x03\x01\x02")
-_X25519_P = (1 << 255) - 19
 
 
 class MTProtoError(Exception):
@@ -56,12 +60,13 @@ class MTProtoError(Exception):
 
 
 class Secret:
-    __slots__ = ("kind", "key", "domain")
+    __slots__ = ("kind", "key", "domain", "until")
 
-    def __init__(self, kind, key, domain=b""):
+    def __init__(self, kind, key, domain=b"", until=0):
         self.kind = kind
         self.key = key
         self.domain = domain
+        self.until = until  # Unix time after which a retired secret is refused; 0: no end
 
     def link_text(self):
         """The secret as tg://proxy links and Telegram's settings write it (hex)."""
@@ -133,52 +138,37 @@ class Accepted:
 # -- shared state -------------------------------------------------------------
 
 
-class ReplayCache:
-    """The last `size` handshake fingerprints; the oldest is forgotten first."""
-
-    def __init__(self, size):
-        self.size = size
-        self.seen = set()
-        self.ring = [None] * size  # insertion order, to evict in O(1)
-        self.next = 0
-
-    def __contains__(self, key):
-        return key in self.seen
-
-    def add(self, key):
-        if not self.size:
-            return
-        old = self.ring[self.next]
-        if old is not None:
-            self.seen.discard(old)
-        self.ring[self.next] = key
-        self.next = (self.next + 1) % self.size
-        self.seen.add(key)
-
-
 class Proxy:
-    """What every connection shares: the secrets, the replay cache, the fake certificate length.
+    """What every connection shares: the secrets, the replay filter, the mask site's TLS profile.
 
     secrets: list of Secret. time_window: seconds a fake-TLS timestamp may differ from now.
     clock_unknown: "accept" (a wider window: any time from clock_floor - time_window on; the
-    replay cache still applies) or "refuse". clock_floor: Unix time the clock is known to be
-    past (mtproto.clock_hint; 0: none). rand(n) -> n random bytes.
+    replay filter still applies) or "refuse". clock_floor: Unix time the clock is known to be
+    past (mtproto.clock_hint; 0: none). rand(n) -> n random bytes. replay: a replay.ReplayFilter
+    (or anything with `in` and add()), or how many handshakes a new one remembers. profile:
+    faketls.MaskProfile (a random stand-in if None).
     """
 
-    def __init__(self, secrets, rand, time_window=1200, clock_unknown="accept", replay_size=4096, clock_floor=0):
-        self.secrets = secrets
+    def __init__(self, secrets, rand, time_window=1200, clock_unknown="accept", replay=None, clock_floor=0,
+                 profile=None):
         self.rand = rand
         self.time_window = time_window
         self.clock_unknown = clock_unknown
         self.clock_floor = clock_floor
-        self.replay = ReplayCache(replay_size)
-        # One length for every reply, as a real site's certificate chain has; 1024..4095 bytes.
-        r = rand(2)
-        self.cert_len = 1024 + ((r[0] << 8) | r[1]) % 3072
-        self.has_ee = False
-        for s in secrets:
-            if s.kind == KIND_EE:
-                self.has_ee = True
+        if replay is None or type(replay) is int:
+            from relay.replay import ReplayFilter
+
+            replay = ReplayFilter(replay or 4096, rand(16), rand(8))
+        self.replay = replay
+        self.profile = profile or T.MaskProfile.stand_in(rand)
+        self.set_secrets(secrets)
+
+    def set_secrets(self, secrets):
+        """New secrets for new handshakes (a reload); tunnels running keep theirs."""
+        self.secrets = secrets
+        kinds = [s.kind for s in secrets]
+        self.has_ee = KIND_EE in kinds
+        self.only_ee = self.has_ee and kinds.count(KIND_EE) == len(kinds)
 
     def handshake(self, now):
         return Handshake(self, now)
@@ -210,34 +200,69 @@ class Handshake:
                 break
         return out
 
+    def expire(self):
+        """The client sent nothing more in time, or closed its side: -> [Refused("incomplete", head)],
+        or [] when the handshake already answered (or ended) and the caller just closes."""
+        if self.done or self.tls is not None:
+            self.done = True
+            return []
+        out = []
+        self._refuse(out, "incomplete")
+        return out
+
+    eof = expire
+
     def _refuse(self, out, reason, head=True):
         self.done = True
         out.append(Refused(reason, bytes(self.buf) if head else None))
         return False
 
+    def _live(self, s):
+        return not s.until or self.now is None or self.now <= s.until
+
     # states: each returns True when it moved on and the next state should run
 
     def _start(self, out):
         b = self.buf
-        if len(b) < 6:
+        p = self.proxy
+        if not b:
             return False
-        if self.proxy.has_ee and b[0] == REC_HANDSHAKE and b[1] == 3 and b[2] == 1 and b[5] == 1:
+        if p.only_ee:  # a fake-TLS port: the record header decides, byte by byte
+            if not T.hello_prefix_ok(b):
+                return self._refuse(out, "protocol")
+            if len(b) < 6:
+                return False
             self.state = self._hello
-        else:
-            self.state = self._plain
+            return True
+        if p.has_ee and b[0] == REC_HANDSHAKE and T.hello_prefix_ok(b):
+            if len(b) < 6:
+                return False  # a hello or an obfuscated2 header: the next bytes tell
+            self.state = self._hello
+            return True
+        self.state = self._plain
         return True
 
     def _plain(self, out):
-        if len(self.buf) < HEADER_LEN:
+        b = self.buf
+        n = len(b)
+        if b[0] == 0xEF:
+            return self._refuse(out, "protocol")  # the abridged tag byte: clients never start so
+        head = bytes(b[:4])
+        for r in _RESERVED:
+            if r[:n] == head:
+                if n >= 4:
+                    return self._refuse(out, "protocol")
+                return False  # "GE" may become "GET ": wait for the byte that tells
+        if n >= 8 and b[4:8] == b"\0\0\0\0":
+            return self._refuse(out, "protocol")
+        if n < HEADER_LEN:
             return False
-        cands = [i for i, s in enumerate(self.proxy.secrets) if s.kind != KIND_EE]
-        return self._header(out, bytes(self.buf[:HEADER_LEN]), cands, HEADER_LEN)
+        cands = [i for i, s in enumerate(self.proxy.secrets) if s.kind != KIND_EE and self._live(s)]
+        return self._header(out, bytes(b[:HEADER_LEN]), cands, HEADER_LEN)
 
     def _hello(self, out):
         b = self.buf
         n = (b[3] << 8) | b[4]
-        if n < 64 or n > HELLO_MAX:
-            return self._refuse(out, "protocol")
         if len(b) < 5 + n:
             return False
         rec = bytes(b[: 5 + n])
@@ -251,7 +276,7 @@ class Handshake:
             return self._refuse(out, "replay")
         zeroed = rec[:DIGEST_POS] + bytes(32) + rec[DIGEST_POS + 32 :]
         for i, s in enumerate(p.secrets):
-            if s.kind != KIND_EE:
+            if s.kind != KIND_EE or not self._live(s):
                 continue
             mac = crypto.hmac_sha256(s.key, zeroed)
             x = bytes(digest[j] ^ mac[j] for j in range(32))
@@ -261,7 +286,7 @@ class Handshake:
             if why:
                 return self._refuse(out, why)
             p.replay.add(digest[:16])
-            out.append(Send(server_hello(s.key, digest, rec[44 : 44 + sid_len], p.cert_len, p.rand)))
+            out.append(Send(T.server_hello(s.key, digest, rec[44 : 44 + sid_len], p.profile, p.rand)))
             self.tls = i
             self.buf = bytearray(b[5 + n :])
             self.state = self._records
@@ -324,7 +349,7 @@ class Handshake:
                 dc -= 0x10000
             enc = crypto.aes_ctr(crypto.sha256(rev[:32] + s.key), rev[32:48])
             dc_head, d_enc, d_dec = dc_header(tag, dc, p.rand)
-            pipe = Pipe(dec, enc, d_enc, d_dec, self.tls is not None)
+            pipe = Pipe(dec, enc, d_enc, d_dec, T.RecordSizer(p.rand(4)) if self.tls is not None else None)
             if used is None:  # fake-TLS: payload past the header, then any partial record
                 rest = pipe.convert_up(bytes(self.inner[HEADER_LEN:]))
                 rest += pipe.up(bytes(self.buf))
@@ -359,27 +384,6 @@ def dc_header(tag, dc, rand):
     return bytes(h[:56]) + sealed[56:64], enc, dec
 
 
-def x25519_like(rand):
-    """32 bytes that pass as an X25519 public key: a square mod p, as mtprotoproxy sends."""
-    n = int.from_bytes(rand(32), "little") % _X25519_P
-    return ((n * n) % _X25519_P).to_bytes(32, "little")
-
-
-def _u16(n):
-    return bytes(((n >> 8) & 0xFF, n & 0xFF))
-
-
-def server_hello(key, client_digest, session_id, cert_len, rand):
-    """ServerHello + ChangeCipherSpec + ApplicationData, random = HMAC(key, client random + reply)."""
-    ext = b"\x00\x2e" + b"\x00\x33\x00\x24" + b"\x00\x1d\x00\x20" + x25519_like(rand) + b"\x00\x2b\x00\x02\x03\x04"
-    body = b"\x03\x03" + bytes(32) + bytes((len(session_id),)) + session_id + b"\x13\x01\x00" + ext
-    reply = bytearray(b"\x16\x03\x03" + _u16(len(body) + 4) + b"\x02\x00" + _u16(len(body)) + body)
-    reply += b"\x14\x03\x03\x00\x01\x01"
-    reply += b"\x17\x03\x03" + _u16(cert_len) + rand(cert_len)
-    reply[DIGEST_POS : DIGEST_POS + 32] = crypto.hmac_sha256(key, [client_digest, reply])
-    return bytes(reply)
-
-
 _scratch = [bytearray(0), bytearray(0)]
 
 
@@ -398,8 +402,8 @@ def _ctr2_into(first, second, data):
 class Pipe:
     """An accepted connection's data path: client bytes -> DC bytes and back, in any split.
 
-    c_dec/c_enc: the client side's ciphers; d_enc/d_dec: the DC side's. tls: the client
-    side speaks in TLS ApplicationData records.
+    c_dec/c_enc: the client side's ciphers; d_enc/d_dec: the DC side's. tls: a faketls.RecordSizer
+    when the client side speaks in TLS ApplicationData records (it cuts bulk into records), else None.
     """
 
     __slots__ = ("c_dec", "c_enc", "d_enc", "d_dec", "tls", "rbuf")
@@ -459,12 +463,4 @@ class Pipe:
         out = self.c_enc.update(self.d_dec.update(data))
         if not self.tls:
             return bytes(out)
-        n = len(out)
-        if n <= TLS_MAX_OUT:
-            return b"\x17\x03\x03" + _u16(n) + bytes(out)
-        parts = []
-        for i in range(0, n, TLS_MAX_OUT):
-            chunk = out[i : i + TLS_MAX_OUT]
-            parts.append(b"\x17\x03\x03" + _u16(len(chunk)))
-            parts.append(bytes(chunk))
-        return b"".join(parts)
+        return T.frame(out, self.tls)

@@ -1,129 +1,67 @@
-"""The MTProto proxy listener: drive mtproto.py's handshake, reach the DC, pump both ways.
+"""One MTProto client connection: drive mtproto.py's handshake, reach the DC, pump both ways.
 
 A client that proves one of the secrets gets a tunnel to the Telegram data
 centre its header names (addresses from mtproto.dcs), counted and limited like
 every tunnel (relay.tunnel_open, the guard in relay.connect). A client that
-does not is never answered: it is held until it leaves or the handshake
-timeout ends it, or, with mtproto.mask set, handed to that site as if the
-relay were it. Counters per secret, never per client.
+does not is handed to the mask site with every byte it sent, from its first
+(masking.py), as soon as the bytes decide it; one that stops sending before
+they do is handed over when the handshake timeout ends. The relay never
+answers such a client itself. Counters per secret, never per client.
+The listeners and what they share are mtproto_service.py's.
 """
 
-from relay import mtproto as M, runtime, stats as S
-from relay.addr import split_host_port
-from relay.server import Refusal, Session
+from relay import masking, mtproto as M, runtime, stats as S
+from relay.server import Refusal
 
-R_PREFIX = "mtproto-"  # refusal keys: mtproto-secret, -replay, -clock, -protocol, -dc
-
-
-class MTProtoService:
-    """The listener's shared state: parsed secrets, the replay cache, counters per secret."""
-
-    def __init__(self, relay):
-        cfg = relay.cfg.mtproto
-        self.relay = relay
-        self.secrets = [M.parse_secret(t, cfg.tls_domain) for t in cfg.secrets]
-        self.proxy = M.Proxy(self.secrets, runtime.random_bytes, cfg.time_window, cfg.clock_unknown, cfg.replay_cache,
-                             relay.clock.floor)
-        self.dcs = cfg.dcs
-        self.mask = split_host_port(cfg.mask, 443) if cfg.mask else None
-        # per secret: [connects, open, bytes_up, bytes_down]
-        self.counters = [[0, 0, 0, 0] for _ in self.secrets]
-
-    def as_dict(self):
-        out = []
-        for i in range(len(self.secrets)):
-            c = self.counters[i]
-            out.append({"kind": self.secrets[i].kind, "connects": c[0], "open": c[1], "bytes_up": c[2], "bytes_down": c[3]})
-        clock = self.relay.clock.as_dict()
-        return {"clock_known": clock["known"], "clock": clock, "clock_unknown": self.proxy.clock_unknown,
-                "secrets": out}
-
-    def accept(self, conn):
-        relay = self.relay
-        if len(relay.sessions) >= relay.cfg.limits.sessions:
-            relay.stats.refuse(S.R_FULL)
-            conn.close()
-            return
-        s = Session(conn, relay.handshake_ms)
-        relay.sessions.add(s)
-        relay.stats.sessions += 1
-        s.task = runtime.create_task(self._serve(s))
-
-    async def _serve(self, s):
-        try:
-            first = await s.conn.recv()
-            if first:
-                await serve_mtproto(self.relay, s, first)
-        except OSError:
-            pass
-        except runtime.CancelledError:
-            pass
-        finally:
-            self.relay._end(s)
+R_PREFIX = "mtproto-"  # refusal keys: mtproto-secret, -replay, -clock, -protocol, -incomplete, -dc
+_SWEEP_SLACK_MS = 3000  # the session hands a silent prober over itself; the sweeper is only the backstop
 
 
 async def start_mtproto(relay):
-    """Open the listener; -> (host, port) for the ready line."""
-    from relay import clock
+    """Open the listeners; -> (host, port) for the ready line."""
+    from relay.mtproto_service import MTProtoService
 
-    cfg = relay.cfg.mtproto
-    relay.clock = clock.Clock(cfg.clock_hint)
     svc = MTProtoService(relay)
     relay.mtproto = svc
-    relay.background.append(runtime.create_task(clock.keep(relay)))  # SNTP, the modem's time
-    lst = await runtime.listen_tcp(cfg.host, cfg.port, relay.cfg.limits.backlog, svc.accept)
-    relay.listeners.append(lst)
-    relay.guard.add_own([cfg.host])
-    return (cfg.host, cfg.port)
+    return await svc.start()
 
 
-async def serve_mtproto(relay, s, first):
+async def serve_mtproto(relay, s):
     svc = relay.mtproto
     conn = s.conn
     hs = svc.proxy.handshake(relay.clock.now())
-    data = first
+    s.timeout_ms = relay.handshake_ms + _SWEEP_SLACK_MS
     got = 0  # bytes the client sent before its tunnel opened: the header and its first request count as upload
     while True:
-        got += len(data)
-        for ev in hs.feed(data):
+        left = relay.handshake_ms - runtime.ms_since(s.active)
+        try:
+            if left <= 0:
+                raise runtime.TimeoutError()
+            data = await runtime.wait_for_ms(_read(conn), left)
+            got += len(data)
+            evs = hs.feed(data) if data else hs.eof()
+        except runtime.TimeoutError:
+            evs = hs.expire()
+        for ev in evs:
             if isinstance(ev, M.Send):
                 await conn.send(ev.data)
             elif isinstance(ev, M.Refused):
                 relay.stats.refuse(R_PREFIX + ev.reason)
                 if ev.head is not None:
-                    await _bad_client(relay, s, ev.head)
+                    await masking.hand_over(relay, s, ev.head)
                 return
             else:
                 await _tunnel(relay, s, svc, ev, got)
                 return
-        data = await conn.recv()
-        if not data:
-            return
+        if hs.done:
+            return  # it stopped after the ServerHello: nothing more to say than a close
 
 
-async def _bad_client(relay, s, head):
-    """Say nothing a proxy would say: pass the bytes to the masking site, or swallow them."""
-    svc = relay.mtproto
-    if svc.mask is not None:
-        try:
-            relay.tunnel_open(s)
-            up = await relay.connect(svc.mask[0], svc.mask[1])
-        except Refusal:
-            relay.tunnel_close(s)
-            up = None
-        if up is not None:
-            try:
-                await relay.tunnel(s, up, head)
-            finally:
-                up.close()
-                relay.tunnel_close(s)
-            return
-    # Hold the connection and read what comes, as a server waiting for more would; the
-    # sweeper closes it at the handshake timeout.
-    while True:
-        data = await s.conn.recv()
-        if not data:
-            return
+async def _read(conn):
+    # A copy taken in the reading task itself: wait_for runs this as a task of its own, and on
+    # MicroPython recv() returns a view of the one shared buffer, which the next task to read reuses
+    # before the waiting handshake resumes. (On CPython recv() returns fresh bytes: no copy is made.)
+    return bytes(await conn.recv())
 
 
 async def _connect_dc(relay, addrs):
@@ -168,8 +106,25 @@ async def _tunnel(relay, s, svc, ev, first_n=0):
         await _up(relay, s, up, ev.pipe, c)
     finally:
         c[1] -= 1
+        relay.tunnel_close(s)  # counted free at once; the socket waits for its reader to stop
+        await _stop_peer(s)
         up.close()
-        relay.tunnel_close(s)
+
+
+async def _stop_peer(s):
+    """End the DC->client task before its socket is closed: an event loop still watching a closed descriptor
+    hands its number's next owner an error (ENOENT from epoll_ctl in a connect, seen under load)."""
+    t = s.peer_task
+    if t is None:
+        return
+    s.peer_task = None
+    try:
+        t.cancel()
+        await t
+    except runtime.CancelledError:
+        pass
+    except RuntimeError:
+        pass  # MicroPython: the task ended between the check and the cancel
 
 
 class _Tap:

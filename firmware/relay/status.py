@@ -1,6 +1,7 @@
 """The status listener: `GET /api/status` answers the relay's counters as JSON,
-`GET /metrics` the same in Prometheus' text format, /admin the admin page (admin.py): this listener
-is the wired, uplink or loopback side, where the admin page lives by default.
+`GET /metrics` the same in Prometheus' text format, `POST /api/reload` reads
+config.json again (new MTProto secrets without a restart; where no SIGHUP exists), /admin the admin page
+(admin.py): this listener is the wired, uplink or loopback side, where the admin page lives by default.
 
 Counters only (see stats.py); no client or destination ever appears here.
 Off by default; the portal and `relayctl status` build on it.
@@ -55,7 +56,12 @@ async def serve_status(relay, s, first):
         await serve_admin(relay, s, head, wifi_side(relay, s.client))
         return
     path = line[1] if len(line) == 3 and line[0] == b"GET" else b""
-    if path.startswith(b"/api/status"):
+    if len(line) == 3 and line[0] == b"POST" and line[1] == b"/api/reload":
+        reload = getattr(relay, "on_reload", None)
+        problems = await reload() if reload is not None else ["nothing to reload"]
+        body = json.dumps({"reloaded": not problems, "problems": problems}).encode()
+        ctype = b"application/json"
+    elif path.startswith(b"/api/status"):
         body = json.dumps(snapshot(relay, b"gc=1" in path)).encode()
         ctype = b"application/json"
     elif path.startswith(b"/metrics"):

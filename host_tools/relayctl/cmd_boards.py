@@ -79,9 +79,11 @@ def _show(args):
         out.info(f"  wifi      {r['wifi.interface']} {'/'.join(r['wifi.bands'])} GHz, {r['wifi.address']} in {r['wifi.subnet']},"
                  f" about {r['capacity.wifi_clients']} clients")
     out.info(f"  uplinks   {', '.join(r['uplink.kinds'])}")
-    out.info(f"  listens   SOCKS {r['relay.socks_port']}, HTTP {r['relay.http_port']}"
-             + (f", portal {r['relay.portal_port']}" if r["relay.portal_port"] else "")
-             + (f", DNS {r['relay.dns_port']}" if r["relay.dns_port"] else ""))
+    ports = [] if r["relay.public"] else [f"SOCKS {r['relay.socks_port']}", f"HTTP {r['relay.http_port']}"]
+    ports += [f"{name} {r[key]}" for name, key in (("portal", "relay.portal_port"), ("DNS", "relay.dns_port"),
+                                                  ("MTProto", "relay.mtproto_port")) if r[key]]
+    out.info("  listens   " + ", ".join(ports)
+             + ("  (public: SOCKS/HTTP only where the site turns them on, with a password)" if r["relay.public"] else ""))
     chain = " -> ".join(layer.path.stem for layer in r.profile.chain)
     out.info(f"  file      {boards.show_path(r.profile.path)}" + (f" (extends {chain.split(' -> ', 1)[1]})" if " -> " in chain else ""))
     return 0

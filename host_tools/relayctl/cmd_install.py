@@ -112,8 +112,8 @@ def _script(manifest, data):
         names = tar.getnames()
         unit = next((n for n in names if n.endswith(("/relay.service", "/relay.init"))), None)
         text = tar.extractfile(unit).read().decode() if unit else ""
-    # systemd units hand config.json over as a credential (LoadCredential=config.json:PREFIX/config.json)
-    m = re.search(r"(?:--config |LoadCredential=config\.json:)(/\S*)/config\.json", text)
+    # Both the systemd unit and the procd script name the firmware as PYTHONPATH=PREFIX/firmware
+    m = re.search(r"PYTHONPATH=(/\S*)/firmware", text)
     prefix = m.group(1) if m else "/opt/relay"
     py = re.search(r"(?:ExecStart=|command )(\S+) -m relay", text)
     return SCRIPT % {"prefix": shlex.quote(prefix), "python": shlex.quote(py.group(1) if py else "python3")}, \

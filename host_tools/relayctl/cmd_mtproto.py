@@ -1,17 +1,24 @@
-"""Make MTProto proxy secrets and the tg://proxy links that carry them.
+"""Make MTProto proxy secrets and the tg://proxy links that carry them; rotate a running relay's secret.
 
   relayctl mtproto secret                  a dd secret (obfuscated2, padded: every current Telegram app)
   relayctl mtproto secret --tls DOMAIN     an ee secret: fake-TLS that looks like a visit to DOMAIN
   relayctl mtproto secret --plain          a bare secret (old apps; easier to fingerprint)
+  relayctl mtproto rotate --config FILE    a new secret (and --port) in FILE; the old one keeps working
+                                           for --grace; a running relay takes it without dropping tunnels
 
 Put the secret in config.json under mtproto.secrets (one per site or printed card:
 each keeps its own counters) and share the link; a phone on the relay's Wi-Fi opens
 it in Telegram to set the proxy.
 """
 
+import ipaddress
 import json
+import os
 import re
 import secrets
+import time
+import urllib.error
+import urllib.request
 from urllib.parse import urlencode
 
 from relayctl import out
@@ -20,6 +27,7 @@ from relayctl.errors import CliError
 DEFAULT_SERVER = "192.168.4.1"  # wifi.address's default in config.json
 DEFAULT_PORT = 8443  # mtproto.port's default
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_GRACE = re.compile(r"^(\d+)([smhd]?)$")
 
 
 def add_arguments(p):
@@ -31,9 +39,21 @@ def add_arguments(p):
     kind.add_argument("--tls", metavar="DOMAIN", help="fake-TLS (ee) secret imitating DOMAIN, e.g. www.google.com")
     kind.add_argument("--plain", action="store_true", help="a bare secret without the dd/ee prefix")
     s.add_argument("--server", default=DEFAULT_SERVER, help=f"address phones reach the relay at (default {DEFAULT_SERVER})")
+    s.add_argument("--host", help="address the relay listens on, for the config snippet (default: --server when it "
+                                  "is an IP address, else 0.0.0.0)")
     s.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"the relay's mtproto.port (default {DEFAULT_PORT})")
     s.add_argument("--count", type=int, default=1, help="how many secrets, e.g. one per printed card (default 1)")
     s.add_argument("--json", action="store_true", help="print a JSON list of {secret, link} instead of text")
+    r = sub.add_parser("rotate", help="replace a relay's secret; the old one works on for a grace period",
+                       description="Write a new secret (of the same kind) into a relay's config.json, keep the old one "
+                       "accepted for --grace, and tell the running relay (POST /api/reload on its status listener; "
+                       "else `systemctl reload relay`). Open tunnels are not dropped.")
+    r.add_argument("--config", metavar="FILE", required=True, help="the relay's config.json (e.g. /opt/relay/config.json)")
+    r.add_argument("--port", type=int, help="move MTProto to this port too (the old port stays open for the grace period)")
+    r.add_argument("--grace", default="7d", help="how long old links keep working: 3600, 12h, 7d (default 7d)")
+    r.add_argument("--server", help="address or name phones reach the relay at, for the links (default mtproto.server)")
+    r.add_argument("--cards", metavar="DIR", help="also write QR cards of the new links into DIR")
+    r.add_argument("--no-reload", action="store_true", help="only write the file; reload the relay yourself")
 
 
 def check_domain(domain):
@@ -52,11 +72,31 @@ def make_secret(kind, domain=None):
     return ("dd" if kind == "dd" else "") + key
 
 
+def secret_kind(secret):
+    """-> (kind, domain or None) of a secret as config.json writes it."""
+    s = secret.strip().lower()
+    if s.startswith("ee") and len(s) > 34:
+        return "ee", bytes.fromhex(s[34:]).decode("ascii", "replace")
+    return ("dd" if s.startswith("dd") and len(s) == 34 else "plain"), None
+
+
 def link(server, port, secret):
     return "tg://proxy?" + urlencode({"server": server, "port": port, "secret": secret})
 
 
+def _is_ip(text):
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
 def run(args):
+    return rotate(args) if args.action == "rotate" else secret(args)
+
+
+def secret(args):
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: not a TCP port; give 1..65535 (the relay's mtproto.port)", 2)
     if not 0 < args.count <= 1000:
@@ -76,6 +116,133 @@ def run(args):
         out.info(f"secret: {m['secret']}")
         out.info(f"link:   {m['link']}")
     out.info("")
-    out.info("config.json: " + json.dumps({"mtproto": {"enabled": True, "port": args.port,
-                                                       "secrets": [m["secret"] for m in made]}}))
+    host = args.host or (args.server if _is_ip(args.server) else "0.0.0.0")
+    snippet = {"enabled": True, "host": host, "port": args.port, "secrets": [m["secret"] for m in made]}
+    if not _is_ip(args.server):
+        snippet["server"] = args.server
+    out.info("config.json: " + json.dumps({"mtproto": snippet}))
+    return 0
+
+
+# -- rotate ------------------------------------------------------------------------
+
+
+def parse_grace(text):
+    m = _GRACE.match(text.strip().lower())
+    if not m:
+        raise CliError(f"--grace {text!r}: expected seconds or a number with s, m, h or d (e.g. 7d)", 2)
+    return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def read_config(path):
+    from relayctl.cmd_run import _read_config
+
+    return _read_config(path)
+
+
+def write_config(path, cfg):
+    """Check cfg with the relay's own checker, then replace path atomically (same mode)."""
+    from relayctl.boards.render import check_config
+
+    problems = check_config(cfg)
+    if problems:
+        raise CliError(f"{path}: the new config fails the relay's own check:\n" + "\n".join(problems), 2)
+    tmp = f"{path}.tmp"
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        mode = 0o600
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w") as f:
+            json.dump(cfg, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        raise CliError(f"cannot write {path}: {e.strerror}; run as the user that owns it (root for /opt/relay)")
+
+
+def server_of(mt, given=None):
+    """The address phones reach MTProto at: --server, mtproto.server, else its listen address."""
+    s = given or mt.get("server") or mt.get("host") or "127.0.0.1"
+    return DEFAULT_SERVER if s in ("0.0.0.0", "::") else s
+
+
+def links_of(cfg, server=None):
+    """[(secret, link, until or None)] for every secret the relay accepts, current first."""
+    mt = cfg.get("mtproto") or {}
+    srv = server_of(mt, server)
+    port = mt.get("port", DEFAULT_PORT)
+    dom = mt.get("tls_domain", "")
+    out_ = []
+    for s in mt.get("secrets") or []:
+        s = s.strip().lower()
+        if s.startswith("ee") and len(s) == 34 and dom:
+            s += dom.encode().hex()  # the domain the relay fills in, as the phone needs it
+        out_.append((s, link(srv, port, s), None))
+    for r in mt.get("retired") or []:
+        out_.append((r["secret"], link(srv, r.get("port", port), r["secret"]), r["until"]))
+    return out_
+
+
+def reload_relay(cfg):
+    """Ask the running relay to read its config again -> a sentence saying what happened."""
+    st = cfg.get("status") or {}
+    if st.get("enabled"):
+        url = f"http://{st.get('host', '127.0.0.1')}:{st.get('port', 8081)}/api/reload"
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=10) as r:
+                answer = json.loads(r.read())
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            return (f"the relay did not answer at {url} ({getattr(e, 'reason', e)}): it takes the new secret when it "
+                    "starts; if it runs, `systemctl reload relay`")
+        if answer.get("reloaded"):
+            return "the running relay took the new secret (open tunnels stay)"
+        raise CliError("the running relay refused the new config: " + "; ".join(answer.get("problems") or []) +
+                       "; the file is written: fix it and reload")
+    return "reload the running relay: `systemctl reload relay` (or send it SIGHUP); open tunnels stay"
+
+
+def rotate(args):
+    path = args.config
+    cfg = read_config(path)
+    mt = cfg.get("mtproto")
+    current = [s.strip().lower() for s in (mt or {}).get("secrets") or []]
+    if not current:
+        raise CliError(f"{path}: no mtproto.secrets: nothing to rotate; `relayctl mtproto secret` makes a first one", 2)
+    grace = parse_grace(args.grace)
+    now = int(time.time())
+    old_port = mt.get("port", DEFAULT_PORT)
+    new_port = args.port or old_port
+    if not 0 < new_port < 65536:
+        raise CliError(f"--port {new_port}: not a TCP port; give 1..65535", 2)
+    retired = [r for r in mt.get("retired") or [] if r.get("until", 0) > now]
+    fresh = []
+    for s in current:
+        kind, domain = secret_kind(s)
+        if kind == "ee" and len(s) == 34:
+            domain = mt.get("tls_domain")
+        fresh.append(make_secret(kind, domain))
+        r = {"secret": s, "until": now + grace}
+        if new_port != old_port:
+            r["port"] = old_port
+        if grace:
+            retired.append(r)
+    mt["secrets"] = fresh
+    mt["retired"] = retired
+    mt["port"] = new_port
+    write_config(path, cfg)
+    out.info(f"{path}: new secret{'s' if len(fresh) > 1 else ''} written; the old "
+             + (f"ones work until {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(now + grace))}" if grace else
+                "ones stop now"))
+    if not args.no_reload:
+        out.info(reload_relay(cfg))
+    for _, lnk, until in links_of(cfg, args.server):
+        if until is None:
+            out.info(f"link:   {lnk}")
+    if args.cards:
+        from relayctl.cmd_public import write_cards
+
+        n = write_cards([lnk for _, lnk, until in links_of(cfg, args.server) if until is None], args.cards)
+        out.info(f"{n} cards in {args.cards}/ (open index.html to print them)")
     return 0

@@ -2,6 +2,7 @@
 
 The relay is the same firmware/ code a board runs, started under CPython or
 under the MicroPython unix port (--runtime micropython). Ctrl-C stops it.
+--public runs it as a public relay (public_relay.py prepares its config and links).
 """
 
 import json
@@ -12,6 +13,7 @@ import tempfile
 from urllib.parse import quote
 
 from relayctl import out, paths
+from relayctl.public_relay import add_run_arguments as add_public_arguments
 from relayctl.errors import CliError
 from relayctl.profile import run_config
 
@@ -30,6 +32,8 @@ def add_arguments(p):
     p.add_argument("--portal", metavar="HOST:PORT", help="onboarding portal listener (HTTP), or 'off'")
     p.add_argument("--dns-listen", metavar="HOST:PORT",
                    help="DNS responder for Wi-Fi clients (UDP), or 'off'; captive-portal answers, Telegram forwarded")
+    p.add_argument("--mtproto", metavar="HOST:PORT", help="MTProto listener, or 'off' (secrets come from the config)")
+    add_public_arguments(p)
     p.add_argument("--log-level", choices=("quiet", "info", "debug"))
     p.add_argument("--site", metavar="FILE",
                    help="start the site's uplink engines ([[uplink.engine]]) and chain the relay through them")
@@ -147,6 +151,10 @@ def mtproto_link(cfg):
 
 def run(args):
     temps = []
+    if args.public:  # the state directory's config: the relay reads (and `mtproto rotate` rewrites) that very file
+        from relayctl.public_relay import prepare
+
+        args.config = prepare(args)
     if args.config:
         cfg = _read_config(args.config)
         users = (cfg.get("socks") or {}).get("users", [])
@@ -182,7 +190,7 @@ def run(args):
         with os.fdopen(fd, "w") as f:
             json.dump(cfg, f, indent=1)
     extra = []
-    for opt in ("socks", "http", "portal", "dns_listen", "log_level"):
+    for opt in ("socks", "http", "portal", "dns_listen", "mtproto", "log_level"):
         v = getattr(args, opt)
         if v:
             extra += ["--" + opt.replace("_", "-"), v]

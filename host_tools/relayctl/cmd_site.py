@@ -53,6 +53,16 @@ kind = ""                   # "ethernet", "cellular", "wifi-sta" or "upstream"
 # `relayctl mtproto secret` makes a secret. None listed: `relayctl build` makes one per build
 # and `relayctl flash` one per board (printed on its card).
 # secrets = ["dd0123456789abcdef0123456789abcdef"]
+# A public relay (board `public`; README: Running a public relay) needs these three:
+# domain = "www.your-domain.org"   # fake-TLS imitates it; its A record points at this machine
+# mask = "127.0.0.1:8443"          # the web server for that domain that every failed handshake meets
+# server = "www.your-domain.org"   # what the tg://proxy links carry
+
+[public]
+# A public relay serves MTProto only. An open proxy on the internet is abused within hours:
+# these need proxy.user and proxy.password.
+# socks = false
+# http = false
 
 [ntp]
 # Time servers the relay asks once its uplink works (fake-TLS MTProto needs a correct clock).

@@ -32,7 +32,9 @@ def site(tmp_path):
     p.write_text(EXAMPLE.replace('ssid = "relay"', 'ssid = "relay-test"')
                  .replace('# user = "relay"', 'user = "relay"')
                  .replace('# password = "choose a long one"', 'password = "secret-pass"')
-                 .replace('# secrets = ["dd', 'secrets = ["dd'))  # a secret made per build would differ
+                 .replace('# secrets = ["dd', 'secrets = ["dd')  # a secret made per build would differ
+                 .replace('# domain = "www.your-domain.org"', 'domain = "relay.example.org"')  # board public
+                 .replace('# mask = "127.0.0.1:8443"', 'mask = "127.0.0.1:8443"'))
     return p
 
 
@@ -80,7 +82,7 @@ def test_every_profile_builds_and_manifest_matches(board, site, tmp_path):
             assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
             if r["linux.service"] == "systemd":
                 unit = tar.extractfile(f"{top}/relay.service").read().decode()
-                assert "Restart=always" in unit and "LoadCredential=config.json:/opt/relay/config.json" in unit
+                assert "Restart=always" in unit and "--config /var/lib/relay/config.json" in unit
             if r["linux.service"] == "procd":
                 init = tar.extractfile(f"{top}/relay.init").read().decode()
                 assert "procd_set_param respawn" in init and "USE_PROCD=1" in init

@@ -42,8 +42,8 @@ def test_build_outputs_are_private(board, site, tmp_path):
         unit = tar.extractfile("relay-rpi-4/relay.service").read().decode()
         install = tar.extractfile("relay-rpi-4/install.sh").read().decode()
         tar.extractall(tmp_path / "x", filter="data")
-    assert "LoadCredential=config.json:/opt/relay/config.json" in unit
-    assert "--config ${CREDENTIALS_DIRECTORY}/config.json" in unit
+    assert "install -m 0600" in unit and "/opt/relay/config.json /var/lib/relay/config.json" in unit
+    assert "--config /var/lib/relay/config.json" in unit and "DynamicUser=yes" in unit
     assert "chmod 600 /opt/relay/config.json" in install
     if shutil.which("systemd-analyze"):
         r = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "x/relay-rpi-4/relay.service")],

@@ -82,8 +82,8 @@ def test_install_over_ssh_systemd(sshd, builds, tmp_path):
                  "--remote-root", str(root), *ssh_args(sshd))
     assert r.returncode == 0, r.stdout + r.stderr
     unit = root / "etc/systemd/system/relay.service"
-    assert "ExecStart=/usr/bin/python3 -m relay --config ${CREDENTIALS_DIRECTORY}/config.json" in unit.read_text()
-    assert "LoadCredential=config.json:/opt/relay/config.json" in unit.read_text()
+    assert "ExecStart=/usr/bin/python3 -m relay --config /var/lib/relay/config.json" in unit.read_text()
+    assert "/opt/relay/config.json /var/lib/relay/config.json" in unit.read_text()
     link = root / "etc/systemd/system/multi-user.target.wants/relay.service"
     assert os.readlink(link) == "/etc/systemd/system/relay.service"
     assert (root / "opt/relay/config.json").read_bytes() == (builds["rpi-4"] / "config.json").read_bytes()

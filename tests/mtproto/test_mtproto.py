@@ -106,17 +106,66 @@ def test_replayed_header_refused():
     assert isinstance(ev, M.Refused) and ev.reason == "replay" and ev.head == bytes(header)
 
 
-def test_incomplete_or_foreign_bytes_get_no_answer():
+# -- deciding on the fewest bytes ----------------------------------------------------
+
+EE_ONLY = [M.Secret("ee", EE, DOMAIN.encode())]
+DD_ONLY = [M.Secret("dd", DD)]
+
+
+def decide(secrets, data):
+    """Feed byte by byte -> (bytes fed when a Refused came, its reason, its head), or None while undecided."""
+    hs = M.Proxy(secrets, os.urandom).handshake(None)
+    for i in range(len(data)):
+        for ev in hs.feed(data[i : i + 1]):
+            if isinstance(ev, M.Refused):
+                return i + 1, ev.reason, ev.head
+    return None
+
+
+@pytest.mark.parametrize(
+    "secrets,data,at",
+    [
+        (EE_ONLY, b"GET / HTTP/1.1\r\n\r\n", 1),  # anything but 0x16 on an ee port: at once
+        (EE_ONLY, b"\x15\x03\x03\x00\x02\x02\x28", 1),  # a 7-byte TLS alert
+        (EE_ONLY, b"\x16\x03\x03\x02\x00", 3),  # a hello, but not in Telegram's record version
+        (EE_ONLY, b"\x16\x03\x01\x00\x10", 5),  # the record header says: too short for a hello
+        (EE_ONLY, b"\x16\x03\x01\x40\x00", 5),  # or too long
+        (EE_ONLY, b"\x16\x03\x01\x02\x00\x02", 6),  # a handshake record, but not a ClientHello
+        (DD_ONLY, b"GET / HTTP/1.1\r\n\r\n", 4),  # an HTTP verb: no client's header starts so
+        (DD_ONLY, b"\xef" + bytes(63), 1),  # the abridged tag where a header starts
+        (DD_ONLY, b"\x16\x03\x01\x02\x00\x01", 4),  # Telegram's own ClientHello start, on a dd port
+        (DD_ONLY, b"\x01\x02\x03\x04\x00\x00\x00\x00", 8),  # zeros where a header has random bytes
+        (DD_ONLY, b"\x01" + os.urandom(63), 64),  # a header for another secret: all 64 bytes are needed
+    ],
+)
+def test_decided_on_the_fewest_bytes(secrets, data, at):
+    got = decide(secrets, data)
+    assert got is not None and got[0] == at and got[2] == data[:at], got
+
+
+@pytest.mark.parametrize("secrets,data", [(EE_ONLY, b"\x16"), (EE_ONLY, b"\x16\x03\x01\x02\x00\x01"),
+                                          (DD_ONLY, b"G"), (DD_ONLY, b"GE"), (DD_ONLY, b"\x01" * 63)])
+def test_undecided_until_it_stops_then_handed_over_whole(secrets, data):
+    hs = M.Proxy(secrets, os.urandom).handshake(None)
+    assert hs.feed(data) == []
+    evs = hs.expire()  # the handshake timeout, or the client's end of data (eof)
+    assert len(evs) == 1 and evs[0].reason == "incomplete" and evs[0].head == data
+    assert M.Proxy(secrets, os.urandom).handshake(None).eof()[0].head == b""  # connected, said nothing
+
+
+def test_after_the_server_hello_there_is_nothing_to_hand_over():
     hs = make_proxy().handshake(None)
-    assert hs.feed(b"GET / HTTP/1.1\r\n\r\n") == []  # shorter than a header: wait, say nothing
-    assert hs.feed(os.urandom(10)) == []
+    assert isinstance(hs.feed(peers.client_hello(EE, DOMAIN))[0], M.Send)
+    assert hs.expire() == []  # the relay answered already: only a close is left
 
 
-def test_replay_cache_is_bounded():
-    c = M.ReplayCache(3)
-    for k in (b"a", b"b", b"c", b"d"):
-        c.add(k)
-    assert b"a" not in c and all(k in c for k in (b"b", b"c", b"d")) and len(c.seen) == 3
+def test_retired_secret_accepted_until_its_time():
+    old = M.Secret("dd", DD, until=1800000000)
+    header, _, _ = MTProxyIO.init_header(DD, 2, RandomizedIntermediatePacketCodec)
+    assert isinstance(M.Proxy([old], os.urandom).handshake(1800000000).feed(bytes(header))[0], M.Accepted)
+    header, _, _ = MTProxyIO.init_header(DD, 2, RandomizedIntermediatePacketCodec)
+    ev = M.Proxy([old], os.urandom).handshake(1800000001).feed(bytes(header))[0]
+    assert isinstance(ev, M.Refused) and ev.reason == "secret"
 
 
 # -- fake-TLS ----------------------------------------------------------------------
@@ -131,7 +180,7 @@ def server_hello_ok(reply, key, client_random):
         recs.append((t, reply[i + 5 : i + 5 + n]))
         i += 5 + n
     assert [t for t, _ in recs] == [0x16, 0x14, 0x17] and i == len(reply)
-    assert recs[0][1][0] == 2 and recs[1][1] == b"\x01" and 1024 <= len(recs[2][1]) < 4096
+    assert recs[0][1][0] == 2 and recs[1][1] == b"\x01" and 64 <= len(recs[2][1]) <= 16640
     zeroed = reply[:11] + bytes(32) + reply[43:]
     import hashlib
     import hmac
@@ -222,10 +271,10 @@ def test_fake_tls_uptime_timestamp_accepted():
     assert isinstance(ev, M.Send)
 
 
-def test_tls_looking_bytes_without_ee_secret_are_plain():
+def test_tls_hello_without_ee_secret_is_no_client():
     p = M.Proxy([M.Secret("plain", PLAIN)], os.urandom)
     ev = p.handshake(None).feed(peers.client_hello(EE, DOMAIN))[0]
-    assert isinstance(ev, M.Refused) and ev.reason == "secret"
+    assert isinstance(ev, M.Refused) and ev.reason == "protocol"  # 16 03 01 02: no obfuscated2 client starts so
 
 
 # -- secrets and config -------------------------------------------------------------

@@ -11,13 +11,6 @@ from tests.mtproto import peers
 from tests.mtproto.test_relay_mtproto import SECRETS, dc_session_with, telethon_exchange
 
 
-@pytest.fixture(scope="module")
-def dc():
-    d = peers.DCStub()
-    yield d
-    d.close()
-
-
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_mtproto_through_an_upstream_relay(runtime, dc, tmp_path):
     b = RelayProcess("cpython", tmp_path)

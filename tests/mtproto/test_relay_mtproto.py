@@ -37,13 +37,6 @@ LOGGERS = collections.defaultdict(lambda: logging.getLogger("telethon-test"))
 
 
 @pytest.fixture(scope="module")
-def dc():
-    d = peers.DCStub()
-    yield d
-    d.close()
-
-
-@pytest.fixture(scope="module")
 def mask_site():
     m = peers.MaskSite()
     yield m
@@ -225,27 +218,6 @@ def test_stale_clock_refused(relay):
 def test_dd_secret_requires_padded_transport(relay):
     head, _, _ = peers.obfs2_client_header(DD, peers.TAG_ABRIDGED, 2)
     assert probe(relay.mt, head) == peers.MaskSite.REPLY
-
-
-@pytest.mark.parametrize("runtime", RUNTIMES)
-def test_without_mask_probes_get_silence(runtime, dc, tmp_path):
-    cfg = mt_config(dc.port)
-    cfg["limits"] = {"handshake_timeout": 2}
-    r = RelayProcess(runtime, tmp_path, cfg)
-    try:
-        port = cfg["mtproto"]["port"]
-        s = connect(port)
-        s.sendall(peers.client_hello(os.urandom(16), DOMAIN))
-        s.settimeout(1)
-        with pytest.raises(socket.timeout):
-            s.recv(1)  # still open, nothing said
-        s.settimeout(6)
-        assert s.recv(1) == b""  # closed at the handshake timeout, still without a word
-        s.close()
-        assert probe(port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", wait=1) == b""
-        assert r.alive()
-    finally:
-        r.stop()
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -8,7 +8,7 @@ sys.implementation itself. Both backends offer the same small surface:
   listen_tcp(host, port, backlog, on_conn) -> Listener (.close()); out of descriptors it pauses, counted by accept_pauses()
   connect_tcp(ip: bytes, port) -> Conn
   Conn: .peer (ip bytes, port), recv(limit=0) -> bytes-like (empty at EOF; at most limit bytes),
-        send(data), shutdown_write() -> bool, local() -> (ip, port) or None, close(),
+        send(data), shutdown_write() -> bool, local() -> (ip, port) or None, close(), abort() (close with a reset),
         original_dst() -> (ip, port) before a firewall redirect, or None (HAS_ORIGINAL_DST: the runtime can tell)
   udp_open(ip: bytes, port_hint) -> (sock, port); udp_bind(ip, port) -> sock (exactly that port); udp_recv(sock) -> (data, ip, port);
   udp_send(sock, data, ip, port) -> sent?; udp_close(sock); set_udp_max(n) -> the largest datagram udp_recv
@@ -25,6 +25,7 @@ sys.implementation itself. Both backends offer the same small surface:
   pipe(src, dst, limit, moved, session, down): one direction without per-chunk allocation, or None
   aes_ctr(key, iv) -> .update(data) -> bytes-like (AES-256-CTR, a stream across calls)
   random_bytes(n), wall_time() -> Unix seconds or None while the clock is unset
+  on_hangup(cb) -> True when cb() will run on SIGHUP (CPython), False where there are no signals
 """
 
 import sys
@@ -78,6 +79,7 @@ start_fast_pump = impl.start_fast_pump
 connect_start = impl.connect_start
 pipe = impl.pipe
 loop_name = impl.loop_name
+on_hangup = impl.on_hangup
 HAS_UDP = impl.HAS_UDP
 HAS_SYSTEM_RESOLVER = impl.HAS_SYSTEM_RESOLVER
 HAS_ORIGINAL_DST = impl.HAS_ORIGINAL_DST

@@ -79,6 +79,17 @@ def run(coro, fast=False):
         asyncio.run(main())
 
 
+def on_hangup(cb):
+    """Call cb() from the loop on SIGHUP (systemctl reload); False where the runtime has no signals."""
+    import signal
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, cb)
+        return True
+    except (NotImplementedError, RuntimeError, AttributeError):
+        return False
+
+
 def loop_name():
     """Which event loop runs us: 'uvloop' or 'asyncio'."""
     return "uvloop" if "uvloop" in type(asyncio.get_running_loop()).__module__ else "asyncio"
@@ -158,6 +169,7 @@ def _nodelay(sock):
 # Accepted TCP sockets inherit TCP_NODELAY from the listener on Linux (the child is a clone of it).
 _NODELAY_INHERITED = sys.platform.startswith("linux")
 
+_LINGER_RESET = (1).to_bytes(4, sys.byteorder) + bytes(4)  # struct linger {l_onoff = 1, l_linger = 0}
 _SOL_IP = 0
 _SOL_IPV6 = 41
 _SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h; IP6T_SO_ORIGINAL_DST in linux/netfilter_ipv6/ip6_tables.h is 80 too
@@ -263,6 +275,14 @@ class Conn:
         if _epoll is not None and self.sock.fileno() >= 0:
             _epoll.forget(self.loop, self.sock.fileno())  # closing unregisters it from the fast path's set
         self.sock.close()
+
+    def abort(self):
+        """Close with a reset (RST), as a peer that reset: SO_LINGER with a zero timeout."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        except OSError:
+            pass
+        self.close()
 
 
 _accept_pauses = 0

@@ -36,6 +36,8 @@ _EAGAIN = (errno.EAGAIN, 11)
 _IPPROTO_TCP = getattr(socket, "IPPROTO_TCP", 6)
 _TCP_NODELAY = getattr(socket, "TCP_NODELAY", 1)
 _SOCKADDR = getattr(socket, "sockaddr", None)  # unix port: decodes raw sockaddr bytes
+_SO_LINGER = getattr(socket, "SO_LINGER", 13)
+_LINGER_RESET = (1).to_bytes(4, sys.byteorder) + bytes(4)  # struct linger {l_onoff = 1, l_linger = 0}
 
 _buf = bytearray(4096)
 _mv = memoryview(_buf)
@@ -186,6 +188,14 @@ class Conn:
         pass
 
     def close(self):
+        self.s.close()
+
+    def abort(self):
+        """Close with a reset (RST), as a peer that reset: SO_LINGER with a zero timeout where the port has it."""
+        try:
+            self.s.setsockopt(socket.SOL_SOCKET, _SO_LINGER, _LINGER_RESET)
+        except (OSError, TypeError, ValueError):
+            pass
         self.s.close()
 
 
@@ -487,6 +497,10 @@ _EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0  # esp32 and rp2 co
 fast_pump = None  # the portable task pumps in server.py are the MicroPython path
 start_fast_pump = None
 connect_start = None  # sessions run as tasks here: the callback handshake is a CPython fast path
+
+
+def on_hangup(cb):
+    return False  # no signals on MicroPython: POST /api/reload on the status listener instead
 
 
 def loop_name():

@@ -173,6 +173,25 @@ def _check_wifi(r):
 _UPSTREAM = re.compile(r"(socks5h?|http)://([^/:@\s]+(:[^/@\s]*)?@)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})/?")
 
 
+def _check_public(r):
+    """A relay facing the internet: a mask site for probes, no open proxy."""
+    if not r["relay.public"]:
+        return
+    if not r["mtproto.domain"]:
+        r.problem("mtproto.domain", "a public relay needs the domain fake-TLS imitates (a domain of yours whose "
+                  "A record points at this machine)")
+    if not r["mtproto.mask"]:
+        r.problem("mtproto.mask", "a public relay needs a mask site: HOST[:PORT] of a web server with "
+                  "mtproto.domain's certificate (e.g. nginx on 127.0.0.1:8443)")
+    for key in ("public.socks", "public.http"):
+        if r[key] and not (r["proxy.user"] and r["proxy.password"]):
+            r.problem(key, "an open proxy on the internet is abused within hours: set proxy.user and proxy.password")
+    for s in r["mtproto.secrets"]:
+        if s.startswith("ee") and r["mtproto.domain"] and bytes.fromhex(s[34:]).decode(errors="replace") != r["mtproto.domain"]:
+            r.problem("mtproto.secrets", f"{s[:8]}... imitates {bytes.fromhex(s[34:]).decode(errors='replace')}, "
+                      f"not mtproto.domain {r['mtproto.domain']}", warning=True)
+
+
 def _check_passphrase(r):
     if r["wifi.security"] == "wpa2" and not r["wifi.passphrase"]:
         r.problem("wifi.passphrase", 'security is "wpa2" but no passphrase is set (8-63 characters)')
@@ -219,4 +238,4 @@ def _check_capacity(r):
 
 _BOARD_CHECKS = (_check_flash, _check_uf2, _check_arch, _check_ports, _check_wifi_address, _check_wifi,
                  _check_uplink_ports)
-_SITE_CHECKS = (_check_passphrase, _check_uplink, _check_proxy, _check_capacity)
+_SITE_CHECKS = (_check_passphrase, _check_uplink, _check_proxy, _check_public, _check_capacity)

@@ -65,6 +65,11 @@ def _wanted(r):
                   ("mtproto.secrets", list(r["mtproto.secrets"]))]
         if r["ntp.servers"]:
             pairs.append(("ntp.servers", list(r["ntp.servers"])))
+        if r["capacity.address_burst"]:
+            pairs += [("limits.address_burst", r["capacity.address_burst"]),
+                      ("limits.address_rate", r["capacity.address_rate"])]
+    if r["relay.public"]:
+        pairs += _public(r)
     if has_wifi and not micro:  # zero-tap: relay.nft (relayctl wifi render) redirects allowed TCP to this listener
         pairs += [("transparent.enabled", True), ("transparent.host", host)]
     if has_wifi and micro:  # Linux boards run hostapd instead (relayctl wifi render)
@@ -84,6 +89,22 @@ def _wanted(r):
     from relayctl.fleet import site as fleet_site
 
     pairs += fleet_site.pairs(r)  # [fleet]: reports to the volunteers' broker
+    return pairs
+
+
+PUBLIC_STATE = "/var/lib/relay"  # the systemd unit's StateDirectory: where the replay filter survives restarts
+
+
+def _public(r):
+    """A relay facing the internet: fake-TLS imitating the site's domain, probes passed to the site, a replay
+    filter of a million handshakes kept across restarts, the status listener on loopback only (for
+    `relayctl status` and `relayctl mtproto rotate`); SOCKS/HTTP only where the site turns them on."""
+    pairs = [("mtproto.public", True), ("mtproto.tls_domain", r["mtproto.domain"]), ("mtproto.mask", r["mtproto.mask"]),
+             ("mtproto.replay_cache", 1000000), ("mtproto.replay_file", PUBLIC_STATE + "/mtproto-replay"),
+             ("status.enabled", True), ("status.host", "127.0.0.1"), ("status.port", 8081),
+             ("socks.enabled", r["public.socks"]), ("http.enabled", r["public.http"])]
+    if r["mtproto.server"]:
+        pairs.append(("mtproto.server", r["mtproto.server"]))
     return pairs
 
 

@@ -75,6 +75,9 @@ FIELDS = (
     _f("capacity.sessions", 0, v.integer(0, 1000000), "board", "connections at once, handshakes included (0: derived)"),
     _f("capacity.udp_associations", 32, v.integer(0, 100000), "board", "SOCKS UDP associations at once"),
     _f("capacity.backlog", 128, v.integer(1, 65535), "board", "listen backlog"),
+    _f("capacity.address_burst", 0, v.integer(0, 1000000), "board",
+       "MTProto: connections one client address may open at once (phones behind one NAT share it; 0: no limit)"),
+    _f("capacity.address_rate", 8, v.integer(1, 1000000), "board", "MTProto: connections a second one address may open after that"),
     # Wi-Fi: the board's radio, then the site's network
     _f("wifi.interface", "", v.text, "board", 'radio interface ("" on a board without Wi-Fi; wlan0; "ap" on MicroPython)'),
     _f("wifi.bands", ["2.4"], v.list_of(v.one_of("2.4", "5")), "board", "bands the radio offers"),
@@ -116,6 +119,16 @@ FIELDS = (
     _f("relay.mtproto_port", 0, v.port_or_off, "board",
        "Telegram's MTProto proxy port (0: not offered; it needs fast AES-CTR: the `cryptography` package "
        "on CPython, cryptolib's CTR mode on MicroPython)"),
+    _f("relay.public", False, v.boolean, "board",
+       "public mode: a machine that faces the internet (MTProto fake-TLS, a mask site, no portal or DNS, "
+       "SOCKS/HTTP off unless the site turns them on with a password)"),
+    _f("mtproto.domain", "", v.domain_or_empty, "site",
+       "public relays: the domain fake-TLS imitates; point its DNS at this machine and serve its certificate at mtproto.mask"),
+    _f("mtproto.mask", "", v.host_port_or_empty, "site",
+       "public relays: HOST[:PORT] of the web server for mtproto.domain that every failed handshake is passed to"),
+    _f("mtproto.server", "", v.text, "site", "the address or name phones reach the relay at (server= in tg://proxy links)"),
+    _f("public.socks", False, v.boolean, "site", "public relays: serve SOCKS5 too (needs proxy.user and proxy.password)"),
+    _f("public.http", False, v.boolean, "site", "public relays: serve the HTTP proxy too (needs proxy.user and proxy.password)"),
     _f("mtproto.secrets", [], v.list_of(v.mtproto_secret), "site",
        "MTProto secrets (`relayctl mtproto secret`); empty: `relayctl build` makes one, `relayctl flash` one per board"),
     _f("ntp.servers", [], v.list_of(v.nonempty_text), "any",

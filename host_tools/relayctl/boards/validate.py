@@ -77,6 +77,28 @@ def mtproto_secret(v):
     return t
 
 
+_DOMAIN = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def domain_or_empty(v):
+    """A domain name like www.example.org, or "" for none."""
+    t = text(v).strip().lower().rstrip(".")
+    if t and not _DOMAIN.fullmatch(t):
+        raise ProfileError(f"expected a domain name like www.example.org, got {_show(v)}")
+    return t
+
+
+def host_port_or_empty(v):
+    """HOST[:PORT] (a name, an IPv4 address, or [IPv6]), or ""."""
+    t = text(v).strip()
+    if not t:
+        return t
+    m = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+)(:(\d{1,5}))?", t)
+    if not m or (m.group(3) and not 0 < int(m.group(3)) < 65536):
+        raise ProfileError(f"expected HOST[:PORT] like 127.0.0.1:8443 or www.example.org, got {_show(v)}")
+    return t
+
+
 _SIZE = re.compile(r"\s*(\d+)\s*(KB|KiB|MB|MiB|K|M)?\s*", re.I)
 
 

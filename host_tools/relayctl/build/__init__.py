@@ -60,7 +60,7 @@ def _mtproto(r, cfg, notes, site_path=None):
         return None, [], None
     made, site_text = [], None
     if not mt["secrets"]:
-        secret = make_secret("dd")
+        secret = make_secret("ee", r["mtproto.domain"]) if r["relay.public"] else make_secret("dd")
         mt["secrets"] = [secret]
         if site_path:
             from relayctl import sitefile

@@ -1,5 +1,9 @@
 """Linux boards: one tar.gz with the firmware tree, config.json, and what keeps the relay running.
 
+The systemd unit runs the relay as a throwaway user (DynamicUser) that may bind ports below 1024
+(443 for a public relay), keeps /var/lib/relay (StateDirectory: the MTProto replay filter survives
+restarts there) and takes new secrets on `systemctl reload relay` (SIGHUP) without dropping tunnels.
+
 bundle(name, files, r) -> bytes. Raspberry Pi OS gets a systemd unit, OpenWrt
 a procd init script, both restarting the relay when it dies; install.sh puts
 everything in place. Boards with a radio also get the access point's configs
@@ -23,13 +27,17 @@ Wants=network-online.target
 
 [Service]
 Environment=PYTHONPATH={p}/firmware
-# config.json holds secrets and is root's alone (0600); systemd hands the relay's dynamic user a copy.
-LoadCredential=config.json:{p}/config.json
-ExecStart={r['linux.python']} -m relay --config ${{CREDENTIALS_DIRECTORY}}/config.json
+# config.json holds secrets: root's alone in {p} (0600). The relay's dynamic user reads a copy in its own
+# state directory (under /var/lib/private, root's alone), copied again by `systemctl reload relay` so new
+# MTProto secrets (relayctl mtproto rotate) reach the running relay without dropping tunnels.
+ExecStartPre=+/bin/sh -c 'install -m 0600 -o "$$(stat -c %%u /var/lib/relay/)" {p}/config.json /var/lib/relay/config.json'
+ExecStart={r['linux.python']} -m relay --config /var/lib/relay/config.json
+ExecReload=+/bin/sh -c 'install -m 0600 -o "$$(stat -c %%u /var/lib/relay/)" {p}/config.json /var/lib/relay/config.json && kill -HUP $MAINPID'
 Restart=always
 RestartSec=2
 LimitNOFILE={r['capacity.sockets']}
 DynamicUser=yes
+StateDirectory=relay
 AmbientCapabilities=CAP_NET_BIND_SERVICE
 NoNewPrivileges=yes
 ProtectSystem=strict
