@@ -115,7 +115,7 @@ class PathFinder:
 
     def end_tunnels(self, u):
         for c in u.conns:
-            c.abort()
+            c.hang_up()
         u.conns = []
 
     def state(self):

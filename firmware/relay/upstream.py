@@ -92,8 +92,8 @@ class PrefixConn:
     def is_open(self):
         return self.conn.is_open()
 
-    def abort(self):
-        self.conn.abort()
+    def hang_up(self):
+        self.conn.hang_up()
 
     def local(self):
         return self.conn.local()

@@ -63,7 +63,7 @@ def test_site_engines_are_checked_with_defaults_filled_in(tmp_path):
     assert es["shadowsocks"].method == "chacha20-ietf-poly1305"  # AEAD by default
     assert es["trojan"].port == 443 and es["trojan"].sni == "bakery.example"
     assert [es[n].local_port for n in ("shadowsocks", "trojan", "tor", "snowflake")] == [1090, 1091, 1092, 1093]
-    assert es["iodine"].upstream_url() == "socks5://10.53.0.1:1080"  # the SOCKS server over the tunnel
+    assert es["iodine"].upstream_url() == "socks5h://10.53.0.1:1080"  # the SOCKS server over the tunnel
     assert es["shadowsocks"].far_ports() == [("203.0.113.10", 8388, "tcp")]
     assert es["tor"].far_ports() == [("203.0.113.7", 443, "tcp")]
 

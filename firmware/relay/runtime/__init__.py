@@ -9,6 +9,7 @@ sys.implementation itself. Both backends offer the same small surface:
   connect_tcp(ip: bytes, port) -> Conn
   Conn: .peer (ip bytes, port), recv(limit=0) -> bytes-like (empty at EOF; at most limit bytes),
         send(data), shutdown_write() -> bool, local() -> (ip, port) or None, close(), abort() (close with a reset),
+        hang_up() (end it under its readers and writers; the owner still closes it), is_open(),
         original_dst() -> (ip, port) before a firewall redirect, or None (HAS_ORIGINAL_DST: the runtime can tell)
   udp_open(ip: bytes, port_hint) -> (sock, port); udp_bind(ip, port) -> sock (exactly that port); udp_recv(sock) -> (data, ip, port);
   udp_send(sock, data, ip, port) -> sent?; udp_close(sock); set_udp_max(n) -> the largest datagram udp_recv

@@ -263,7 +263,7 @@ class Conn:
     def is_open(self):
         return self.sock.fileno() >= 0
 
-    def abort(self):
+    def hang_up(self):
         """End the connection under whoever reads or writes it: each sees the close at once (the path
         finder ends tunnels on a dead path this way); the owner still closes it as usual."""
         try:

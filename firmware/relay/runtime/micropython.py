@@ -182,7 +182,7 @@ class Conn:
     def is_open(self):
         return self.s.fileno() >= 0
 
-    def abort(self):
+    def hang_up(self):
         # No shutdown() on MicroPython, and a socket closed under a waiting poll never wakes its
         # reader: the tunnel ends at the idle timeout instead (the sweeper cancels it).
         pass
