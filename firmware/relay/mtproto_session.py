@@ -124,11 +124,11 @@ async def _bad_client(relay, s, head):
             return
 
 
-async def _connect_dc(relay, addrs):
+async def _connect_dc(relay, addrs, s=None):
     last = Refusal(S.R_FAILED)
     for ip, port in addrs:
         try:
-            return await relay.connect(ip, port)
+            return await relay.connect(ip, port, s)
         except Refusal as r:
             last = r
     raise last
@@ -141,7 +141,7 @@ async def _tunnel(relay, s, svc, ev):
         return
     try:
         relay.tunnel_open(s)
-        up = await _connect_dc(relay, addrs)
+        up = await _connect_dc(relay, addrs, s)
     except Refusal as r:
         relay.tunnel_close(s)
         relay.stats.refuse(r.reason)

@@ -387,6 +387,9 @@ class Portal:
         if up is not None and since is not None:
             state += " (%s)" % _duration(since, t)
         rows = [(t["uplink"], "uplink", state), (t["people"], "people", str(info.get("people", 0)))]
+        via = info.get("via")
+        if via is not None:  # a mesh: which relay carries the traffic
+            rows.append((t["via"], "via", via or t["via_self"]))
         note = ""
         clock = info.get("clock")
         if clock is not None:

@@ -64,6 +64,11 @@ class Relay(Tunnels):
 
             up = cfg.upstream
             self.upstreams = Upstreams(self, up.proxies, up.direct, int(up.check_interval * 1000))
+        self.mesh = None
+        if cfg.mesh.enabled:  # relays sharing uplinks: may replace self.upstreams with the mesh's uplink relays
+            from relay.mesh import Mesh
+
+            self.mesh = Mesh(self, cfg)
         self.uplink = None
         if cfg.uplink.monitor:
             from relay.upstream import UplinkMonitor
@@ -123,6 +128,8 @@ class Relay(Tunnels):
             t = await start_transparent(self)
             if t is not None:
                 done.append(t)
+        if self.mesh is not None:
+            done += await self.mesh.start()
         self.sweeper = runtime.create_task(self._sweep())
         if self.upstreams is not None:
             self.background.append(runtime.create_task(self.upstreams.health_loop()))
@@ -380,8 +387,9 @@ class Relay(Tunnels):
             return None
         return self.resolve_known(host)
 
-    async def connect(self, host, port):
-        """Open a TCP connection to host:port: through an upstream, or directly trying each allowed address."""
+    async def connect(self, host, port, s=None):
+        """Open a TCP connection to host:port: through an upstream, or directly trying each allowed address.
+        s: the session asking (an upstream in the mesh passes its phone's identity along)."""
         ips = self.route(host, port)
         ups = self.upstreams
         if ips is None and ups is not None and not ups.goes_direct(host):
@@ -394,7 +402,7 @@ class Relay(Tunnels):
                     raise Refusal(S.R_GUARD)
                 if self.policy.check_ip(ip) is not None:
                     raise Refusal(S.R_POLICY)
-            conn = await ups.connect(host, port, self.connect_ms)
+            conn = await ups.connect(host, port, self.connect_ms, s)
             self.stats.tunnels_total += 1
             return conn
         if ips is None:

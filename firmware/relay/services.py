@@ -71,9 +71,16 @@ def info(relay, client_ip=None):
     up = relay.uplink
     share = relay.sharing.status(client_ip) if relay.sharing is not None else None
     clock = counters["mtproto"]["clock"] if "mtproto" in counters else None
-    return {"people": len(relay.per_client), "uplink": None if up is None else up.up,
-            "since_s": None if up is None else up.state()["since_s"], "share": share, "counters": counters,
-            "clock": clock}
+    d = {"people": len(relay.per_client), "uplink": None if up is None else up.up,
+         "since_s": None if up is None else up.state()["since_s"], "share": share, "counters": counters,
+         "clock": clock}
+    mesh = relay.mesh
+    if mesh is not None:  # which relay of the mesh carries the traffic ("": this one)
+        d["via"] = mesh.via()
+        if up is None and mesh.upstreams is not None:
+            d["uplink"] = d["via"] is not None
+            d["since_s"] = runtime.ms_since(mesh.changed) // 1000
+    return d
 
 
 async def serve_portal(relay, s, first):

@@ -26,6 +26,8 @@ def snapshot(relay, collect=False):
     ups = relay.upstreams
     d["upstreams"] = [{"name": u.label, "healthy": u.healthy} for u in ups.list] if ups is not None else []
     d["share"] = relay.sharing.status() if relay.sharing is not None else None
+    if getattr(relay, "mesh", None) is not None:
+        d["mesh"] = relay.mesh.status()
     plat = getattr(relay, "platform", None)  # set by serve(): the board's AP and uplink link
     d["platform"] = plat.state() if plat is not None else None
     return d

@@ -110,14 +110,15 @@ class Upstreams:
                 return True
         return False
 
-    async def connect(self, host, port, timeout_ms):
-        """A tunnel to host:port through the first upstream that works. Raises Refusal."""
+    async def connect(self, host, port, timeout_ms, who=None):
+        """A tunnel to host:port through the first upstream that works. Raises Refusal.
+        who: the session it is for (the mesh passes its phone's identity along)."""
         from relay.server import Refusal
 
         order = [u for u in self.list if u.healthy] + [u for u in self.list if not u.healthy]
         for u in order:
             try:
-                return await runtime.wait_for_ms(self._through(u, host, port), timeout_ms)
+                return await runtime.wait_for_ms(self._through(u, host, port, who), timeout_ms)
             except socks.SocksError as e:
                 if e.reason != "upstream":
                     raise Refusal(e.reason)  # the destination's answer, not the proxy's fault
@@ -130,7 +131,7 @@ class Upstreams:
                 u.healthy = False
         raise Refusal("uplink-down")
 
-    async def _through(self, u, host, port):
+    async def _through(self, u, host, port, who=None):
         conn = await runtime.connect_tcp(u.ip, u.port)
         try:
             if u.kind == "socks5":
