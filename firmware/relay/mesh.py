@@ -234,7 +234,7 @@ class Mesh:
                 extra.append(gw)
         for ip in extra:
             metric = 0
-            for dest, metric_found in hosts_in(routes, [(ip, len(ip) * 8)]):
+            for _dest, metric_found in hosts_in(routes, [(ip, len(ip) * 8)]):
                 metric = metric_found
             found.append((ip, metric, True))
         ups.update(found)

@@ -69,7 +69,7 @@ def parse_route6(text):
 def default_gateway(routes):
     """The gateway of the default route with the lowest metric (a satellite's relay), or None."""
     best = None
-    for dest, plen, metric, gw, _ in routes:
+    for _dest, plen, metric, gw, _ in routes:
         if plen == 0 and gw != bytes(len(gw)) and (best is None or metric < best[0]):
             best = (metric, gw)
     return best[1] if best else None

@@ -7,10 +7,9 @@ babeld-routed topology is tests/mesh/test_mesh_netns.py.
 
 import socket
 
-import pytest
 
 from tests.helpers.relayproc import free_port
-from tests.integration.test_proxy import connect_req, socks5_request
+from tests.integration.test_proxy import connect_req
 
 KEY = "a mesh key of the test, 32 chars"
 
