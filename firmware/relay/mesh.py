@@ -22,7 +22,7 @@ does not know the key, cannot pass one, and only a relay of the mesh can.
 
 from relay import runtime
 from relay.addr import format_ip, in_net, parse_cidr, parse_ip, split_host_port
-from relay.meshroutes import default_gateway, hops, hosts_in, neighbour_addresses, parse_babel_dump, parse_route4, parse_route6
+from relay.meshroutes import default_gateway, hosts_in, neighbour_addresses, parse_babel_dump, parse_route4, parse_route6
 from relay.upstream import PrefixConn, Upstream, Upstreams, _socks5_handshake
 
 TOKEN_HEX = 24  # 96 bits of the phone's token: unique among a building's phones, short on the wire
@@ -300,10 +300,21 @@ class Mesh:
         c = self.carrier()
         return None if c is None else self.name(format_ip(c.ip))
 
+    def phones(self):
+        """(phones on this relay now, phones of other relays whose tunnels this relay carries now)."""
+        mine = carried = 0
+        for k in self.relay.per_client:
+            if bytes(k[:5]) == b"mesh:":
+                carried += 1
+            else:
+                mine += 1
+        return mine, carried
+
     def status(self):
+        mine, carried = self.phones()
         d = {"address": self.address, "service": self.service, "name": self.name(self.address),
-             "relays": [{"address": format_ip(ip), "name": self.name(format_ip(ip)), "metric": m, "hops": hops(m)}
-                        for ip, m in self.relays],
+             "phones": mine, "phones_carried": carried,
+             "relays": [{"address": format_ip(ip), "name": self.name(format_ip(ip)), "metric": m} for ip, m in self.relays],
              "neighbours": self.neighbours, "carrier": None, "uplinks": []}
         ups = self.upstreams
         if ups is None:
@@ -312,10 +323,9 @@ class Mesh:
         c = self.carrier()
         if c is not None:
             d["carrier"] = {"address": format_ip(c.ip), "name": self.name(format_ip(c.ip)), "metric": c.metric,
-                            "hops": hops(c.metric), "self": False}
+                            "self": False}
         for u in ups.mesh_uplinks():
             a = format_ip(u.ip)
-            d["uplinks"].append({"address": a, "name": self.name(a), "metric": u.metric, "hops": hops(u.metric),
-                                 "healthy": u.healthy, "routed": u.routed,
+            d["uplinks"].append({"address": a, "name": self.name(a), "metric": u.metric, "healthy": u.healthy, "routed": u.routed,
                                  "tunnels": len([s for s in u.sessions if s in self.relay.sessions])})
         return d

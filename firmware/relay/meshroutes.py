@@ -12,8 +12,6 @@ No files, no sockets, no clock.
 
 from relay.addr import in_net
 
-# babeld's metric for one wired hop (rxcost 96); a wireless hop costs 256 or more.
-WIRED_HOP = 96
 INFINITY = 0xFFFF
 
 
@@ -90,12 +88,6 @@ def hosts_in(routes, nets, own=()):
     found = [(best[d], d) for d in best]
     found.sort()
     return [(d, m) for m, d in found]
-
-
-def hops(metric):
-    """Hops a wired metric stands for (each veth or ethernet hop costs WIRED_HOP); radio hops cost more,
-    so over Wi-Fi this is an upper bound on the hop count, not the count."""
-    return (metric + WIRED_HOP // 2) // WIRED_HOP
 
 
 def parse_babel_dump(text):

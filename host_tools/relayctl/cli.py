@@ -25,6 +25,7 @@ VERBS = {
     "cards": ("relayctl.cmd_cards", "print one card per flashed board: Wi-Fi and Telegram QR codes"),
     "uplink": ("relayctl.cmd_uplink", "set up the uplink: LTE modem probe/setup/scan/watch, render configs"),
     "wifi": ("relayctl.cmd_wifi", "render the access point's configs for Linux boards and OpenWrt"),
+    "mesh": ("relayctl.cmd_mesh", "relays sharing uplinks: render a relay's babeld and link configs, show a mesh"),
 }
 
 

@@ -77,6 +77,9 @@ def _wanted(r):
         ]
     if micro:  # the board brings its uplink up itself (firmware/relay/platform); Linux boards render it
         pairs += _uplink(r)
+    from relayctl.mesh.config import pairs as mesh_pairs
+
+    pairs += mesh_pairs(r)  # a relay of a mesh (site [mesh]): later pairs win
     return pairs
 
 
