@@ -22,7 +22,6 @@ and namespaces deleted at the end, also on failure. Timing figures are printed, 
 import hashlib
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
