@@ -18,10 +18,12 @@ def load(board, site_path=None, relay=None):
     if not prof.chain or not prof.complete or (site and site.broken):
         return Resolved(prof, site)  # values are partial: checking them would only add noise
     r = resolve(prof, site)
-    if site is not None and not r.errors:
-        from relayctl.mesh.plan import apply
+    if site is not None:
+        from relayctl.mesh.plan import apply, locate
 
-        apply(r, relay)  # a mesh: this relay's own addresses from the site's plan
+        locate(r)  # a [mesh.relays.NAME] problem at its own line
+        if not r.errors:
+            apply(r, relay)  # a mesh: this relay's own addresses from the site's plan
     return r
 
 

@@ -173,6 +173,25 @@ def _problem(r, key, message):
     r.problems.append(Problem(site.path if site is not None else r.profile.path, line, key, message))
 
 
+def locate(r):
+    """A [mesh.relays.NAME] table's problem (the schema checks the whole table) -> at NAME's own line, and at
+    the offending key's when the message names one, keyed mesh.relays.NAME[.key]."""
+    site = r.site
+    if site is None:
+        return
+    for pr in r.problems:
+        if pr.key != "mesh.relays" or pr.line is not None or ": " not in pr.message:
+            continue
+        name, rest = pr.message.split(": ", 1)
+        key = f"mesh.relays.{name}"
+        sub = rest.split(":", 1)[0] if ":" in rest and " " not in rest.split(":", 1)[0] else None
+        if sub is None and rest.startswith('unknown key "'):
+            sub = rest.split('"')[1]
+        if sub and f"{key}.{sub}" in site.lines:
+            key, rest = f"{key}.{sub}", rest.split(": ", 1)[1] if rest.startswith(sub + ":") else rest
+        pr.key, pr.line, pr.message = key, site.lines.get(key), rest
+
+
 def apply(r, relay=None):
     """Resolve the plan onto r: the picked relay's phones' subnet and address replace wifi.subnet/wifi.address,
     so config.json, the portal and the access point all use the plan's. Sets r.mesh (Plan or None)."""
