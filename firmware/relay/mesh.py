@@ -229,7 +229,7 @@ class Mesh:
         found = [(ip, metric, False) for ip, metric in hosts_in(routes, self.nets, self.own)]
         extra = list(self.static)
         if self.gateway:
-            gw = default_gateway(routes4)
+            gw = default_gateway(routes4) or self._station_gateway()
             if gw is not None:
                 extra.append(gw)
         for ip in extra:
@@ -249,6 +249,12 @@ class Mesh:
         if ups.any_healthy() != was:
             self.changed = runtime.now_ms()
             self.relay.log.info("mesh: " + ("an uplink relay answers" if not was else "no uplink relay answers"))
+
+    def _station_gateway(self):
+        """A board's Wi-Fi station knows its gateway (platform/wifi.py); there is no /proc to read there."""
+        plat = getattr(self.relay, "platform", None)
+        link = plat.link if plat is not None else None
+        return parse_ip(link.info.get("gateway") or "") if link is not None else None
 
     def _end_tunnels(self, u):
         """The carrier is gone: end its tunnels now (the phone sees a close and reconnects through the next one)."""

@@ -19,11 +19,12 @@ def add_arguments(p):
     p.add_argument("--out", metavar="DIR", required=True, help="where the outputs go")
     p.add_argument("--micropython", metavar="FILE",
                    help="MicroPython firmware .bin for ESP32 boards (remembered for next time)")
+    p.add_argument("--relay", metavar="NAME", help="which relay of the site's [mesh] this board is (mesh.md)")
 
 
 def run(args):
     manifest = build_board(args.board, Path(args.site) if args.site else None, Path(args.out),
-                           Path(args.micropython) if args.micropython else None)
+                           Path(args.micropython) if args.micropython else None, args.relay)
     for note in manifest["notes"]:
         out.warn(note)
     cap = manifest["capacity"]

@@ -34,7 +34,7 @@ from relayctl.wifi import WifiError, check, render_linux, render_openwrt
 APPLY = r"""
 set -e
 R="$1"; B="$2"; KIND="$3"
-run() { if [ -n "$R" ]; then echo "$*" >> "$R/.relay-wifi-commands"; else sh -c "$*"; fi; }
+run() { if [ -n "$R" ]; then printf '%s\n' "$*" >> "$R/.relay-wifi-commands"; else sh -c "$*"; fi; }
 keep() { if [ -f "$1" ] && [ ! -f "$1.before-relay" ]; then cp "$1" "$1.before-relay"; fi; }
 mkdir -p "$R/etc/relay"
 cp "$B/address-plan.txt" "$R/etc/relay/address-plan.txt"

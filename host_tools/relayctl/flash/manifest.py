@@ -107,4 +107,5 @@ def built(args, micropython=None):
 
     out_dir = Path(args.out or paths.ROOT / "build" / args.board)
     out.info(f"building {args.board} into {out_dir} ...")
-    return out_dir, build_board(args.board, Path(args.site) if args.site else None, out_dir, micropython)
+    return out_dir, build_board(args.board, Path(args.site) if args.site else None, out_dir, micropython,
+                                getattr(args, "relay", None))
