@@ -169,8 +169,11 @@ class Mesh:
         self.neighbours = []
         self.changed = runtime.now_ms()
         self.upstreams = None
-        if not m.service:  # no uplink of our own: chain through the mesh
+        self.dns_fixed = list(relay.resolver.servers) if cfg.dns.servers else []
+        self.dns_port = cfg.dns.listen_port
+        if not m.service:  # no uplink of our own: chain through the mesh, names too
             self.upstreams = relay.upstreams = MeshUpstreams(self, relay, cfg)
+            relay.resolver.system = False
 
     # -- serving other relays and satellites -----------------------------------------
 
@@ -184,6 +187,11 @@ class Mesh:
             self.relay.listeners.append(lst)
             self.relay.guard.add_own([host])
             done.append((host, self.port))
+        if self.service and self.relay.cfg.dns.listen_enabled:
+            # Relays without an uplink forward their phones' allowed names here (the policy applies here too).
+            from relay.services import listen_dns
+
+            done.append(listen_dns(self.relay, self.service, self.dns_port))
         if self.upstreams is None:
             self.relay.background.append(runtime.create_task(self.run()))
         return done
@@ -246,6 +254,9 @@ class Mesh:
             u.sessions = set(s for s in u.sessions if s in self.relay.sessions)
             if u.fails >= _DOWN_AFTER and u.sessions:
                 self._end_tunnels(u)
+        # names go where tunnels go: the healthy uplink relays' DNS, nearest first, then any configured server
+        self.relay.resolver.servers = [(u.ip, self.dns_port) for u in ups.list if type(u) is MeshUplink and u.healthy] \
+            + self.dns_fixed
         if ups.any_healthy() != was:
             self.changed = runtime.now_ms()
             self.relay.log.info("mesh: " + ("an uplink relay answers" if not was else "no uplink relay answers"))

@@ -120,7 +120,8 @@ class _DNSService:
 async def run_dns(relay, host, port, sock=None):
     if sock is None:
         sock = runtime.udp_bind(parse_ip(host), port)
-    responder = relay.dns_responder = make_responder(relay)
+    responder = getattr(relay, "dns_responder", None) or make_responder(relay)  # one cache for every listener
+    relay.dns_responder = responder
     pending = [0]
     while True:
         try:
@@ -205,9 +206,14 @@ async def start(relay):
         done.append((cfg.portal.host, cfg.portal.port))
     d = cfg.dns
     if d.listen_enabled:
-        sock = runtime.udp_bind(parse_ip(d.listen_host), d.listen_port)
-        svc = _DNSService(sock)
-        svc.task = runtime.create_task(run_dns(relay, d.listen_host, d.listen_port, sock))
-        relay.listeners.append(svc)
-        done.append((d.listen_host, d.listen_port))
+        done.append(listen_dns(relay, d.listen_host, d.listen_port))
     return done
+
+
+def listen_dns(relay, host, port):
+    """Answer DNS on host:port (UDP) with the relay's one responder until Relay.close(); -> (host, port)."""
+    sock = runtime.udp_bind(parse_ip(host), port)
+    svc = _DNSService(sock)
+    svc.task = runtime.create_task(run_dns(relay, host, port, sock))
+    relay.listeners.append(svc)
+    return (host, port)
