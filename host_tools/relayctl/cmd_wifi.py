@@ -75,7 +75,7 @@ else
     keep "$R/etc/babeld.conf"
     cp "$B/babeld.conf" "$R/etc/babeld.conf"
     cp "$B/mesh.uci" "$B/mesh-batman-adv.uci" "$B/mesh-plan.txt" "$R/etc/relay/"
-    run "uci -q delete wireless.relaymesh; uci -q delete network.relaymesh; uci -q delete network.relaysvc; for s in \$(uci -q show firewall | sed -n 's/^firewall[.]\(relaymesh[a-z0-9_]*\)=.*/\1/p') \$(uci -q show babeld | sed -n 's/^babeld[.]\(relay[a-z0-9_]*\)=.*/\1/p'); do uci -q delete firewall.\$s || uci -q delete babeld.\$s; done; true"
+    run "for s in \$(uci -q show wireless | sed -n 's/^wireless[.]\(relaymesh[a-z0-9_]*\)=.*/\1/p'); do uci -q delete wireless.\$s; done; for s in \$(uci -q show network | sed -n 's/^network[.]\(relaymesh[a-z0-9_]*\)=.*/\1/p'); do uci -q delete network.\$s; done; for s in \$(uci -q show firewall | sed -n 's/^firewall[.]\(relaymesh[a-z0-9_]*\)=.*/\1/p'); do uci -q delete firewall.\$s; done; for s in \$(uci -q show babeld | sed -n 's/^babeld[.]\(relay[a-z0-9_]*\)=.*/\1/p'); do uci -q delete babeld.\$s; done; true"
     run "uci batch < /etc/relay/mesh.uci"
     run "/etc/init.d/babeld enable; /etc/init.d/babeld restart"
   fi

@@ -60,14 +60,14 @@ def test_wifi_apply_carries_an_openwrt_relays_mesh_files(sshd, site, tmp_path): 
     assert "set wireless.relaymesh.mode='mesh'" in (root / "etc/relay/mesh.uci").read_text()
     assert "redistribute local deny" in (root / "etc/babeld.conf").read_text()
     cmds = (root / ".relay-wifi-commands").read_text().splitlines()
-    assert cmds[2].startswith("uci -q delete wireless.relaymesh;")
+    assert cmds[2].startswith("for s in $(uci -q show wireless")
     assert cmds[3:] == ["uci batch < /etc/relay/mesh.uci", "/etc/init.d/babeld enable; /etc/init.d/babeld restart",
                         "reload_config"]
     # Applying again first deletes what the last apply made: the section names are really extracted
     # (the wifi part's sed once printed a control character instead of the name).
     for cmd, show, want in ((cmds[0], "firewall.relay_dhcp=rule\nfirewall.relay=zone\nfirewall.lan=zone\n",
                              "relay_dhcp relay"),
-                            (cmds[2], "firewall.relaymesh_babel=rule\nfirewall.relaymesh=zone\n", "relaymesh_babel relaymesh")):
+                            (cmds[2], "wireless.relaymesh=wifi-iface\nwireless.relay=wifi-iface\n", "relaymesh")):
         sed = cmd.split("sed -n '", 1)[1].split("'", 1)[0]
         got = subprocess.run(["sed", "-n", sed], input=show, capture_output=True, text=True).stdout.split()
         assert " ".join(got) == want, (sed, got)

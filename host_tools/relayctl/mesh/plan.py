@@ -32,8 +32,10 @@ def relay_entry(v):
     if "number" not in v:
         raise ProfileError("number: missing; each relay needs its own number 1..200 (it picks its addresses)")
     out = {"number": integer(1, 200)(v["number"]), "uplink": boolean(v.get("uplink", False)),
-           "board": text(v.get("board", "")), "radio": text(v.get("radio", "")), "via": text(v.get("via", "")),
-           "wired": list_of(nonempty_text)(v.get("wired", []))}
+           "board": text(v.get("board", "")), "via": text(v.get("via", "")),
+           # None: not given, the mesh's default applies; "" or []: none on this relay
+           "radio": text(v["radio"]) if "radio" in v else None,
+           "wired": list_of(nonempty_text)(v["wired"]) if "wired" in v else None}
     if out["via"] and out["uplink"]:
         raise ProfileError("a satellite (via = ...) chains through its relay; it has no uplink of its own")
     return out
@@ -49,8 +51,9 @@ class RelayPlan:
         self.uplink = entry["uplink"]
         self.via = entry["via"]  # a satellite: the Linux relay whose Wi-Fi it joins
         self.satellite = bool(self.via)
-        self.radio = entry["radio"] or ("" if self.satellite else p.radio)
-        self.wired = entry["wired"] or ([] if self.satellite else list(p.wired))
+        default = not self.satellite  # a satellite has no mesh links of its own
+        self.radio = entry["radio"] if entry["radio"] is not None else (p.radio if default else "")
+        self.wired = entry["wired"] if entry["wired"] is not None else (list(p.wired) if default else [])
         n = self.number
         self.address = str(p.network.network_address + n)
         self.service = str(p.uplinks.network_address + n) if self.uplink else ""

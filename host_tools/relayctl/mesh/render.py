@@ -182,13 +182,13 @@ def uci_mesh(p, rp, radio="radio1"):
     addresses, a firewall zone that forwards only within the mesh, babeld enabled."""
     s = [f"# Relay mesh for OpenWrt, relay {rp.name}: {HEADER}",
          "# apply: uci batch < mesh.uci && reload_config; babeld reads /etc/babeld.conf (opkg install babeld wpad-mesh-openssl)"]
-    ifaces = list(rp.wired)
+    links = []  # (network name, device): one network per link, so babeld sees each link as its own interface
     if rp.radio and p.mode != "wired":
         if p.country != "00":
             s.append(f"set wireless.{radio}.country={_q(p.country)}")
         s += [f"set wireless.{radio}.channel={_q(p.channel)}", f"set wireless.{radio}.disabled='0'",
               "set wireless.relaymesh=wifi-iface", f"set wireless.relaymesh.device={_q(radio)}",
-              f"set wireless.relaymesh.ifname={_q(rp.radio)}", "set wireless.relaymesh.network='relaymesh'"]
+              f"set wireless.relaymesh.ifname={_q(rp.radio)}", "set wireless.relaymesh.network='relaymesh_radio'"]
         if p.mode == "80211s":
             s += ["set wireless.relaymesh.mode='mesh'", f"set wireless.relaymesh.mesh_id={_q(p.mesh_id)}",
                   "set wireless.relaymesh.encryption='sae'", f"set wireless.relaymesh.key={_q(p.key)}",
@@ -196,16 +196,20 @@ def uci_mesh(p, rp, radio="radio1"):
         else:
             s += ["set wireless.relaymesh.mode='adhoc'", f"set wireless.relaymesh.ssid={_q(p.mesh_id)}",
                   "set wireless.relaymesh.encryption='psk2+ccmp'", f"set wireless.relaymesh.key={_q(p.key)}"]
-        ifaces.append(rp.radio)
-    s += ["set network.relaymesh=interface", "set network.relaymesh.proto='static'",
-          f"set network.relaymesh.ipaddr={_q(rp.address + '/32')}"]
+        links.append(("relaymesh_radio", rp.radio))
+        s += ["set network.relaymesh_radio=interface", "set network.relaymesh_radio.proto='none'"]
     for name in rp.wired:
-        s.append(f"add_list network.relaymesh.device={_q(name)}")
+        net = "relaymesh_" + _uci_name(name)
+        links.append((net, name))
+        s += [f"set network.{net}=interface", f"set network.{net}.proto='none'", f"set network.{net}.device={_q(name)}"]
+    # The relay's own address (and its service address) on the loopback: reachable over every link.
+    s += ["set network.relaymesh=interface", "set network.relaymesh.proto='static'", "set network.relaymesh.device='lo'",
+          f"add_list network.relaymesh.ipaddr={_q(rp.address + '/32')}"]
     if rp.service:
-        s += ["set network.relaysvc=interface", "set network.relaysvc.proto='static'", "set network.relaysvc.device='lo'",
-              f"set network.relaysvc.ipaddr={_q(rp.service + '/32')}"]
-    s += ["set firewall.relaymesh=zone", "set firewall.relaymesh.name='relaymesh'",
-          "add_list firewall.relaymesh.network='relaymesh'", "set firewall.relaymesh.input='REJECT'",
+        s.append(f"add_list network.relaymesh.ipaddr={_q(rp.service + '/32')}")
+    s += ["set firewall.relaymesh=zone", "set firewall.relaymesh.name='relaymesh'"]
+    s += [f"add_list firewall.relaymesh.network={_q(net)}" for net, _ in links]
+    s += ["set firewall.relaymesh.input='REJECT'",
           "set firewall.relaymesh.output='ACCEPT'",
           "# forwarding inside the zone only: relays route for each other; no forwarding to wan or the phones",
           "set firewall.relaymesh.forward='ACCEPT'"]
@@ -216,11 +220,15 @@ def uci_mesh(p, rp, radio="radio1"):
               f"set {sec}.proto={_q(proto)}", f"set {sec}.dest_port={_q(ports)}", f"set {sec}.target='ACCEPT'"]
     # /etc/babeld.conf (rendered beside this) holds the filters and the local port; uci names the interfaces
     # too, so OpenWrt's init script starts babeld on them.
-    for name in ifaces:
-        sec = "babeld.relay_" + name.replace("-", "_").replace(".", "_")
+    for _, name in links:
+        sec = "babeld.relay_" + _uci_name(name)
         s += [f"set {sec}=interface", f"set {sec}.ifname={_q(name)}"]
     s += ["commit wireless", "commit network", "commit firewall", "commit babeld"]
     return "\n".join(s) + "\n"
+
+
+def _uci_name(name):
+    return "".join(c if c.isalnum() else "_" for c in name)
 
 
 def uci_batman(p, rp, radio="radio1"):
