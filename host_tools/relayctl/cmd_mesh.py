@@ -17,10 +17,9 @@ import json
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
 from relayctl import boards, out
 from relayctl.errors import CliError
+from relayctl.cmd_wifi import write_files
 from relayctl.mesh import files_for
 
 
@@ -55,13 +54,7 @@ def _render(args):
                        f"by config.json alone; build it with `relayctl build {args.board} --site {args.site}`", 2)
     openwrt = r["linux.service"] == "procd"
     files = files_for(r, openwrt)
-    outdir = Path(args.out)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (outdir / name).write_text(text)
-    except OSError as e:
-        raise CliError(f"cannot write {outdir}: {e.strerror}; pick a writable --out", 1)
+    outdir = write_files(args.out, files)
     out.info(f"wrote {', '.join(sorted(files))} to {outdir} for relay {p.this.name} "
              f"({p.this.address}, {'OpenWrt' if openwrt else 'Linux'})")
     return 0

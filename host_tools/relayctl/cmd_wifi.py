@@ -164,15 +164,21 @@ def run(args):
     if args.action == "apply":
         return apply(args)
     files, openwrt = rendered(args)
-    outdir = Path(args.out)
+    outdir = write_files(args.out, files)
+    out.info(f"wrote {', '.join(sorted(files))} to {outdir} ({'OpenWrt' if openwrt else 'Linux'})")
+    return 0
+
+
+def write_files(where, files):
+    """Write {name: text} into directory where (made if missing) -> its Path, or CliError."""
+    outdir = Path(where)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
             (outdir / name).write_text(text)
     except OSError as e:
         raise CliError(f"cannot write {outdir}: {e.strerror}; pick a writable --out", 1)
-    out.info(f"wrote {', '.join(sorted(files))} to {outdir} ({'OpenWrt' if openwrt else 'Linux'})")
-    return 0
+    return outdir
 
 
 def _tar(files):
