@@ -99,3 +99,60 @@ def test_a_phone_cannot_pass_an_identity(start_relay, origin):
     assert c.recv(2) == b"\x01\x01"
     c.close()
     assert up.status_json()["tunnels_total"] == 0
+
+
+def test_quotas_at_the_uplink_count_phones(runtime, start_relay, echo):
+    """A daily quota at the uplink relay: one phone that used its share is refused there, another phone on
+    the same far relay is not (per relay, both would be cut off together)."""
+    port = free_port()
+    up = uplink_relay(start_relay, "cpython", port, {"share": {"client_quota": 3000}})
+    far = far_relay(start_relay, runtime, port)
+    a, code = open_tunnel(far, echo.port, "127.0.0.2")
+    assert code == 0
+    a.sendall(b"x" * 2000)  # 2000 up + 2000 echoed down: over 3000
+    got = b""
+    while len(got) < 2000:
+        d = a.recv(4096)
+        if not d:
+            break
+        got += d
+    a.close()
+    a2, code_a2 = open_tunnel(far, echo.port, "127.0.0.2")
+    b, code_b = open_tunnel(far, echo.port, "127.0.0.3")
+    assert code_a2 not in (0, None) and code_b == 0
+    assert echoes(b)
+    assert up.status_json()["refused"].get("quota", 0) >= 1
+    a2.close()
+    b.close()
+
+
+def test_an_uplink_relay_whose_uplink_is_down_is_passed_over(runtime, start_relay, echo):
+    """Its monitor says down: it answers the mesh's greeting with 'no acceptable method', the far relay's
+    check marks it unhealthy and new tunnels go to the other uplink relay; back up, it is used again."""
+    from tests.integration.test_upstream import Target
+    from tests.mesh.netkit import wait_for
+
+    port = free_port()
+    target = Target()
+    first = start_relay("cpython", {"mesh": {"enabled": True, "key": KEY, "service": "127.0.0.2", "port": port},
+                                    "uplink": {"monitor": True, "targets": [f"127.0.0.1:{target.port}"],
+                                               "interval": 0.3, "timeout": 0.5, "down_after": 1}})
+    second = start_relay("cpython", {"mesh": {"enabled": True, "key": KEY, "service": "127.0.0.3", "port": port}})
+    far = far_relay(start_relay, runtime, port, uplinks=("127.0.0.2", "127.0.0.3"))
+    try:
+        c, code = open_tunnel(far, echo.port)
+        assert code == 0 and echoes(c)
+        c.close()
+        assert first.status_json()["tunnels_total"] == 1
+        target.close()
+        assert wait_for(lambda: not far.status_json()["mesh"]["uplinks"][0]["healthy"], 10) is not None
+        c, code = open_tunnel(far, echo.port)
+        assert code == 0 and echoes(c)
+        c.close()
+        assert (first.status_json()["tunnels_total"], second.status_json()["tunnels_total"]) == (1, 1)
+        assert first.status_json()["refused"].get("uplink-down", 0) >= 1
+        assert far.status_json()["mesh"]["carrier"]["address"] == "127.0.0.3"
+        target.open()
+        assert wait_for(lambda: far.status_json()["mesh"]["carrier"]["address"] == "127.0.0.2", 10) is not None
+    finally:
+        target.close()
