@@ -254,6 +254,8 @@ class Mesh:
             u.sessions = set(s for s in u.sessions if s in self.relay.sessions)
             if u.fails >= _DOWN_AFTER and u.sessions:
                 self._end_tunnels(u)
+        for u in ups.fixed:  # upstream.proxies, the last resort: checked as Upstreams.health_loop would
+            u.healthy = await ups._alive(u)
         # names go where tunnels go: the healthy uplink relays' DNS, nearest first, then any configured server
         self.relay.resolver.servers = [(u.ip, self.dns_port) for u in ups.list if type(u) is MeshUplink and u.healthy] \
             + self.dns_fixed

@@ -67,6 +67,10 @@ def test_phones_keep_their_identity_at_the_uplink(runtime, start_relay, echo):
     assert st["tunnels_open"] == 2 and st["refused"].get("client-full") == 1
     m = far.status_json()["mesh"]
     assert m["carrier"]["address"] == "127.0.0.1" and m["uplinks"][0]["healthy"] and m["uplinks"][0]["tunnels"] == 2
+    from relayctl.cmd_status import render
+
+    assert "Mesh: 0 other relays routed to; the uplink: 127.0.0.1 (127.0.0.1)" in render(far.status_json())
+    assert "the uplink: this relay" in render(up.status_json())
     for c in (a, b, a2):
         c.close()
 
