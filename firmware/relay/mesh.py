@@ -246,6 +246,7 @@ class Mesh:
                 metric = metric_found
             found.append((ip, metric, True))
         ups.update(found)
+        self._route_names()  # a new uplink relay counts as healthy until checked: names have somewhere to go at once
         was = ups.any_healthy()
         for u in ups.mesh_uplinks():
             ok = u.routed and await ups._alive(u)
@@ -256,12 +257,16 @@ class Mesh:
                 self._end_tunnels(u)
         for u in ups.fixed:  # upstream.proxies, the last resort: checked as Upstreams.health_loop would
             u.healthy = await ups._alive(u)
-        # names go where tunnels go: the healthy uplink relays' DNS, nearest first, then any configured server
-        self.relay.resolver.servers = [(u.ip, self.dns_port) for u in ups.list if type(u) is MeshUplink and u.healthy] \
-            + self.dns_fixed
+        self._route_names()
         if ups.any_healthy() != was:
             self.changed = runtime.now_ms()
             self.relay.log.info("mesh: " + ("an uplink relay answers" if not was else "no uplink relay answers"))
+
+    def _route_names(self):
+        """Names go where tunnels go: the healthy uplink relays' DNS, nearest first, then any configured server."""
+        ups = self.upstreams
+        self.relay.resolver.servers = [(u.ip, self.dns_port) for u in ups.list if type(u) is MeshUplink and u.healthy] \
+            + self.dns_fixed
 
     def _station_gateway(self):
         """A board's Wi-Fi station knows its gateway (platform/wifi.py); there is no /proc to read there."""
@@ -339,6 +344,7 @@ class Mesh:
         if ups is None:
             d["carrier"] = {"address": self.service, "name": self.name(self.address), "self": True}
             return d
+        d["dns"] = [format_ip(ip) for ip, _ in self.relay.resolver.servers]  # where the phones' names go
         c = self.carrier()
         if c is not None:
             d["carrier"] = {"address": format_ip(c.ip), "name": self.name(format_ip(c.ip)), "metric": c.metric,
