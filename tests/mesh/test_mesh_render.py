@@ -193,6 +193,36 @@ def test_babeld_and_nft_take_the_rendered_files(site, tmp_path):
         net.close()
 
 
+@pytest.mark.parametrize("mode", ["80211s", "adhoc"])
+def test_wpa_supplicant_reads_the_mesh_block(tmp_path, mode):
+    """wpa_supplicant parses the rendered 802.11s (or ad-hoc) block: with its "none" driver (no radio here) it
+    reads the file and starts; one wrong field and it refuses the file."""
+    if not shutil.which("wpa_supplicant"):
+        pytest.skip("wpa_supplicant not installed (make setup installs wpasupplicant)")
+    site = tmp_path / "site.toml"
+    site.write_text(SITE.replace('channel = 36', f'channel = 36\nmode = "{mode}"'))
+    text = files_for(boards.load_or_fail("rpi-4", str(site), "roof"), False)["wpa_supplicant-mesh.conf"]
+    assert ("mode=5" in text) == (mode == "80211s") and ("mode=1" in text) == (mode == "adhoc")
+    text = text.replace("DIR=/run/wpa_supplicant", "DIR=" + str(tmp_path / "ctrl"))  # nothing outside tmp_path
+    net = _ns(tmp_path)
+    try:
+        net.link("a", "wlan1", "b", "x1")
+        for name, conf in (("good", text), ("bad", text.replace("\tfrequency=", "\tfrequencies_typo=1\n\tfrequency="))):
+            path = tmp_path / f"{name}.conf"
+            path.write_text(conf)
+            p = net.start("wpa-" + name, "a", ["wpa_supplicant", "-D", "none", "-i", "wlan1", "-c", str(path)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            time.sleep(1)
+            net.stop("wpa-" + name)
+            out = p.stdout.read().decode()
+            if name == "good":
+                assert "Successfully initialized wpa_supplicant" in out and "failed to parse" not in out, out
+            else:
+                assert "failed to parse network block" in out, out
+    finally:
+        net.close()
+
+
 def test_relayctl_mesh_render(site, tmp_path, capsys):
     assert main(["mesh", "render", "rpi-4", "--site", str(site), "--relay", "roof", "--out", str(tmp_path / "o")]) == 0
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == sorted(
