@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := curl chromium zbar-tools nftables dnsmasq-base wpasupplicant openssh-server openssh-client fonts-dejavu-core busybox hostapd shadowsocks-libev trojan tor obfs4proxy snowflake-client iodine microsocks mosquitto
+APT_PACKAGES := curl chromium zbar-tools nftables dnsmasq-base wpasupplicant openssh-server openssh-client fonts-dejavu-core busybox hostapd shadowsocks-libev trojan tor obfs4proxy snowflake-client iodine microsocks mosquitto babeld
 APT_STAMP := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | tr ' ' '_')
 
 .PHONY: run test setup bench lint docs mccmnc clean

@@ -109,6 +109,10 @@ async def serve(cfg, digest, holder=None, argv=None):
     d = cfg.dns
     if d.listen_enabled and (d.listen_host, d.listen_port) in listening:
         parts.append("dns=%s:%d" % (d.listen_host, d.listen_port))
+    m = cfg.mesh
+    for h in ([m.service] if m.service else []) + m.listen if m.enabled else []:
+        if (h, m.port) in listening:
+            parts.append("mesh=%s:%d" % (h, m.port))
     log.info(" ".join(parts))
     try:
         await relay.stopped.wait()  # set by the admin page's restart; Ctrl-C/SIGTERM cancel this task

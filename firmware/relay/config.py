@@ -257,6 +257,47 @@ def _cidr_or_suffix(v):
     return v
 
 
+def _ip_or_none(v):
+    if v == "":
+        return v
+    if type(v) is not str or parse_ip(v) is None:
+        raise ValueError("expected an IP address, or \"\" for none, got " + json.dumps(v))
+    return v
+
+
+def _cidr_or_none(v):
+    return v if v == "" else _cidr(v)
+
+
+def _mesh_uplink(v):
+    if v == "gateway":
+        return v
+    if type(v) is not str or parse_cidr(v) is None:
+        raise ValueError("expected a CIDR like 10.77.1.0/24, an address, or \"gateway\", got " + json.dumps(v))
+    return v
+
+
+def _babeld(v):
+    if v == "":
+        return v
+    try:
+        host, _ = split_host_port(v)
+    except (ValueError, AttributeError, TypeError):
+        host = None
+    if host is None or parse_ip(host) is None:
+        raise ValueError("expected [::1]:PORT of babeld's local-port, or \"\", got " + json.dumps(v))
+    return v
+
+
+def _names(v):
+    if type(v) is not dict:
+        raise ValueError("expected {address: name}, got " + json.dumps(v))
+    for k in v:
+        if parse_ip(k) is None or type(v[k]) is not str:
+            raise ValueError("%s: expected an address and a name" % json.dumps(k))
+    return v
+
+
 def _target(v):
     try:
         host, port = split_host_port(v)
@@ -443,6 +484,22 @@ SCHEMA = (
     ("uplink.connect_timeout", 30, _seconds, "seconds a Wi-Fi join, DHCP or PPP negotiation may take"),
     ("uplink.register_timeout", 180, _seconds, "cellular: seconds to wait for the modem to register"),
     ("uplink.retry", 10, _seconds, "seconds before bringing a lost uplink up again (doubles up to 16x)"),
+    ("mesh.enabled", False, _bool, "relays sharing uplinks over a babeld mesh (relayctl mesh render; see mesh.md)"),
+    ("mesh.address", "", _ip_or_none, "this relay's own address in the mesh (a /32 or /128 babeld announces)"),
+    ("mesh.network", "", _cidr_or_none, "where the relays' own addresses are: status lists the relays routed to in it"),
+    ("mesh.service", "", _ip_or_none,
+     "the address this relay serves its uplink to other relays on (inside mesh.uplinks); \"\": no uplink of its own, "
+     "chain through the mesh"),
+    ("mesh.uplinks", [], _list_of(_mesh_uplink),
+     "where uplink relays are: CIDRs whose announced host routes are uplink relays, fixed addresses, or \"gateway\" "
+     "(a satellite: the relay whose Wi-Fi it joined)"),
+    ("mesh.listen", [], _list_of(_host), "more addresses the mesh listener answers on (a Wi-Fi side's, for satellites)"),
+    ("mesh.port", 1082, _port, "the mesh listener's port: SOCKS5 carrying a phone identity from another relay"),
+    ("mesh.key", "", _any_text, "the mesh's shared secret: relays prove the phone identities they pass along with it"),
+    ("mesh.check_interval", 2, _seconds, "seconds between checks of the routes and the uplink relays"),
+    ("mesh.hop_timeout", 2, _seconds, "seconds to reach another relay before trying the next uplink relay"),
+    ("mesh.babeld", "", _babeld, "babeld's local interface, e.g. [::1]:33123, for the status page's links; \"\": none"),
+    ("mesh.names", {}, _names, "names of relays by address, for status pages: {\"10.77.0.1\": \"roof\"}"),
     ("policy.preset", "open", _one_of("open", "telegram", "messengers"),
      "which services pass: open (all the guard allows), telegram, messengers (Telegram, Signal, WhatsApp)"),
     ("policy.allow_domains", [], _list_of(_text), "more domains (suffix match) to let through"),
@@ -613,6 +670,14 @@ def load(text, name="config.json", overrides=None, extend=None):
                 problems.append(name + ": fleet.ca_file: TLS is on: name the CA certificate the broker's chains to")
         if values["mtproto.public"]:
             problems += _public_problems(name, values)
+        if values["mesh.enabled"]:
+            k = values["mesh.key"]
+            if len(k) < 16:
+                problems.append(name + ": mesh.key: %s; every relay of the mesh gets the same key (relayctl mesh render)"
+                                % ("missing" if not k else "too short: at least 16 characters"))
+            if not values["mesh.service"] and not values["mesh.uplinks"]:
+                problems.append(name + ": mesh.uplinks: a relay without an uplink (mesh.service \"\") needs to know "
+                                "where uplink relays are")
         if not values["portal.languages"]:
             problems.append(name + ": portal.languages: list at least one of kk, ru, en")
         if (values["portal.enabled"] or values["dns.listen_enabled"]) and not values["portal.address"]:

@@ -261,7 +261,7 @@ async def _open(relay, s, req):
     """A counted upstream connection for req, or None after answering the refusal."""
     try:
         relay.tunnel_open(s)
-        return await relay.connect(req.host, req.port)
+        return await relay.connect(req.host, req.port, s)
     except Refusal as r:
         relay.tunnel_close(s)
         relay.stats.refuse(r.reason)

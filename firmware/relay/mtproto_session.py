@@ -64,11 +64,11 @@ async def _read(conn):
     return bytes(await conn.recv())
 
 
-async def _connect_dc(relay, addrs):
+async def _connect_dc(relay, addrs, s=None):
     last = Refusal(S.R_FAILED)
     for ip, port in addrs:
         try:
-            return await relay.connect(ip, port)
+            return await relay.connect(ip, port, s)
         except Refusal as r:
             last = r
     raise last
@@ -81,7 +81,7 @@ async def _tunnel(relay, s, svc, ev, first_n=0):
         return
     try:
         relay.tunnel_open(s)
-        up = await _connect_dc(relay, addrs)
+        up = await _connect_dc(relay, addrs, s)
     except Refusal as r:
         relay.tunnel_close(s)
         relay.stats.refuse(r.reason)

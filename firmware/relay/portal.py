@@ -415,6 +415,9 @@ class Portal:
         path = info.get("path", False)
         if path is not False:  # the path finder runs: which engine or upstream carries the traffic
             rows.insert(1, (t["path"], "path", path if path else t["path_none"]))
+        via = info.get("via")
+        if via is not None:  # a mesh: which relay carries the traffic
+            rows.append((t["via"], "via", via or t["via_self"]))
         note = ""
         clock = info.get("clock")
         if clock is not None:

@@ -117,14 +117,15 @@ class Routes:
             target = (await self.resolve(host))[0]
         return target
 
-    async def connect(self, host, port):
-        """Open a TCP connection to host:port: through an upstream, or directly trying each allowed address."""
+    async def connect(self, host, port, s=None):
+        """Open a TCP connection to host:port: through an upstream, or directly trying each allowed address.
+        s: the session asking (an upstream in the mesh passes its phone's identity along)."""
         ips = self.route(host, port)
         if ips is None:
             host = self.destination(host)
             ups = self.upstreams
             if ups is not None and not ups.goes_direct(host):
-                conn = await ups.connect(host, port, self.connect_ms, self._through_upstream)
+                conn = await ups.connect(host, port, self.connect_ms, self._through_upstream, s)
                 self.stats.tunnels_total += 1
                 return conn
             ips = await self.resolve(host)

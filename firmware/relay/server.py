@@ -64,6 +64,11 @@ class Relay(Routes, Tunnels):
 
             up = cfg.upstream
             self.upstreams = Upstreams(self, up.proxies, up.direct, int(up.check_interval * 1000))
+        self.mesh = None
+        if cfg.mesh.enabled:  # relays sharing uplinks: may replace self.upstreams with the mesh's uplink relays
+            from relay.mesh import Mesh
+
+            self.mesh = Mesh(self, cfg)
         self.uplink = None
         if cfg.uplink.monitor:
             from relay.upstream import UplinkMonitor
@@ -129,6 +134,8 @@ class Relay(Routes, Tunnels):
             t = await start_transparent(self)
             if t is not None:
                 done.append(t)
+        if self.mesh is not None:
+            done += await self.mesh.start()
         self.sweeper = runtime.create_task(self._sweep())
         if self.upstreams is not None:
             self.background.append(runtime.create_task(self.upstreams.health_loop()))

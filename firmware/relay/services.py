@@ -74,9 +74,16 @@ def info(relay, client_ip=None):
     up = relay.uplink
     share = relay.sharing.status(client_ip) if relay.sharing is not None else None
     clock = counters["mtproto"]["clock"] if "mtproto" in counters else None
-    return {"people": len(relay.per_client), "uplink": None if up is None else up.up,
-            "since_s": None if up is None else up.state()["since_s"], "share": share, "counters": counters,
-            "clock": clock, "path": (counters.get("path") or {}).get("path", False)}  # False: no path finder
+    d = {"people": len(relay.per_client), "uplink": None if up is None else up.up,
+         "since_s": None if up is None else up.state()["since_s"], "share": share, "counters": counters,
+         "clock": clock, "path": (counters.get("path") or {}).get("path", False)}  # False: no path finder
+    mesh = relay.mesh
+    if mesh is not None:  # which relay of the mesh carries the traffic ("": this one)
+        d["via"] = mesh.via()
+        if up is None and mesh.upstreams is not None:
+            d["uplink"] = d["via"] is not None
+            d["since_s"] = runtime.ms_since(mesh.changed) // 1000
+    return d
 
 
 async def serve_portal(relay, s, first):
@@ -119,7 +126,8 @@ class _DNSService:
 async def run_dns(relay, host, port, sock=None):
     if sock is None:
         sock = runtime.udp_bind(parse_ip(host), port)
-    responder = relay.dns_responder = make_responder(relay)
+    responder = getattr(relay, "dns_responder", None) or make_responder(relay)  # one cache for every listener
+    relay.dns_responder = responder
     pending = [0]
     while True:
         try:
@@ -207,9 +215,14 @@ async def start(relay):
         done.append((cfg.portal.host, cfg.portal.port))
     d = cfg.dns
     if d.listen_enabled:
-        sock = runtime.udp_bind(parse_ip(d.listen_host), d.listen_port)
-        svc = _DNSService(sock)
-        svc.task = runtime.create_task(run_dns(relay, d.listen_host, d.listen_port, sock))
-        relay.listeners.append(svc)
-        done.append((d.listen_host, d.listen_port))
+        done.append(listen_dns(relay, d.listen_host, d.listen_port))
     return done
+
+
+def listen_dns(relay, host, port):
+    """Answer DNS on host:port (UDP) with the relay's one responder until Relay.close(); -> (host, port)."""
+    sock = runtime.udp_bind(parse_ip(host), port)
+    svc = _DNSService(sock)
+    svc.task = runtime.create_task(run_dns(relay, host, port, sock))
+    relay.listeners.append(svc)
+    return (host, port)

@@ -86,7 +86,7 @@ async def connect_and_reply(relay, s, req, rest, reply):
     which is what an idle tunnel costs least with."""
     try:
         relay.tunnel_open(s)
-        up = await relay.connect(req.host, req.port)
+        up = await relay.connect(req.host, req.port, s)
     except Refusal as r:
         relay.tunnel_close(s)
         relay.stats.refuse(r.reason)

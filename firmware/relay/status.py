@@ -33,6 +33,8 @@ def snapshot(relay, collect=False):
     if ups is not None and ups.finder is not None:
         d["path"] = ups.finder.state()  # which upstream carries new tunnels now
     d["share"] = relay.sharing.status() if relay.sharing is not None else None
+    if getattr(relay, "mesh", None) is not None:
+        d["mesh"] = relay.mesh.status()
     plat = getattr(relay, "platform", None)  # set by serve(): the board's AP and uplink link
     d["platform"] = plat.state() if plat is not None else None
     fl = getattr(relay, "fleet", None)  # set by start() when fleet reporting is on

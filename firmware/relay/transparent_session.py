@@ -65,7 +65,7 @@ async def serve_transparent(relay, s):
     ip, port = dst
     try:
         relay.tunnel_open(s)
-        up = await relay.connect(ip, port)
+        up = await relay.connect(ip, port, s)
     except Refusal as r:
         relay.tunnel_close(s)
         relay.stats.refuse(r.reason)

@@ -149,9 +149,10 @@ class Upstreams:
                 return True
         return False
 
-    async def connect(self, host, port, timeout_ms, target=None):
+    async def connect(self, host, port, timeout_ms, target=None, who=None):
         """A tunnel to host:port through the first upstream that works. Raises Refusal.
-        target(u, host): what to ask u for instead (the address of a name the relay resolved)."""
+        target(u, host): what to ask u for instead (the address of a name the relay resolved);
+        who: the session it is for (the mesh passes its phone's identity along)."""
         from relay.server import Refusal
 
         order = [u for u in self.list if u.healthy]
@@ -160,7 +161,7 @@ class Upstreams:
         for u in order:
             dest = host if target is None else await target(u, host)  # its Refusal is the destination's
             try:
-                conn = await runtime.wait_for_ms(self._through(u, dest, port), timeout_ms)
+                conn = await runtime.wait_for_ms(self._through(u, dest, port, who), timeout_ms)
                 u.tunnels += 1
                 if self.finder is not None:
                     self.finder.track(u, conn)
@@ -177,7 +178,7 @@ class Upstreams:
                 u.healthy = False
         raise Refusal("uplink-down")
 
-    async def _through(self, u, host, port):
+    async def _through(self, u, host, port, who=None):
         conn = await runtime.connect_tcp(u.ip, u.port)
         try:
             if u.kind == "socks5":

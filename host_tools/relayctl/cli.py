@@ -28,6 +28,7 @@ VERBS = {
     "uplink": ("relayctl.cmd_uplink", "set up the uplink: LTE modem probe/setup/scan/watch, render configs"),
     "wifi": ("relayctl.cmd_wifi", "render the access point's configs for Linux boards and OpenWrt"),
     "engine": ("relayctl.cmd_engine", "uplink engines through a censor: the far end's configs, the site's engines"),
+    "mesh": ("relayctl.cmd_mesh", "relays sharing uplinks: render a relay's babeld and link configs, show a mesh"),
 }
 
 

@@ -1,7 +1,7 @@
 """Board profiles: list them, show what one can carry, check files, start a new one, print the schema.
 
     relayctl boards list
-    relayctl boards show NAME [--site site.toml]
+    relayctl boards show NAME [--site site.toml] [--mesh N]
     relayctl boards check [FILES...] [--site site.toml]   (no files: every profile in boards/)
     relayctl boards new NAME --from BASE
     relayctl boards schema
@@ -23,7 +23,8 @@ def add_arguments(p):
     sub.add_parser("list", help="the profiles in boards/")
     s = sub.add_parser("show", help="a profile's settings and what the board can carry")
     s.add_argument("name")
-    s.add_argument("--site", metavar="FILE", help="a site.toml to apply on top")
+    s.add_argument("--site", metavar="FILE", help="a site.toml to apply on top (with a [mesh]: phones per uplink)")
+    s.add_argument("--mesh", metavar="N", type=int, help="phones per uplink for a mesh of N such relays, one with the uplink")
     c = sub.add_parser("check", help="check profiles (default: all in boards/) and optionally a site file")
     c.add_argument("files", nargs="*", metavar="FILE")
     c.add_argument("--site", metavar="FILE", help="a site.toml to check against each profile")
@@ -79,6 +80,7 @@ def _show(args):
         out.info(f"  wifi      {r['wifi.interface']} {'/'.join(r['wifi.bands'])} GHz, {r['wifi.address']} in {r['wifi.subnet']},"
                  f" about {r['capacity.wifi_clients']} clients")
     out.info(f"  uplinks   {', '.join(r['uplink.kinds'])}")
+    _show_mesh(r, est, args)
     ports = [] if r["relay.public"] else [f"SOCKS {r['relay.socks_port']}", f"HTTP {r['relay.http_port']}"]
     ports += [f"{name} {r[key]}" for name, key in (("portal", "relay.portal_port"), ("DNS", "relay.dns_port"),
                                                   ("MTProto", "relay.mtproto_port")) if r[key]]
@@ -87,6 +89,29 @@ def _show(args):
     chain = " -> ".join(layer.path.stem for layer in r.profile.chain)
     out.info(f"  file      {boards.show_path(r.profile.path)}" + (f" (extends {chain.split(' -> ', 1)[1]})" if " -> " in chain else ""))
     return 0
+
+
+def _show_mesh(r, est, args):
+    from relayctl.mesh.capacity import MeshCapacity, uniform
+
+    role = r["mesh.role"]
+    if role == "satellite":
+        out.info(f"  mesh      satellite: joins a mesh relay's Wi-Fi as a station and chains its tunnels to it "
+                 f"(no babeld on {r['runtime']}); brings about {est.phones} phone{'s' if est.phones != 1 else ''} of its own")
+    elif role == "relay":
+        out.info("  mesh      relay: runs babeld, routes for the other relays, shares its uplink or uses theirs")
+    if args.mesh:
+        if args.mesh < 1:
+            raise CliError("--mesh: give the number of relays, 1 or more", 2)
+        out.info(f"            {uniform(r.name, est, args.mesh).sentence()}")
+    p = getattr(r, "mesh", None)
+    if p is not None:
+        relays = []
+        for rp in p.relays.values():
+            other = boards.load(rp.board or r.name, args.site, rp.name)
+            _fail_on(other)
+            relays.append((rp.name, estimate(other), rp.uplink))
+        out.info(f"            this site: {MeshCapacity(relays).sentence()}")
 
 
 def _check(args):

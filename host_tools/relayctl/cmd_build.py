@@ -19,6 +19,7 @@ def add_arguments(p):
     p.add_argument("--out", metavar="DIR", help="where the outputs go (default build/BOARD under the current directory)")
     p.add_argument("--micropython", metavar="FILE",
                    help="MicroPython firmware .bin for ESP32 boards (remembered for next time)")
+    p.add_argument("--relay", metavar="NAME", help="which relay of the site's [mesh] this board is (mesh.md)")
 
 
 def run(args):
@@ -26,7 +27,7 @@ def run(args):
 
     args.out = args.out or str(Path("build") / profile_name(args.board))
     manifest = build_board(args.board, Path(args.site) if args.site else None, Path(args.out),
-                           Path(args.micropython) if args.micropython else None)
+                           Path(args.micropython) if args.micropython else None, args.relay)
     for note in manifest["notes"]:
         out.warn(note)
     cap = manifest["capacity"]

@@ -76,6 +76,7 @@ def add_arguments(p):
     where.add_argument("--host", metavar="USER@ADDR", help="the board, reachable over SSH")
     where.add_argument("--root", metavar="DIR", help="install into a mounted SD card or rootfs instead (offline)")
     p.add_argument("--site", metavar="FILE", help="site.toml for the build")
+    p.add_argument("--relay", metavar="NAME", help="which relay of the site's [mesh] this board is (mesh.md)")
     p.add_argument("--image", metavar="DIR", help="an existing `relayctl build` output instead of building")
     p.add_argument("--out", metavar="DIR", help="where the build goes (default build/BOARD)")
     p.add_argument("--ssh-port", type=int, help="SSH port on the board (default 22)")

@@ -79,6 +79,21 @@ kind = ""                   # "ethernet", "cellular", "wifi-sta" or "upstream"
 
 [expect]
 # phones = 10               # how many phones you expect at once; `check` warns when the board carries fewer
+
+# Several relays sharing one uplink (mesh.md): one site file for all of them, one table per relay;
+# build, install and `wifi apply` each with --relay NAME.
+# [mesh]
+# key = "16-63 characters, the same on every relay"
+# radio = "wlan1"           # the mesh radio (802.11s); or wired = ["eth1"]
+# [mesh.relays.roof]
+# number = 1
+# uplink = true
+# [mesh.relays.stairs]
+# number = 2
+
+# LAN mode: ordinary access points in bridge mode on a wire instead of the relay's own radio (mesh.md).
+# [lan]
+# interface = "eth1"
 '''
 
 

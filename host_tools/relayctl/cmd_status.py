@@ -41,6 +41,13 @@ def render(st):
         lines.append("Link to the outside: not monitored")
     else:
         lines.append(f"Link to the outside: {'UP' if up['up'] else 'DOWN'} for {_ago(up['since_s'])}")
+    mesh = st.get("mesh")
+    if mesh:
+        c = mesh.get("carrier")
+        via = "none answers" if c is None else ("this relay" if c.get("self") else f"{c['name']} ({c['address']})")
+        who = mesh.get("name") or mesh.get("address")
+        lines.append("Mesh: " + (f"relay {who}, " if who else "") + f"{len(mesh.get('relays', []))} other relays "
+                     f"routed to; the uplink: {via}")
     ups = st.get("upstreams") or []
     path = st.get("path")
     if path is not None:  # the path finder runs (relay/pathfind.py): which upstream carries new tunnels

@@ -1,7 +1,7 @@
 """The access point of a Linux board or OpenWrt router.
 
-    relayctl wifi render BOARD [--site site.toml] --out DIR [--uplink-subnet CIDR]...
-    relayctl wifi apply BOARD --host USER@ADDR [--site site.toml] [--remote-root DIR] [ssh options]
+    relayctl wifi render BOARD [--site site.toml] [--relay NAME] --out DIR [--uplink-subnet CIDR]...
+    relayctl wifi apply BOARD --host USER@ADDR [--site site.toml] [--relay NAME] [--remote-root DIR] [ssh options]
 
 render writes hostapd.conf, dnsmasq.conf (DHCP only), relay.nft and address-plan.txt for a
 Linux board, or relay.uci (a `uci batch` script) for OpenWrt (boards run by procd).
@@ -13,6 +13,10 @@ land under that directory and the commands that would change the live system are
 DIR/.relay-wifi-commands instead of run (a dry run; the rules and the DHCP config are still
 checked with `nft -c` and `dnsmasq --test` where the board has them).
 MicroPython boards bring up their access point themselves from config.json.
+With a site [lan] interface the phones' side is that wire (LAN mode: access points in bridge
+mode), and no hostapd.conf is written. A relay of a site's [mesh] (--relay, or mesh.relay)
+also gets its mesh files (relayctl mesh render), which apply installs and starts: babeld.conf,
+mesh-up.sh, relay-mesh.service, mesh.nft (Linux), or mesh.uci (OpenWrt).
 """
 
 import io
@@ -30,7 +34,7 @@ from relayctl.wifi import WifiError, check, render_linux, render_openwrt
 APPLY = r"""
 set -e
 R="$1"; B="$2"; KIND="$3"
-run() { if [ -n "$R" ]; then echo "$*" >> "$R/.relay-wifi-commands"; else sh -c "$*"; fi; }
+run() { if [ -n "$R" ]; then printf '%s\n' "$*" >> "$R/.relay-wifi-commands"; else sh -c "$*"; fi; }
 keep() { if [ -f "$1" ] && [ ! -f "$1.before-relay" ]; then cp "$1" "$1.before-relay"; fi; }
 mkdir -p "$R/etc/relay"
 cp "$B/address-plan.txt" "$R/etc/relay/address-plan.txt"
@@ -48,11 +52,33 @@ if [ "$KIND" = linux ]; then
   run systemctl unmask hostapd
   run systemctl enable nftables hostapd dnsmasq
   run systemctl restart hostapd dnsmasq
+  if [ -f "$B/babeld.conf" ]; then  # a relay of a mesh (relayctl mesh render)
+    keep "$R/etc/babeld.conf"
+    cp "$B/babeld.conf" "$R/etc/babeld.conf"
+    cp "$B/mesh-up.sh" "$B/mesh-plan.txt" "$R/etc/relay/"
+    if [ -f "$B/wpa_supplicant-mesh.conf" ]; then cp "$B/wpa_supplicant-mesh.conf" "$R/etc/relay/"; fi
+    cp "$B/mesh.nft" "$R/etc/nftables.d/mesh.nft"
+    grep -q '^include "/etc/nftables.d/mesh.nft"' "$R/etc/nftables.conf" || echo 'include "/etc/nftables.d/mesh.nft"' >> "$R/etc/nftables.conf"
+    mkdir -p "$R/etc/systemd/system"
+    cp "$B/relay-mesh.service" "$R/etc/systemd/system/relay-mesh.service"
+    if [ -n "$R" ] && [ "$(id -u)" = 0 ] && command -v nft >/dev/null; then nft -c -f "$R/etc/nftables.d/mesh.nft"; fi
+    run systemctl daemon-reload
+    run systemctl enable relay-mesh babeld
+    run systemctl restart relay-mesh babeld
+  fi
 else
   cp "$B/relay.uci" "$R/etc/relay/relay.uci"
   # Applying twice must not stack lists: drop what an earlier apply made first.
-  run "uci -q delete wireless.relay; uci -q delete network.relay; uci -q delete dhcp.relaydhcp; uci -q delete dhcp.relay; uci -q del_list dhcp.@dnsmasq[0].notinterface=relay; for s in \$(uci -q show firewall | sed -n 's/^firewall[.]\(relay[a-z0-9_]*\)=.*//p'); do uci -q delete firewall.\$s; done; true"
+  run "uci -q delete wireless.relay; uci -q delete network.relay; uci -q delete dhcp.relaydhcp; uci -q delete dhcp.relay; uci -q del_list dhcp.@dnsmasq[0].notinterface=relay; for s in \$(uci -q show firewall | sed -n 's/^firewall[.]\(relay[a-z0-9_]*\)=.*/\1/p'); do uci -q delete firewall.\$s; done; true"
   run "uci batch < /etc/relay/relay.uci"
+  if [ -f "$B/mesh.uci" ]; then  # a relay of a mesh (relayctl mesh render)
+    keep "$R/etc/babeld.conf"
+    cp "$B/babeld.conf" "$R/etc/babeld.conf"
+    cp "$B/mesh.uci" "$B/mesh-batman-adv.uci" "$B/mesh-plan.txt" "$R/etc/relay/"
+    run "for s in \$(uci -q show wireless | sed -n 's/^wireless[.]\(relaymesh[a-z0-9_]*\)=.*/\1/p'); do uci -q delete wireless.\$s; done; for s in \$(uci -q show network | sed -n 's/^network[.]\(relaymesh[a-z0-9_]*\)=.*/\1/p'); do uci -q delete network.\$s; done; for s in \$(uci -q show firewall | sed -n 's/^firewall[.]\(relaymesh[a-z0-9_]*\)=.*/\1/p'); do uci -q delete firewall.\$s; done; for s in \$(uci -q show babeld | sed -n 's/^babeld[.]\(relay[a-z0-9_]*\)=.*/\1/p'); do uci -q delete babeld.\$s; done; true"
+    run "uci batch < /etc/relay/mesh.uci"
+    run "/etc/init.d/babeld enable; /etc/init.d/babeld restart"
+  fi
   run reload_config
 fi
 rm -rf "$B"
@@ -77,12 +103,14 @@ def add_arguments(p):
     r.add_argument("--out", metavar="DIR", required=True, help="directory to write into")
     r.add_argument("--uplink-subnet", metavar="CIDR", action="append", default=[],
                    help="the uplink's subnet, to refuse a Wi-Fi subnet that collides with it (repeatable)")
+    r.add_argument("--relay", metavar="NAME", help="which relay of the site's [mesh] this board is (adds its mesh files)")
     a = sub.add_parser("apply", help="render, push over SSH and apply on the board")
     a.add_argument("board", help="board profile, e.g. rpi-4 or gl-mt300n-v2")
     a.add_argument("--host", metavar="USER@ADDR", required=True, help="the board, reachable over SSH")
     a.add_argument("--site", metavar="FILE", help="site file (site.toml) with the [wifi] settings")
     a.add_argument("--uplink-subnet", metavar="CIDR", action="append", default=[],
                    help="the uplink's subnet, to refuse a Wi-Fi subnet that collides with it (repeatable)")
+    a.add_argument("--relay", metavar="NAME", help="which relay of the site's [mesh] this board is (adds its mesh files)")
     a.add_argument("--ssh-port", type=int, help="SSH port on the board (default 22)")
     a.add_argument("--identity", metavar="KEY", help="SSH private key file")
     a.add_argument("--ssh-option", metavar="OPT", action="append", default=[],
@@ -92,6 +120,8 @@ def add_arguments(p):
 
 
 def settings(resolved):
+    from relayctl.mesh.config import satellite_port
+
     ap = {}
     for k, key in _FROM_BOARD.items():
         if key in resolved.values and resolved.values[key] not in ("", None):
@@ -102,12 +132,17 @@ def settings(resolved):
         ap.pop("portal_port", None)
     if not ap.get("dns_port"):
         ap.pop("dns_port", None)
+    if resolved.values.get("lan.interface"):  # LAN mode: the wire to the access points is the phones' side
+        ap["interface"], ap["lan"] = resolved.values["lan.interface"], True
+        ap.pop("max_clients", None)
+    if satellite_port(resolved):
+        ap["mesh_port"] = satellite_port(resolved)
     return ap
 
 
 def rendered(args):
-    """-> ({file name: text}, openwrt?) for the board and site, or CliError."""
-    r = boards.load_or_fail(args.board, args.site)
+    """-> ({file name: text}, openwrt?) for the board and site (and its mesh relay's files), or CliError."""
+    r = boards.load_or_fail(args.board, args.site, getattr(args, "relay", None))
     openwrt = r.values.get("linux.service") == "procd"
     if r.values.get("runtime") == "micropython" or "linux.service" not in r.values:
         raise CliError(f"{args.board}: not a Linux board; MicroPython boards bring up their access point "
@@ -118,22 +153,32 @@ def rendered(args):
         raise CliError("\n".join(e.problems) + f"\n{len(e.problems)} problem(s); nothing written", 2)
     except ValueError as e:
         raise CliError(f"--uplink-subnet: {e}; give a CIDR like 192.168.1.0/24", 2)
-    return (render_openwrt(ap) if openwrt else render_linux(ap)), openwrt
+    files = render_openwrt(ap) if openwrt else render_linux(ap)
+    from relayctl.mesh import files_for
+
+    files.update(files_for(r, openwrt))
+    return files, openwrt
 
 
 def run(args):
     if args.action == "apply":
         return apply(args)
     files, openwrt = rendered(args)
-    outdir = Path(args.out)
+    outdir = write_files(args.out, files)
+    out.info(f"wrote {', '.join(sorted(files))} to {outdir} ({'OpenWrt' if openwrt else 'Linux'})")
+    return 0
+
+
+def write_files(where, files):
+    """Write {name: text} into directory where (made if missing) -> its Path, or CliError."""
+    outdir = Path(where)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
             (outdir / name).write_text(text)
     except OSError as e:
         raise CliError(f"cannot write {outdir}: {e.strerror}; pick a writable --out", 1)
-    out.info(f"wrote {', '.join(sorted(files))} to {outdir} ({'OpenWrt' if openwrt else 'Linux'})")
-    return 0
+    return outdir
 
 
 def _tar(files):

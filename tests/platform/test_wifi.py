@@ -81,6 +81,7 @@ def test_station_uplink_beside_the_ap_comes_back_after_a_drop(run_scenario):
     assert ["WLAN.connect", "home", "secretpass1"] in got["calls"]
     assert ["WLAN.active", "AP", False] not in got["calls"]  # the AP stays up throughout
     assert got["final"]["uplink"]["ip"] == "10.0.0.23" and got["final"]["uplink"]["changes"] >= 4
+    assert got["final"]["uplink"]["gateway"] == "10.0.0.1"  # a mesh satellite chains to its relay there
     assert got["final"]["ap"]["state"] == "up"
 
 

@@ -120,6 +120,16 @@ def ip_of(nic):
         return None
 
 
+def gateway_of(nic):
+    """The station's gateway: the access point it joined (a satellite's relay in a mesh)."""
+    try:
+        if hasattr(nic, "ifconfig"):
+            return nic.ifconfig()[2]
+        return nic.ipconfig("gw4")
+    except (OSError, ValueError, TypeError, IndexError, KeyError):
+        return None
+
+
 class Station:
     """The Wi-Fi uplink: join uplink.ssid, poll status() until it has an address or fails."""
 
@@ -153,6 +163,7 @@ class Station:
                     raise LinkError("no address from %s within %d s" % (repr(self.ssid), self.timeout_ms // 1000))
                 await runtime.sleep_ms(250)
         self.link.info["ip"] = ip_of(nic)
+        self.link.info["gateway"] = gateway_of(nic)
         try:
             self.link.info["rssi"] = nic.status("rssi")
         except (ValueError, OSError, TypeError):

@@ -89,6 +89,9 @@ def _wanted(r):
     from relayctl.fleet import site as fleet_site
 
     pairs += fleet_site.pairs(r)  # [fleet]: reports to the volunteers' broker
+    from relayctl.mesh.config import pairs as mesh_pairs
+
+    pairs += mesh_pairs(r)  # a relay of a mesh (site [mesh]): later pairs win
     return pairs
 
 

@@ -8,6 +8,7 @@ equal. Scope: "board" keys belong in a profile, "site" keys in a site file,
 """
 
 from relayctl.boards import validate as v
+from relayctl.mesh.plan import MODES as MESH_MODES, relay_entry
 
 def _engines(value):
     from relayctl.engines import check_entries  # the engines' own checks, next to their renderers
@@ -158,6 +159,31 @@ FIELDS = (
     _f("fleet.relays", [], v.list_of(v.nonempty_text), "site", "relay names relayctl fleet broker-config makes accounts for"),
     _f("fleet.volunteers", "volunteers", v.nonempty_text, "site", "the broker account that reads every relay and sends commands"),
     _f("expect.phones", 0, v.integer(0, 100000), "site", "phones you expect at once; `check` warns when the board carries fewer"),
+    # a mesh of relays sharing uplinks (mesh.md; relayctl mesh render)
+    _f("mesh.role", "none", v.one_of("relay", "satellite", "none"), "board",
+       "in a mesh: relay (runs babeld, routes for others), satellite (joins a relay's Wi-Fi and chains to it), none"),
+    _f("mesh.relay", "", v.text, "site", "which relay of [mesh.relays] this build is for (`--relay NAME` wins)"),
+    _f("mesh.relays", {}, v.table_of(relay_entry), "site",
+       "the mesh's relays: [mesh.relays.NAME] number = 1..200, uplink = true/false, board, radio, wired = [...], "
+       "via = NAME (a satellite)"),
+    _f("mesh.network", "10.77.0.0/24", v.text, "site", "relays' own addresses: relay number n gets the nth"),
+    _f("mesh.uplinks", "10.77.1.0/24", v.text, "site", "service addresses of relays with an uplink: relay n's is the nth"),
+    _f("mesh.clients", "10.78.0.0/16", v.text, "site", "phones' subnets: relay n's phones get the nth /24, the relay .1"),
+    _f("mesh.key", "", v.text, "site",
+       "the mesh's secret, the same on every relay (16-63 characters): the 802.11s SAE password, and what relays "
+       "prove the phone identities they pass along with"),
+    _f("mesh.id", "relay-mesh", v.ssid, "site", "802.11s mesh id (ad-hoc: the cell's name)"),
+    _f("mesh.mode", "80211s", v.one_of(*MESH_MODES), "site",
+       "how radios link: 80211s (routing by babeld over it), adhoc (IBSS), wired (ethernet only), batman-adv "
+       "(OpenWrt, layer 2; untested here)"),
+    _f("mesh.channel", 0, v.integer(0, 196), "site", "the mesh radio's channel (0: wifi.channel)"),
+    _f("mesh.radio", "", v.text, "site", "the mesh radio's interface on every relay unless its entry says otherwise"),
+    _f("mesh.wired", [], v.list_of(v.nonempty_text), "site", "ethernet interfaces that are mesh links on every relay"),
+    _f("mesh.port", 1082, v.port, "site", "the port relays hand each other phones' tunnels on"),
+    # LAN mode: ordinary access points in bridge mode on a wire
+    _f("lan.interface", "", v.text, "any",
+       "LAN mode: the wired interface phones reach the relay on (through access points in bridge mode); "
+       "DHCP, DNS, portal and proxies serve it instead of the relay's own radio"),
 )
 
 BY_KEY = {f.key: f for f in FIELDS}

@@ -107,8 +107,9 @@ def _relay_version():
     return "unknown"
 
 
-def build_board(board, site_path, out_dir, micropython=None):
-    r = boards.load_or_fail(str(board), str(site_path) if site_path else None)
+def build_board(board, site_path, out_dir, micropython=None, relay=None):
+    """relay: which relay of the site's [mesh] this board is (else the site's mesh.relay)."""
+    r = boards.load_or_fail(str(board), str(site_path) if site_path else None, relay)
     notes = [str(p) for p in r.warnings]
     cfg = config_json(r)
     qr_mt, made, site_text = _mtproto(r, cfg, notes, site_path)

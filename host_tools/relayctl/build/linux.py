@@ -115,7 +115,11 @@ def wifi_files(r):
         ap = check(settings(r))
     except WifiError as e:
         raise CliError("the Wi-Fi settings fail their check:\n" + "\n".join(e.problems) + "\nfix [wifi] in the site file", 2)
-    return render_openwrt(ap) if r["linux.service"] == "procd" else render_linux(ap)
+    files = render_openwrt(ap) if r["linux.service"] == "procd" else render_linux(ap)
+    from relayctl.mesh import files_for
+
+    files.update(files_for(r, r["linux.service"] == "procd"))  # a relay of a mesh: babeld.conf and the links
+    return files
 
 
 def bundle(files, r):

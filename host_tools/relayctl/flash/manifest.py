@@ -128,4 +128,5 @@ def built(args, micropython=None):
 
     out_dir = Path(args.out or Path("build") / profile_name(args.board))  # under the current directory
     out.info(f"building {args.board} into {out_dir} ...")
-    return out_dir, build_board(args.board, Path(args.site) if args.site else None, out_dir, micropython)
+    return out_dir, build_board(args.board, Path(args.site) if args.site else None, out_dir, micropython,
+                                getattr(args, "relay", None))

@@ -25,6 +25,8 @@ DEFAULTS = {
     "udp_ports": 64,
     "transparent_port": 1081,  # zero-tap listener: config.json's transparent.port default; 0: no redirect
     "preset": "telegram",  # policy.preset: whose address ranges the zero-tap rules redirect
+    "lan": False,  # LAN mode: `interface` is a wire to access points in bridge mode; no radio of our own
+    "mesh_port": 0,  # a mesh relay with satellites: they hand their phones' tunnels over on this port
 }
 
 # 2.4 GHz channels by country; every other country gets 1-13 (the ETSI and world set).
@@ -107,6 +109,8 @@ def check(raw, uplink_subnets=()):
     for k in ("portal_port", "dns_port", "socks_port", "http_port", "udp_port_base"):
         if not isinstance(ap[k], int) or not 0 < ap[k] < 65536:
             problems.append("wifi.%s: expected 1..65535, got %r" % (k, ap[k]))
+    if not isinstance(ap["mesh_port"], int) or not 0 <= ap["mesh_port"] < 65536:
+        problems.append("wifi.mesh_port: expected 1..65535, or 0, got %r" % (ap["mesh_port"],))
     if not isinstance(ap["transparent_port"], int) or not 0 <= ap["transparent_port"] < 65536:
         problems.append("wifi.transparent_port: expected 1..65535, or 0 for no zero-tap redirect, got %r"
                         % (ap["transparent_port"],))

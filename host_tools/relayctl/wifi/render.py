@@ -70,6 +70,8 @@ def _tcp_ports(ap):
     ports = {ap["portal_port"], ap["dns_port"], ap["socks_port"], ap["http_port"]}
     if ap["transparent_port"]:
         ports.add(ap["transparent_port"])
+    if ap["mesh_port"]:
+        ports.add(ap["mesh_port"])  # satellites (MicroPython boards on this Wi-Fi) chain to the relay here
     return sorted(ports)
 
 
@@ -168,6 +170,8 @@ def address_plan(ap):
     net, own, start, end = _plan(ap)
     return "\n".join([
         "# Relay address plan: " + HEADER,
+        "side          %s" % ("LAN mode: %s, a wire to access points in bridge mode (turn on their client isolation)"
+                               % ap["interface"] if ap["lan"] else "Wi-Fi: %s" % ap["interface"]),
         "subnet        %s" % net,
         "relay         %s (DNS :%d, portal :%d, SOCKS :%d, HTTP proxy :%d)"
         % (own, ap["dns_port"], ap["portal_port"], ap["socks_port"], ap["http_port"]),
@@ -189,19 +193,25 @@ def uci_batch(ap):
     udp_hi = ap["udp_port_base"] + ap["udp_ports"] - 1
     s = ["# Relay access point for OpenWrt: " + HEADER, "# apply: uci batch < relay.uci && reload_config"]
     r = ap["radio"]
-    if ap["country"] != "00":
-        s.append("set wireless.%s.country=%s" % (r, _q(ap["country"])))
-    s += ["set wireless.%s.channel=%s" % (r, _q(ap["channel"])), "set wireless.%s.disabled='0'" % r,
-          "set wireless.relay=wifi-iface", "set wireless.relay.device=%s" % _q(r), "set wireless.relay.mode='ap'",
-          "set wireless.relay.network='relay'", "set wireless.relay.ssid=%s" % _q(ap["ssid"]),
-          "set wireless.relay.isolate='1'"]
-    if ap["security"] == "wpa2":
-        s += ["set wireless.relay.encryption='psk2+ccmp'", "set wireless.relay.key=%s" % _q(ap["passphrase"])]
+    if ap["lan"]:
+        s.append("# LAN mode: phones come through access points in bridge mode on %s" % ap["interface"])
     else:
-        s.append("set wireless.relay.encryption='none'")
-    if ap["max_clients"]:
-        s.append("set wireless.relay.maxassoc=%s" % _q(ap["max_clients"]))
-    s += ["set network.relay=interface", "set network.relay.proto='static'",
+        if ap["country"] != "00":
+            s.append("set wireless.%s.country=%s" % (r, _q(ap["country"])))
+        s += ["set wireless.%s.channel=%s" % (r, _q(ap["channel"])), "set wireless.%s.disabled='0'" % r,
+              "set wireless.relay=wifi-iface", "set wireless.relay.device=%s" % _q(r), "set wireless.relay.mode='ap'",
+              "set wireless.relay.network='relay'", "set wireless.relay.ssid=%s" % _q(ap["ssid"]),
+              "set wireless.relay.isolate='1'"]
+        if ap["security"] == "wpa2":
+            s += ["set wireless.relay.encryption='psk2+ccmp'", "set wireless.relay.key=%s" % _q(ap["passphrase"])]
+        else:
+            s.append("set wireless.relay.encryption='none'")
+        if ap["max_clients"]:
+            s.append("set wireless.relay.maxassoc=%s" % _q(ap["max_clients"]))
+    s += ["set network.relay=interface", "set network.relay.proto='static'"]
+    if ap["lan"]:
+        s.append("set network.relay.device=%s" % _q(ap["interface"]))
+    s += [
           "set network.relay.ipaddr=%s" % _q(own), "set network.relay.netmask=%s" % _q(net.netmask),
           # A dnsmasq instance of its own, DHCP only: the relay answers DNS on this network.
           "set dhcp.relaydhcp=dnsmasq", "set dhcp.relaydhcp.port='0'", "add_list dhcp.relaydhcp.interface='relay'",
@@ -236,8 +246,10 @@ def uci_batch(ap):
 
 
 def render_linux(ap):
-    return {"hostapd.conf": hostapd_conf(ap), "dnsmasq.conf": dnsmasq_conf(ap), "relay.nft": nftables_rules(ap),
-            "address-plan.txt": address_plan(ap)}
+    files = {"dnsmasq.conf": dnsmasq_conf(ap), "relay.nft": nftables_rules(ap), "address-plan.txt": address_plan(ap)}
+    if not ap["lan"]:  # LAN mode: the access points on the wire are the radio
+        files["hostapd.conf"] = hostapd_conf(ap)
+    return files
 
 
 def render_openwrt(ap):
