@@ -12,7 +12,13 @@ Replies are built by socks5_reply()/socks4_reply(). The UDP header codec for
 UDP ASSOCIATE is udp_unpack()/udp_pack(). No sockets, no clock, no files.
 """
 
-from relay.runtime import const
+try:
+    from micropython import const
+except ImportError:  # CPython: const() marks MicroPython's compile-time constants; here it is the value
+
+    def const(x):
+        return x
+
 
 VER5 = const(5)
 VER4 = const(4)
