@@ -23,7 +23,7 @@ class MTProtoService:
         self.relay = relay
         self.secrets = [M.parse_secret(t, cfg.tls_domain) for t in cfg.secrets]
         self.proxy = M.Proxy(self.secrets, runtime.random_bytes, cfg.time_window, cfg.clock_unknown, cfg.replay_cache,
-                             relay.clock.floor)
+                             relay.clock.floor, aes_ctr=runtime.aes_ctr)
         self.dcs = cfg.dcs
         self.mask = split_host_port(cfg.mask, 443) if cfg.mask else None
         # per secret: [connects, open, bytes_up, bytes_down]

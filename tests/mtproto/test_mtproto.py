@@ -13,7 +13,7 @@ from telethon.network.connection.tcpabridged import AbridgedPacketCodec
 from telethon.network.connection.tcpintermediate import IntermediatePacketCodec, RandomizedIntermediatePacketCodec
 from telethon.network.connection.tcpmtproxy import MTProxyIO
 
-from relay import config, mtproto as M
+from relay import config, mtproto as M, runtime
 from tests.mtproto import peers
 
 PLAIN = os.urandom(16)
@@ -26,7 +26,7 @@ DOMAIN = "www.example.com"
 def make_proxy(**kw):
     secrets = [M.Secret("plain", PLAIN), M.Secret("dd", DD), M.Secret("ee", EE, DOMAIN.encode()),
                M.Secret("ee", EE2, b"other.example")]
-    return M.Proxy(secrets, os.urandom, **kw)
+    return M.Proxy(secrets, os.urandom, aes_ctr=runtime.aes_ctr, **kw)
 
 
 def feed_split(hs, data, split):
@@ -223,7 +223,7 @@ def test_fake_tls_uptime_timestamp_accepted():
 
 
 def test_tls_looking_bytes_without_ee_secret_are_plain():
-    p = M.Proxy([M.Secret("plain", PLAIN)], os.urandom)
+    p = M.Proxy([M.Secret("plain", PLAIN)], os.urandom, aes_ctr=runtime.aes_ctr)
     ev = p.handshake(None).feed(peers.client_hello(EE, DOMAIN))[0]
     assert isinstance(ev, M.Refused) and ev.reason == "secret"
 
