@@ -8,8 +8,6 @@ CPython asks the system resolver and MicroPython reads /etc/resolv.conf.
 A small cache honours TTLs.
 """
 
-import os
-
 from relay import dns, runtime
 from relay.addr import parse_ip
 
@@ -172,5 +170,5 @@ class Resolver:
 
 
 def _qid():
-    b = os.urandom(2)
+    b = runtime.random_bytes(2)
     return (b[0] << 8) | b[1]
