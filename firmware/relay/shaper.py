@@ -10,7 +10,6 @@ seconds, keyed by a salted hash of the client address, never the address.
 
 import json
 import os
-import time
 
 from relay import runtime, share, stats as S
 from relay.server import Refusal
@@ -51,7 +50,7 @@ class Sharing:
                 d = json.loads(runtime.read_file(self.state_file))
             except (OSError, ValueError):
                 d = {}  # no file yet, or a torn one: the previous rename kept the old file whole
-        self.salt = d.get("salt") or "".join("%02x" % b for b in os.urandom(16))
+        self.salt = d.get("salt") or "".join("%02x" % b for b in runtime.random_bytes(16))
         self.accounts.load_dict(d, today)
         self._restage()
 
@@ -192,4 +191,7 @@ class Sharing:
 
 
 def _today():
-    return int(time.time() // 86400)
+    """Today as a Unix day number, or None while the clock is unset (a board after boot): the counters
+    then go on with the day they have. runtime.wall_time() also knows the ESP32's 2000 epoch."""
+    t = runtime.wall_time()
+    return None if t is None else t // 86400

@@ -134,10 +134,15 @@ class Accounts:
         self.total_used = 0
 
     def new_day(self, day):
-        if day != self.day:
-            self.day = day
+        """day: today's number, or None while the clock is unset: then nothing resets (a board that
+        reboots before its clock is set keeps today's usage). The first known day keeps what was
+        counted while the day was unknown."""
+        if day is None or day == self.day:
+            return
+        if self.day is not None:
             self.used = {}
             self.day_used = 0
+        self.day = day
 
     def charge(self, key, n):
         self.used[key] = self.used.get(key, 0) + n
@@ -181,6 +186,8 @@ class Accounts:
         return {"day": self.day, "used": self.used, "day_used": self.day_used, "total_used": self.total_used}
 
     def load_dict(self, d, today):
+        if today is None:
+            today = d.get("day")  # the clock is unset: the saved day goes on
         self.total_used = int(d.get("total_used", 0))
         if d.get("day") == today:
             self.day = today
