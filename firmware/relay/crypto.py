@@ -36,11 +36,11 @@ def hmac_sha256(key, msg):
     return sha256(_xor(key, _OPAD) + inner.digest())
 
 
-def equal(a, b):
-    """Compare without an early exit, so timing tells nothing about where they differ."""
-    if len(a) != len(b):
-        return False
-    d = 0
-    for i in range(len(a)):
-        d |= a[i] ^ b[i]
-    return d == 0
+def equal(got, want):
+    """got == want (bytes-like), in a time that depends on want's length only: no early exit, so
+    timing tells a guesser neither where a guess differs nor how long the secret is. The one compare
+    for passwords, tokens and signatures."""
+    diff = len(got) ^ len(want)
+    for i in range(len(want)):
+        diff |= want[i] ^ (got[i] if i < len(got) else 0)
+    return diff == 0
