@@ -27,7 +27,7 @@ from pathlib import Path
 from relayctl import boards, paths
 from relayctl.boards.capacity import estimate
 from relayctl.boards.render import check_config, config_json, dumps, skipped_keys
-from relayctl.build import esp32, fsimage, linux, mpy, pico
+from relayctl.images import esp32, fsimage, linux, mpy, pico
 from relayctl.errors import CliError
 from relayctl.fleet import site as fleet_site
 
