@@ -15,7 +15,6 @@ caller is told which values were left out.
 import hashlib
 import json
 import secrets
-import sys
 import time
 
 from littlefs import LittleFS
@@ -38,11 +37,7 @@ def password(n):
 
 def schema_keys():
     """Dotted keys the firmware's config.json accepts (firmware/relay/config.py SCHEMA)."""
-    if str(paths.FIRMWARE) not in sys.path:
-        sys.path.insert(0, str(paths.FIRMWARE))
-    from relay import config
-
-    return {k[0] for k in config.SCHEMA}
+    return {k[0] for k in paths.firmware_module("relay.config").SCHEMA}
 
 
 def check_config(text):
