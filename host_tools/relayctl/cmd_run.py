@@ -12,6 +12,7 @@ import tempfile
 from urllib.parse import quote
 
 from relayctl import out, paths
+from relayctl.links import mtproto_link, write_qr_svg
 from relayctl.errors import CliError
 from relayctl.profile import run_config
 
@@ -88,36 +89,6 @@ def portal_link(cfg, args):
     if socks.get("auth") == "password" and users:
         link += f"&user={quote(users[0]['user'], safe='')}&pass={quote(users[0]['pass'], safe='')}"
     return link
-
-
-def write_qr_svg(link, path):
-    """An SVG QR code of link, small enough to inline in the portal page."""
-    import segno
-
-    segno.make(link, error="m").save(path, kind="svg", border=2, xmldecl=False, nl=False, omitsize=True)  # viewBox: the page sizes it
-
-
-def qr_svg(link):
-    """write_qr_svg's bytes, for files that go into an image or bundle."""
-    import io
-
-    buf = io.BytesIO()
-    write_qr_svg(link, buf)
-    return buf.getvalue()
-
-
-def mtproto_link(cfg):
-    """The tg://proxy link the portal offers (first secret), or None without a portal or MTProto."""
-    from relayctl.cmd_mtproto import link
-
-    mt, portal = cfg.get("mtproto") or {}, cfg.get("portal") or {}
-    if not mt.get("enabled") or not mt.get("secrets") or not portal.get("enabled"):
-        return None
-    server = portal.get("address") or portal.get("host", "127.0.0.1")
-    secret = mt["secrets"][0].strip().lower()
-    if secret.startswith("ee") and len(secret) == 34 and mt.get("tls_domain"):
-        secret += mt["tls_domain"].encode().hex()  # the domain the relay fills in, as the phone needs it
-    return link(server, mt.get("port", 8443), secret)
 
 
 def run(args):

@@ -64,7 +64,7 @@ def board_values(mac, base_ssid):
 def _mtproto(cfg, manifest, values):
     """This board's MTProto secret and clock floor into cfg -> (QR file path, svg) or None."""
     from relayctl.cmd_mtproto import make_secret
-    from relayctl.cmd_run import mtproto_link, qr_svg
+    from relayctl.links import mtproto_link, qr_svg
 
     mt = cfg.get("mtproto") or {}
     if not mt.get("enabled"):

@@ -49,7 +49,7 @@ def _mtproto(r, cfg, notes):
     """MTProto's build-time parts: a secret when the site lists none, the clock floor, the portal's QR.
     -> (QR svg bytes or None, secrets made here)."""
     from relayctl.cmd_mtproto import make_secret
-    from relayctl.cmd_run import mtproto_link, qr_svg
+    from relayctl.links import mtproto_link, qr_svg
 
     mt = cfg.get("mtproto")
     if not mt or not mt.get("enabled"):
