@@ -34,15 +34,16 @@ def add_arguments(p):
     p.add_argument("--log-level", choices=("quiet", "info", "debug"))
 
 
-def relay_command(runtime, config_path, extra):
-    """argv that starts the firmware under the chosen runtime, and its environment."""
+def relay_command(runtime, config_path, extra, firmware=None):
+    """argv that starts the firmware (firmware/, or another copy of it) under the chosen runtime, and its environment."""
     env = dict(os.environ)
+    firmware = firmware or paths.FIRMWARE
     if runtime == "micropython":
-        env["MICROPYPATH"] = f"{paths.FIRMWARE}:.frozen"
+        env["MICROPYPATH"] = f"{firmware}:.frozen"
         # The unix port's default 2 MiB heap is a small board's; a laptop can give more.
         argv = [paths.micropython_binary(), "-X", "heapsize=64M", "-m", "relay"]
     else:
-        env["PYTHONPATH"] = str(paths.FIRMWARE) + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = str(firmware) + os.pathsep + env.get("PYTHONPATH", "")
         argv = [sys.executable, "-m", "relay"]
     return argv + ["--config", config_path] + extra, env
 
