@@ -588,9 +588,8 @@ def main(argv=None):
         "skipped": skipped,
         "figures": {f.key: {"label": f.label, "better": f.better, "info": f.info, "only": f.only} for f in FIGURES},
         "medians": med, "ratios": ratios, "feature_cost": costs, "goals": goals,
+        "baseline": {"rev": base.rev, "sha": base.sha, "label": base.label, "pairs": pairs} if base else None,
     }
-    if base:
-        result["baseline"] = {"rev": base.rev, "sha": base.sha, "label": base.label, "pairs": pairs}
     path = os.path.join(a.out, "bench-%s.json" % stamp)
     with open(path + ".tmp", "w") as f:
         json.dump(result, f, indent=1)
