@@ -5,13 +5,7 @@ fields, compression-pointer loops, names over 255 bytes. Building never fails
 on a valid name. No sockets: resolve.py does the sending.
 """
 
-try:
-    from micropython import const
-except ImportError:  # CPython: const() marks MicroPython's compile-time constants; here it is the value
-
-    def const(x):
-        return x
-
+from relay.const import const
 
 TYPE_A = const(1)
 TYPE_CNAME = const(5)

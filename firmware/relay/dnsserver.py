@@ -17,14 +17,7 @@ beyond the cache of allowed ones.
 """
 
 from relay import dns
-
-try:
-    from micropython import const
-except ImportError:  # CPython: const() marks MicroPython's compile-time constants; here it is the value
-
-    def const(x):
-        return x
-
+from relay.const import const
 
 REPLY = const(1)
 FORWARD = const(2)
