@@ -8,7 +8,7 @@ NAME@REV, that starts REV's firmware with the same config; the report adds a tab
   fetch(rev) -> Baseline: REV's firmware/ taken with `git archive` into a directory outside the repo
                 (nothing in the repository or its worktrees changes); .close() removes it
   twins(baseline, targets) -> the NAME@REV targets, each placed after its original
-  compare(a, baseline, med, spread) -> rows of (figure, now, REV, now/REV, spreads overlap) per pair
+  compare(baseline, names, med, spread, reps) -> rows of (figure, now, REV, now/REV, spreads overlap) per pair
 """
 
 import io
@@ -77,13 +77,13 @@ def twins(baseline, chosen):
     return out
 
 
-def _overlap(a, b):
-    if not a or not b or a[0] == a[1] or b[0] == b[1]:
+def _overlap(a, b, reps):
+    if reps < 2 or not a or not b:
         return None  # one run each: no spread to compare with
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def compare(baseline, names, med, spread):
+def compare(baseline, names, med, spread, reps):
     """-> {NAME: [{figure, now, base, ratio, overlap}, ...]} for each target that ran beside its twin."""
     out = {}
     for name in names:
@@ -97,6 +97,6 @@ def compare(baseline, names, med, spread):
                 continue
             rows.append({"figure": key, "now": now, "base": base,
                          "ratio": round(now / base, 3) if now is not None and base else None,
-                         "overlap": _overlap(spread[name].get(key), spread[twin].get(key))})
+                         "overlap": _overlap(spread[name].get(key), spread[twin].get(key), reps)})
         out[name] = rows
     return out

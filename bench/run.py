@@ -575,7 +575,7 @@ def main(argv=None):
             time.sleep(1.0)
     med, spread, ratios, costs, goals = summarise(a, runs)
     report(a, runs, med, spread, ratios, costs, goals)
-    pairs = baseline.compare(base, list(runs), med, spread) if base else {}
+    pairs = baseline.compare(base, list(runs), med, spread, a.reps) if base else {}
     if pairs:
         report_baseline(a, base, pairs)
     result = {
