@@ -34,8 +34,9 @@ class Baseline:
     def __init__(self, rev, sha, where):
         self.rev = rev
         self.sha = sha
-        self.where = where  # the temporary directory: firmware/ inside it
+        self.where = where  # the temporary directory: firmware/ (REV's) and now/firmware (this tree's) inside it
         self.firmware = os.path.join(where, "firmware")
+        self.now = os.path.join(where, "now", "firmware")
         self.label = rev if len(rev) <= 16 and "/" not in rev else sha[:10]
 
     def close(self):
@@ -56,20 +57,26 @@ def fetch(rev):
     where = tempfile.mkdtemp(prefix="relay-bench-%s-" % sha[:10])
     with tarfile.open(fileobj=io.BytesIO(tar)) as t:
         t.extractall(where, filter="data")
-    return Baseline(rev, sha, where)
+    b = Baseline(rev, sha, where)
+    # This tree's firmware (uncommitted changes too) runs from a copy beside REV's: the same kind of place,
+    # so nothing but the code differs between the columns.
+    shutil.copytree(T.paths.FIRMWARE, b.now, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy"))
+    return b
 
 
 def twins(baseline, chosen):
     """chosen targets -> the same list with NAME@REV after each relay target of the comparison."""
     out = []
     for t in chosen:
-        out.append(t)
         recipe = getattr(t.start, "recipe", None)
         if recipe is None or t.group != "compare":
+            out.append(t)
             continue
         runtime, sections, limits = recipe
         fw = baseline.firmware
         needs = getattr(t.missing, "needs", ())
+        out.append(T.Target(t.name, t.what, t.proto, T.relay(runtime, sections, firmware=baseline.now, **limits),
+                            t.missing, t.relay_runtime, t.scenarios, t.group, t.load))
         out.append(T.Target(
             "%s@%s" % (t.name, baseline.label), "%s, at %s (%s)" % (t.what, baseline.rev, baseline.sha[:10]),
             t.proto, T.relay(runtime, sections, firmware=fw, **limits), T.relay_missing(runtime, needs, fw),
