@@ -8,6 +8,7 @@
     bench/run.py --only shaped-cpython,shaped-micropython --shaped-s 5
     bench/run.py --only relay-cpython --scenarios churn --reps 1 --profile   # py-spy, then bench/folded.py
     bench/run.py --only relay-cpython --scenarios churn --reps 1 --strace    # syscalls per connection
+    bench/run.py --only relay-cpython,relay-micropython --baseline main      # beside main's relay, same run
 
 For each target it starts the proxy (a fresh process per run), drives the
 load of load.py through it and reads the proxy's CPU and memory from /proc.
@@ -24,6 +25,7 @@ four of the comparison, the relay with one feature on only bulk and churn
 """
 
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -38,6 +40,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import baseline  # noqa: E402
 import load  # noqa: E402
 import mtproto_load  # noqa: E402
 import procstat  # noqa: E402
@@ -197,6 +200,9 @@ def parse_args(argv):
     ap.add_argument("--out", default=os.path.join(HERE, "results"), help="directory for the JSON and proxy logs")
     ap.add_argument("--strace", action="store_true",
                     help="count each relay run's syscalls with strace -c (beside the proxy logs; CPU figures are then void)")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="also run the relay of commit REV (git archive of its firmware/, outside the repo) beside "
+                         "each relay target of the comparison, as NAME@REV, and print both side by side")
     ap.add_argument("--profile", action="store_true",
                     help="record each relay run with py-spy (collapsed stacks beside the proxy logs, for flamegraph.pl or grep; slows the relay a little)")
     ap.add_argument("--engines", action="store_true",
@@ -461,7 +467,7 @@ def figure_table(a, names, med, spread, runs_io=True):
 
 
 def report(a, runs, med, spread, ratios, costs, goals):
-    group = {t.name: t.group for t in TARGETS}
+    group = {t.name: t.group for t in a.targets}
     for key, title in GROUPS:
         names = [n for n in runs if group[n] == key]
         if not names:
@@ -495,6 +501,19 @@ def report(a, runs, med, spread, ratios, costs, goals):
         print(table(rows))
 
 
+def report_baseline(a, base, pairs):
+    """Each relay target beside its twin from the baseline commit: medians, now/REV, whether the spreads meet."""
+    print()
+    print("This commit beside %s (%s), median of %d run(s) [min-max]; now/REV < 1 is better except fan-in"
+          % (base.rev, base.sha[:10], a.reps))
+    rows = [["target", "figure", "now", "@" + base.label, "now/REV", "spreads overlap"]]
+    for name, figs in pairs.items():
+        for r in figs:
+            rows.append([name, FIG[r["figure"]].label, fmt(r["now"]), fmt(r["base"]), fmt(r["ratio"]),
+                         {None: "-", True: "yes", False: "NO"}[r["overlap"]]])
+    print(table(rows))
+
+
 def main(argv=None):
     if sys.version_info < (3, 11):
         sys.exit("bench/run.py needs Python 3.11 or later (asyncio.timeout)")
@@ -504,6 +523,15 @@ def main(argv=None):
     stamp = time.strftime("%Y%m%d-%H%M%S")
     workdir = os.path.join(a.out, "bench-" + stamp)
     os.makedirs(workdir, exist_ok=True)
+    base = None
+    if a.baseline:
+        try:
+            base = baseline.fetch(a.baseline)
+        except baseline.BaselineError as e:
+            sys.exit("bench/run.py --baseline %s: %s" % (a.baseline, e))
+        atexit.register(base.close)
+        a.targets = baseline.twins(base, a.targets)
+        say("baseline %s = %s, firmware in %s" % (a.baseline, base.sha, base.firmware))
     skipped = {}
     targets = []
     for t in a.targets:
@@ -549,6 +577,9 @@ def main(argv=None):
             time.sleep(1.0)
     med, spread, ratios, costs, goals = summarise(a, runs)
     report(a, runs, med, spread, ratios, costs, goals)
+    pairs = baseline.compare(base, list(runs), med, spread, a.reps) if base else {}
+    if pairs:
+        report_baseline(a, base, pairs)
     result = {
         "tool": "relay bench/run.py", "started": stamp, "wall_s": round(time.monotonic() - t_all, 1),
         "machine": {"nproc": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
@@ -559,6 +590,7 @@ def main(argv=None):
         "skipped": skipped,
         "figures": {f.key: {"label": f.label, "better": f.better, "info": f.info, "only": f.only} for f in FIGURES},
         "medians": med, "ratios": ratios, "feature_cost": costs, "goals": goals,
+        "baseline": {"rev": base.rev, "sha": base.sha, "label": base.label, "pairs": pairs} if base else None,
     }
     if a.engines or not a.only:  # issue 18: each engine's CPU per GiB and added round trip, beside direct
         import engine_cost

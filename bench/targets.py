@@ -15,6 +15,7 @@ Each start function gets (port, status_port, workdir) and returns
 proxy itself (no shell in between), so its pid roots the measured tree.
 """
 
+import ast
 import json
 import os
 import shutil
@@ -54,27 +55,38 @@ def relay_config(port, status_port, sections=None, **limits):
     return cfg
 
 
-def relay(runtime, sections=None, **limits):
+def relay(runtime, sections=None, firmware=None, **limits):
+    """Start the relay of firmware/ (or of another copy of it: bench/baseline.py) with this config."""
+
     def start(port, status_port, workdir):
         path = os.path.join(workdir, "relay-%s-%d.json" % (runtime, port))
         with open(path, "w") as f:
             json.dump(relay_config(port, status_port, sections, **limits), f, indent=1)
-        argv, env = relay_command(runtime, path, [])
+        argv, env = relay_command(runtime, path, [], firmware)
         return argv, env, status_port
 
+    start.recipe = (runtime, sections, limits)  # to start the same relay from another commit's firmware
     return start
 
 
-def _schema_keys():
-    sys.path.insert(0, str(paths.FIRMWARE))
-    try:
-        from relay.config import SCHEMA
-    finally:
-        sys.path.remove(str(paths.FIRMWARE))
-    return {row[0] for row in SCHEMA}
+def _schema_keys(firmware=None):
+    """The config keys a firmware knows, read from its config.py's SCHEMA without importing it."""
+    path = os.path.join(str(firmware or paths.FIRMWARE), "relay", "config.py")
+    with open(path) as f:
+        tree = ast.parse(f.read(), path)
+    keys = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "SCHEMA" for t in targets):
+                for row in ast.walk(node.value):
+                    if isinstance(row, ast.Tuple) and row.elts and isinstance(row.elts[0], ast.Constant) \
+                            and isinstance(row.elts[0].value, str):
+                        keys.add(row.elts[0].value)
+    return keys
 
 
-def relay_missing(runtime, needs=()):
+def relay_missing(runtime, needs=(), firmware=None):
     """needs: config keys the target sets; a firmware without them cannot run it."""
 
     def check():
@@ -83,11 +95,12 @@ def relay_missing(runtime, needs=()):
                 paths.micropython_binary()
             except Exception as e:  # noqa: BLE001 -- report why, skip the target
                 return str(e)
-        absent = [k for k in needs if k not in _schema_keys()]
+        absent = [k for k in needs if k not in _schema_keys(firmware)]
         if absent:
             return "this firmware has no config key " + ", ".join(absent)
         return None
 
+    check.needs = needs
     return check
 
 

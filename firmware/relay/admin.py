@@ -20,6 +20,7 @@ wraps, as MicroPython's ticks do) and random(n) come in.
 import binascii
 
 from relay.addr import parse_ip
+from relay.crypto import equal
 from relay.httpproxy import parse_basic
 from relay.portal import esc, layout, parse_head, pick_language, response
 from relay.portal_text import TEXT
@@ -194,7 +195,7 @@ class Admin:
         got = None if cred is None else cred[1]
         if got is None:
             return self._say(401, lang, "err_admin_password", head_only, _REALM)
-        if not _same(got, self.password):
+        if not equal(got, self.password):
             if self.brake.failed(ip, wifi):
                 self.side_closed = True
             return self._say(401, lang, "err_admin_password", head_only, _REALM)
@@ -213,7 +214,7 @@ class Admin:
     def _use_token(self, token):
         for i in range(len(self.tokens)):
             t, issued = self.tokens[i]
-            if token is not None and _same(token.encode(), t.encode()):
+            if token is not None and equal(token.encode(), t.encode()):
                 self.tokens.pop(i)
                 age = self.since(issued)
                 return 0 <= age < _TOKEN_MS
@@ -240,10 +241,3 @@ def _text(b):
     except UnicodeError:
         return ""
 
-
-def _same(got, want):
-    """Compare in a time that depends on want's length only."""
-    diff = len(got) ^ len(want)
-    for i in range(len(want)):
-        diff |= want[i] ^ (got[i] if i < len(got) else 0)
-    return diff == 0

@@ -1,18 +1,13 @@
-"""The few primitives the MTProto proxy needs: AES-256-CTR, SHA-256, HMAC-SHA256.
+"""The few primitives the MTProto proxy and the fleet need: SHA-256, HMAC-SHA256, a constant-time compare.
 
-aes_ctr(key, iv) -> object with .update(data) -> bytes-like; the CTR stream
-continues across calls (data may arrive in any split). The runtime layer
-picks the engine: `cryptography` on CPython, `cryptolib` on MicroPython (its
-CTR mode, or CTR built on ECB where the port lacks it; see runtime/mpctr.py).
 HMAC is written out here (RFC 2104) because MicroPython has no hmac module;
 the same code runs on both runtimes. Pure functions: no I/O, no state.
+AES-256-CTR is the runtime's (runtime.aes_ctr: `cryptography` on CPython,
+`cryptolib` on MicroPython), handed to mtproto.Proxy by the I/O side, so
+that importing a protocol module loads no runtime.
 """
 
 import hashlib
-
-from relay import runtime
-
-aes_ctr = runtime.aes_ctr
 
 _BLOCK = 64  # SHA-256 block size (RFC 2104's B)
 _IPAD = bytes(0x36 for _ in range(_BLOCK))
@@ -41,11 +36,11 @@ def hmac_sha256(key, msg):
     return sha256(_xor(key, _OPAD) + inner.digest())
 
 
-def equal(a, b):
-    """Compare without an early exit, so timing tells nothing about where they differ."""
-    if len(a) != len(b):
-        return False
-    d = 0
-    for i in range(len(a)):
-        d |= a[i] ^ b[i]
-    return d == 0
+def equal(got, want):
+    """got == want (bytes-like), in a time that depends on want's length only: no early exit, so
+    timing tells a guesser neither where a guess differs nor how long the secret is. The one compare
+    for passwords, tokens and signatures."""
+    diff = len(got) ^ len(want)
+    for i in range(len(want)):
+        diff |= want[i] ^ (got[i] if i < len(got) else 0)
+    return diff == 0

@@ -8,7 +8,7 @@ sequence of labels and lower() folds only ASCII letters, as DNS does.
 Building never fails on a valid name. No sockets: resolve.py does the sending.
 """
 
-from relay.runtime import const
+from relay.const import const
 
 TYPE_A = const(1)
 TYPE_CNAME = const(5)

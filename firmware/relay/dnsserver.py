@@ -23,7 +23,7 @@ beyond the cache of allowed ones.
 """
 
 from relay import dns
-from relay.runtime import const
+from relay.const import const
 
 REPLY = const(1)
 FORWARD = const(2)

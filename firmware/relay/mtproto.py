@@ -9,7 +9,8 @@ Input: the bytes a client sends, in any split. Output: events.
                         must not answer as a proxy; it hands .head (every byte read, from the first)
                         to the mask site. head is None when the handshake already answered (then
                         just close).
-Never touches sockets or clocks: the caller passes `now` (Unix seconds or None) and `rand(n)`.
+Never touches sockets or clocks: the caller passes `now` (Unix seconds or None), `rand(n)` and the
+AES-256-CTR engine `aes_ctr(key, iv)` (runtime.aes_ctr: this module imports no runtime).
 
 No silent hold: the handshake decides on the fewest bytes that can tell. On a port whose secrets
 are all `ee`, a first byte other than 0x16 decides at once, and the 5-byte record header decides
@@ -146,12 +147,14 @@ class Proxy:
     replay filter still applies) or "refuse". clock_floor: Unix time the clock is known to be
     past (mtproto.clock_hint; 0: none). rand(n) -> n random bytes. replay: a replay.ReplayFilter
     (or anything with `in` and add()), or how many handshakes a new one remembers. profile:
-    faketls.MaskProfile (a random stand-in if None).
+    faketls.MaskProfile (a random stand-in if None). aes_ctr(key, iv) -> a cipher with .update(data),
+    the CTR stream running on across calls (runtime.aes_ctr).
     """
 
     def __init__(self, secrets, rand, time_window=1200, clock_unknown="accept", replay=None, clock_floor=0,
-                 profile=None):
+                 profile=None, *, aes_ctr):
         self.rand = rand
+        self.aes_ctr = aes_ctr
         self.time_window = time_window
         self.clock_unknown = clock_unknown
         self.clock_floor = clock_floor
@@ -338,7 +341,7 @@ class Handshake:
         rev = bytes(reversed(pre))
         for i in cands:
             s = p.secrets[i]
-            dec = crypto.aes_ctr(crypto.sha256(pre[:32] + s.key), pre[32:48])
+            dec = p.aes_ctr(crypto.sha256(pre[:32] + s.key), pre[32:48])
             plain = bytes(dec.update(h))
             tag = plain[56:60]
             if tag not in TAGS or (s.kind != KIND_PLAIN and tag != TAG_PADDED):
@@ -347,8 +350,8 @@ class Handshake:
             dc = int.from_bytes(plain[60:62], "little")
             if dc >= 0x8000:
                 dc -= 0x10000
-            enc = crypto.aes_ctr(crypto.sha256(rev[:32] + s.key), rev[32:48])
-            dc_head, d_enc, d_dec = dc_header(tag, dc, p.rand)
+            enc = p.aes_ctr(crypto.sha256(rev[:32] + s.key), rev[32:48])
+            dc_head, d_enc, d_dec = dc_header(tag, dc, p.rand, p.aes_ctr)
             pipe = Pipe(dec, enc, d_enc, d_dec, T.RecordSizer(p.rand(4)) if self.tls is not None else None)
             if used is None:  # fake-TLS: payload past the header, then any partial record
                 rest = pipe.convert_up(bytes(self.inner[HEADER_LEN:]))
@@ -366,7 +369,7 @@ class Handshake:
 # -- building blocks -------------------------------------------------------------
 
 
-def dc_header(tag, dc, rand):
+def dc_header(tag, dc, rand, aes_ctr):
     """A fresh obfuscated2 header toward a DC -> (64 bytes to send, encryptor, decryptor)."""
     while True:
         h = bytearray(rand(HEADER_LEN))
@@ -378,8 +381,8 @@ def dc_header(tag, dc, rand):
     h[61] = d >> 8
     pre = bytes(h[8:56])
     rev = bytes(reversed(pre))
-    enc = crypto.aes_ctr(pre[:32], pre[32:48])
-    dec = crypto.aes_ctr(rev[:32], rev[32:48])
+    enc = aes_ctr(pre[:32], pre[32:48])
+    dec = aes_ctr(rev[:32], rev[32:48])
     sealed = bytes(enc.update(bytes(h)))
     return bytes(h[:56]) + sealed[56:64], enc, dec
 

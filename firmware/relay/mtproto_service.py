@@ -46,7 +46,7 @@ class MTProtoService:
         cfg = relay.cfg.mtproto
         self.store = ReplayStore(cfg.replay_file, relay.log)
         replay = self.store.load(cfg.replay_cache)
-        self.proxy = M.Proxy([], runtime.random_bytes, cfg.time_window, cfg.clock_unknown, replay)
+        self.proxy = M.Proxy([], runtime.random_bytes, cfg.time_window, cfg.clock_unknown, replay, aes_ctr=runtime.aes_ctr)
         self.apply(relay.cfg)
 
     def apply(self, cfg):

@@ -10,8 +10,6 @@ question is the one asked. A small cache honours TTLs. Names come checked
 (addr.parse_host); one that is not a host name is NXDOMAIN here too.
 """
 
-import os
-
 from relay import dns, runtime
 from relay.addr import parse_host, parse_ip
 
@@ -210,5 +208,5 @@ class Resolver:
 
 
 def _qid():
-    b = os.urandom(2)
+    b = runtime.random_bytes(2)
     return (b[0] << 8) | b[1]

@@ -13,6 +13,7 @@ from relay.resolve import Resolver
 from relay.routes import Routes
 from relay.stats import Refusal  # noqa: F401  (sessions import it from here)
 from relay.tunnels import Tunnels
+from relay.crypto import equal  # the one constant-time compare
 
 _SWEEP_MS = 1000
 FIRST_READ = 4096  # a session's first read: any greeting, or an HTTP request line; big reads only once a tunnel runs
@@ -312,12 +313,7 @@ class Relay(Routes, Tunnels):
 
     def login_ok(self, user, password):
         want = self.users.get(user)
-        if want is None or len(want) != len(password):
-            return False
-        diff = 0
-        for i in range(len(want)):  # same time for every wrong guess of this length
-            diff |= want[i] ^ password[i]
-        return diff == 0
+        return want is not None and equal(password, want)
 
     # -- upstream ----------------------------------------------------------
 

@@ -7,8 +7,6 @@ portal.py; run_dns(relay, host, port) answers DNS with dnsserver.py and
 forwards allowed names through relay.resolver. No protocol logic lives here.
 """
 
-import os
-
 from relay import dns, runtime
 from relay import httpproxy as H
 from relay.addr import parse_ip
@@ -39,7 +37,7 @@ def make_portal(relay):
         # The first secret is the one to share: a flashed board's own (relayctl flash puts it first).
         mt = (p.address, m.port, parse_secret(m.secrets[0], m.tls_domain).link_text())
     return Portal(p.address, p.port, p.names, socks, http, user, password, p.languages,
-                  _qr(relay, "portal.qr_svg", p.qr_svg), os.urandom(16), mt,
+                  _qr(relay, "portal.qr_svg", p.qr_svg), runtime.random_bytes(16), mt,
                   _qr(relay, "portal.qr_mtproto_svg", p.qr_mtproto_svg) if mt else None, cfg.policy.preset)
 
 

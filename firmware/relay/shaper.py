@@ -15,7 +15,6 @@ What is kept where (nothing on flash ties a phone to what it used):
     one good copy kept back); a damaged file is reported and the copy before it used.
 """
 
-import time
 
 from relay import runtime, share, statefile, stats as S
 from relay.server import Refusal
@@ -234,4 +233,7 @@ class Sharing:
 
 
 def _today():
-    return int(time.time() // 86400)
+    """Today as a Unix day number, or None while the clock is unset (a board after boot): the counters
+    then go on with the day they have. runtime.wall_time() also knows the ESP32's 2000 epoch."""
+    t = runtime.wall_time()
+    return None if t is None else t // 86400

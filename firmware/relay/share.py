@@ -136,10 +136,15 @@ class Accounts:
         self.total_used = 0
 
     def new_day(self, day):
-        if day != self.day:
-            self.day = day
+        """day: today's number, or None while the clock is unset: then nothing resets (a board that
+        reboots before its clock is set keeps today's usage). The first known day keeps what was
+        counted while the day was unknown."""
+        if day is None or day == self.day:
+            return
+        if self.day is not None:
             self.used = {}
             self.day_used = 0
+        self.day = day
 
     def charge(self, key, n):
         self.used[key] = self.used.get(key, 0) + n
@@ -184,7 +189,9 @@ class Accounts:
         return {"v": 2, "day": self.day, "day_used": self.day_used, "total_used": self.total_used}
 
     def load_totals(self, d, today):
-        """d: checked by check_totals."""
+        """d: checked by check_totals. today None: the clock is unset, and the saved day goes on."""
+        if today is None:
+            today = d["day"]
         self.total_used = d["total_used"]
         if d["day"] == today:
             self.day = today
@@ -198,6 +205,8 @@ class Accounts:
 
     def load_phones(self, d, today):
         """d: checked by check_phones. Counters of another day are dropped."""
+        if today is None:
+            today = d["day"]
         if d["day"] == today:
             self.used = d["used"]
 

@@ -12,7 +12,7 @@ Replies are built by socks5_reply()/socks4_reply(). The UDP header codec for
 UDP ASSOCIATE is udp_unpack()/udp_pack(). No sockets, no clock, no files.
 """
 
-from relay.runtime import const
+from relay.const import const
 
 VER5 = const(5)
 VER4 = const(4)

@@ -10,7 +10,7 @@ manifest.json with every file's sha256. Offline; same inputs, same bytes.
 from pathlib import Path
 
 from relayctl import out
-from relayctl.build import build_board
+from relayctl.images import build_board
 
 
 def add_arguments(p):

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from relayctl import out
+from relayctl.links import proxy_link
 from relayctl.errors import CliError
 from relayctl.files import write_private
 
@@ -69,9 +70,7 @@ def mtproto_link(row):
     """The tg://proxy link of the board's MTProto secret, or None when it offers none."""
     if not row.get("mtproto_secret"):
         return None
-    q = [("server", row.get("proxy_host") or "192.168.4.1"), ("port", row.get("mtproto_port") or "8443"),
-         ("secret", row["mtproto_secret"])]
-    return "tg://proxy?" + urlencode(q)
+    return proxy_link(row.get("proxy_host") or "192.168.4.1", row.get("mtproto_port") or "8443", row["mtproto_secret"])
 
 
 def qr_png(payload, scale=6):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from relayctl import out
 from relayctl.errors import CliError
+from relayctl.ssh import ssh_argv, ssh_error
 
 # Runs on the board (busybox ash or bash). $1: root ("" for the live system), $2: unpacked bundle.
 SCRIPT = r"""
@@ -121,35 +122,6 @@ def _script(manifest, data):
         names[0].split("/")[0]
 
 
-def _ssh_argv(args):
-    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
-    if args.ssh_port:
-        argv += ["-p", str(args.ssh_port)]
-    if args.identity:
-        argv += ["-i", args.identity]
-    for o in args.ssh_option:
-        argv += ["-o", o]
-    return argv + [args.host]
-
-
-def ssh_error(host, stderr):
-    s = stderr.strip()
-    low = s.lower()
-    if "permission denied" in low:
-        why = ("the board does not accept your key; copy it with `ssh-copy-id USER@ADDR` (OpenWrt: LuCI > System > "
-               "Administration > SSH-Keys) or pass --identity KEY")
-    elif "connection refused" in low:
-        why = "no SSH server answers; start sshd (Raspberry Pi OS: enable SSH in raspi-config) or dropbear"
-    elif "host key verification failed" in low or "remote host identification has changed" in low:
-        why = ("the board's host key is unknown or changed (a reinstalled board?); check it, then "
-               "`ssh-keygen -R ADDR` or --ssh-option StrictHostKeyChecking=accept-new")
-    elif "could not resolve" in low or "no route" in low or "timed out" in low:
-        why = "the address is wrong or the board is not on this network; check the cable/Wi-Fi and the address"
-    else:
-        why = "check that `ssh " + host + "` works by hand"
-    return CliError(f"ssh {host} failed ({s.splitlines()[-1] if s else 'no message'}): {why}")
-
-
 def run(args):
     data, manifest = bundle(args)
     script, top = _script(manifest, data)
@@ -170,7 +142,7 @@ def run(args):
             raise CliError(f"install into {root} failed: {r.stderr.strip()}; is the card mounted writable?")
         out.info(f"installed {manifest.get('board')} into {root} (the service starts on the board's next boot)")
         return 0
-    ssh = _ssh_argv(args)
+    ssh = ssh_argv(args)
     stage = f"/tmp/relay-install-{int(time.time())}"
     try:
         r = subprocess.run(ssh + [f"mkdir -p {stage} && tar xzf - -C {stage}"], input=data, capture_output=True,

@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 from relayctl import out
 from relayctl.errors import CliError
+from relayctl.cmd_run import read_config
 
 DEFAULT_SERVER = "192.168.4.1"  # wifi.address's default in config.json
 DEFAULT_PORT = 8443  # mtproto.port's default
@@ -132,12 +133,6 @@ def parse_grace(text):
     if not m:
         raise CliError(f"--grace {text!r}: expected seconds or a number with s, m, h or d (e.g. 7d)", 2)
     return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-
-
-def read_config(path):
-    from relayctl.cmd_run import _read_config
-
-    return _read_config(path)
 
 
 def write_config(path, cfg):

@@ -17,7 +17,6 @@ import os
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -63,12 +62,6 @@ def run(args):
 
 
 # -- check -----------------------------------------------------------------------
-
-
-def _firmware():
-    fw = str(paths.FIRMWARE)
-    if fw not in sys.path:
-        sys.path.insert(0, fw)
 
 
 def _domain(mt):
@@ -202,8 +195,7 @@ def _cert_names(host, port, domain, timeout):
 def learn_profile(host, port, domain, timeout):
     """The mask site's TLS profile as the relay learns it (firmware faketls.py: the same probe, the same
     reading). Raises OSError or faketls.ProfileError."""
-    _firmware()
-    from relay import faketls
+    faketls = paths.firmware_module("relay.faketls")
 
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(faketls.probe_hello(domain, os.urandom))
@@ -221,8 +213,7 @@ def learn_profile(host, port, domain, timeout):
 
 
 def _flight(host, port, domain, timeout):
-    _firmware()
-    from relay import faketls
+    faketls = paths.firmware_module("relay.faketls")
 
     try:
         return learn_profile(host, port, domain, timeout).flight
@@ -237,8 +228,7 @@ def _resolve(domain, dns_server, timeout):
             return sorted({ai[4][0] for ai in socket.getaddrinfo(domain, None, type=socket.SOCK_STREAM)})
         except socket.gaierror:
             return []
-    _firmware()
-    from relay import dns
+    dns = paths.firmware_module("relay.dns")
 
     host, port = _split(dns_server, 53)
     found = []

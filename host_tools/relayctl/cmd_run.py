@@ -13,6 +13,7 @@ import tempfile
 from urllib.parse import quote
 
 from relayctl import out, paths
+from relayctl.links import mtproto_link, write_qr_svg
 from relayctl.public_relay import add_run_arguments as add_public_arguments
 from relayctl.errors import CliError
 from relayctl.profile import run_config
@@ -39,15 +40,16 @@ def add_arguments(p):
                    help="start the site's uplink engines ([[uplink.engine]]) and chain the relay through them")
 
 
-def relay_command(runtime, config_path, extra):
-    """argv that starts the firmware under the chosen runtime, and its environment."""
+def relay_command(runtime, config_path, extra, firmware=None):
+    """argv that starts the firmware (firmware/, or another copy of it) under the chosen runtime, and its environment."""
     env = dict(os.environ)
+    firmware = firmware or paths.FIRMWARE
     if runtime == "micropython":
-        env["MICROPYPATH"] = f"{paths.FIRMWARE}:.frozen"
+        env["MICROPYPATH"] = f"{firmware}:.frozen"
         # The unix port's default 2 MiB heap is a small board's; a laptop can give more.
         argv = [paths.micropython_binary(), "-X", "heapsize=64M", "-m", "relay"]
     else:
-        env["PYTHONPATH"] = str(paths.FIRMWARE) + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = str(firmware) + os.pathsep + env.get("PYTHONPATH", "")
         argv = [sys.executable, "-m", "relay"]
     return argv + ["--config", config_path] + extra, env
 
@@ -70,7 +72,7 @@ def _links(line):
     return None
 
 
-def _read_config(path):
+def read_config(path):
     try:
         with open(path) as f:
             cfg = json.load(f)
@@ -119,36 +121,6 @@ def curl_line(host, port, user=None):
     return f"curl --socks5-hostname {shlex.quote(auth + where + ':' + str(port))} http://example.com/"
 
 
-def write_qr_svg(link, path):
-    """An SVG QR code of link, small enough to inline in the portal page."""
-    import segno
-
-    segno.make(link, error="m").save(path, kind="svg", border=2, xmldecl=False, nl=False, omitsize=True)  # viewBox: the page sizes it
-
-
-def qr_svg(link):
-    """write_qr_svg's bytes, for files that go into an image or bundle."""
-    import io
-
-    buf = io.BytesIO()
-    write_qr_svg(link, buf)
-    return buf.getvalue()
-
-
-def mtproto_link(cfg):
-    """The tg://proxy link the portal offers (first secret), or None without a portal or MTProto."""
-    from relayctl.cmd_mtproto import link
-
-    mt, portal = cfg.get("mtproto") or {}, cfg.get("portal") or {}
-    if not mt.get("enabled") or not mt.get("secrets") or not portal.get("enabled"):
-        return None
-    server = portal.get("address") or portal.get("host", "127.0.0.1")
-    secret = mt["secrets"][0].strip().lower()
-    if secret.startswith("ee") and len(secret) == 34 and mt.get("tls_domain"):
-        secret += mt["tls_domain"].encode().hex()  # the domain the relay fills in, as the phone needs it
-    return link(server, mt.get("port", 8443), secret)
-
-
 def run(args):
     temps = []
     if args.public:  # the state directory's config: the relay reads (and `mtproto rotate` rewrites) that very file
@@ -156,7 +128,7 @@ def run(args):
 
         args.config = prepare(args)
     if args.config:
-        cfg = _read_config(args.config)
+        cfg = read_config(args.config)
         users = (cfg.get("socks") or {}).get("users", [])
     else:
         cfg = run_config(args.board)

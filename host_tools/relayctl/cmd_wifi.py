@@ -193,10 +193,10 @@ def _tar(files):
 
 
 def apply(args):
-    from relayctl.cmd_install import _ssh_argv, ssh_error
+    from relayctl.ssh import ssh_argv, ssh_error
 
     files, openwrt = rendered(args)
-    ssh = _ssh_argv(args)
+    ssh = ssh_argv(args)
     stage = f"/tmp/relay-wifi-{int(time.time())}"
     try:
         r = subprocess.run(ssh + [f"mkdir -p {stage} && tar xf - -C {stage}"], input=_tar(files), capture_output=True,

@@ -5,7 +5,6 @@ tests check that it matches, so a new key cannot go undocumented.
 """
 
 import json
-import sys
 
 from relayctl import paths
 
@@ -13,9 +12,7 @@ START, END = "<!-- config-keys -->", "<!-- /config-keys -->"
 
 
 def table():
-    sys.path.insert(0, str(paths.FIRMWARE))
-    from relay.config import SCHEMA
-
+    SCHEMA = paths.firmware_module("relay.config").SCHEMA
     rows = ["| key | default | meaning |", "|---|---|---|"]
     for key, default, _check, meaning in SCHEMA:
         rows.append(f"| `{key}` | `{json.dumps(default)}` | {meaning} |")

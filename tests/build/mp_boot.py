@@ -7,36 +7,8 @@ import sys
 import os
 import vfs
 
-
-class FileBlockDev:
-    # The extended block protocol (offset argument) littlefs uses.
-    def __init__(self, path, block_size):
-        self.f = open(path, "r+b")
-        self.bs = block_size
-        self.f.seek(0, 2)
-        self.size = self.f.tell()
-
-    def readblocks(self, n, buf, off=0):
-        self.f.seek(n * self.bs + off)
-        self.f.readinto(buf)
-
-    def writeblocks(self, n, buf, off=0):
-        self.f.seek(n * self.bs + off)
-        self.f.write(buf)
-
-    def ioctl(self, op, arg):
-        if op == 3:  # sync
-            self.f.flush()
-            return 0
-        if op == 4:  # block count
-            return self.size // self.bs
-        if op == 5:  # block size
-            return self.bs
-        if op == 6:  # erase
-            self.f.seek(arg * self.bs)
-            self.f.write(b"\xff" * self.bs)
-            return 0
-        return 0
+sys.path.insert(0, sys.argv[0].rsplit("/", 1)[0] + "/../sim")
+from fileblockdev import FileBlockDev  # noqa: E402
 
 
 path, bs, progsize = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

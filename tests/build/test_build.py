@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from relayctl import boards, paths
-from relayctl.build import build_board, fsimage
-from relayctl.build.mpy import sources
+from relayctl.images import build_board, fsimage
+from relayctl.images.mpy import sources
 from relayctl.cmd_site import EXAMPLE
 from relayctl.errors import CliError
 

@@ -10,7 +10,7 @@ import tarfile
 import time
 
 from relayctl import boards, paths
-from relayctl.build import build_board, fsimage
+from relayctl.images import build_board, fsimage
 from relayctl.cmd_site import EXAMPLE
 from relayctl.fleet import keys
 from tests.build.test_build import HERE, free_port

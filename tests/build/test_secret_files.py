@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from relayctl.build import build_board
+from relayctl.images import build_board
 from relayctl.cmd_site import EXAMPLE
 from tests.flash.flashkit import relayctl
 

@@ -32,8 +32,8 @@ def micropython_esp32():
 
 
 def make_build(out_dir, firmware, board="esp32-generic"):
-    """The real `relayctl build` (relayctl.build.build_board) with a genuine MicroPython firmware."""
-    from relayctl.build import build_board
+    """The real `relayctl build` (relayctl.images.build_board) with a genuine MicroPython firmware."""
+    from relayctl.images import build_board
 
     out_dir = Path(out_dir)
     build_board(board, None, out_dir, Path(firmware))

@@ -61,7 +61,7 @@ def sshd(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
-    from relayctl.build import build_board
+    from relayctl.images import build_board
 
     out = {}
     for board in ("rpi-4", "gl-mt300n-v2"):

@@ -22,7 +22,7 @@ from tests.helpers.origin import DNSServer
 from tests.helpers.relayproc import free_port
 
 from relayctl.cmd_mtproto import link as mtproto_link
-from relayctl.cmd_run import write_qr_svg
+from relayctl.links import write_qr_svg
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"

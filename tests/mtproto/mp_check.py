@@ -72,7 +72,7 @@ t = json.loads(open(sys.argv[1]).read())
 secrets = [M.parse_secret(s) for s in t["secrets"]]
 out = []
 for case in t["cases"]:
-    p = M.Proxy(secrets, os.urandom)
+    p = M.Proxy(secrets, os.urandom, aes_ctr=runtime.aes_ctr)
     wire = h(case["wire"])
     evs = []
     step = case["step"]

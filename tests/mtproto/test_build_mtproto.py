@@ -11,7 +11,7 @@ import pytest
 
 from relayctl import boards
 from relayctl.boards.render import config_json
-from relayctl.build import build_board, clock_hint, fsimage
+from relayctl.images import build_board, clock_hint, fsimage
 from relayctl.cmd_site import EXAMPLE
 from relayctl.flash import manifest as flash_manifest, stamp
 from tests.flash.flashkit import micropython_esp32  # noqa: F401  (fixture)

@@ -13,7 +13,7 @@ from telethon.network.connection.tcpabridged import AbridgedPacketCodec
 from telethon.network.connection.tcpintermediate import IntermediatePacketCodec, RandomizedIntermediatePacketCodec
 from telethon.network.connection.tcpmtproxy import MTProxyIO
 
-from relay import config, mtproto as M
+from relay import config, mtproto as M, runtime
 from tests.mtproto import peers
 
 PLAIN = os.urandom(16)
@@ -26,7 +26,7 @@ DOMAIN = "www.example.com"
 def make_proxy(**kw):
     secrets = [M.Secret("plain", PLAIN), M.Secret("dd", DD), M.Secret("ee", EE, DOMAIN.encode()),
                M.Secret("ee", EE2, b"other.example")]
-    return M.Proxy(secrets, os.urandom, **kw)
+    return M.Proxy(secrets, os.urandom, aes_ctr=runtime.aes_ctr, **kw)
 
 
 def feed_split(hs, data, split):
@@ -114,7 +114,7 @@ DD_ONLY = [M.Secret("dd", DD)]
 
 def decide(secrets, data):
     """Feed byte by byte -> (bytes fed when a Refused came, its reason, its head), or None while undecided."""
-    hs = M.Proxy(secrets, os.urandom).handshake(None)
+    hs = M.Proxy(secrets, os.urandom, aes_ctr=runtime.aes_ctr).handshake(None)
     for i in range(len(data)):
         for ev in hs.feed(data[i : i + 1]):
             if isinstance(ev, M.Refused):
@@ -146,11 +146,11 @@ def test_decided_on_the_fewest_bytes(secrets, data, at):
 @pytest.mark.parametrize("secrets,data", [(EE_ONLY, b"\x16"), (EE_ONLY, b"\x16\x03\x01\x02\x00\x01"),
                                           (DD_ONLY, b"G"), (DD_ONLY, b"GE"), (DD_ONLY, b"\x01" * 63)])
 def test_undecided_until_it_stops_then_handed_over_whole(secrets, data):
-    hs = M.Proxy(secrets, os.urandom).handshake(None)
+    hs = M.Proxy(secrets, os.urandom, aes_ctr=runtime.aes_ctr).handshake(None)
     assert hs.feed(data) == []
     evs = hs.expire()  # the handshake timeout, or the client's end of data (eof)
     assert len(evs) == 1 and evs[0].reason == "incomplete" and evs[0].head == data
-    assert M.Proxy(secrets, os.urandom).handshake(None).eof()[0].head == b""  # connected, said nothing
+    assert M.Proxy(secrets, os.urandom, aes_ctr=runtime.aes_ctr).handshake(None).eof()[0].head == b""  # connected, said nothing
 
 
 def test_after_the_server_hello_there_is_nothing_to_hand_over():
@@ -162,9 +162,9 @@ def test_after_the_server_hello_there_is_nothing_to_hand_over():
 def test_retired_secret_accepted_until_its_time():
     old = M.Secret("dd", DD, until=1800000000)
     header, _, _ = MTProxyIO.init_header(DD, 2, RandomizedIntermediatePacketCodec)
-    assert isinstance(M.Proxy([old], os.urandom).handshake(1800000000).feed(bytes(header))[0], M.Accepted)
+    assert isinstance(M.Proxy([old], os.urandom, aes_ctr=runtime.aes_ctr).handshake(1800000000).feed(bytes(header))[0], M.Accepted)
     header, _, _ = MTProxyIO.init_header(DD, 2, RandomizedIntermediatePacketCodec)
-    ev = M.Proxy([old], os.urandom).handshake(1800000001).feed(bytes(header))[0]
+    ev = M.Proxy([old], os.urandom, aes_ctr=runtime.aes_ctr).handshake(1800000001).feed(bytes(header))[0]
     assert isinstance(ev, M.Refused) and ev.reason == "secret"
 
 
@@ -272,7 +272,7 @@ def test_fake_tls_uptime_timestamp_accepted():
 
 
 def test_tls_hello_without_ee_secret_is_no_client():
-    p = M.Proxy([M.Secret("plain", PLAIN)], os.urandom)
+    p = M.Proxy([M.Secret("plain", PLAIN)], os.urandom, aes_ctr=runtime.aes_ctr)
     ev = p.handshake(None).feed(peers.client_hello(EE, DOMAIN))[0]
     assert isinstance(ev, M.Refused) and ev.reason == "protocol"  # 16 03 01 02: no obfuscated2 client starts so
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from relayctl.build import build_board
+from relayctl.images import build_board
 from tests.helpers.origin import DNSServer
 from tests.helpers.relayproc import free_port
 from tests.helpers.tlsmask import PAGE, TLSSite

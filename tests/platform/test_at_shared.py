@@ -1,5 +1,6 @@
-"""The firmware's AT subset (relay/platform/at.py) agrees with the host tool's modem code
-(relayctl/modem/at.py, families.py) wherever both speak: one AT knowledge, two copies."""
+"""The firmware's AT subset (relay/platform/at.py) and the host tool's modem code (relayctl/modem/at.py,
+families.py): one set of tables (the host imports the firmware's), and functions that agree wherever
+both speak (the host's use `re`, the firmware's the MicroPython subset)."""
 
 import pytest
 
@@ -8,21 +9,19 @@ from relayctl.modem import at as host
 from relayctl.modem import families
 
 
-def test_final_codes_and_urc_prefixes_are_the_hosts():
-    assert fw.FINAL_OK == host.FINAL_OK and fw.FINAL_ERROR == host.FINAL_ERROR
-    assert fw.URC_PREFIXES == host.URC_PREFIXES
-
-
-def test_cme_sentences_are_the_hosts():
+def test_the_host_uses_the_firmwares_tables():
+    """The same objects, not copies: an edit on one side cannot leave the other behind."""
+    assert host.FINAL_OK is fw.FINAL_OK and host.FINAL_ERROR is fw.FINAL_ERROR
+    assert host.URC_PREFIXES is fw.URC_PREFIXES
+    assert families.RAT_ACT is fw.RAT_ACT
     for code, text in fw.CME.items():
-        assert host.CME_ERRORS[code] == text
+        assert host.CME_ERRORS[code] is text
 
 
 @pytest.mark.parametrize("fam", families.FAMILIES, ids=lambda f: f["name"])
-def test_family_commands_are_the_hosts(fam):
+def test_family_commands_are_the_firmwares(fam):
     mine = {f["name"]: f for f in fw.FAMILIES}[fam["name"]]
-    assert mine["rat"] == fam["rat"] and mine["roaming"] == fam["roaming"]
-    assert fw.RAT_ACT == families.RAT_ACT
+    assert fam["rat"] is mine["rat"] and fam["roaming"] is mine["roaming"]
 
 
 @pytest.mark.parametrize("maker,model", [("Quectel", "EC25"), ("SIMCOM INCORPORATED", "SIMCOM_SIM7600G-H"),

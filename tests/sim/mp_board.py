@@ -28,31 +28,8 @@ from pathlib import Path
 DEVBOOT = r'''
 import os, sys, vfs
 
-class FileBlockDev:
-    def __init__(self, path, bs=4096):
-        self.f = open(path, "r+b")
-        self.bs = bs
-        self.f.seek(0, 2)
-        self.size = self.f.tell()
-    def readblocks(self, n, buf, off=0):
-        self.f.seek(n * self.bs + off)
-        self.f.readinto(buf)
-    def writeblocks(self, n, buf, off=0):
-        self.f.seek(n * self.bs + off)
-        self.f.write(buf)
-    def ioctl(self, op, arg):
-        if op == 3:
-            self.f.flush()
-            return 0
-        if op == 4:
-            return self.size // self.bs
-        if op == 5:
-            return self.bs
-        if op == 6:
-            self.f.seek(arg * self.bs)
-            self.f.write(b"\xff" * self.bs)
-            return 0
-        return 0
+sys.path.insert(0, SIM)
+from fileblockdev import FileBlockDev
 
 vfs.mount(FileBlockDev(IMAGE), "/flash")
 os.chdir("/flash")
@@ -63,6 +40,9 @@ if RUN_MAIN:
     except (KeyboardInterrupt, SystemExit):
         pass
 '''
+
+
+SIM = str(Path(__file__).resolve().parent)  # fileblockdev.py
 
 
 def netns_available():
@@ -93,7 +73,7 @@ class MPBoard:
 
     def _spawn(self):
         boot = self.dir / f"devboot{self.boots}.py"
-        boot.write_text(f"IMAGE = {self.image!r}\nRUN_MAIN = {self.run_main!r}\n" + DEVBOOT)
+        boot.write_text(f"IMAGE = {self.image!r}\nRUN_MAIN = {self.run_main!r}\nSIM = {SIM!r}\n" + DEVBOOT)
         self.boots += 1
         argv = [self.micropython, "-X", "heapsize=16M", "-i", str(boot)]
         if netns_available():

@@ -2,10 +2,11 @@
 
 Input: lines a modem printed. Output: final-result decisions, unsolicited codes
 set aside, registration and signal values, and the per-family commands.
-A minimal copy of host_tools/relayctl/modem (at.py: final codes and URC rules;
-families.py: the roaming and radio-technology commands) in the MicroPython
-subset (no `re`, no f-strings with `!r`): tests/platform/test_at.py checks that
-the two stay equal where they overlap. Never touches the UART itself.
+Its tables (final codes, URC prefixes, +CME ERROR sentences, the families'
+radio-technology and roaming commands) are the host's too: relayctl/modem
+imports them. The functions are the host's in the MicroPython subset (no `re`,
+no f-strings with `!r`); tests/platform/test_at_shared.py checks that they
+agree. Never touches the UART itself.
 """
 
 FINAL_OK = ("OK", "CONNECT")

@@ -7,7 +7,6 @@ by skipped_keys(), so the device never sees a key it would refuse.
 """
 
 import json
-import sys
 
 from relayctl import paths
 from relayctl.boards.capacity import estimate
@@ -15,12 +14,7 @@ from relayctl.boards.capacity import estimate
 
 def core_config():
     """firmware/relay/config.py, the device's own checker."""
-    fw = str(paths.FIRMWARE)
-    if fw not in sys.path:
-        sys.path.insert(0, fw)
-    import relay.config
-
-    return relay.config
+    return paths.firmware_module("relay.config")
 
 
 def _core_keys():

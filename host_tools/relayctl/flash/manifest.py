@@ -1,7 +1,7 @@
 """A build's manifest.json as flashing needs it: the merged image, where it
 goes, where the filesystem sits inside it, and the hashes to check.
 
-Input: the directory `relayctl build` wrote (relayctl.build.build_board's
+Input: the directory `relayctl build` wrote (relayctl.images.build_board's
 manifest dict, also saved as manifest.json). Output: an Image. Every file is
 checked against its sha256 before anything is written to a board, so a copy
 damaged on the way to an offline laptop is caught on the table, not in the field.
@@ -124,7 +124,7 @@ def built(args, micropython=None):
             raise CliError(f"{out_dir}/manifest.json: cannot read ({e}): not a `relayctl build` output; build first")
         check_board(args.board, manifest, out_dir)
         return out_dir, manifest
-    from relayctl.build import build_board
+    from relayctl.images import build_board
 
     out_dir = Path(args.out or Path("build") / profile_name(args.board))  # under the current directory
     out.info(f"building {args.board} into {out_dir} ...")

@@ -15,7 +15,6 @@ caller is told which values were left out.
 import hashlib
 import json
 import secrets
-import sys
 import time
 
 from littlefs import LittleFS
@@ -38,11 +37,7 @@ def password(n):
 
 def schema_keys():
     """Dotted keys the firmware's config.json accepts (firmware/relay/config.py SCHEMA)."""
-    if str(paths.FIRMWARE) not in sys.path:
-        sys.path.insert(0, str(paths.FIRMWARE))
-    from relay import config
-
-    return {k[0] for k in config.SCHEMA}
+    return {k[0] for k in paths.firmware_module("relay.config").SCHEMA}
 
 
 def check_config(text):
@@ -69,7 +64,7 @@ def board_values(mac, base_ssid):
 def _mtproto(cfg, manifest, values):
     """This board's MTProto secret and clock floor into cfg -> (QR file path, svg) or None."""
     from relayctl.cmd_mtproto import make_secret
-    from relayctl.cmd_run import mtproto_link, qr_svg
+    from relayctl.links import mtproto_link, qr_svg
 
     mt = cfg.get("mtproto") or {}
     if not mt.get("enabled"):

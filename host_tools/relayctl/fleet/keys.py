@@ -9,7 +9,6 @@ import base64
 import hashlib
 import hmac
 import os
-import sys
 
 from relayctl import paths
 from relayctl.errors import CliError
@@ -20,12 +19,7 @@ MOSQUITTO_ITERATIONS = 101  # mosquitto_passwd's default for $7$ (PBKDF2-SHA512)
 
 def firmware_fleet():
     """firmware/relay/fleet.py: commands are signed by the very code relays check them with."""
-    fw = str(paths.FIRMWARE)
-    if fw not in sys.path:
-        sys.path.insert(0, fw)
-    import relay.fleet
-
-    return relay.fleet
+    return paths.firmware_module("relay.fleet")
 
 
 def new_key():

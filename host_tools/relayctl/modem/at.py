@@ -11,18 +11,14 @@ numeric error reports. It never decides what a modem should do; modem.py does.
 import re
 import time
 
+from relayctl import paths
 from relayctl.modem.transport import LineTimeout
 
-FINAL_OK = ("OK", "CONNECT")
-FINAL_ERROR = ("ERROR", "NO CARRIER", "BUSY", "NO ANSWER", "NO DIALTONE", "COMMAND NOT SUPPORT")
+_FW = paths.firmware_module("relay.platform.at")  # the firmware's AT tables: one copy for the board and the host
 
-# Unsolicited result codes: never part of an answer unless the command asked for them.
-URC_PREFIXES = (
-    "+CREG:", "+CGREG:", "+CEREG:", "+C5GREG:", "RING", "+CRING:", "+CLIP:", "+CMTI:", "+CMT:", "+CDS:",
-    "+CBM:", "+CGEV:", "+CTZV:", "+CTZE:", "+CIEV:", "+CPIN:", "+CUSD:", "+QIND:", "+QUSIM:", "+QSTK",
-    "+QNITZ:", "PB DONE", "SMS DONE", "RDY", "^BOOT:", "^RSSI:", "^HCSQ:", "^MODE:", "^SRVST:", "^SIMST:",
-    "^STIN:", "^NWTIME:", "^SYSSTART", "^DSFLOWRPT:", "*ATREADY:", "+CNSMOD:", "+CPSI:", "+STIN:",
-)
+FINAL_OK = _FW.FINAL_OK
+FINAL_ERROR = _FW.FINAL_ERROR
+URC_PREFIXES = _FW.URC_PREFIXES  # unsolicited result codes: never part of an answer unless the command asked
 
 # Seconds a command may take before we give up (manuals' "maximum response time").
 SLOW_COMMANDS = (
@@ -39,20 +35,15 @@ SLOW_COMMANDS = (
 )
 DEFAULT_TIMEOUT = 5.0
 
-# 3GPP TS 27.007 section 9.2: +CME ERROR codes, as a volunteer should read them.
-CME_ERRORS = {
+# 3GPP TS 27.007 section 9.2: +CME ERROR codes, as a volunteer should read them: the firmware's (those met
+# while bringing a SIM up) and the rest of the section.
+CME_ERRORS = dict(_FW.CME)
+CME_ERRORS.update({
     0: "phone failure",
     1: "no connection to phone",
-    3: "operation not allowed",
     4: "operation not supported",
     5: "PH-SIM PIN required (the modem is locked to another SIM)",
-    10: "SIM not inserted",
-    11: "SIM PIN required",
-    12: "SIM PUK required (the SIM is locked after three wrong PINs)",
-    13: "SIM failure",
-    14: "SIM busy (still starting; try again in a few seconds)",
     15: "SIM wrong",
-    16: "incorrect password (wrong PIN or PUK)",
     17: "SIM PIN2 required",
     18: "SIM PUK2 required",
     20: "memory full",
@@ -61,24 +52,18 @@ CME_ERRORS = {
     23: "memory failure",
     24: "text string too long",
     25: "invalid characters in text string",
-    30: "no network service",
     31: "network timeout",
-    32: "network not allowed, emergency calls only",
     40: "network personalisation PIN required (the modem is locked to an operator)",
     100: "unknown error",
     103: "illegal MS (the network rejected this SIM)",
     106: "illegal ME (the network rejected this modem)",
     107: "GPRS services not allowed for this SIM",
-    111: "PLMN not allowed (this network refuses the SIM)",
     112: "location area not allowed",
-    113: "roaming not allowed in this location area",
     132: "service option not supported",
-    133: "requested service option not subscribed (check the APN)",
     134: "service option temporarily out of order",
     148: "unspecified GPRS error",
-    149: "PDP authentication failure (check user and password)",
     150: "invalid mobile class",
-}
+})
 
 # 3GPP TS 27.005 section 3.2.5: +CMS ERROR codes (SMS commands).
 CMS_ERRORS = {

@@ -28,7 +28,10 @@ Sources (checked against the manuals' command descriptions):
 
 import re
 
+from relayctl import paths
 from relayctl.modem import signal as sig
+
+_FW = paths.firmware_module("relay.platform.at")  # radio technology and roaming commands: the firmware's tables
 
 
 def _ints(text):
@@ -103,13 +106,8 @@ QUECTEL = {
     "label": "Quectel EC25/EG25",
     "match": r"quectel",
     "pin_retries": ("AT+QPINC?", "+QPINC:", _qpinc),
-    "rat": {
-        "auto": 'AT+QCFG="nwscanmode",0,1',
-        "gsm": 'AT+QCFG="nwscanmode",1,1',
-        "umts": 'AT+QCFG="nwscanmode",2,1',
-        "lte": 'AT+QCFG="nwscanmode",3,1',
-    },
-    "roaming": {True: 'AT+QCFG="roamservice",2,1', False: 'AT+QCFG="roamservice",1,1'},
+    "rat": _FW.QUECTEL["rat"],
+    "roaming": _FW.QUECTEL["roaming"],
     "auth": 'AT+QICSGP=1,1,"{apn}","{user}","{password}",{auth}',
     "signal": ("AT+QCSQ", "+QCSQ:", _qcsq),
     "boot_urcs": ("RDY",),
@@ -121,8 +119,8 @@ SIMCOM = {
     "label": "SIMCom SIM7600",
     "match": r"simcom|sim7600|sim7500",
     "pin_retries": ("AT+SPIC", "+SPIC:", _spic),
-    "rat": {"auto": "AT+CNMP=2", "gsm": "AT+CNMP=13", "umts": "AT+CNMP=14", "lte": "AT+CNMP=38"},
-    "roaming": None,
+    "rat": _FW.SIMCOM["rat"],
+    "roaming": _FW.SIMCOM["roaming"],
     "auth": 'AT+CGAUTH=1,{auth},"{password}","{user}"',
     "signal": None,
     "boot_urcs": ("RDY",),
@@ -134,14 +132,8 @@ HUAWEI = {
     "label": "Huawei stick (AT mode)",
     "match": r"huawei",
     "pin_retries": ("AT^CPIN?", "^CPIN:", _hcpin),
-    "rat": {
-        "auto": 'AT^SYSCFGEX="00",3FFFFFFF,2,4,7FFFFFFFFFFFFFFF,,',
-        "gsm": 'AT^SYSCFGEX="01",3FFFFFFF,2,4,7FFFFFFFFFFFFFFF,,',
-        "umts": 'AT^SYSCFGEX="02",3FFFFFFF,2,4,7FFFFFFFFFFFFFFF,,',
-        "lte": 'AT^SYSCFGEX="03",3FFFFFFF,2,4,7FFFFFFFFFFFFFFF,,',
-    },
-    # acqorder "99" and band 40000000 mean "no change": only the roaming flag moves.
-    "roaming": {True: 'AT^SYSCFGEX="99",40000000,1,4,40000000,,', False: 'AT^SYSCFGEX="99",40000000,0,4,40000000,,'},
+    "rat": _FW.HUAWEI["rat"],
+    "roaming": _FW.HUAWEI["roaming"],  # acqorder "99" and band 40000000: "no change", only the roaming flag moves
     "auth": 'AT+CGAUTH=1,{auth},"{user}","{password}"',
     "signal": ("AT^HCSQ?", "^HCSQ:", _hcsq),
     "boot_urcs": ("^SYSSTART",),
@@ -163,8 +155,7 @@ GENERIC = {
 
 FAMILIES = (QUECTEL, SIMCOM, HUAWEI)
 
-# +COPS AcT for a manual operator choice restricted to one technology.
-RAT_ACT = {"gsm": 0, "umts": 2, "lte": 7}
+RAT_ACT = _FW.RAT_ACT  # +COPS AcT for a manual operator choice restricted to one technology
 
 
 def detect(manufacturer, model):

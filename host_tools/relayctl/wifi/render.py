@@ -9,7 +9,6 @@ redirected to the relay's transparent listener) and address-plan.txt. OpenWrt: t
 """
 
 import ipaddress
-import sys
 
 from relayctl import paths
 
@@ -79,11 +78,7 @@ def zero_tap_ranges(preset):
     """The IPv4 ranges the site's policy preset admits by address (firmware/relay/presets/*.txt, read by the
     device's own reader). A preset that admits everything ("open") still redirects only Telegram's: zero-tap
     is for the messenger; everything else takes the proxy settings."""
-    fw = str(paths.FIRMWARE)
-    if fw not in sys.path:
-        sys.path.insert(0, fw)
-    from relay.addr import parse_cidr  # noqa: F401  (the device's own parser, via load_preset)
-    from relay.policy import load_preset
+    load_preset = paths.firmware_module("relay.policy").load_preset
 
     def read(path):
         with open(path, encoding="utf-8") as f:

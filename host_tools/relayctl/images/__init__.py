@@ -28,7 +28,7 @@ from pathlib import Path
 from relayctl import boards, paths
 from relayctl.boards.capacity import estimate
 from relayctl.boards.render import check_config, config_json, dumps, skipped_keys
-from relayctl.build import esp32, fsimage, linux, mpy, pico
+from relayctl.images import esp32, fsimage, linux, mpy, pico
 from relayctl.errors import CliError
 from relayctl.fleet import site as fleet_site
 from relayctl.files import write_private
@@ -53,7 +53,7 @@ def _mtproto(r, cfg, notes, site_path=None):
     A secret made for a site file is written back into it ([mtproto] secrets), so the next build of the
     same inputs gives the same bytes; without a site file it is made afresh each build (and said so)."""
     from relayctl.cmd_mtproto import make_secret
-    from relayctl.cmd_run import mtproto_link, qr_svg
+    from relayctl.links import mtproto_link, qr_svg
 
     mt = cfg.get("mtproto")
     if not mt or not mt.get("enabled"):
