@@ -19,9 +19,12 @@ def test_an_unknown_day_resets_nothing():
 
 
 def test_a_reboot_with_the_clock_unset_keeps_the_saved_day():
-    d = _used(7).to_dict()
+    a = _used(7)
+    totals, phones = share.check_totals(a.totals()), a.phones()
+    phones["salt"] = "0123456789abcdef"
     b = share.Accounts(1000, 10000, 0, 0.5, 0.9)
-    b.load_dict(d, None)
+    b.load_totals(totals, None)
+    b.load_phones(share.check_phones(phones), None)  # share.phones_file, on a RAM disk
     assert b.day == 7 and b.left("k") == 400 and b.day_used == 600
     b.new_day(7)  # the clock is set: still that day
     assert b.left("k") == 400
