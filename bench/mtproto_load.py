@@ -25,9 +25,9 @@ proxy parses it on the direct path.
 
 mtprotoproxy (PyPI, alexbers; `mtprotoproxy.py` installed as a script) runs under
 `mtproto_load.py mtprotoproxy CONFIG DC_PORT`: its Telegram DC tables are replaced
-by 127.0.0.1:DC_PORT, its middle-proxy mode, time sync, IP discovery and masking are
-off, and asyncio.open_connection / urllib are wrapped to refuse any address that is
-not 127.0.0.1, so nothing it does leaves loopback.
+by 127.0.0.1:DC_PORT (or the DC_HOSTS given, loopback addresses), its middle-proxy
+mode, time sync, IP discovery and masking are off, and asyncio.open_connection / urllib
+are wrapped to refuse any address outside 127.0.0.0/8, so nothing it does leaves loopback.
 """
 
 import atexit
@@ -253,17 +253,25 @@ def _mtprotoproxy(port, workdir, fast):
     return [sys.executable, os.path.abspath(__file__), "mtprotoproxy", path, str(dc().port)], None, None
 
 
-def run_mtprotoproxy(conf_path, dc_port):
-    """Run mtprotoproxy.py's main() with every outside address replaced or refused."""
+def run_mtprotoproxy(conf_path, dc_port, dc_hosts=("127.0.0.1",) * 5):
+    """Run mtprotoproxy.py's main() with every outside address replaced or refused.
+    dc_hosts: the five DCs' addresses (loopback; the load model gives each DC its own)."""
     import asyncio
     import importlib.util
+    import ipaddress
     import urllib.request
 
     real_open = asyncio.open_connection
 
+    def loopback(host):
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False  # a name: refused, nothing is resolved
+
     async def loopback_only(host=None, port=None, **kw):
-        if host != "127.0.0.1":
-            raise OSError("bench: mtprotoproxy tried to reach %s:%s; only 127.0.0.1 is allowed" % (host, port))
+        if not loopback(host):
+            raise OSError("bench: mtprotoproxy tried to reach %s:%s; only loopback addresses are allowed" % (host, port))
         return await real_open(host, port, **kw)
 
     def no_urlopen(url, *a, **kw):
@@ -284,8 +292,8 @@ def run_mtprotoproxy(conf_path, dc_port):
     spec.loader.exec_module(mp)
     mp.init_config()
     mp.TG_DATACENTER_PORT = dc_port
-    mp.TG_DATACENTERS_V4 = ["127.0.0.1"] * 5
-    mp.TG_DATACENTERS_V6 = ["127.0.0.1"] * 5
+    mp.TG_DATACENTERS_V4 = list(dc_hosts)
+    mp.TG_DATACENTERS_V6 = list(dc_hosts)
     mp.TG_MIDDLE_PROXIES_V4 = {}
     mp.TG_MIDDLE_PROXIES_V6 = {}
     mp.my_ip_info = {"ipv4": None, "ipv6": None}  # init_ip_info() (ident.me, icanhazip) is never called
@@ -305,8 +313,8 @@ def run_mtprotoproxy(conf_path, dc_port):
             asyncio.set_event_loop(asyncio.new_event_loop())
     mp.try_setup_uvloop = setup_loop
     assert not mp.config.USE_MIDDLE_PROXY and not mp.config.MASK and not mp.config.GET_TIME_PERIOD
-    print("bench: mtprotoproxy %s, DCs 127.0.0.1:%d, crypto %s, loop %s" % (
-        mp.__file__, dc_port, mp.create_aes_ctr.__qualname__.split(".")[0], loop_name), flush=True)
+    print("bench: mtprotoproxy %s, DCs %s port %d, crypto %s, loop %s" % (
+        mp.__file__, ",".join(dc_hosts), dc_port, mp.create_aes_ctr.__qualname__.split(".")[0], loop_name), flush=True)
     mp.main()
 
 
@@ -405,5 +413,7 @@ if __name__ == "__main__":
         serve_dc(float(sys.argv[2]))
     elif len(sys.argv) == 4 and sys.argv[1] == "mtprotoproxy":
         run_mtprotoproxy(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "mtprotoproxy":
+        run_mtprotoproxy(sys.argv[2], int(sys.argv[3]), sys.argv[4].split(","))
     else:
-        sys.exit("usage: mtproto_load.py dc CAP | mtproto_load.py mtprotoproxy CONFIG DC_PORT (started by run.py)")
+        sys.exit("usage: mtproto_load.py dc CAP | mtproto_load.py mtprotoproxy CONFIG DC_PORT [DC_HOSTS] (started by run.py)")
