@@ -59,7 +59,8 @@ class MTProtoService:
         except runtime.CancelledError:
             pass
         finally:
-            self.relay._end(s)
+            if s.task is not None:  # a tunnel handed to the fast path ends in its own callback
+                self.relay._end(s)
 
 
 async def start_mtproto(relay):
@@ -153,19 +154,20 @@ async def _tunnel(relay, s, svc, ev):
         await up.send(ev.to_dc)
         s.timeout_ms = relay.idle_ms
         s.active = runtime.now_ms()
-        if relay.fast:  # the callback pump with the ciphers on the way: no task and no future per chunk
+        if relay.fast:  # the callback pump with the ciphers on the way, and no task once it runs
             conv_up, conv_down = ev.pipe.converters()
+            tap = _Tap(relay, c)
             # MTProto has no half-close: either side's EOF ends the tunnel, as on the task path
-            done = await runtime.fast_pump(s.conn, up, _Tap(relay, c), s, 0, _up_checked(relay, conv_up), conv_down,
-                                           False)
-            if done is not None:
+            if relay._detach(s, up, tap, _up_checked(relay, conv_up), conv_down, False, tap.done):
+                up = None  # the pump has it; tap.done ends the tunnel
                 return
         s.peer_task = runtime.create_task(_down(relay, s, up, ev.pipe, c))
         await _up(relay, s, up, ev.pipe, c)
     finally:
-        c[1] -= 1
-        up.close()
-        relay.tunnel_close(s)
+        if up is not None:
+            c[1] -= 1
+            up.close()
+            relay.tunnel_close(s)
 
 
 class _Tap:
@@ -181,6 +183,11 @@ class _Tap:
     def moved(self, s, n, down):
         self.relay.moved(s, n, down)
         self.c[3 if down else 2] += n
+
+    def done(self, pump, clean):
+        """The detached tunnel ended: count it closed, close the DC's side, end the session."""
+        self.c[1] -= 1
+        self.relay._detached_done(pump, clean)
 
 
 def _up_checked(relay, convert):

@@ -16,7 +16,8 @@ sys.implementation itself. Both backends offer the same small surface:
   set_buffer_size(n), raise_fd_limit(), heap_used(), rss_kib()
   fast_pump(client, upstream, tap, session, limit, up=None, down=None, half_close=True) -> clean?, or None (the
         runtime has no fast path); up/down: bytes -> bytes on the way (a cipher); half_close False: an EOF ends both ways
-  start_fast_pump(client, upstream, tap, session, limit, on_done) -> pump with .cancel(), or None
+  start_fast_pump(client, upstream, tap, session, limit, on_done, up=None, down=None, half_close=True) -> pump with
+        .cancel(), or None; the fast_pump with no task waiting on it: on_done(pump, clean) ends it
   connect_start(ip, port, done, beside=None) -> handle with .cancel(); done(conn, OSError or None) from the loop, or None
         (the runtime has no callback handshake); such a Conn also has watch(cb), unwatch(), recv_now(n), send_now(data)
   pipe(src, dst, limit, moved, session, down): one direction without per-chunk allocation, or None

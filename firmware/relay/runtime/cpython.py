@@ -496,12 +496,13 @@ def wall_time():
     return t if t >= _CLOCK_SANE else None
 
 
-def _start_fast_pump(client, upstream, tap, session, limit, on_done):
+def _start_fast_pump(client, upstream, tap, session, limit, on_done, up=None, down=None, half_close=True):
     """Relay a tunnel on loop callbacks with no task behind it; returns the pump (.cancel() stops it),
-    or None when a side is not a plain socket. on_done(pump, clean) is called once at the end."""
+    or None when a side is not a plain socket. on_done(pump, clean) is called once at the end.
+    up, down, half_close: as for fast_pump."""
     if type(client) is not Conn or type(upstream) is not Conn:
         return None
-    return _fastpump.start(client, upstream, tap, session, _bufsize, True, limit, on_done)
+    return _fastpump.start(client, upstream, tap, session, _bufsize, True, limit, on_done, (up, down), half_close)
 
 
 async def _fast_pump(client, upstream, tap, session, limit=0, up=None, down=None, half_close=True):
