@@ -295,8 +295,8 @@ async def listen_tcp(host, port, backlog, on_conn):
 async def connect_tcp(ip, port):
     loop = asyncio.get_running_loop()
     family = _family(ip)
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setblocking(False)
+    # the C socket, not socket.socket's wrapper: 40 bytes less per open tunnel, as accepted sockets have
+    sock = _socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK, 0)
     _nodelay(sock)
     try:
         await loop.sock_connect(sock, (socket.inet_ntop(family, ip), port))
@@ -487,7 +487,7 @@ def aes_ctr(key, iv):
 _MASK128 = (1 << 128) - 1
 _PARK_S = 1.0  # a cipher unused for this long gives its OpenSSL context back
 _hot = []  # the ciphers that hold a context now
-_park_timer = [None]
+_park_loop = [None]  # the loop a park run is scheduled on
 
 
 class _CTR:
@@ -496,16 +496,15 @@ class _CTR:
     An MTProto tunnel has four ciphers, and an OpenSSL context costs about 1 KiB: 10,000
     phones keep ~55,000 tunnels open, nearly all of them idle between messages, and their
     contexts alone would be 220 MiB. Idle, a cipher keeps its key and its position in the
-    stream (~170 bytes); used again, it makes a context positioned there (~3 us, against
+    stream (~150 bytes); used again, it makes a context positioned there (~4 us, against
     ~0.4 us to encrypt a 1 KiB message). A loop timer parks the contexts nobody used in the
     last _PARK_S, so a bulk transfer keeps its context and a chat's is made per message.
     """
 
-    __slots__ = ("key", "block", "pos", "ctx", "used")
+    __slots__ = ("kiv", "pos", "ctx", "used")
 
     def __init__(self, key, iv):
-        self.key = bytes(key)
-        self.block = int.from_bytes(iv, "big")  # the initial counter block
+        self.kiv = bytes(key) + bytes(iv)  # one object, not three: four ciphers per tunnel
         self.pos = 0  # bytes of keystream used so far
         self.ctx = None
         self.used = False
@@ -513,16 +512,14 @@ class _CTR:
     def _open(self):
         cipher, aes, ctr = _ctr_parts
         n = self.pos
-        ctx = cipher(aes(self.key), ctr(((self.block + (n >> 4)) & _MASK128).to_bytes(16, "big"))).encryptor()
+        kiv = self.kiv
+        block = (int.from_bytes(kiv[32:], "big") + (n >> 4)) & _MASK128
+        ctx = cipher(aes(kiv[:32]), ctr(block.to_bytes(16, "big"))).encryptor()
         if n & 15:
             ctx.update(bytes(n & 15))  # into the middle of a block
         self.ctx = ctx
         _hot.append(self)
-        if _park_timer[0] is None:
-            try:
-                _park_timer[0] = asyncio.get_running_loop().call_later(_PARK_S, _park)
-            except RuntimeError:
-                pass  # no loop (a test feeding mtproto.py): contexts stay, nothing parks them
+        _schedule_park()
         return ctx
 
     def update(self, data):
@@ -542,9 +539,19 @@ class _CTR:
         return ctx.update_into(data, buf)
 
 
+def _schedule_park():
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return  # no loop (a test feeding mtproto.py): contexts stay, nothing parks them
+    if _park_loop[0] is not loop:  # none scheduled, or on a loop that is gone
+        _park_loop[0] = loop
+        loop.call_later(_PARK_S, _park)
+
+
 def _park():
     """Drop the contexts of ciphers not used since the last run; come back while any remain."""
-    _park_timer[0] = None
+    _park_loop[0] = None
     keep = []
     for c in _hot:
         if c.used:
@@ -554,10 +561,7 @@ def _park():
             c.ctx = None
     _hot[:] = keep
     if keep:
-        try:
-            _park_timer[0] = asyncio.get_running_loop().call_later(_PARK_S, _park)
-        except RuntimeError:
-            pass
+        _schedule_park()
 
 
 def random_bytes(n):
