@@ -158,7 +158,7 @@ async def _tunnel(relay, s, svc, ev):
             conv_up, conv_down = ev.pipe.converters()
             tap = _Tap(relay, c)
             # MTProto has no half-close: either side's EOF ends the tunnel, as on the task path
-            if relay._detach(s, up, tap, _up_checked(relay, conv_up), conv_down, False, tap.done):
+            if relay._detach(s, up, tap, conv_up, conv_down, False, tap.done):
                 up = None  # the pump has it; tap.done ends the tunnel
                 return
         s.peer_task = runtime.create_task(_down(relay, s, up, ev.pipe, c))
@@ -184,23 +184,15 @@ class _Tap:
         self.relay.moved(s, n, down)
         self.c[3 if down else 2] += n
 
+    def refused(self, exc, down):
+        """The pump's converter refused the client's bytes (broken framing): count it; the tunnel ends."""
+        if isinstance(exc, M.MTProtoError):
+            self.relay.stats.refuse(R_PREFIX + "protocol")
+
     def done(self, pump, clean):
         """The detached tunnel ended: count it closed, close the DC's side, end the session."""
         self.c[1] -= 1
         self.relay._detached_done(pump, clean)
-
-
-def _up_checked(relay, convert):
-    """The client->DC converter, counting broken client framing before the pump ends the tunnel."""
-
-    def up(data):
-        try:
-            return convert(data)
-        except M.MTProtoError:
-            relay.stats.refuse(R_PREFIX + "protocol")
-            raise
-
-    return up
 
 
 async def _up(relay, s, up, pipe, c):
