@@ -299,7 +299,8 @@ def ping(r, ph):
 async def media_slot(r):
     cfg = r.cfg
     loop = r.loop
-    await asyncio.sleep(max(0.0, r.t0 + cfg["ramp"] - loop.time()) + random.uniform(0, 5))
+    # the slots start spread over the settling time (at most 5 s), so downloads do not end in step
+    await asyncio.sleep(max(0.0, r.t0 + cfg["ramp"] - loop.time()) + random.uniform(0, min(5.0, cfg["settle"])))
     while loop.time() < r.w1 and not r.stopping:
         idle = [ph for ph in r.phones if ph.conns and not ph.busy]
         if not idle:
