@@ -3,7 +3,7 @@
 Everything outside runtime/ calls these names and never checks
 sys.implementation itself. Both backends offer the same small surface:
 
-  const(x), now_ms(), ms_since(t), connect_error(oserror) -> reason, sleep_ms(ms), run(coro), create_task(coro),
+  const(x), now_ms(), ms_since(t), ms_diff(a, b), connect_error(oserror) -> reason, sleep_ms(ms), run(coro), create_task(coro),
   wait_for_ms(coro, ms), CancelledError, TimeoutError, Event,
   listen_tcp(host, port, backlog, on_conn) -> Listener (.close())
   connect_tcp(ip: bytes, port) -> Conn
@@ -57,6 +57,7 @@ raise_fd_limit = impl.raise_fd_limit
 sha256_hex = impl.sha256_hex
 connect_error = impl.connect_error
 ms_since = impl.ms_since
+ms_diff = impl.ms_diff
 read_file = impl.read_file
 stderr_write = impl.stderr_write
 stdout_write = impl.stdout_write

@@ -446,6 +446,11 @@ def ms_since(t):
     return now_ms() - t
 
 
+def ms_diff(a, b):
+    """a - b for two now_ms() readings."""
+    return a - b
+
+
 def stdout_write(text):
     sys.stdout.write(text)
     sys.stdout.flush()  # a supervisor reads the ready line through a pipe
