@@ -304,3 +304,18 @@ def test_micropython_boards_state_no_public_relay_figure(name):
 def test_core_speed_is_checked(tmp_path):
     p = write(tmp_path, "foo.toml", 'extends = "rpi-4"\n[chip]\ncore_speed = "fast"\n')
     assert problems(p) == [f"{p}:3: chip.core_speed: expected a whole number 0..10000, got \"fast\""]
+
+
+def test_a_1gib_linux_box_gets_limits_for_10000_phones(tmp_path):
+    """The memory estimate per CPython tunnel follows bench/phones.py (about 4 KiB measured, 8 KiB
+    allowed): a VPS-like profile with 1 GiB and enough descriptors renders limits that let 10,000
+    phones of 5.6 connections in, where 32 KiB per tunnel capped it at 16,384 tunnels (~2,900 phones)."""
+    from relayctl.boards.render import config_json
+
+    p = write(tmp_path, "vps.toml", 'extends = "linux-host"\n[capacity]\nram_kib = 1048576\nsockets = 131072\n'
+                                    "max_tunnels = 100000\nsessions = 100000\n")
+    r = boards.load(str(p))
+    est = estimate(r)
+    assert est.by_ram == 1048576 * 1024 // 2 // 8192 == 65536
+    assert est.tunnels == min(est.by_sockets, 65536) >= 10000 * 5.6
+    assert config_json(r)["limits"]["tunnels"] == est.tunnels

@@ -13,9 +13,12 @@ TUNNELS_PER_TELEGRAM_PHONE = 2
 RAM_SHARE = 0.5
 # Per-tunnel memory beside the read buffer: two sockets' state and objects.
 TUNNEL_OVERHEAD_BYTES = 3072
-# On CPython the read buffer is transient; what a tunnel keeps is asyncio's
-# transport buffers (up to 64 KiB high-water, usually far less) and objects.
-CPYTHON_TUNNEL_BYTES = 32768
+# On CPython the read buffer is transient; what a tunnel keeps is its sockets, the pump's objects
+# and, while a phone reads slower than its destination sends, one read of bytes in flight.
+# bench/phones.py measured ~4 KiB per MTProto tunnel (22 KiB per phone of 5.6 connections, RSS
+# growth at 1,762 phones); twice that leaves room for bytes in flight. (It was 32 KiB: a public
+# relay's 1 GiB then capped its tunnels at 16,384, some 2,900 phones.)
+CPYTHON_TUNNEL_BYTES = 8192
 
 
 class Capacity:
