@@ -128,23 +128,14 @@ def relay(runtime):
         from relayctl.cmd_run import relay_command
 
         d = dc()
-        cfg = {
-            "socks": {"enabled": True, "host": "127.0.0.1", "port": mtproto_load.free_port()},  # one listener must be on
-            "http": {"enabled": False},
-            "status": {"enabled": True, "host": "127.0.0.1", "port": status_port},
-            "guard": {"allow": ["127.0.0.0/8"]},
-            # every phone a tunnel per connection; the listen queue takes a phone's burst while
-            # the loop is busy with others
-            "limits": {"tunnels": 100000, "sessions": 100000, "backlog": 4096},
-            # replay_cache as boards/public.toml: at the default 4096 the filter is full within the ramp, and a
-            # full filter refuses about one real handshake in 3,500 as a replay (seen as handshake errors)
-            "mtproto": {"enabled": True, "host": "127.0.0.1", "port": port, "secrets": [secret_text(KIND[0])],
-                        "replay_cache": 1000000,
-                        "dcs": {str(i): ["%s:%d" % (W.DC_ADDRS[i - 1], d.port)] for i in W.DC_IDS}},
-        }
-        path = os.path.join(workdir, "relay-phones-%s-%d.json" % (runtime, port))
-        with open(path, "w") as f:
-            json.dump(cfg, f, indent=1)
+        # replay_cache as boards/public.toml: at the default 4096 the filter is full within the ramp, and a
+        # full filter refuses about one real handshake in 3,500 as a replay (seen as handshake errors).
+        # limits: a tunnel per phone connection, and a listen queue for a phone's burst while the loop is busy.
+        path = mtproto_load.relay_config(
+            os.path.join(workdir, "relay-phones-%s-%d.json" % (runtime, port)), port, status_port,
+            {"secrets": [secret_text(KIND[0])], "replay_cache": 1000000,
+             "dcs": {str(i): ["%s:%d" % (W.DC_ADDRS[i - 1], d.port)] for i in W.DC_IDS}},
+            {"tunnels": 100000, "sessions": 100000, "backlog": 4096})
         argv, env = relay_command(runtime, path, [])
         return argv, env, status_port
 
@@ -157,16 +148,9 @@ def mtprotoproxy():
     def start(port, status_port, workdir):
         d = dc()
         kind = KIND[0]
-        path = os.path.join(workdir, "mtprotoproxy-phones-%d.py" % port)
-        conf = {
-            "PORT": port, "USERS": {"bench": SECRET.hex()}, "AD_TAG": "", "USE_MIDDLE_PROXY": False,
-            "PREFER_IPV6": False, "LISTEN_ADDR_IPV4": "127.0.0.1", "LISTEN_ADDR_IPV6": "", "LISTEN_UNIX_SOCK": "",
-            "MASK": False, "MASK_HOST": "127.0.0.1", "MASK_PORT": 9, "TLS_DOMAIN": DOMAIN, "GET_TIME_PERIOD": 0,
-            "STATS_PRINT_PERIOD": 3600, "TLS_ONLY": kind == "ee", "SECURE_ONLY": kind != "plain",
-        }
-        with open(path, "w") as f:
-            for k, v in conf.items():
-                f.write("%s = %r\n" % (k, v))
+        path = mtproto_load.mtprotoproxy_config(os.path.join(workdir, "mtprotoproxy-phones-%d.py" % port), port,
+                                                SECRET, TLS_DOMAIN=DOMAIN, TLS_ONLY=kind == "ee",
+                                                SECURE_ONLY=kind != "plain")
         script = os.path.join(HERE, "mtproto_load.py")
         return [sys.executable, script, "mtprotoproxy", path, str(d.port), ",".join(W.DC_ADDRS)], None, None
 

@@ -30,24 +30,21 @@ import os
 import struct
 import sys
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
 
 from tests.mtproto.peers import client_hello  # noqa: E402  (the 517-byte ClientHello Telegram's apps send)
 
-TAG_INTERMEDIATE = b"\xee\xee\xee\xee"
-TAG_PADDED = b"\xdd\xdd\xdd\xdd"
-HEADER_LEN = 64
+from obfs2 import HEADER_LEN, TAG_INTERMEDIATE, TAG_PADDED, client_header, ctr, ctr_at, dc_keys  # noqa: E402, F401
+
 HEAD = struct.Struct("<cxxxII")  # kind, id, arg
 LEN = struct.Struct("<I")
 K_HELLO, K_PING, K_REPLY, K_PUSH, K_ACK, K_DOWNLOAD = b"H", b"P", b"R", b"U", b"A", b"D"
 MAGIC = b"relay-phones-end"  # 16 bytes after a download
 DC_IDS = (1, 2, 3, 4, 5)
 DC_ADDRS = ["127.0.2.%d" % i for i in DC_IDS]
-_RESERVED = (b"HEAD", b"POST", b"GET ", b"OPTI", TAG_INTERMEDIATE, TAG_PADDED, b"\x16\x03\x01\x02")
 TLS_CCS = b"\x14\x03\x03\x00\x01\x01"
 TLS_MAX = 16384
 
@@ -55,46 +52,6 @@ TLS_MAX = 16384
 def phone_addr(k):
     """Phone k's own loopback source address (0 <= k < 1,000,000), never 127.0.x.x."""
     return "127.%d.%d.%d" % (10 + k // 62500, (k // 250) % 250 + 1, k % 250 + 1)
-
-
-def ctr(key, iv):
-    return Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
-
-
-def ctr_at(key, iv, offset):
-    """AES-256-CTR positioned at byte `offset` of the stream keyed (key, iv)."""
-    block = (int.from_bytes(iv, "big") + offset // 16) % (1 << 128)
-    c = ctr(key, block.to_bytes(16, "big"))
-    c.update(bytes(offset % 16))
-    return c
-
-
-def client_header(tag, dc, secret=None):
-    """A phone's obfuscated2 header -> (64 bytes, (enc key, iv), (dec key, iv)).
-
-    secret None: the header a phone sends straight to a DC (key = h[8:40]); else the one it
-    sends to a proxy (key = SHA256(h[8:40] + secret)). Replies are keyed from h[8:56] reversed."""
-    while True:
-        h = bytearray(os.urandom(HEADER_LEN))
-        if h[0] != 0xEF and bytes(h[:4]) not in _RESERVED and bytes(h[4:8]) != bytes(4):
-            break
-    h[56:60] = tag
-    h[60:62] = struct.pack("<h", dc)
-    pre = bytes(h[8:56])
-    rev = pre[::-1]
-    if secret is None:
-        enc, dec = (pre[:32], pre[32:48]), (rev[:32], rev[32:48])
-    else:
-        enc = (hashlib.sha256(pre[:32] + secret).digest(), pre[32:48])
-        dec = (hashlib.sha256(rev[:32] + secret).digest(), rev[32:48])
-    sealed = ctr(*enc).update(bytes(h))
-    return bytes(h[:56]) + sealed[56:], enc, dec
-
-
-def dc_keys(h):
-    """The DC's side of a 64-byte header -> ((dec key, iv), (enc key, iv))."""
-    rev = h[8:56][::-1]
-    return (h[8:40], h[40:56]), (rev[:32], rev[32:48])
 
 
 def packet(tag, kind, ident, arg, size):
@@ -166,4 +123,5 @@ def ee_secret_text(key, domain):
     return "ee" + key.hex() + domain.encode().hex()
 
 
-__all__ = ["client_hello"]
+__all__ = ["client_hello", "client_header", "ctr", "ctr_at", "dc_keys", "HEADER_LEN", "TAG_INTERMEDIATE",
+           "TAG_PADDED"]
