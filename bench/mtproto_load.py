@@ -25,9 +25,9 @@ proxy parses it on the direct path.
 
 mtprotoproxy (PyPI, alexbers; `mtprotoproxy.py` installed as a script) runs under
 `mtproto_load.py mtprotoproxy CONFIG DC_PORT`: its Telegram DC tables are replaced
-by 127.0.0.1:DC_PORT, its middle-proxy mode, time sync, IP discovery and masking are
-off, and asyncio.open_connection / urllib are wrapped to refuse any address that is
-not 127.0.0.1, so nothing it does leaves loopback.
+by 127.0.0.1:DC_PORT (or the DC_HOSTS given, loopback addresses), its middle-proxy
+mode, time sync, IP discovery and masking are off, and asyncio.open_connection / urllib
+are wrapped to refuse any address outside 127.0.0.0/8, so nothing it does leaves loopback.
 """
 
 import atexit
@@ -41,20 +41,17 @@ import sys
 import sysconfig
 import time
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "host_tools"))
 
 import load  # noqa: E402
+import obfs2  # noqa: E402
 import procstat  # noqa: E402
+from obfs2 import TAG_INTERMEDIATE, TAG_PADDED, TAGS, ctr_at  # noqa: E402
 
 MiB = 1 << 20
-TAG_INTERMEDIATE = b"\xee\xee\xee\xee"
-TAG_PADDED = b"\xdd\xdd\xdd\xdd"
-TAGS = (b"\xef\xef\xef\xef", TAG_INTERMEDIATE, TAG_PADDED)
 REQ = struct.Struct("!cQ")  # op (D download, U upload), byte count
 ACK = struct.Struct("!QB")  # bytes the DC got, trailer ok
 REQ_OFF = 64  # the request follows the 64-byte header in the client's stream
@@ -62,37 +59,11 @@ MAGIC = b"relay-bench-end!"  # 16-byte trailer after the bulk bytes
 DC_ID = 2
 SECRET = os.urandom(16)  # one per bench run: the proxies are configured with it
 DC_LIFETIME = 3600  # the DC child exits by itself after this, whatever happens
-_RESERVED = (b"HEAD", b"POST", b"GET ", TAG_INTERMEDIATE, TAG_PADDED, b"\x16\x03\x01\x02")
-
-
-def ctr_at(key, iv, offset):
-    """AES-256-CTR positioned at byte `offset` of the stream keyed (key, iv)."""
-    block = (int.from_bytes(iv, "big") + offset // 16) % (1 << 128)
-    c = Cipher(algorithms.AES(key), modes.CTR(block.to_bytes(16, "big"))).encryptor()
-    c.update(bytes(offset % 16))
-    return c
 
 
 def client_header(secret, tag, dc):
-    """A client's obfuscated2 header for secret -> (64 bytes, (enc key, iv), (dec key, iv)).
-
-    From the published format: client->proxy key = SHA256(h[8:40] + secret), iv = h[40:56];
-    proxy->client the same over h[8:56] reversed; h[56:60] tag, h[60:62] DC id (int16 LE),
-    bytes 56..64 sent encrypted."""
-    import hashlib
-
-    while True:
-        h = bytearray(os.urandom(64))
-        if h[0] != 0xEF and bytes(h[:4]) not in _RESERVED and bytes(h[4:8]) != bytes(4):
-            break
-    h[56:60] = tag
-    h[60:62] = struct.pack("<h", dc)
-    pre = bytes(h[8:56])
-    rev = pre[::-1]
-    enc = (hashlib.sha256(pre[:32] + secret).digest(), pre[32:48])
-    dec = (hashlib.sha256(rev[:32] + secret).digest(), rev[32:48])
-    sealed = ctr_at(*enc, 0).update(bytes(h))
-    return bytes(h[:56]) + sealed[56:], enc, dec
+    """A client's obfuscated2 header for a proxy secret -> (64 bytes, (enc key, iv), (dec key, iv))."""
+    return obfs2.client_header(tag, dc, secret)
 
 
 def discard(s, n, deadline):
@@ -201,18 +172,10 @@ def relay(runtime, proto):
     def start(port, status_port, workdir):
         from relayctl.cmd_run import relay_command
 
-        cfg = {
-            "socks": {"enabled": True, "host": "127.0.0.1", "port": free_port()},  # one listener must be on
-            "http": {"enabled": False},
-            "status": {"enabled": True, "host": "127.0.0.1", "port": status_port},
-            "guard": {"allow": ["127.0.0.0/8"]},
-            "limits": {"tunnels": 4096, "tunnels_per_client": 4096, "sessions": 8192, "buffer": 262144},
-            "mtproto": {"enabled": True, "host": "127.0.0.1", "port": port, "secrets": [secret_text(proto)],
-                        "dcs": {str(i): ["127.0.0.1:%d" % dc().port] for i in range(1, 6)}},
-        }
-        path = os.path.join(workdir, "relay-mt-%s-%d.json" % (runtime, port))
-        with open(path, "w") as f:
-            json.dump(cfg, f, indent=1)
+        path = relay_config(os.path.join(workdir, "relay-mt-%s-%d.json" % (runtime, port)), port, status_port,
+                            {"secrets": [secret_text(proto)],
+                             "dcs": {str(i): ["127.0.0.1:%d" % dc().port] for i in range(1, 6)}},
+                            {"tunnels": 4096, "tunnels_per_client": 4096, "sessions": 8192, "buffer": 262144})
         argv, env = relay_command(runtime, path, [])
         return argv, env, status_port
 
@@ -240,30 +203,60 @@ def mtprotoproxy(fast=True):
 
 
 def _mtprotoproxy(port, workdir, fast):
-    path = os.path.join(workdir, "mtprotoproxy-%d.py" % port)
-    conf = {
-        "PORT": port, "USERS": {"bench": SECRET.hex()}, "AD_TAG": "", "USE_MIDDLE_PROXY": False,
-        "PREFER_IPV6": False, "LISTEN_ADDR_IPV4": "127.0.0.1", "LISTEN_ADDR_IPV6": "", "LISTEN_UNIX_SOCK": "",
-        "MASK": False, "MASK_HOST": "127.0.0.1", "MASK_PORT": 9, "TLS_DOMAIN": "localhost", "GET_TIME_PERIOD": 0,
-        "STATS_PRINT_PERIOD": 3600, "FAST_MODE": fast,
-    }
-    with open(path, "w") as f:
-        for k, v in conf.items():
-            f.write("%s = %r\n" % (k, v))
+    path = mtprotoproxy_config(os.path.join(workdir, "mtprotoproxy-%d.py" % port), port, SECRET, FAST_MODE=fast)
     return [sys.executable, os.path.abspath(__file__), "mtprotoproxy", path, str(dc().port)], None, None
 
 
-def run_mtprotoproxy(conf_path, dc_port):
-    """Run mtprotoproxy.py's main() with every outside address replaced or refused."""
+def mtprotoproxy_config(path, port, secret, **settings):
+    """Write mtprotoproxy's config file: 127.0.0.1:port, one user with secret, no middle proxy,
+    no masking, no time sync; settings override (FAST_MODE, TLS_DOMAIN, TLS_ONLY...). -> path"""
+    conf = {
+        "PORT": port, "USERS": {"bench": secret.hex()}, "AD_TAG": "", "USE_MIDDLE_PROXY": False,
+        "PREFER_IPV6": False, "LISTEN_ADDR_IPV4": "127.0.0.1", "LISTEN_ADDR_IPV6": "", "LISTEN_UNIX_SOCK": "",
+        "MASK": False, "MASK_HOST": "127.0.0.1", "MASK_PORT": 9, "TLS_DOMAIN": "localhost", "GET_TIME_PERIOD": 0,
+        "STATS_PRINT_PERIOD": 3600,
+    }
+    conf.update(settings)
+    with open(path, "w") as f:
+        for k, v in conf.items():
+            f.write("%s = %r\n" % (k, v))
+    return path
+
+
+def relay_config(path, port, status_port, mtproto, limits):
+    """Write the relay's config.json for an MTProto load: loopback only, guard open to 127.0.0.0/8. -> path"""
+    cfg = {
+        "socks": {"enabled": True, "host": "127.0.0.1", "port": free_port()},  # one listener must be on
+        "http": {"enabled": False},
+        "status": {"enabled": True, "host": "127.0.0.1", "port": status_port},
+        "guard": {"allow": ["127.0.0.0/8"]},
+        "limits": limits,
+        "mtproto": dict({"enabled": True, "host": "127.0.0.1", "port": port}, **mtproto),
+    }
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=1)
+    return path
+
+
+def run_mtprotoproxy(conf_path, dc_port, dc_hosts=("127.0.0.1",) * 5):
+    """Run mtprotoproxy.py's main() with every outside address replaced or refused.
+    dc_hosts: the five DCs' addresses (loopback; the load model gives each DC its own)."""
     import asyncio
     import importlib.util
+    import ipaddress
     import urllib.request
 
     real_open = asyncio.open_connection
 
+    def loopback(host):
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False  # a name: refused, nothing is resolved
+
     async def loopback_only(host=None, port=None, **kw):
-        if host != "127.0.0.1":
-            raise OSError("bench: mtprotoproxy tried to reach %s:%s; only 127.0.0.1 is allowed" % (host, port))
+        if not loopback(host):
+            raise OSError("bench: mtprotoproxy tried to reach %s:%s; only loopback addresses are allowed" % (host, port))
         return await real_open(host, port, **kw)
 
     def no_urlopen(url, *a, **kw):
@@ -284,8 +277,8 @@ def run_mtprotoproxy(conf_path, dc_port):
     spec.loader.exec_module(mp)
     mp.init_config()
     mp.TG_DATACENTER_PORT = dc_port
-    mp.TG_DATACENTERS_V4 = ["127.0.0.1"] * 5
-    mp.TG_DATACENTERS_V6 = ["127.0.0.1"] * 5
+    mp.TG_DATACENTERS_V4 = list(dc_hosts)
+    mp.TG_DATACENTERS_V6 = list(dc_hosts)
     mp.TG_MIDDLE_PROXIES_V4 = {}
     mp.TG_MIDDLE_PROXIES_V6 = {}
     mp.my_ip_info = {"ipv4": None, "ipv6": None}  # init_ip_info() (ident.me, icanhazip) is never called
@@ -305,8 +298,8 @@ def run_mtprotoproxy(conf_path, dc_port):
             asyncio.set_event_loop(asyncio.new_event_loop())
     mp.try_setup_uvloop = setup_loop
     assert not mp.config.USE_MIDDLE_PROXY and not mp.config.MASK and not mp.config.GET_TIME_PERIOD
-    print("bench: mtprotoproxy %s, DCs 127.0.0.1:%d, crypto %s, loop %s" % (
-        mp.__file__, dc_port, mp.create_aes_ctr.__qualname__.split(".")[0], loop_name), flush=True)
+    print("bench: mtprotoproxy %s, DCs %s port %d, crypto %s, loop %s" % (
+        mp.__file__, ",".join(dc_hosts), dc_port, mp.create_aes_ctr.__qualname__.split(".")[0], loop_name), flush=True)
     mp.main()
 
 
@@ -405,5 +398,7 @@ if __name__ == "__main__":
         serve_dc(float(sys.argv[2]))
     elif len(sys.argv) == 4 and sys.argv[1] == "mtprotoproxy":
         run_mtprotoproxy(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) == 5 and sys.argv[1] == "mtprotoproxy":
+        run_mtprotoproxy(sys.argv[2], int(sys.argv[3]), sys.argv[4].split(","))
     else:
-        sys.exit("usage: mtproto_load.py dc CAP | mtproto_load.py mtprotoproxy CONFIG DC_PORT (started by run.py)")
+        sys.exit("usage: mtproto_load.py dc CAP | mtproto_load.py mtprotoproxy CONFIG DC_PORT [DC_HOSTS] (started by run.py)")

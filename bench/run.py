@@ -43,10 +43,11 @@ sys.path.insert(0, HERE)
 import baseline  # noqa: E402
 import load  # noqa: E402
 import mtproto_load  # noqa: E402
+import phones  # noqa: E402
 import procstat  # noqa: E402
 from targets import BY_NAME, TARGETS  # noqa: E402
 
-SCENARIOS = ("bulk", "churn", "idle", "fanin", "shaped")
+SCENARIOS = ("bulk", "churn", "idle", "fanin", "shaped", "phones")
 
 
 def _get(*keys):
@@ -119,12 +120,16 @@ FIGURES = (
     Figure("shaped_heap_busy", "shaped: heap_used, bulk on B", "lower", _get("shaped", "heap_busy"),
            only="micropython"),
 )
+# issue 16's load model (phones.py); its "added" round trips are set by phones.derive from two targets
+FIGURES += tuple(Figure(key, label, better, _get(*path) if isinstance(path, tuple) else (path or (lambda scen: None)),
+                        only=only, info=info) for key, label, better, path, info, only in phones.FIGURES)
 FIG = {f.key: f for f in FIGURES}
 SCENARIO_OF = {"bulk": ("bulk_",), "churn": ("churn_",), "idle": ("idle_", "heap_"), "fanin": ("fanin_",),
-               "shaped": ("shaped_",)}
+               "shaped": ("shaped_",), "phones": ("phones_",)}
 GROUPS = (("compare", "Proxy figures"), ("shaped", "Shaped link (issue 7): 1 bulk + 9 interactive clients"),
           ("feature", "Relay with one feature on (bulk and churn only)"),
-          ("mtproto", "MTProto bulk (issue 8): obfuscated2 through the proxy to a stand-in DC on loopback"))
+          ("mtproto", "MTProto bulk (issue 8): obfuscated2 through the proxy to a stand-in DC on loopback"),
+          ("phones", "Telegram-like load (issue 16): phones through an MTProto proxy to a stand-in DC"))
 
 # the figures compared between proxies: of merit, not device-only, not of the shaped link
 RATIO_KEYS = [f.key for f in FIGURES if not f.info and f.only is None and not f.key.startswith(SCENARIO_OF["shaped"])]
@@ -143,7 +148,7 @@ RATIOS = (
     ("relay-mtproto-cpython", "mtprotoproxy-nofast"),
     ("relay-mtproto-dd-cpython", "mtprotoproxy-dd"),
     ("relay-mtproto-micropython", "relay-micropython"),
-)
+) + phones.RATIOS
 
 # The cost of a feature: (feature, target with it on, target with it off, figures).
 FEATURE_COSTS = (
@@ -177,7 +182,7 @@ GOALS = (
     ("shaped-cpython", "shaped_p99_x", "<=", 3.0, "issue 7: bulk <= 3x idle p99"),
     ("shaped-cpython-portable", "shaped_p99_x", "<=", 3.0, "issue 7: bulk <= 3x idle p99"),
     ("shaped-micropython", "shaped_p99_x", "<=", 3.0, "issue 7: bulk <= 3x idle p99"),
-)
+) + phones.GOALS
 
 FULL = {"bulk_mib": 1024, "churn_total": 20000, "churn_conc": 64, "idle_n": 2000, "idle_hold": 3.0,
         "fanin_n": 500, "fanin_mib": 1.0, "shaped_s": 8.0, "shaped_clients": 9, "shaped_msg": 200,
@@ -187,6 +192,12 @@ QUICK = {"bulk_mib": 32, "churn_total": 400, "churn_conc": 16, "idle_n": 100, "i
          "fanin_n": 20, "fanin_mib": 0.25, "shaped_s": 1.5, "shaped_clients": 9, "shaped_msg": 200,
          "shaped_interval": 0.05, "mt_mib": 16.0, "mt_mp_mib": 4.0, "cap": 15.0, "op_timeout": 5.0,
          "open_conc": 50, "reps": 1}
+# issue 16's load model (phones.py): phones, the MicroPython target's phones, seconds of ramp, settle and
+# measuring, the mean interval of messages, media download pace (B/s), phones per load process, secret kind
+FULL.update(phones=10000, phones_mp=100, phones_ramp=40.0, phones_settle=10.0, phones_measure=60.0, phones_mean=20.0,
+            phones_media_rate=262144, phones_per_proc=2500, phones_kind="ee")
+QUICK.update(phones=200, phones_mp=50, phones_ramp=4.0, phones_settle=2.0, phones_measure=8.0, phones_mean=20.0,
+             phones_media_rate=262144, phones_per_proc=2500, phones_kind="ee")
 START_TIMEOUT = 20.0  # seconds a proxy has to listen
 
 
@@ -226,6 +237,11 @@ def parse_args(argv):
             ap.error("unknown scenario %s; known: %s" % (s, ", ".join(SCENARIOS)))
     if not 1 <= a.shaped_clients <= 200:
         ap.error("--shaped-clients: 1 to 200 (their source addresses are 127.0.0.3 and up)")
+    if a.phones_kind not in ("ee", "dd", "plain"):
+        ap.error("--phones-kind: ee, dd or plain")
+    if not 1 <= a.phones <= 500000 or not 1 <= a.phones_mp <= 500000:
+        ap.error("--phones, --phones-mp: 1 to 500000")
+    phones.configure(a.phones_kind, any(t.start is not None for t in a.targets if t.proto == "phones"))
     return a
 
 
@@ -233,14 +249,21 @@ def say(*msg):
     print("[bench]", *msg, file=sys.stderr, flush=True)
 
 
+WANT_NOFILE = 262144  # the load model's 10,000 phones: ~56,000 connections, two descriptors each in the proxy
+
+
 def raise_nofile():
+    """Lift the descriptor limit for us and the processes we start: to the hard limit, and past it
+    up to WANT_NOFILE where we may (root)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY:
         hard = 1 << 20
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    except (ValueError, OSError):
-        pass
+    for want in (max(hard, WANT_NOFILE), hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            break
+        except (ValueError, OSError):
+            pass
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
@@ -266,6 +289,10 @@ class Proxy:
 
     def __init__(self, target, workdir, rep):
         self.target = target
+        self.proc = None
+        if target.start is None:  # no proxy: the load goes straight to its servers (phones-direct)
+            self.port = self.pid = self.status_port = None
+            return
         self.port = free_port()
         status = free_port() if target.relay_runtime else None
         argv, env, self.status_port = target.start(self.port, status, workdir)
@@ -285,6 +312,8 @@ class Proxy:
             time.sleep(0.05)
 
     def stop(self):
+        if self.proc is None:
+            return
         kids = [p for p in procstat.tree(self.pid) if p != self.pid]
         procstat.stop(self.proc)
         for pid in kids:  # children it started, if any outlived it
@@ -407,6 +436,7 @@ def summarise(a, runs):
         med[name]["errors"] = sum(r["errors"] for r in rs)
         med[name]["io"] = ",".join(sorted({r["io"] for r in rs if r.get("io")})) or None
         med[name]["other_cores_max"] = max([r["other_cores"] for r in rs if r["other_cores"] is not None] or [0])
+    phones.derive(med, list(med))
     ratios = {}
     for ours, peer in RATIOS:
         if ours in med and peer in med:
@@ -489,7 +519,8 @@ def report(a, runs, med, spread, ratios, costs, goals):
         keys = RATIO_KEYS
         rows = [["figure"] + list(ratios)]
         for k in keys:
-            rows.append([FIG[k].label] + [fmt(ratios[r][k]) for r in ratios])
+            if any(ratios[r][k] is not None for r in ratios):
+                rows.append([FIG[k].label] + [fmt(ratios[r][k]) for r in ratios])
         print(table(rows))
     if goals:
         print()
@@ -497,7 +528,7 @@ def report(a, runs, med, spread, ratios, costs, goals):
         rows = [["target", "figure", "value", "goal", "met"]]
         for g in goals:
             rows.append([g["target"], g["figure"], fmt(g["value"]), "%s %s" % (g["op"], g["reference"]),
-                         "yes" if g["met"] else "NO (%.2fx)" % g["margin"]])
+                         "yes" if g["met"] else "NO (%.2fx)" % g["margin"] if g["margin"] is not None else "NO"])
         print(table(rows))
 
 
@@ -548,6 +579,8 @@ def main(argv=None):
     t_all = time.monotonic()
     for rep in range(1, a.reps + 1):
         for t in targets:
+            if t.once and rep > 1:
+                continue
             say("round %d/%d: %s" % (rep, a.reps, t.name))
             t0 = time.monotonic()
             try:
@@ -560,7 +593,9 @@ def main(argv=None):
             spy = start_observer(a, t, proxy, workdir, rep)
             try:
                 status = relay_status(proxy.status_port)
-                if t.proto.startswith("mtproto"):
+                if t.proto == "phones":
+                    scen = phones.PhonesLoad(a, t, proxy.port, proxy.pid, proxy.status_port).run(plan[t.name])
+                elif t.proto.startswith("mtproto"):
                     scen = mtproto_load.MTLoad(a, t, proxy.port, proxy.pid).run(plan[t.name])
                 else:
                     scen = load.Load(a, t.proto, proxy.port, proxy.pid, proxy.status_port, t.load).run(plan[t.name])

@@ -29,6 +29,7 @@ from relayctl import paths  # noqa: E402
 from relayctl.cmd_run import relay_command  # noqa: E402
 
 import mtproto_load  # noqa: E402
+import phones  # noqa: E402
 
 # pproxy 2.7.9 imports uvloop whenever it can and then crashes at start with
 # uvloop 0.23 ("There is no current event loop"): keep it on stock asyncio,
@@ -161,7 +162,7 @@ def _with(*dicts):
 
 class Target:
     def __init__(self, name, what, proto, start, missing, relay_runtime=None, scenarios=STANDARD,
-                 group="compare", load=None):
+                 group="compare", load=None, once=False):
         self.name = name
         self.what = what  # one line for the table
         self.proto = proto  # what the load speaks to it: socks5 or http (CONNECT)
@@ -171,6 +172,7 @@ class Target:
         self.scenarios = scenarios  # the scenarios it runs (others are left out for it)
         self.group = group  # the table it is reported in
         self.load = load or {}  # options for the load: link_rate (the relay's), source_rate (the sink's pacing)
+        self.once = once  # run in the first round only (a long load whose figures need no median)
 
 
 TARGETS = (
@@ -220,6 +222,17 @@ TARGETS = (
            mtproto_load.mtprotoproxy(), mtproto_load.mtprotoproxy_missing, None, ("bulk",), "mtproto"),
     Target("mtprotoproxy-nofast", "mtprotoproxy 1.0.6, plain secret, FAST_MODE off (AES both ways, as the relay)",
            "mtproto", mtproto_load.mtprotoproxy(False), mtproto_load.mtprotoproxy_missing, None, ("bulk",), "mtproto"),
+    # issue 16: the Telegram-like load model (phones.py), the same load and secret kind through each
+    Target("phones-direct", "the phones straight to the stand-in DC, no proxy: the baseline round trips", "phones",
+           None, lambda: None, None, ("phones",), "phones", once=True),
+    Target("phones-relay-cpython", "Relay's MTProto listener on CPython", "phones",
+           phones.relay("cpython"), relay_missing("cpython", ("mtproto.enabled",)), "cpython", ("phones",), "phones",
+           once=True),
+    Target("phones-mtprotoproxy", "mtprotoproxy 1.0.6 with its defaults (FAST_MODE on), the same secret kind",
+           "phones", phones.mtprotoproxy(), mtproto_load.mtprotoproxy_missing, None, ("phones",), "phones", once=True),
+    Target("phones-relay-micropython", "Relay's MTProto listener on the MicroPython unix port (--phones-mp phones)", "phones",
+           phones.relay("micropython"), relay_missing("micropython", ("mtproto.enabled",)), "micropython",
+           ("phones",), "phones", {"phones_param": "phones_mp"}, once=True),
 )
 
 BY_NAME = {t.name: t for t in TARGETS}

@@ -184,7 +184,8 @@ class MTProtoService:
         except runtime.CancelledError:
             pass
         finally:
-            self.relay._end(s)
+            if s.task is not None:  # a tunnel handed to the fast path ends in its own callback
+                self.relay._end(s)
 
     def as_dict(self):
         out = []

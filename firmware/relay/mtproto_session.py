@@ -95,20 +95,21 @@ async def _tunnel(relay, s, svc, ev, first_n=0):
         await up.send(ev.to_dc)
         s.timeout_ms = relay.idle_ms
         s.active = runtime.now_ms()
-        if relay.fast:  # the callback pump with the ciphers on the way: no task and no future per chunk
+        if relay.fast:  # the callback pump with the ciphers on the way, and no task once it runs
             conv_up, conv_down = ev.pipe.converters()
+            tap = _Tap(relay, c)
             # MTProto has no half-close: either side's EOF ends the tunnel, as on the task path
-            done = await runtime.fast_pump(s.conn, up, _Tap(relay, c), s, 0, _up_checked(relay, conv_up), conv_down,
-                                           False)
-            if done is not None:
+            if relay._detach(s, up, tap, conv_up, conv_down, False, tap.done):
+                up = None  # the pump has it; tap.done ends the tunnel
                 return
         s.peer_task = runtime.create_task(_down(relay, s, up, ev.pipe, c))
         await _up(relay, s, up, ev.pipe, c)
     finally:
-        c[1] -= 1
-        relay.tunnel_close(s)  # counted free at once; the socket waits for its reader to stop
-        await _stop_peer(s)
-        up.close()
+        if up is not None:  # else the fast pump has it, and tap.done ends the tunnel
+            c[1] -= 1
+            relay.tunnel_close(s)  # counted free at once; the socket waits for its reader to stop
+            await _stop_peer(s)
+            up.close()
 
 
 async def _stop_peer(s):
@@ -141,18 +142,15 @@ class _Tap:
         self.relay.moved(s, n, down)
         self.c[3 if down else 2] += n
 
+    def refused(self, exc, down):
+        """The pump's converter refused the client's bytes (broken framing): count it; the tunnel ends."""
+        if isinstance(exc, M.MTProtoError):
+            self.relay.stats.refuse(R_PREFIX + "protocol")
 
-def _up_checked(relay, convert):
-    """The client->DC converter, counting broken client framing before the pump ends the tunnel."""
-
-    def up(data):
-        try:
-            return convert(data)
-        except M.MTProtoError:
-            relay.stats.refuse(R_PREFIX + "protocol")
-            raise
-
-    return up
+    def done(self, pump, clean):
+        """The detached tunnel ended: count it closed, close the DC's side, end the session."""
+        self.c[1] -= 1
+        self.relay._detached_done(pump, clean)
 
 
 async def _up(relay, s, up, pipe, c):

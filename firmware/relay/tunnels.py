@@ -28,13 +28,16 @@ class Tunnels:
         pump.s.peer_task = None  # over already: nothing for _end to cancel
         self._end(pump.s)
 
-    def _detach(self, s, up):
+    def _detach(self, s, up, tap=None, up_xform=None, down_xform=None, half_close=True, on_done=None):
         """Hand the tunnel to the fast path's loop callbacks and let this task end: an idle tunnel
-        then costs no task and no coroutine frames. False where the runtime cannot."""
+        then costs no task and no coroutine frames. False where the runtime cannot.
+        tap: the accounting (default the relay); up_xform, down_xform, half_close: as runtime.fast_pump's;
+        on_done(pump, clean): called at the end instead of the default (which closes up and ends s)."""
         if not self.fast or runtime.start_fast_pump is None:
             return False
         sh = self.sharing
-        p = runtime.start_fast_pump(s.conn, up, self, s, sh.quantum if sh is not None else 0, self._detached_done)
+        p = runtime.start_fast_pump(s.conn, up, tap or self, s, sh.quantum if sh is not None else 0,
+                                    on_done or self._detached_done, up_xform, down_xform, half_close)
         if p is None:
             return False
         s.timeout_ms = self.idle_ms

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from relayctl import boards, out, paths
 from relayctl.boards import schema
-from relayctl.boards.capacity import estimate
+from relayctl.boards.capacity import estimate, public_estimate
 from relayctl.errors import CliError
 
 
@@ -76,6 +76,11 @@ def _show(args):
     out.info(f"  carries   {est.sentence()}")
     for reason in est.reasons:
         out.info(f"            {reason}")
+    pub = public_estimate(r)
+    if pub is not None:  # a Linux board: what it carries reached over the internet, beside what its radio holds
+        out.info(f"  public    {pub.sentence()}, limited by {pub.binding}")
+        for reason in pub.reasons:
+            out.info(f"            {reason}")
     if r["wifi.interface"]:
         out.info(f"  wifi      {r['wifi.interface']} {'/'.join(r['wifi.bands'])} GHz, {r['wifi.address']} in {r['wifi.subnet']},"
                  f" about {r['capacity.wifi_clients']} clients")

@@ -165,3 +165,45 @@ def test_quick_engine_cost_beside_the_direct_path(tmp_path):
         assert r["complete"] and r["cpu_s_per_GiB"] > 0 and r["added_rtt_ms"] is not None, r
     assert eng["paths"]["direct"]["complete"]
     assert "Uplink engines on loopback" in out.stdout and "iodine: not measured" in out.stdout
+
+
+PHONES = ("phones-direct", "phones-relay-cpython", "phones-relay-micropython")
+
+
+def test_quick_phones_load_model(tmp_path):
+    """Issue 16's load model in miniature: 20 phones (MicroPython 10) from their own 127.x addresses,
+    ee handshakes, messages both ways, a download (whose trailer proves the ciphers stayed aligned),
+    straight to the DC and through the relay on both runtimes (and mtprotoproxy when installed)."""
+    only = PHONES + ("phones-mtprotoproxy",)
+    out = subprocess.run([sys.executable, str(BENCH), "--quick", "--scenarios", "phones", "--only", ",".join(only),
+                          "--phones", "20", "--phones-mp", "10", "--phones-ramp", "2", "--phones-settle", "1",
+                          "--phones-measure", "3", "--phones-mean", "1", "--phones-media-rate", str(4 << 20),
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=150, cwd=ROOT,
+                         env=dict(os.environ))
+    assert out.returncode == 0, out.stderr[-2000:]
+    (path,) = tmp_path.glob("bench-*.json")
+    res = json.loads(path.read_text())
+    ran = [n for n in only if n in res["targets"]]
+    assert set(PHONES) <= set(ran), res.get("skipped")
+    if "phones-mtprotoproxy" not in ran:
+        assert "mtprotoproxy is not installed" in res["skipped"]["phones-mtprotoproxy"]
+    for name in ran:
+        (run,) = res["targets"][name]["runs"]
+        assert run["errors"] == 0, (name, run["scenarios"])
+        ph = run["scenarios"]["phones"]
+        n = 10 if "micropython" in name else 20
+        assert ph["kind"] == "ee" and ph["phones"] == ph["phones_up"] == n, ph
+        assert ph["conns_up"] == ph["conns_wanted"] >= 4 * n  # 4-7 each, all up
+        assert ph["samples"] > 0 and 0 < ph["p50_ms"] <= ph["p99_ms"]
+        assert ph["pushes_answered"] > 0  # the DC's updates came back acknowledged
+        assert ph["downloads"] >= 1  # and a media download arrived whole, its trailer aligned
+        if name != "phones-direct":
+            assert isinstance(ph["rss_kib_per_phone"], (int, float)) and ph["cpu_s_per_kphone_min"] >= 0
+    med = res["medians"]
+    # what the relay adds is read against the direct run of the same phone count, and only that
+    assert isinstance(med["phones-relay-cpython"]["phones_added_p99_ms"], (int, float))
+    assert med["phones-relay-micropython"]["phones_added_p99_ms"] is None
+    assert med["phones-relay-micropython"]["phones_heap_per_phone"] is not None
+    assert med["phones-relay-cpython"]["phones_heap_per_phone"] is None
+    assert "Telegram-like load (issue 16)" in out.stdout
+    assert {g["figure"] for g in res["goals"]} >= {"phones_added_p99_ms", "phones_rss_mib", "phones_errors"}

@@ -281,3 +281,72 @@ def test_boards_list_columns_line_up():
 def test_verb_help_keeps_its_usage_lines_apart(verb, line):
     text = relayctl(verb, "--help").stdout
     assert any(x.startswith(line) for x in text.splitlines()), text
+
+
+def test_boards_show_states_public_relay_capacity_beside_the_radio():
+    """A Linux board: what its radio holds, and what the public-relay load model says it carries."""
+    res = relayctl("boards", "show", "rpi-4")
+    assert res.returncode == 0, res.stderr
+    assert "carries   about 2048 tunnels, about 8 phones running Telegram" in res.stdout
+    assert "the radio associates about 8 phones" in res.stdout
+    lines = res.stdout.splitlines()
+    (i,) = [n for n, ln in enumerate(lines) if ln.startswith("  public ")]
+    # 8192 sockets (LimitNOFILE) at two per connection and 5.6 connections per phone: 730
+    assert lines[i] == ("  public    about 730 phones as a public MTProto relay (an estimate from bench/phones.py's "
+                        "load), limited by sockets")
+    assert lines[i + 1].strip().startswith("CPU: about 1182 (")  # 13 % of the reference core's 9091
+    assert "13 % of it" in lines[i + 1]
+    assert lines[i + 2].strip().startswith("memory: about 22667 (")
+    assert lines[i + 3].strip().startswith("sockets: about 730 (8192 sockets")
+
+
+def test_public_capacity_scales_with_core_speed(tmp_path):
+    from relayctl.boards.capacity import phones_per_reference_core, public_estimate
+
+    ref = round(phones_per_reference_core())
+    p = write(tmp_path, "vps.toml", 'extends = "linux-host"\n[chip]\ncore_speed = 50\n'
+                                    "[capacity]\nsockets = 150000\nram_kib = 4194304\n")
+    pub = public_estimate(boards.load(str(p)))
+    assert (pub.phones, pub.binding) == (round(ref * 50 / 100), "cpu")
+    p.write_text(p.read_text().replace("core_speed = 50", "core_speed = 200"))
+    pub = public_estimate(boards.load(str(p)))
+    assert pub.by_cpu == 2 * ref and pub.binding == "sockets"  # twice as fast: the descriptors bind first
+    assert pub.phones == int((150000 - 2) / (2 * 5.6))  # SOCKS and HTTP listen
+
+
+def test_public_capacity_without_a_rated_core_says_so():
+    pub = estimate_public("openwrt")
+    assert pub.by_cpu is None and pub.binding == "sockets"
+    assert pub.reasons[0].startswith("CPU: not rated (set chip.core_speed")
+
+
+def estimate_public(name):
+    from relayctl.boards.capacity import public_estimate
+
+    return public_estimate(boards.load(name))
+
+
+@pytest.mark.parametrize("name", ["esp32-generic", "pico-w"])
+def test_micropython_boards_state_no_public_relay_figure(name):
+    assert estimate_public(name) is None
+    assert "public " not in relayctl("boards", "show", name).stdout
+
+
+def test_core_speed_is_checked(tmp_path):
+    p = write(tmp_path, "foo.toml", 'extends = "rpi-4"\n[chip]\ncore_speed = "fast"\n')
+    assert problems(p) == [f"{p}:3: chip.core_speed: expected a whole number 0..10000, got \"fast\""]
+
+
+def test_a_1gib_linux_box_gets_limits_for_10000_phones(tmp_path):
+    """The memory estimate per CPython tunnel follows bench/phones.py (about 4 KiB measured, 8 KiB
+    allowed): a VPS-like profile with 1 GiB and enough descriptors renders limits that let 10,000
+    phones of 5.6 connections in, where 32 KiB per tunnel capped it at 16,384 tunnels (~2,900 phones)."""
+    from relayctl.boards.render import config_json
+
+    p = write(tmp_path, "vps.toml", 'extends = "linux-host"\n[capacity]\nram_kib = 1048576\nsockets = 131072\n'
+                                    "max_tunnels = 100000\nsessions = 100000\n")
+    r = boards.load(str(p))
+    est = estimate(r)
+    assert est.by_ram == 1048576 * 1024 // 2 // 8192 == 65536
+    assert est.tunnels == min(est.by_sockets, 65536) >= 10000 * 5.6
+    assert config_json(r)["limits"]["tunnels"] == est.tunnels

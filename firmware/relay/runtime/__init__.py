@@ -3,7 +3,7 @@
 Everything outside runtime/ calls these names and never checks
 sys.implementation itself. Both backends offer the same small surface:
 
-  const(x), now_ms(), ms_since(t), connect_error(oserror) -> reason, sleep_ms(ms), run(coro), create_task(coro),
+  const(x), now_ms(), ms_since(t), ms_diff(a, b), connect_error(oserror) -> reason, sleep_ms(ms), run(coro), create_task(coro),
   wait_for_ms(coro, ms), CancelledError, TimeoutError, Event,
   listen_tcp(host, port, backlog, on_conn) -> Listener (.close()); out of descriptors it pauses, counted by accept_pauses()
   connect_tcp(ip: bytes, port) -> Conn
@@ -20,7 +20,8 @@ sys.implementation itself. Both backends offer the same small surface:
   read_file(path) -> bytes; write_file(path, data): whole, private to this user where the OS has users
   fast_pump(client, upstream, tap, session, limit, up=None, down=None, half_close=True) -> clean?, or None (the
         runtime has no fast path); up/down: bytes -> bytes on the way (a cipher); half_close False: an EOF ends both ways
-  start_fast_pump(client, upstream, tap, session, limit, on_done) -> pump with .cancel(), or None
+  start_fast_pump(client, upstream, tap, session, limit, on_done, up=None, down=None, half_close=True) -> pump with
+        .cancel(), or None; the fast_pump with no task waiting on it: on_done(pump, clean) ends it
   connect_start(ip, port, done, beside=None) -> handle with .cancel(); done(conn, OSError or None) from the loop, or None
         (the runtime has no callback handshake); such a Conn also has watch(cb), unwatch(), recv_now(n), send_now(data)
   pipe(src, dst, limit, moved, session, down): one direction without per-chunk allocation, or None
@@ -64,6 +65,7 @@ raise_fd_limit = impl.raise_fd_limit
 sha256_hex = impl.sha256_hex
 connect_error = impl.connect_error
 ms_since = impl.ms_since
+ms_diff = impl.ms_diff
 read_file = impl.read_file
 write_file = impl.write_file
 stderr_write = impl.stderr_write

@@ -10,7 +10,8 @@ Backpressure: a direction whose destination will not take more stops reading
 its source until the destination drains. Accounting goes through the tap
 (the relay): tap.moved(session, n, down) after every chunk, and
 tap.admit(session, n, down, waiter) when fair sharing is on, which may hand
-back a waiter: the direction then pauses until waiter.set() is called.
+back a waiter: the direction then pauses until waiter.set() is called. A tap may also
+have refused(exc, down): a transform raised exc and the tunnel ends.
 
 Only runtime/cpython.py imports this module.
 """
@@ -95,14 +96,15 @@ _ready = _Ready()
 
 
 class _Dir:
-    __slots__ = ("src", "dst", "sfd", "dfd", "down", "pending", "eof", "done", "pr", "pw", "inpipe", "paused", "moved",
-                 "queued", "xform")
+    __slots__ = ("pump", "src", "dst", "sfd", "dfd", "down", "pending", "eof", "done", "pr", "pw", "inpipe", "paused",
+                 "moved", "queued", "xform")
 
-    def __init__(self, src, dst, down, xform=None):
+    def __init__(self, pump, src, dst, sfd, dfd, down, xform=None):
+        self.pump = pump  # so the poller can be handed one shared function, not a bound method per socket
         self.src = src
         self.dst = dst
-        self.sfd = src.fileno()
-        self.dfd = dst.fileno()
+        self.sfd = sfd  # descriptor numbers: the two directions share their int objects
+        self.dfd = dfd
         self.down = down
         self.pending = None  # bytes read but not yet taken by dst
         self.eof = False
@@ -115,6 +117,12 @@ class _Dir:
         # bytes-like -> bytes-like on the way (MTProto's ciphers), or None: bytes pass as they are. It is
         # given a view of a shared buffer and may answer in one: both are reused for the next chunk.
         self.xform = xform
+
+
+def _readable(d):
+    """The poller's read callback for every direction (d.pump's): one function object for all tunnels,
+    where a bound method per socket would cost 64 bytes each of 100,000 sockets."""
+    d.pump._on_readable(d)
 
 
 class _Resume:
@@ -146,12 +154,14 @@ class FastPump:
         self.most = min(_PIPE_SIZE, limit or _PIPE_SIZE)  # bytes per splice
         self.on_done = None  # on_done(pump, clean) once, when both directions are done or one failed
         self.conns = None
-        self.up = _Dir(client, upstream, False, xforms[0])
-        self.dn = _Dir(upstream, client, True, xforms[1])
+        cfd = client.fileno()
+        ufd = upstream.fileno()
+        self.up = _Dir(self, client, upstream, cfd, ufd, False, xforms[0])
+        self.dn = _Dir(self, upstream, client, ufd, cfd, True, xforms[1])
         self.closed = False
         self.half_close = half_close  # False: the first EOF (with its bytes passed on) ends the tunnel
-        poller.want_read(self.up.sfd, self._on_readable, self.up)
-        poller.want_read(self.dn.sfd, self._on_readable, self.dn)
+        poller.want_read(cfd, _readable, self.up)
+        poller.want_read(ufd, _readable, self.dn)
         _turns.pumps += 1
 
     # -- reading -------------------------------------------------------------
@@ -208,7 +218,10 @@ class FastPump:
         self.tap.moved(self.s, n, d.down)
         try:
             data = d.xform(memoryview(_rbuf)[:n])
-        except Exception:  # noqa: BLE001 -- the transform refused the bytes (it counted why)
+        except Exception as e:  # noqa: BLE001 -- the transform refused the bytes: the tap may count why
+            refused = getattr(self.tap, "refused", None)
+            if refused is not None:
+                refused(e, d.down)
             return self._finish(False)
         if self.tap.sharing is not None and not self._admitted(d, n):
             d.pending = bytes(data)
@@ -233,7 +246,7 @@ class FastPump:
         if self.closed or not d.paused:
             return
         d.paused = False
-        self.poller.want_read(d.sfd, self._on_readable, d)
+        self.poller.want_read(d.sfd, _readable, d)
         if d.pr >= 0:
             self._splice_out(d)  # what waited in the pipe
             return
@@ -275,7 +288,7 @@ class FastPump:
         if d.eof:
             self._shut(d)
         else:
-            self.poller.want_read(d.sfd, self._on_readable, d)
+            self.poller.want_read(d.sfd, _readable, d)
 
     # -- splice ----------------------------------------------------------------
 

@@ -421,6 +421,11 @@ def ms_since(t):
     return time.ticks_diff(time.ticks_ms(), t)
 
 
+def ms_diff(a, b):
+    """a - b for two now_ms() readings (ticks wrap)."""
+    return time.ticks_diff(a, b)
+
+
 def stdout_write(text):
     sys.stdout.write(text)
 

@@ -13,9 +13,12 @@ TUNNELS_PER_TELEGRAM_PHONE = 2
 RAM_SHARE = 0.5
 # Per-tunnel memory beside the read buffer: two sockets' state and objects.
 TUNNEL_OVERHEAD_BYTES = 3072
-# On CPython the read buffer is transient; what a tunnel keeps is asyncio's
-# transport buffers (up to 64 KiB high-water, usually far less) and objects.
-CPYTHON_TUNNEL_BYTES = 32768
+# On CPython the read buffer is transient; what a tunnel keeps is its sockets, the pump's objects
+# and, while a phone reads slower than its destination sends, one read of bytes in flight.
+# bench/phones.py measured ~4 KiB per MTProto tunnel (22 KiB per phone of 5.6 connections, RSS
+# growth at 1,762 phones); twice that leaves room for bytes in flight. (It was 32 KiB: a public
+# relay's 1 GiB then capped its tunnels at 16,384, some 2,900 phones.)
+CPYTHON_TUNNEL_BYTES = 8192
 
 
 class Capacity:
@@ -79,3 +82,69 @@ def estimate(r):
         c.binding = "wifi_clients"
         c.reasons.append(f"the radio associates about {c.wifi_clients} phones")
     return c
+
+
+# -- as a public relay: the Telegram-like load model of issue 16 ------------------------------------
+#
+# bench/phones.py drives N phones through one relay process: 4-7 MTProto connections each (ee
+# secret), a message with a reply every ~20 s each way, 5 % of the phones downloading media at
+# 2 Mbit/s. Its figures for the CPython fast path, on its reference machine (a 2-vCPU Xeon VM at
+# 2.6 GHz, CPython 3.11, uvloop; bench/README.md), are the constants below. A board's CPU is
+# scaled from that machine's one core by chip.core_speed, an estimate in the profile.
+MODEL_CONNS_PER_PHONE = 5.6  # connections a phone keeps through the relay (4-7, plus a download's)
+MODEL_CPU_S_PER_KPHONE_MIN = 3.3  # relay CPU seconds per 1,000 phones per minute on the reference core
+MODEL_RSS_KIB_PER_PHONE = 22  # relay memory growth per phone
+MODEL_RSS_BASE_MIB = 25  # the relay's memory before the first phone
+# Share of one core the estimate lets the load take: one relay process uses one core, and
+# handshake bursts and round-trip times need the rest.
+CPU_BUDGET = 0.5
+
+
+class PublicCapacity:
+    def __init__(self):
+        self.phones = 0
+        self.by_cpu = None  # None: chip.core_speed not rated
+        self.by_ram = 0
+        self.by_sockets = 0
+        self.binding = ""
+        self.reasons = []
+
+    def sentence(self):
+        return f"about {self.phones} phones as a public MTProto relay (an estimate from bench/phones.py's load)"
+
+    def as_dict(self):
+        return {"phones": self.phones, "by_cpu": self.by_cpu, "by_ram": self.by_ram, "by_sockets": self.by_sockets,
+                "limited_by": self.binding}
+
+
+def phones_per_reference_core():
+    """Phones one relay process carries on the reference machine's core within CPU_BUDGET."""
+    return CPU_BUDGET * 60 * 1000 / MODEL_CPU_S_PER_KPHONE_MIN
+
+
+def public_estimate(r):
+    """Phones the board carries as a public relay (a Linux board running CPython), or None."""
+    if r["runtime"] != "cpython":
+        return None
+    p = PublicCapacity()
+    speed = r["chip.core_speed"]
+    spare = max(r["capacity.sockets"] - listeners(r), 0)
+    p.by_sockets = int(spare / (2 * MODEL_CONNS_PER_PHONE))
+    ram_mib = r["capacity.ram_kib"] * RAM_SHARE / 1024 - MODEL_RSS_BASE_MIB
+    p.by_ram = max(int(ram_mib * 1024 / MODEL_RSS_KIB_PER_PHONE), 0)
+    limits = [(p.by_sockets, "sockets"), (p.by_ram, "ram")]
+    if speed:
+        ref = round(phones_per_reference_core())
+        p.by_cpu = round(ref * speed / 100)
+        limits.append((p.by_cpu, "cpu"))
+        p.reasons.append(f"CPU: about {p.by_cpu} (the reference core carries {ref} in {CPU_BUDGET:.0%} of its time; "
+                         f"chip.core_speed puts this one at {speed} % of it)")
+    else:
+        p.reasons.append("CPU: not rated (set chip.core_speed, the core's speed in % of bench/phones.py's "
+                         "reference core, to include it)")
+    p.reasons.append(f"memory: about {p.by_ram} (half of {r['capacity.ram_kib']} KiB RAM, "
+                     f"{MODEL_RSS_KIB_PER_PHONE} KiB per phone after {MODEL_RSS_BASE_MIB} MiB)")
+    p.reasons.append(f"sockets: about {p.by_sockets} ({r['capacity.sockets']} sockets, two per connection, "
+                     f"{MODEL_CONNS_PER_PHONE} connections per phone; capacity.sockets sets LimitNOFILE)")
+    p.phones, p.binding = min(limits)
+    return p

@@ -47,6 +47,9 @@ FIELDS = (
     _f("chip.name", REQUIRED, v.one_of(*CHIPS), "board", "system on chip; the ESP32 family must match the firmware file"),
     _f("chip.mpy_arch", "none", v.one_of(*MPY_ARCHS), "board", "mpy-cross -march for the chip (none: bytecode only)"),
     _f("chip.psram_kib", 0, v.integer(0, 1 << 24), "board", "external PSRAM in KiB (0: none)"),
+    _f("chip.core_speed", 0, v.integer(0, 10000), "board",
+       "one core's speed in % of the core bench/phones.py measured the public load on (an estimate; "
+       "scales `boards show`'s public-relay figure; 0: not rated)"),
     # flash (MicroPython boards)
     _f("flash.size", 0, v.size, "board", "flash chip size in bytes (0: not a MicroPython flash board)"),
     _f("flash.bootloader_offset", 0, v.size, "board", "where the firmware file (bootloader first) is written"),
