@@ -77,7 +77,8 @@ def table(wheel, date):
         else:
             plmns[plmn] = name
     return {"source": PACKAGE, "version": version, "date": date,
-            "note": "ITU-T E.212 and Wikipedia via the PyPI package mcc-mnc-p1; regenerate with `make mccmnc`",
+            "note": ("ITU-T E.212 and Wikipedia via the PyPI package mcc-mnc-p1 (AGPL-3.0; only its facts are taken: "
+                     "codes, countries, operator names); date: when the table was taken; regenerate with `make mccmnc`"),
             "mcc": dict(sorted(countries.items())), "plmn": dict(sorted(plmns.items()))}
 
 
