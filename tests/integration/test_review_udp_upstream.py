@@ -1,0 +1,47 @@
+"""review-fw: a relay that chains through an upstream (an engine, another relay, the mesh) must not send
+its phones' UDP straight out of its own uplink.
+
+udp_session.Association._up resolves and sends every datagram directly (relay.resolve, then
+runtime.udp_send on the relay's own socket), whatever upstream.proxies says. On a relay whose uplink
+is censored (issue 18: the engines exist because DPI sees plain traffic), a Telegram call then goes
+to Telegram's servers in the clear from the relay's own address, the names are looked up through
+the censor's resolver, and the censor learns what the relay is. The association must either carry
+the datagram through the upstream or refuse UDP (REP_COMMAND) while tunnels go through one.
+"""
+
+import socket
+import struct
+
+from tests.helpers.origin import UDPEcho
+from tests.integration.test_proxy import socks5_request
+
+import pytest
+
+
+@pytest.mark.xfail(strict=True, reason="review-fw: UDP ASSOCIATE bypasses upstream.proxies and goes out directly")
+def test_udp_does_not_bypass_the_upstream(runtime, start_relay):
+    echo = UDPEcho()
+    try:
+        far = start_relay("cpython")  # the upstream: an engine's SOCKS port, or another relay
+        relay = start_relay(runtime, {"upstream": {"proxies": [f"socks5://127.0.0.1:{far.socks}"]}})
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        u.settimeout(2)
+        ctl, reply = socks5_request(relay.socks, b"\x05\x03\x00\x01\x7f\x00\x00\x01" + struct.pack(">H", u.getsockname()[1]))
+        try:
+            if reply[:2] != b"\x05\x00":
+                return  # refused while tunnels go through an upstream: nothing leaves around it
+            relay_udp = (socket.inet_ntoa(reply[4:8]), struct.unpack(">H", reply[8:10])[0])
+            u.sendto(b"\x00\x00\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", echo.port) + b"call", relay_udp)
+            try:
+                back = u.recvfrom(65535)[0]
+            except socket.timeout:
+                back = b""
+            went_via_upstream = far.status_json()["udp_datagrams"] > 0
+            assert not back or went_via_upstream, (
+                "the datagram reached its destination from the relay itself, not through the upstream: %r" % back)
+        finally:
+            ctl.close()
+            u.close()
+    finally:
+        echo.close()
