@@ -7,7 +7,7 @@ mode-0600 files (systemd hands them to the engine as credentials). relay_upstrea
 config.json pairs that chain the relay through them, in the site's order.
 """
 
-from relayctl.engines import client, engines_of
+from relayctl.engines import client, engines_of, env_file
 
 STATE = "/var/lib/relay-engine"
 # Where Debian and OpenWrt put the programs
@@ -48,7 +48,7 @@ def _procd(e, launch):
              "\tprocd_set_param command " + " ".join(launch.argv)]
     if launch.env:
         lines.append("\t. /opt/relay/engines/%s.env" % e.name)
-        lines.append("\tprocd_set_param env " + " ".join(f"{k}=${k}" for k in launch.env))
+        lines.append("\tprocd_set_param env " + " ".join(f'"{k}=${k}"' for k in launch.env))  # one word each
     lines += ["\tprocd_set_param respawn 3600 10 0", "\tprocd_set_param stdout 1", "\tprocd_set_param stderr 1",
               "\tprocd_close_instance", "}", ""]
     return "\n".join(lines)
@@ -74,7 +74,7 @@ def bundle_files(r):
         for name, text in launch.files.items():
             out[name] = (text, 0o600)
         if launch.env:
-            out[f"{e.name}.env"] = ("".join(f"{k}={v}\n" for k, v in launch.env.items()), 0o600)
+            out[f"{e.name}.env"] = (env_file(launch.env), 0o600)  # systemd reads it; procd's script sources it
         if r["linux.service"] == "systemd":
             out[f"relay-engine-{e.name}.service"] = (_systemd(e, launch, confdir), 0o644)
         else:
