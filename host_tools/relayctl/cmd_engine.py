@@ -36,7 +36,7 @@ def load_engines(site):
     errors = [p for p in r.errors if str(p.path) == str(site) or Path(p.path).resolve() == Path(site).resolve()]
     if errors:
         raise CliError("\n".join(str(p) for p in errors) + f"\n{len(errors)} problem(s) in {site}", 2)
-    return r, engines_of(r["uplink.engine"])
+    return r, engines_of(r["uplink.engine"], site)
 
 
 def _pick(engines, kind, name):

@@ -97,3 +97,28 @@ def test_the_boards_iodine_gets_its_password_whole(tmp_path, board):
     init = eng / "relay-engine-iodine.init"
     if init.exists():  # procd: the value goes on as one word
         assert 'procd_set_param env "IODINE_PASS=$IODINE_PASS"' in init.read_text(), init.read_text()
+
+
+def test_a_trojan_ca_is_found_beside_the_site_file_and_a_missing_one_is_one_line(tmp_path):
+    """ca = "far-ca.pem" means the file beside the site file (as fleet.ca_file does), wherever relayctl runs;
+    a missing one is a one-line error naming the key, not a FileNotFoundError traceback."""
+    from tests.engines.censorlab import self_signed
+
+    sitedir = tmp_path / "site"
+    sitedir.mkdir()
+    self_signed(sitedir / "far-ca.pem", sitedir / "far-key.pem", "far.example")
+    site = sitedir / "site.toml"
+    site.write_text('[[uplink.engine]]\nkind = "trojan"\nserver = "127.0.0.1"\npassword = "p"\nca = "far-ca.pem"\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = relayctl("build", "rpi-4", "--site", str(site), "--out", "out", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    with tarfile.open(elsewhere / "out" / "relay-rpi-4.tar.gz") as tar:
+        pem = tar.extractfile("relay-rpi-4/engines/trojan-ca.pem").read()
+    assert pem == (sitedir / "far-ca.pem").read_bytes()
+
+    (sitedir / "far-ca.pem").unlink()
+    r = relayctl("build", "rpi-4", "--site", str(site), "--out", "out2", cwd=elsewhere)
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "far-ca.pem" in r.stderr and "ca" in r.stderr, r.stderr
+    assert not (elsewhere / "out2" / "relay-rpi-4.tar.gz").exists()

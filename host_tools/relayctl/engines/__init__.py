@@ -225,6 +225,13 @@ def check_entries(v):
     return out
 
 
-def engines_of(values):
-    """Engine objects from the checked uplink.engine value."""
-    return [Engine(d) for d in values or []]
+def engines_of(values, site_path=None):
+    """Engine objects from the checked uplink.engine value. site_path: a relative `ca` is the file beside
+    the site file (as fleet.ca_file is), wherever relayctl runs."""
+    out = [Engine(d) for d in values or []]
+    if site_path:
+        base = os.path.dirname(os.path.abspath(site_path))
+        for e in out:
+            if getattr(e, "ca", "") and not os.path.isabs(e.ca):
+                e.ca = os.path.join(base, e.ca)
+    return out

@@ -8,6 +8,7 @@ config.json pairs that chain the relay through them, in the site's order.
 """
 
 from relayctl.engines import client, engines_of, env_file
+from relayctl.errors import CliError
 
 STATE = "/var/lib/relay-engine"
 # Where Debian and OpenWrt put the programs
@@ -55,17 +56,20 @@ def _procd(e, launch):
 
 
 def bundle_files(r):
-    engines = engines_of(r["uplink.engine"])
+    engines = engines_of(r["uplink.engine"], r.site.path if r.site is not None else None)
     if not engines or r["linux.service"] == "none":
         return {}
     confdir = f"{r['linux.prefix']}/engines"
     out = {}
     for e in engines:
         if getattr(e, "ca", ""):  # a self-signed far end: its certificate travels in the bundle
-            from pathlib import Path
-
             pem = f"{e.name}-ca.pem"
-            out[pem] = (Path(e.ca).read_text(), 0o600)
+            try:
+                with open(e.ca, encoding="utf-8") as f:
+                    out[pem] = (f.read(), 0o600)
+            except (OSError, UnicodeDecodeError) as err:
+                raise CliError(f"uplink.engine {e.name}: ca: cannot read {e.ca} ({getattr(err, 'strerror', None) or err}); "
+                               "give the far end's certificate (PEM), relative to the site file", 2)
             e.ca = (f"/run/credentials/relay-engine-{e.name}.service/{pem}" if r["linux.service"] == "systemd"
                     else f"{confdir}/{pem}")
         launch = client.launch(e, confdir, STATE, paths=_board_path)
