@@ -77,7 +77,11 @@ def secret_kind(secret):
     """-> (kind, domain or None) of a secret as config.json writes it."""
     s = secret.strip().lower()
     if s.startswith("ee") and len(s) > 34:
-        return "ee", bytes.fromhex(s[34:]).decode("ascii", "replace")
+        try:
+            return "ee", bytes.fromhex(s[34:]).decode("ascii", "replace")
+        except ValueError:
+            raise CliError(f"mtproto.secrets: {secret}: the domain after the 34-character ee secret is not hex; "
+                           "make a new one with `relayctl mtproto secret --tls DOMAIN`", 2)
     return ("dd" if s.startswith("dd") and len(s) == 34 else "plain"), None
 
 
