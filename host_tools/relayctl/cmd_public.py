@@ -334,8 +334,11 @@ def write_cards(links, out_dir):
     """One card per tg://proxy link: card-N.html (QR as embedded PNG), card-N.png (the QR alone), index.html."""
     import base64
     import html
+    import io
 
     import segno
+
+    from relayctl.files import write_private
 
     from relayctl.cmd_cards import qr_png
 
@@ -352,8 +355,11 @@ def write_cards(links, out_dir):
                 'font-size:9pt}</style></head><body><div class="card"><h2>Telegram</h2>'
                 f'<img class="qr-mtproto" alt="tg://proxy" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
                 f'<p><code class="mtproto-link">{html.escape(lnk)}</code></p>{steps}</div></body></html>\n')
-        (d / f"card-{i}.html").write_text(page, encoding="utf-8")
-        segno.make(lnk, error="m").save(str(d / f"card-{i}.png"), scale=10, border=4)
+        # the secret is on the card: owner-only, as relayctl cards writes its cards
+        write_private(d / f"card-{i}.html", page)
+        buf = io.BytesIO()
+        segno.make(lnk, error="m").save(buf, kind="png", scale=10, border=4)
+        write_private(d / f"card-{i}.png", buf.getvalue())
         names.append(f"card-{i}")
     index = "".join(f'<iframe src="{n}.html" style="width:100%;height:160mm;border:0"></iframe>' for n in names)
     (d / "index.html").write_text(f'<!doctype html><meta charset="utf-8"><title>Relay cards</title>{index}',

@@ -44,3 +44,16 @@ def test_fleet_with_a_missing_ca_file_is_one_line(tmp_path):
     r = relayctl("fleet", "--broker", "127.0.0.1:1", "--ca", str(tmp_path / "fleet-ca.pem"), "--once")
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
     assert "fleet-ca.pem" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_public_cards_are_private_like_every_card(config, tmp_path):
+    """A card carries the relay's MTProto secret (whoever holds it can use the relay, or show a censor what it
+    is): owner-only, as `relayctl cards` writes its cards."""
+    import stat
+
+    out = tmp_path / "cards"
+    r = relayctl("public", "cards", "--config", config(), "--out", str(out), "--server", "relay.example.org")
+    assert r.returncode == 0, r.stderr
+    made = sorted(out.glob("card-*"))  # index.html only frames them
+    assert made
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in made if stat.S_IMODE(p.stat().st_mode) & 0o077} == {}
