@@ -36,7 +36,7 @@ def load_engines(site):
     errors = [p for p in r.errors if str(p.path) == str(site) or Path(p.path).resolve() == Path(site).resolve()]
     if errors:
         raise CliError("\n".join(str(p) for p in errors) + f"\n{len(errors)} problem(s) in {site}", 2)
-    return r, engines_of(r["uplink.engine"])
+    return r, engines_of(r["uplink.engine"], site)
 
 
 def _pick(engines, kind, name):
@@ -59,12 +59,12 @@ def keep_secret(site, index, key, value):
     """Write key = value into the site's index-th [[uplink.engine]] table, keeping everything else."""
     import tomlkit
 
+    from relayctl import sitefile
+
     path = Path(site)
     doc = tomlkit.parse(path.read_text(encoding="utf-8"))
     doc["uplink"]["engine"][index][key] = value
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
-    tmp.replace(path)  # an interrupted write leaves the old file whole
+    sitefile.write(path, tomlkit.dumps(doc))  # whole or not at all, and private: it holds the site's secrets
 
 
 def run(args):
@@ -78,11 +78,10 @@ def run(args):
         out.info(f"made a password for {e.name} and kept it in {args.site} (the relay uses the same one)")
     files = server.render(e, args.listen)
     if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
+        from relayctl.files import write_private
+
         for name, text in files.items():
-            p = args.out / name
-            p.write_text(text)
-            p.chmod(0o600)  # they hold the engine's secret
+            write_private(args.out / name, text)  # they hold the engine's secret: never readable by others
         out.info(f"wrote {', '.join(files)} to {args.out}")
     else:
         for name, text in files.items():

@@ -82,21 +82,10 @@ def _fleet_key(vals, given=None):
 
 
 def split_broker(text, default_port):
-    """HOST, HOST:PORT, [IPv6] or [IPv6]:PORT -> (host, port)."""
-    host, port = text, default_port
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest.startswith(":"):
-            port = rest[1:]
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    try:
-        port = int(port)
-    except ValueError:
-        port = 0
-    if not host or not 0 < port < 65536:
-        raise CliError(f"--broker {text}: expected HOST[:PORT] with a port 1..65535", 2)
-    return host, port
+    """HOST, HOST:PORT, [IPv6] or [IPv6]:PORT -> (host, port), read as the relay reads fleet.broker."""
+    from relayctl import hostport
+
+    return hostport.split(text, default_port, "--broker")
 
 
 def _connect(args, vals, site_path):

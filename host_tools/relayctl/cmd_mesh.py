@@ -71,6 +71,26 @@ def _get(host, timeout):
         return json.loads(r.read())
 
 
+def _sane(st):
+    """A relay's status as this view reads it, or None when it is not a mesh relay's (an older firmware, an
+    error page, another program on the port): that relay is shown as not answering, the others still are."""
+    if not isinstance(st, dict) or not isinstance(st.get("mesh"), dict):
+        return None
+    m = dict(st["mesh"])
+    for key in ("relays", "neighbours"):
+        items = m.get(key)
+        m[key] = [x for x in items if isinstance(x, dict) and isinstance(x.get("address"), str)] \
+            if isinstance(items, list) else []
+    if not isinstance(m.get("carrier"), dict):
+        m["carrier"] = None
+    if not isinstance(m.get("phones"), int):
+        m["phones"] = 0
+    out = dict(st, mesh=m)
+    if not isinstance(out.get("uplink"), dict):
+        out["uplink"] = None
+    return out
+
+
 def collect(host, timeout):
     """{relay address: its status, or None when it did not answer}, starting at host."""
     try:
@@ -78,7 +98,8 @@ def collect(host, timeout):
     except (urllib.error.URLError, OSError, ValueError) as e:
         raise CliError(f"cannot read http://{host}/api/status: {getattr(e, 'reason', e)}; is the relay's status "
                        "listener on its mesh address (port 8081), and is this computer in the mesh or on that relay?")
-    m = first.get("mesh")
+    first = _sane(first)
+    m = first and first["mesh"]
     if not m:
         raise CliError(f"{host} answers but is not in a mesh (no \"mesh\" in its status); check its config.json's mesh.*")
     port = host.rsplit(":", 1)[1] if host.count(":") == 1 else "8081"
@@ -87,7 +108,7 @@ def collect(host, timeout):
 
     def one(addr):
         try:
-            return addr, _get(f"{addr}:{port}", timeout)
+            return addr, _sane(_get(f"{addr}:{port}", timeout))
         except (urllib.error.URLError, OSError, ValueError):
             return addr, None
 

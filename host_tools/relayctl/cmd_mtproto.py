@@ -19,11 +19,11 @@ import secrets
 import time
 import urllib.error
 import urllib.request
-from urllib.parse import urlencode
 
 from relayctl import out
 from relayctl.errors import CliError
 from relayctl.cmd_run import read_config
+from relayctl.links import proxy_link
 
 DEFAULT_SERVER = "192.168.4.1"  # wifi.address's default in config.json
 DEFAULT_PORT = 8443  # mtproto.port's default
@@ -77,12 +77,12 @@ def secret_kind(secret):
     """-> (kind, domain or None) of a secret as config.json writes it."""
     s = secret.strip().lower()
     if s.startswith("ee") and len(s) > 34:
-        return "ee", bytes.fromhex(s[34:]).decode("ascii", "replace")
+        try:
+            return "ee", bytes.fromhex(s[34:]).decode("ascii", "replace")
+        except ValueError:
+            raise CliError(f"mtproto.secrets: {secret}: the domain after the 34-character ee secret is not hex; "
+                           "make a new one with `relayctl mtproto secret --tls DOMAIN`", 2)
     return ("dd" if s.startswith("dd") and len(s) == 34 else "plain"), None
-
-
-def link(server, port, secret):
-    return "tg://proxy?" + urlencode({"server": server, "port": port, "secret": secret})
 
 
 def _is_ip(text):
@@ -109,7 +109,7 @@ def secret(args):
     made = []
     for _ in range(args.count):
         s = make_secret(kind, domain)
-        made.append({"secret": s, "link": link(args.server, args.port, s)})
+        made.append({"secret": s, "link": proxy_link(args.server, args.port, s)})
     if args.json:
         out.info(json.dumps(made, indent=1))
         return 0
@@ -142,17 +142,14 @@ def write_config(path, cfg):
     problems = check_config(cfg)
     if problems:
         raise CliError(f"{path}: the new config fails the relay's own check:\n" + "\n".join(problems), 2)
-    tmp = f"{path}.tmp"
+    from relayctl import files
+
     try:
         mode = os.stat(path).st_mode & 0o777
     except OSError:
-        mode = 0o600
+        mode = files.PRIVATE
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w") as f:
-            json.dump(cfg, f, indent=1, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
+        files.replace(path, json.dumps(cfg, indent=1, sort_keys=True) + "\n", mode)  # the old one stays if cut off
     except OSError as e:
         raise CliError(f"cannot write {path}: {e.strerror}; run as the user that owns it (root for /opt/relay)")
 
@@ -174,9 +171,9 @@ def links_of(cfg, server=None):
         s = s.strip().lower()
         if s.startswith("ee") and len(s) == 34 and dom:
             s += dom.encode().hex()  # the domain the relay fills in, as the phone needs it
-        out_.append((s, link(srv, port, s), None))
+        out_.append((s, proxy_link(srv, port, s), None))
     for r in mt.get("retired") or []:
-        out_.append((r["secret"], link(srv, r.get("port", port), r["secret"]), r["until"]))
+        out_.append((r["secret"], proxy_link(srv, r.get("port", port), r["secret"]), r["until"]))
     return out_
 
 

@@ -20,7 +20,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from relayctl import out, paths
+from relayctl import hostport, out, paths
 from relayctl.errors import CliError
 
 
@@ -65,25 +65,35 @@ def run(args):
 
 
 def _domain(mt):
+    from relayctl.cmd_mtproto import secret_kind
+
     if mt.get("tls_domain"):
         return mt["tls_domain"]
     for s in mt.get("secrets") or []:
-        s = s.strip().lower()
-        if s.startswith("ee") and len(s) > 34:
-            return bytes.fromhex(s[34:]).decode("ascii", "replace")
+        kind, domain = secret_kind(s)
+        if kind == "ee" and domain:
+            return domain
     return ""
 
 
-def _split(hostport, default):
-    """HOST[:PORT] or [IPv6][:PORT] -> (host, port)."""
-    t = hostport.strip()
-    if t.startswith("["):
-        host, _, rest = t[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else default
-    if t.count(":") == 1:
-        host, port = t.split(":")
-        return host, int(port)
-    return t, default
+def _check_args(mt, args):
+    """Every option and config value the checks need, read before any check runs: one line for the first
+    that is wrong, never a traceback half-way through the report."""
+    if args.ca:
+        try:
+            ssl.create_default_context().load_verify_locations(args.ca)
+        except (OSError, ssl.SSLError) as e:
+            raise CliError(f"--ca {args.ca}: cannot load it as CA certificates ({getattr(e, 'strerror', None) or e}); "
+                           "give a PEM file", 2)
+    for a in args.address:
+        try:
+            ipaddress.ip_address(a)
+        except ValueError:
+            raise CliError(f"--address {a}: not an IP address; give this machine's public address, e.g. 203.0.113.7", 2)
+    if args.dns:
+        hostport.split(args.dns, 53, "--dns")
+    if mt.get("mask"):
+        hostport.split(mt["mask"], 443, "mtproto.mask")
 
 
 class Report:
@@ -104,6 +114,7 @@ class Report:
 def check(cfg, args):
     rep = Report()
     mt = cfg.get("mtproto") or {}
+    _check_args(mt, args)
     domain = _domain(mt)
     if not mt.get("public"):
         rep.warn("config", "mtproto.public is off: this config is not a public relay's (`relayctl run --public`)")
@@ -124,7 +135,7 @@ def _check_mask(rep, mt, domain, args):
     if not mt.get("mask"):
         rep.fail("mask", "no mtproto.mask: probes would meet no web server; set it to HOST:PORT of a site for " + domain)
         return None
-    host, port = _split(mt["mask"], 443)
+    host, port = hostport.split(mt["mask"], 443, "mtproto.mask")
     where = f"{host}:{port}"
     ctx = ssl.create_default_context()
     if args.ca:
@@ -230,7 +241,7 @@ def _resolve(domain, dns_server, timeout):
             return []
     dns = paths.firmware_module("relay.dns")
 
-    host, port = _split(dns_server, 53)
+    host, port = hostport.split(dns_server, 53, "--dns")
     found = []
     for qtype in (dns.TYPE_A, dns.TYPE_AAAA):
         qid = int.from_bytes(os.urandom(2), "big")
@@ -323,8 +334,11 @@ def write_cards(links, out_dir):
     """One card per tg://proxy link: card-N.html (QR as embedded PNG), card-N.png (the QR alone), index.html."""
     import base64
     import html
+    import io
 
     import segno
+
+    from relayctl.files import write_private
 
     from relayctl.cmd_cards import qr_png
 
@@ -341,8 +355,11 @@ def write_cards(links, out_dir):
                 'font-size:9pt}</style></head><body><div class="card"><h2>Telegram</h2>'
                 f'<img class="qr-mtproto" alt="tg://proxy" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
                 f'<p><code class="mtproto-link">{html.escape(lnk)}</code></p>{steps}</div></body></html>\n')
-        (d / f"card-{i}.html").write_text(page, encoding="utf-8")
-        segno.make(lnk, error="m").save(str(d / f"card-{i}.png"), scale=10, border=4)
+        # the secret is on the card: owner-only, as relayctl cards writes its cards
+        write_private(d / f"card-{i}.html", page)
+        buf = io.BytesIO()
+        segno.make(lnk, error="m").save(buf, kind="png", scale=10, border=4)
+        write_private(d / f"card-{i}.png", buf.getvalue())
         names.append(f"card-{i}")
     index = "".join(f'<iframe src="{n}.html" style="width:100%;height:160mm;border:0"></iframe>' for n in names)
     (d / "index.html").write_text(f'<!doctype html><meta charset="utf-8"><title>Relay cards</title>{index}',

@@ -36,12 +36,15 @@ set -e
 R="$1"; B="$2"; KIND="$3"
 run() { if [ -n "$R" ]; then printf '%s\n' "$*" >> "$R/.relay-wifi-commands"; else sh -c "$*"; fi; }
 keep() { if [ -f "$1" ] && [ ! -f "$1.before-relay" ]; then cp "$1" "$1.before-relay"; fi; }
+# A file with the Wi-Fi passphrase or the mesh key: made anew, never readable by others (cp into an older
+# file would keep that file's mode)
+put() { rm -f "$2"; (umask 077; cp "$1" "$2"); }
 mkdir -p "$R/etc/relay"
 cp "$B/address-plan.txt" "$R/etc/relay/address-plan.txt"
 if [ "$KIND" = linux ]; then
   mkdir -p "$R/etc/hostapd" "$R/etc/dnsmasq.d" "$R/etc/nftables.d"
   keep "$R/etc/hostapd/hostapd.conf"
-  cp "$B/hostapd.conf" "$R/etc/hostapd/hostapd.conf"
+  put "$B/hostapd.conf" "$R/etc/hostapd/hostapd.conf"
   cp "$B/dnsmasq.conf" "$R/etc/dnsmasq.d/relay.conf"
   cp "$B/relay.nft" "$R/etc/nftables.d/relay.nft"
   touch "$R/etc/nftables.conf"
@@ -56,7 +59,7 @@ if [ "$KIND" = linux ]; then
     keep "$R/etc/babeld.conf"
     cp "$B/babeld.conf" "$R/etc/babeld.conf"
     cp "$B/mesh-up.sh" "$B/mesh-plan.txt" "$R/etc/relay/"
-    if [ -f "$B/wpa_supplicant-mesh.conf" ]; then cp "$B/wpa_supplicant-mesh.conf" "$R/etc/relay/"; fi
+    if [ -f "$B/wpa_supplicant-mesh.conf" ]; then put "$B/wpa_supplicant-mesh.conf" "$R/etc/relay/wpa_supplicant-mesh.conf"; fi
     cp "$B/mesh.nft" "$R/etc/nftables.d/mesh.nft"
     grep -q '^include "/etc/nftables.d/mesh.nft"' "$R/etc/nftables.conf" || echo 'include "/etc/nftables.d/mesh.nft"' >> "$R/etc/nftables.conf"
     mkdir -p "$R/etc/systemd/system"
@@ -67,14 +70,16 @@ if [ "$KIND" = linux ]; then
     run systemctl restart relay-mesh babeld
   fi
 else
-  cp "$B/relay.uci" "$R/etc/relay/relay.uci"
+  put "$B/relay.uci" "$R/etc/relay/relay.uci"
   # Applying twice must not stack lists: drop what an earlier apply made first.
   run "uci -q delete wireless.relay; uci -q delete network.relay; uci -q delete dhcp.relaydhcp; uci -q delete dhcp.relay; uci -q del_list dhcp.@dnsmasq[0].notinterface=relay; for s in \$(uci -q show firewall | sed -n 's/^firewall[.]\(relay[a-z0-9_]*\)=.*/\1/p'); do uci -q delete firewall.\$s; done; true"
   run "uci batch < /etc/relay/relay.uci"
   if [ -f "$B/mesh.uci" ]; then  # a relay of a mesh (relayctl mesh render)
     keep "$R/etc/babeld.conf"
     cp "$B/babeld.conf" "$R/etc/babeld.conf"
-    cp "$B/mesh.uci" "$B/mesh-batman-adv.uci" "$B/mesh-plan.txt" "$R/etc/relay/"
+    put "$B/mesh.uci" "$R/etc/relay/mesh.uci"
+    put "$B/mesh-batman-adv.uci" "$R/etc/relay/mesh-batman-adv.uci"
+    cp "$B/mesh-plan.txt" "$R/etc/relay/"
     run "for s in \$(uci -q show wireless | sed -n 's/^wireless[.]\(relaymesh[a-z0-9_]*\)=.*/\1/p'); do uci -q delete wireless.\$s; done; for s in \$(uci -q show network | sed -n 's/^network[.]\(relaymesh[a-z0-9_]*\)=.*/\1/p'); do uci -q delete network.\$s; done; for s in \$(uci -q show firewall | sed -n 's/^firewall[.]\(relaymesh[a-z0-9_]*\)=.*/\1/p'); do uci -q delete firewall.\$s; done; for s in \$(uci -q show babeld | sed -n 's/^babeld[.]\(relay[a-z0-9_]*\)=.*/\1/p'); do uci -q delete babeld.\$s; done; true"
     run "uci batch < /etc/relay/mesh.uci"
     run "/etc/init.d/babeld enable; /etc/init.d/babeld restart"
@@ -169,13 +174,19 @@ def run(args):
     return 0
 
 
+# Rendered files that hold the Wi-Fi passphrase or the mesh key: owner-only wherever they are written.
+PRIVATE = ("hostapd.conf", "relay.uci", "wpa_supplicant-mesh.conf", "mesh.uci", "mesh-batman-adv.uci")
+
+
 def write_files(where, files):
     """Write {name: text} into directory where (made if missing) -> its Path, or CliError."""
+    from relayctl import files as fileio
+
     outdir = Path(where)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         for name, text in files.items():
-            (outdir / name).write_text(text)
+            fileio.replace(outdir / name, text, fileio.PRIVATE if name in PRIVATE else 0o644)
     except OSError as e:
         raise CliError(f"cannot write {outdir}: {e.strerror}; pick a writable --out", 1)
     return outdir
@@ -187,7 +198,7 @@ def _tar(files):
         for name in sorted(files):
             data = files[name].encode()
             info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o644
+            info.size, info.mode = len(data), 0o600 if name in PRIVATE else 0o644
             tar.addfile(info, io.BytesIO(data))
     return raw.getvalue()
 

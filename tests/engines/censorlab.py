@@ -218,7 +218,10 @@ class Lab:
         self.start("abroad", "ss-server", ["ss-server", "-c", str(far / "shadowsocks" / "ss-server.json")])
         self.start("abroad", "trojan-server", ["trojan", "-c", str(far / "trojan" / "trojan-server.json")])
         unit = (far / "iodine" / "relay-iodined.service").read_text()
-        env = dict(self.env, **dict([re.search(r"^Environment=(\w+)=(.*)$", unit, re.M).groups()]))
+        # the password is in its own file (EnvironmentFile=), read here as sh reads it
+        env_file = far / "iodine" / re.search(r"^EnvironmentFile=.*/([^/\s]+)$", unit, re.M).group(1)
+        pw = sh("sh", "-c", '. "$1"; printf %s "$IODINED_PASS"', "sh", str(env_file)).stdout
+        env = dict(self.env, IODINED_PASS=pw)
         self.start("abroad", "iodined", re.search(r"^ExecStart=(.*)$", unit, re.M).group(1).split(), env=env)
         self.wait(lambda: "10.53.0.1" in self.ip("abroad", "-4", "addr", "show").stdout, "iodined's tunnel device")
         socks_unit = (far / "iodine" / "relay-socks.service").read_text()

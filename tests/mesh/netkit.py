@@ -135,6 +135,16 @@ def curl(net, who, *args, timeout=5):
     return r.returncode, r.stdout
 
 
+def blocked(net, probes, timeout=2):
+    """curl every (who, url) at once -> those that were not stopped (exit code other than 7 refused/unreachable
+    or 28 timed out), as [(who, url, code)]. At once: each blocked probe may wait its whole timeout."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(probes)) as pool:
+        codes = list(pool.map(lambda p: curl(net, p[0], p[1], timeout=timeout)[0], probes))
+    return [(who, url, code) for (who, url), code in zip(probes, codes) if code not in (7, 28)]
+
+
 def wait_for(cond, timeout, step=0.2):
     """Poll cond() until it is true -> seconds it took, or None at the timeout."""
     t0 = time.monotonic()

@@ -85,6 +85,15 @@ class Engine:
         return []  # snowflake: a domain-fronted broker, then WebRTC: nothing fixed to test
 
 
+def env_file(env):
+    """{name: value} -> an environment file both systemd's EnvironmentFile= and sh's `.` read back whole:
+    double quotes, with \\ before \\, ", ` and $ (as systemd writes its own, write_env_var)."""
+    out = []  # the values have no line breaks: _one() refuses control characters in secrets
+    for k, v in env.items():
+        out.append(k + '="' + "".join("\\" + c if c in '\\"`$' else c for c in v) + '"\n')
+    return "".join(out)
+
+
 def missing(engine):
     """The one line naming the packages when a program is missing, or None."""
     gone = [b for b in engine.spec.binaries if not which(b)]
@@ -142,6 +151,9 @@ def _one(d, n):
         e["port"] = _port(d.get("port", spec.default_port), f"{where}: port")
     if "password" in spec.fields:
         e["password"] = _text(d.get("password", ""), f"{where}: password")
+        if any(ord(c) < 32 or ord(c) == 127 for c in e["password"]):
+            raise ProfileError(f"{where}: password: a line break or control character cannot reach the far end intact; "
+                               "use printable characters")
     if kind == "shadowsocks":
         e["method"] = d.get("method", AEAD[0])
         if e["method"] not in AEAD:
@@ -213,6 +225,13 @@ def check_entries(v):
     return out
 
 
-def engines_of(values):
-    """Engine objects from the checked uplink.engine value."""
-    return [Engine(d) for d in values or []]
+def engines_of(values, site_path=None):
+    """Engine objects from the checked uplink.engine value. site_path: a relative `ca` is the file beside
+    the site file (as fleet.ca_file is), wherever relayctl runs."""
+    out = [Engine(d) for d in values or []]
+    if site_path:
+        base = os.path.dirname(os.path.abspath(site_path))
+        for e in out:
+            if getattr(e, "ca", "") and not os.path.isabs(e.ca):
+                e.ca = os.path.join(base, e.ca)
+    return out

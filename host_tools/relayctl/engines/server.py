@@ -8,7 +8,10 @@ engine entry (cmd_engine.py makes them once and keeps them in the site file).
 import ipaddress
 import json
 
+from relayctl.engines import env_file
 from relayctl.errors import CliError
+
+IODINED_ENV = "relay-iodined.env"
 
 
 def render(e, listen="0.0.0.0"):
@@ -59,14 +62,17 @@ def _iodine(e, listen):
     socks_host, _, socks_port = e.socks.rpartition(":")
     iodined = f"""# Far end of the relay's iodine engine "{e.name}" (Debian: apt install iodine microsocks)
 # The domain {e.domain} must be delegated to this machine: an NS record for it pointing at a name
-# whose A record is this machine's address. Then copy this file to /etc/systemd/system/ and run
+# whose A record is this machine's address. Then copy this file and relay-socks.service to
+# /etc/systemd/system/, the password beside them, and start both:
+#   install -D -m 600 {IODINED_ENV} /etc/relay/{IODINED_ENV}
 #   systemctl enable --now relay-iodined relay-socks
 [Unit]
 Description=iodined for the relay's DNS tunnel ({e.domain})
 After=network-online.target
 
 [Service]
-Environment=IODINED_PASS={e.password}
+# The password stays in a root-only file: `systemctl show` prints a unit's Environment= to every user.
+EnvironmentFile=/etc/relay/{IODINED_ENV}
 ExecStart=/usr/sbin/iodined -f -c -l {listen} {iface.ip}/{iface.network.prefixlen} {e.domain}
 Restart=always
 RestartSec=10
@@ -89,7 +95,8 @@ RestartSec=5
 [Install]
 WantedBy=multi-user.target
 """
-    return {"relay-iodined.service": iodined, "relay-socks.service": socks_unit}
+    return {"relay-iodined.service": iodined, "relay-socks.service": socks_unit,
+            IODINED_ENV: env_file({"IODINED_PASS": e.password})}
 
 
 def _tor(e, listen):

@@ -7,7 +7,8 @@ mode-0600 files (systemd hands them to the engine as credentials). relay_upstrea
 config.json pairs that chain the relay through them, in the site's order.
 """
 
-from relayctl.engines import client, engines_of
+from relayctl.engines import client, engines_of, env_file
+from relayctl.errors import CliError
 
 STATE = "/var/lib/relay-engine"
 # Where Debian and OpenWrt put the programs
@@ -48,24 +49,27 @@ def _procd(e, launch):
              "\tprocd_set_param command " + " ".join(launch.argv)]
     if launch.env:
         lines.append("\t. /opt/relay/engines/%s.env" % e.name)
-        lines.append("\tprocd_set_param env " + " ".join(f"{k}=${k}" for k in launch.env))
+        lines.append("\tprocd_set_param env " + " ".join(f'"{k}=${k}"' for k in launch.env))  # one word each
     lines += ["\tprocd_set_param respawn 3600 10 0", "\tprocd_set_param stdout 1", "\tprocd_set_param stderr 1",
               "\tprocd_close_instance", "}", ""]
     return "\n".join(lines)
 
 
 def bundle_files(r):
-    engines = engines_of(r["uplink.engine"])
+    engines = engines_of(r["uplink.engine"], r.site.path if r.site is not None else None)
     if not engines or r["linux.service"] == "none":
         return {}
     confdir = f"{r['linux.prefix']}/engines"
     out = {}
     for e in engines:
         if getattr(e, "ca", ""):  # a self-signed far end: its certificate travels in the bundle
-            from pathlib import Path
-
             pem = f"{e.name}-ca.pem"
-            out[pem] = (Path(e.ca).read_text(), 0o600)
+            try:
+                with open(e.ca, encoding="utf-8") as f:
+                    out[pem] = (f.read(), 0o600)
+            except (OSError, UnicodeDecodeError) as err:
+                raise CliError(f"uplink.engine {e.name}: ca: cannot read {e.ca} ({getattr(err, 'strerror', None) or err}); "
+                               "give the far end's certificate (PEM), relative to the site file", 2)
             e.ca = (f"/run/credentials/relay-engine-{e.name}.service/{pem}" if r["linux.service"] == "systemd"
                     else f"{confdir}/{pem}")
         launch = client.launch(e, confdir, STATE, paths=_board_path)
@@ -74,7 +78,7 @@ def bundle_files(r):
         for name, text in launch.files.items():
             out[name] = (text, 0o600)
         if launch.env:
-            out[f"{e.name}.env"] = ("".join(f"{k}={v}\n" for k, v in launch.env.items()), 0o600)
+            out[f"{e.name}.env"] = (env_file(launch.env), 0o600)  # systemd reads it; procd's script sources it
         if r["linux.service"] == "systemd":
             out[f"relay-engine-{e.name}.service"] = (_systemd(e, launch, confdir), 0o644)
         else:

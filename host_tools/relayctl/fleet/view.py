@@ -33,8 +33,43 @@ class Relay:
             except ValueError:
                 return
             if isinstance(doc, dict):
-                self.report = doc
+                self.report = clean(doc)
                 self.report_at = now
+
+
+def _number(v):
+    return v is None or isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _text(v):
+    return v is None or isinstance(v, str)
+
+
+def _flag(v):
+    return v is None or isinstance(v, bool)
+
+
+# The report's fields this view reads, with their types (firmware/relay/fleet.py writes them); a nested dict
+# is a table's own fields. A field of another type (another version's report, or a board whose login was
+# taken) is left out: one odd relay must not break the table of all the others.
+REPORT = {"time": _number, "interval_s": _number, "uptime_s": _number, "budget_left": _number, "people": _number,
+          "tunnels": _number, "place": _text, "stage": _text,
+          "uplink": {"kind": _text, "up": _flag, "via": _text, "signal": _number},
+          "today": {"up": _number, "down": _number}, "refused": {},
+          "fleet": {"commands": {"last_seq": _number, "done": _number, "refused": {}}}}
+
+
+def clean(doc, fields=REPORT):
+    """doc without the fields of the wrong type; fields this view does not read are kept as sent (--json)."""
+    out = {}
+    for k, v in doc.items():
+        want = fields.get(k)
+        if isinstance(want, dict):
+            if isinstance(v, dict):
+                out[k] = clean(v, want)
+        elif want is None or want(v):
+            out[k] = v
+    return out
 
 
 def _last_seen(r):

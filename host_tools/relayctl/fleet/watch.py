@@ -29,7 +29,11 @@ class Watch:
         if user:
             c.username_pw_set(user, password)
         if ca_file:
-            c.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
+            try:
+                c.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
+            except (OSError, ssl.SSLError) as e:
+                raise CliError(f"cannot load the broker's CA certificate {ca_file} ({getattr(e, 'strerror', None) or e}); "
+                               "give its PEM file with --ca (or the site file's fleet.ca_file, relative to the site file)", 2)
         c.on_connect = self._on_connect
         c.on_message = self._on_message
         self.client = c

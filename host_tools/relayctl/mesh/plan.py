@@ -125,6 +125,10 @@ def plan(r, relay=None):
     if not 16 <= len(key) <= 63 or any(not 32 <= ord(c) <= 126 for c in key):
         problems.append(("mesh.key", "expected 16-63 printable ASCII characters, the same on every relay "
                                      "(it is also the 802.11s SAE password); e.g. `openssl rand -base64 24`"))
+    elif '"' in key:
+        # wpa_supplicant ends a quoted value at its last " and reads no escapes: such a key cannot reach it intact
+        problems.append(("mesh.key", 'a " cannot go into wpa_supplicant\'s mesh block; use other characters '
+                                     "(e.g. `openssl rand -base64 24`)"))
     if None not in nets:
         for i, a in enumerate(nets):
             for b in nets[i + 1:]:

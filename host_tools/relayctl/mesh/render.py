@@ -61,18 +61,15 @@ def wpa_supplicant_conf(p, rp):
     if p.country != "00":
         lines.append(f"country={p.country}")
     lines += ["network={", f'\tssid="{p.mesh_id}"', f"\tfrequency={_freq(p.channel)}"]
+    # The key as it is: wpa_supplicant takes a quoted value literally, no escapes (plan.py refuses a key with ")
     if p.mode == "80211s":
-        lines += ["\tmode=5", "\tkey_mgmt=SAE", f'\tsae_password="{_wpa_escape(p.key)}"', "\tieee80211w=2",
+        lines += ["\tmode=5", "\tkey_mgmt=SAE", f'\tsae_password="{p.key}"', "\tieee80211w=2",
                   "\t# no 802.11s path selection: babeld routes over it", "\tmesh_fwding=0"]
     else:
         lines += ["\tmode=1", "\tkey_mgmt=WPA-PSK", "\tproto=RSN", "\tpairwise=CCMP", "\tgroup=CCMP",
-                  f'\tpsk="{_wpa_escape(p.key)}"']
+                  f'\tpsk="{p.key}"']
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def _wpa_escape(text):
-    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def mesh_up_sh(p, rp):

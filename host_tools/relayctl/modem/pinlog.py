@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from relayctl import files
+from relayctl.errors import CliError
 
 
 def default_path():
@@ -40,13 +41,19 @@ class PinLog:
         self.path = Path(path) if path else default_path()
 
     def _load(self):
+        """The record; none yet is empty. One that is there but unreadable fails closed: taken as empty, it
+        would let a PIN the SIM rejected be sent again, and the third wrong PIN locks the SIM."""
         try:
             data = json.loads(self.path.read_text())
         except FileNotFoundError:
             return {}
-        except (OSError, ValueError):
-            return {}  # unreadable: treat as empty, and the next write replaces it whole
-        return data if isinstance(data, dict) else {}
+        except (OSError, ValueError) as e:
+            data, why = None, getattr(e, "strerror", None) or "not valid JSON"
+        if not isinstance(data, dict):
+            raise CliError(f"cannot read the record of PINs SIMs rejected, {self.path} ({why if data is None else 'not a JSON object'}): "
+                           "no PIN was sent; fix its permissions (was it written by sudo?), or remove it only if you "
+                           "are sure no wrong PIN was tried on this SIM", 3)
+        return data
 
     def _save(self, data):
         files.write_private(self.path, json.dumps(data, indent=1, sort_keys=True))

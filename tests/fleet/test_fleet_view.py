@@ -1,0 +1,45 @@
+"""The volunteers' table from what relays published: one relay's odd report (another version's fields, or
+a board whose login was taken) must not take down the view of the other nineteen. Pure: messages in, rows out."""
+
+import json
+
+import pytest
+
+from relayctl.fleet import view
+
+NOW = 1_800_000_000.0
+GOOD = {"time": NOW - 5, "interval_s": 60, "uptime_s": 3600, "place": "Almaly", "people": 3, "tunnels": 9,
+        "uplink": {"kind": "cellular", "up": True, "signal": -71}, "today": {"up": 1000, "down": 50000},
+        "budget_left": None}
+
+ODD = [
+    {"time": "yesterday"},
+    {"interval_s": "60", "time": NOW - 500},
+    {"uptime_s": "an hour", "time": NOW},
+    {"budget_left": "lots"},
+    {"place": 7, "people": "three", "tunnels": [1]},
+    {"uplink": "up"},
+    {"uplink": {"kind": 4, "up": "yes", "via": ["a"], "signal": "strong"}},
+    {"today": 5},
+    {"today": {"up": "x", "down": None}},
+    {"refused": ["limit"]},
+    {"fleet": {"commands": "none"}},
+    {"fleet": {"commands": {"refused": "many"}}},
+    {"stage": 3},
+]
+
+
+@pytest.mark.parametrize("doc", ODD, ids=[json.dumps(d)[:40] for d in ODD])
+def test_an_odd_report_leaves_the_table_whole(doc):
+    good, odd = view.Relay("almaty-01"), view.Relay("almaty-02")
+    good.take("status", b"online", False, NOW)
+    good.take("report", json.dumps(GOOD).encode(), False, NOW)
+    odd.take("status", b"online", False, NOW)
+    odd.take("report", json.dumps(doc).encode(), False, NOW)
+    rows = view.rows({"almaty-01": good, "almaty-02": odd}, NOW)
+    text = view.table(rows, NOW)
+    json.dumps(rows)  # --json prints them
+    assert sorted(r["name"] for r in rows) == ["almaty-01", "almaty-02"]
+    line = next(x for x in text.splitlines() if x.startswith("almaty-01"))
+    assert "Almaly" in line and "cellular up" in line and "-71 dBm" in line, text
+    assert "2 relays" in text.splitlines()[-1]
