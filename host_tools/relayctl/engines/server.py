@@ -96,7 +96,8 @@ def _iodine(e, listen):
     socks_host, _, socks_port = e.socks.rpartition(":")
     iodined = f"""# Far end of the relay's iodine engine "{e.name}" (Debian: apt install iodine microsocks)
 # The domain {e.domain} must be delegated to this machine: an NS record for it pointing at a name
-# whose A record is this machine's address. README.txt says where it goes.
+# whose A record is this machine's address. Then copy this file to /etc/systemd/system/ and run
+#   systemctl enable --now relay-iodined relay-socks
 [Unit]
 Description=iodined for the relay's DNS tunnel ({e.domain})
 After=network-online.target
