@@ -215,7 +215,10 @@ class Lab:
         for kind, listen in (("shadowsocks", SS_IP), ("trojan", TROJAN_IP), ("iodine", IODINE_IP)):
             self.relayctl("engine", "server-config", kind, "--site", str(site), "--listen", listen, "--out",
                           str(far / kind))
-        self.start("abroad", "ss-server", ["ss-server", "-c", str(far / "shadowsocks" / "ss-server.json")])
+        ss = far / "shadowsocks"  # with its ACL, which the JSON names at its place on the volunteer's machine
+        cfg = json.loads((ss / "ss-server.json").read_text())
+        (ss / "ss-server.json").write_text(json.dumps(dict(cfg, acl=str(ss / "ss-server.acl"))))
+        self.start("abroad", "ss-server", ["ss-server", "-c", str(ss / "ss-server.json")])
         self.start("abroad", "trojan-server", ["trojan", "-c", str(far / "trojan" / "trojan-server.json")])
         unit = (far / "iodine" / "relay-iodined.service").read_text()
         # the password is in its own file (EnvironmentFile=), read here as sh reads it

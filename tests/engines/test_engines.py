@@ -3,6 +3,7 @@ accepts (trojan -t, tor --verify-config), a missing program named with its packa
 supervisor's restarts with backoff. Everything runs on loopback or not at all."""
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -189,3 +190,26 @@ def test_build_and_install_put_the_engines_on_the_board(tmp_path):
     assert "LoadCredential=trojan-ca.pem:/opt/relay/engines/trojan-ca.pem" in (units / "relay-engine-trojan.service").read_text()
     assert (root / "opt/relay/engines/shadowsocks.json").stat().st_mode & 0o077 == 0
     assert "tunnel secret" not in (units / "relay-engine-iodine.service").read_text()  # in the 0600 env file
+
+
+def test_every_far_end_is_rendered_with_what_it_refuses_and_installs_all_of_it(tmp_path):
+    """The behaviour is shown in tests/engines/test_far_end_guard_netns.py; here, that nothing the
+    README installs is missing and nothing rendered is left out of it."""
+    from relayctl.engines import farguard
+
+    for e in engines_of(load(tmp_path, SITE % {"ca": ""})["uplink.engine"]):
+        if e.kind == "snowflake":
+            continue
+        files = server.render(e)
+        if e.kind == "tor":
+            assert "ExitPolicy reject *:*" in files["torrc"]  # a bridge, never an exit
+            continue
+        guards = [files[f"far-end-{e.kind}.nft"]] + ([files["ss-server.acl"]] if e.kind == "shadowsocks" else [])
+        for text in guards:
+            assert all(net in text for net in farguard.BLOCKED4 + farguard.BLOCKED6), e.kind
+        readme = files["README.txt"]
+        installed = set(re.findall(r"^install [^#\n]*?(\S+) /\S+", readme, re.M))
+        assert installed == set(files) - {"README.txt"}, (e.kind, installed)
+        assert farguard.useradd(farguard.USERS[e.kind]) in readme
+    ss = server.render(engines_of(load(tmp_path, SITE % {"ca": ""})["uplink.engine"])[0], "0.0.0.0")
+    assert "203.0.113.10" in ss["ss-server.acl"] and "203.0.113.10" in ss["far-end-shadowsocks.nft"]  # its own address
