@@ -21,7 +21,7 @@ import pytest
 from tests.helpers.origin import DNSServer
 from tests.helpers.relayproc import free_port
 
-from relayctl.cmd_mtproto import link as mtproto_link
+from relayctl.links import proxy_link as mtproto_link
 from relayctl.links import write_qr_svg
 
 ROOT = Path(__file__).resolve().parents[2]
