@@ -17,8 +17,6 @@ import os
 import re
 import secrets
 import time
-import urllib.error
-import urllib.request
 
 from relayctl import out
 from relayctl.errors import CliError
@@ -47,8 +45,9 @@ def add_arguments(p):
     s.add_argument("--json", action="store_true", help="print a JSON list of {secret, link} instead of text")
     r = sub.add_parser("rotate", help="replace a relay's secret; the old one works on for a grace period",
                        description="Write a new secret (of the same kind) into a relay's config.json, keep the old one "
-                       "accepted for --grace, and tell the running relay (POST /api/reload on its status listener; "
-                       "else `systemctl reload relay`). Open tunnels are not dropped.")
+                       "accepted for --grace, and make the running relay take it (`systemctl reload relay` when an installed "
+                       "relay.service copies FILE, else POST /api/reload on its status listener), then check on its "
+                       "status listener that it did. Open tunnels are not dropped.")
     r.add_argument("--config", metavar="FILE", required=True, help="the relay's config.json (e.g. /opt/relay/config.json)")
     r.add_argument("--port", type=int, help="move MTProto to this port too (the old port stays open for the grace period)")
     r.add_argument("--grace", default="7d", help="how long old links keep working: 3600, 12h, 7d (default 7d)")
@@ -177,24 +176,6 @@ def links_of(cfg, server=None):
     return out_
 
 
-def reload_relay(cfg):
-    """Ask the running relay to read its config again -> a sentence saying what happened."""
-    st = cfg.get("status") or {}
-    if st.get("enabled"):
-        url = f"http://{st.get('host', '127.0.0.1')}:{st.get('port', 8081)}/api/reload"
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=10) as r:
-                answer = json.loads(r.read())
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            return (f"the relay did not answer at {url} ({getattr(e, 'reason', e)}): it takes the new secret when it "
-                    "starts; if it runs, `systemctl reload relay`")
-        if answer.get("reloaded"):
-            return "the running relay took the new secret (open tunnels stay)"
-        raise CliError("the running relay refused the new config: " + "; ".join(answer.get("problems") or []) +
-                       "; the file is written: fix it and reload")
-    return "reload the running relay: `systemctl reload relay` (or send it SIGHUP); open tunnels stay"
-
-
 def rotate(args):
     path = args.config
     cfg = read_config(path)
@@ -228,7 +209,9 @@ def rotate(args):
              + (f"ones work until {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(now + grace))}" if grace else
                 "ones stop now"))
     if not args.no_reload:
-        out.info(reload_relay(cfg))
+        from relayctl.relay_reload import reload_and_check
+
+        out.info(reload_and_check(path, cfg))
     for _, lnk, until in links_of(cfg, args.server):
         if until is None:
             out.info(f"link:   {lnk}")
