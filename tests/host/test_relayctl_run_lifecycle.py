@@ -90,3 +90,29 @@ def test_a_restart_the_relay_asks_for_starts_it_again(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_run_a_board_with_mtproto_makes_a_secret_and_listens_here():
+    """`relayctl run --board rpi-4`: the profile has MTProto on and no site file gives it a secret; the board's
+    Wi-Fi address is not this computer's. Both are said in a line, and the relay starts."""
+    ports = {k: free_port() for k in ("socks", "portal", "mtproto")}
+    proc = subprocess.Popen([RELAYCTL, "run", "--board", "rpi-4", "--socks", f"127.0.0.1:{ports['socks']}",
+                             "--http", "off", "--portal", f"127.0.0.1:{ports['portal']}", "--dns-listen", "off",
+                             "--mtproto", f"127.0.0.1:{ports['mtproto']}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        text = read_until(proc, b"Ctrl-C", 30)
+        assert "made a secret for this run only (dd" in text, text + proc.stderr.read1().decode()
+        assert "which this computer does not have: listening on 127.0.0.1" in text
+        assert f"mtproto=127.0.0.1:{ports['mtproto']}" in text
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_run_the_public_board_without_public_says_how():
+    r = subprocess.run([RELAYCTL, "run", "--board", "public"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "relayctl run --public --domain" in r.stderr, r.stderr
