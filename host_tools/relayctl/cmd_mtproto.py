@@ -176,6 +176,31 @@ def links_of(cfg, server=None):
     return out_
 
 
+def _check_port(mt, port, own):
+    """Refuse, before anything is written, a port the relay could not take: the mask site's own (probes would be
+    passed back to the relay itself) or one another program holds (the relay would log it and stay put)."""
+    import errno
+    import socket
+
+    from relayctl.boards.checks import masks_itself
+
+    if mt.get("mask") and masks_itself(mt["mask"], port, mt.get("host", ""), (mt.get("tls_domain"), mt.get("server"))):
+        raise CliError(f"--port {port}: that is the mask site's port ({mt['mask']}): every probe would be passed "
+                       "back to the relay itself; pick another port (nothing was written)", 2)
+    if port in own:
+        return  # the relay listens there already
+    host = mt.get("host") or "0.0.0.0"
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise CliError(f"--port {port}: another program listens there on this machine (`ss -ltnp 'sport = "
+                               f":{port}'` names it): the relay could not take it; pick another port (nothing was "
+                               "written)", 2)
+
+
 def rotate(args):
     path = args.config
     cfg = read_config(path)
@@ -190,6 +215,7 @@ def rotate(args):
     if not 0 < new_port < 65536:
         raise CliError(f"--port {new_port}: not a TCP port; give 1..65535", 2)
     retired = [r for r in mt.get("retired") or [] if r.get("until", 0) > now]
+    _check_port(mt, new_port, {old_port} | {r.get("port", old_port) for r in retired})
     fresh = []
     for s in current:
         kind, domain = secret_kind(s)

@@ -79,3 +79,33 @@ def test_rotate_does_not_claim_a_relay_that_runs_another_copy(dc, tmp_path):
     finally:
         r.stop()
         mask.close()
+
+
+def _config(tmp_path, mask):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"mtproto": {"enabled": True, "public": True, "host": "127.0.0.1", "port": free_port(),
+                                            "secrets": ["dd" + OLD.hex()], "tls_domain": "www.example.com",
+                                            "mask": mask}}))
+    return path
+
+
+def test_rotate_onto_the_mask_sites_port_is_refused_before_writing(tmp_path):
+    mask_port = free_port()
+    path = _config(tmp_path, f"127.0.0.1:{mask_port}")
+    before = path.read_bytes()
+    res = rotate(tmp_path, path, "--port", str(mask_port), "--no-reload")
+    assert res.returncode == 2 and "the mask site's port" in res.stderr, res.stdout + res.stderr
+    assert path.read_bytes() == before
+
+
+def test_rotate_onto_a_port_in_use_is_refused_before_writing(tmp_path):
+    import socket
+
+    path = _config(tmp_path, "127.0.0.1:8443")
+    before = path.read_bytes()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        res = rotate(tmp_path, path, "--port", str(taken.getsockname()[1]), "--no-reload")
+    assert res.returncode == 2 and "another program listens there" in res.stderr, res.stdout + res.stderr
+    assert path.read_bytes() == before

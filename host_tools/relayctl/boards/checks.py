@@ -104,13 +104,30 @@ def _check_arch(r):
             r.problem("chip.mpy_arch", f'{r["chip.name"]} runs {want} code, not {r["chip.mpy_arch"]}')
 
 
+TRANSPARENT_PORT = 1081  # firmware config.py's transparent.port: Linux boards with a radio listen there too
+STATUS_PORT = 8081  # render._public's status listener on a public relay
+
+
 def _check_ports(r):
+    """Every TCP listener of one relay on its own port: two on one port stop the relay at start ("Address
+    already in use"). The DNS responder is UDP, but a port given twice is a slip either way."""
+    public = r["relay.public"]
+    listeners = [(key, r[key], key) for key in ("relay.socks_port", "relay.http_port", "relay.portal_port",
+                                                "relay.dns_port", "relay.mtproto_port")]
+    if r["wifi.interface"] and r["runtime"] != "micropython":
+        listeners.append((None, TRANSPARENT_PORT, "the transparent listener's (fixed, for the Wi-Fi's redirect)"))
+    if public:
+        listeners.append((None, STATUS_PORT, "the status listener's (fixed, on loopback)"))
     ports = {}
-    for key in ("relay.socks_port", "relay.http_port", "relay.portal_port", "relay.dns_port"):
-        p = r[key]
-        if p and p in ports:
-            r.problem(key, f"port {p} is already {ports[p]}")
-        ports.setdefault(p, key)
+    for key, p, label in listeners:
+        if not p or (public and key in ("relay.socks_port", "relay.http_port", "relay.portal_port",
+                                        "relay.dns_port")):
+            continue  # off (0), or a public relay's SOCKS/HTTP that only the site file turns on
+        if p in ports:
+            first_key, first = ports[p]
+            r.problem(key or first_key, f"port {p} is already {label if key is None else first}")
+        else:
+            ports[p] = (key, label)
 
 
 def _check_uplink_ports(r):
@@ -183,6 +200,10 @@ def _check_public(r):
     if not r["mtproto.mask"]:
         r.problem("mtproto.mask", "a public relay needs a mask site: HOST[:PORT] of a web server with "
                   "mtproto.domain's certificate (e.g. nginx on 127.0.0.1:8443)")
+    if r["mtproto.mask"] and masks_itself(r["mtproto.mask"], r["relay.mtproto_port"], r["relay.listen"],
+                                          (r["mtproto.domain"], r["mtproto.server"])):
+        r.problem("mtproto.mask", f'{r["mtproto.mask"]} is this relay\'s own MTProto port: every probe would be '
+                  "passed back to the relay itself; give the web server's own port (e.g. nginx on 127.0.0.1:8443)")
     for key in ("public.socks", "public.http"):
         if r[key] and not (r["proxy.user"] and r["proxy.password"]):
             r.problem(key, "an open proxy on the internet is abused within hours: set proxy.user and proxy.password")
@@ -190,6 +211,30 @@ def _check_public(r):
         if s.startswith("ee") and r["mtproto.domain"] and bytes.fromhex(s[34:]).decode(errors="replace") != r["mtproto.domain"]:
             r.problem("mtproto.secrets", f"{s[:8]}... imitates {bytes.fromhex(s[34:]).decode(errors='replace')}, "
                       f"not mtproto.domain {r['mtproto.domain']}", warning=True)
+
+
+def masks_itself(mask, port, listen="", own_names=()):
+    """Whether the mask site HOST[:PORT] is the relay's own MTProto listener on port: a loopback or own address
+    (or a name of this machine) on that very port."""
+    from relayctl import hostport
+    from relayctl.errors import CliError
+
+    try:
+        host, mport = hostport.split(mask, 443, "mtproto.mask")
+    except CliError:
+        return False
+    if mport != port:
+        return False
+    host = host.lower().rstrip(".")
+    if host in ("localhost", "0.0.0.0", "::") or host in [n.lower().rstrip(".") for n in own_names if n]:
+        return True
+    if listen and listen not in ("0.0.0.0", "::") and host == listen:
+        return True
+    try:
+        a = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return a.is_loopback or a.is_unspecified
 
 
 def _check_passphrase(r):

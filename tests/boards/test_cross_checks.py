@@ -1,0 +1,37 @@
+"""Cross-key checks a relay would otherwise fail on at start, or worse, run with: two of its listeners on
+one port (T20: "Address already in use" on the board), a public relay whose mask site is its own MTProto
+port (T22: every probe passed back to itself). Driven through `relayctl boards check` / `site check`."""
+
+import pytest
+
+from tests.boards.test_profiles import relayctl, write
+
+PUBLIC_SITE = '[mtproto]\ndomain = "relay.example.org"\nmask = "{mask}"\nserver = "relay.example.org"\n'
+
+
+def test_mtproto_on_the_http_port_is_refused_at_its_line(tmp_path):
+    p = write(tmp_path, "pi.toml", 'extends = "rpi-4"\n\n[relay]\nmtproto_port = 8080\n')
+    r = relayctl("boards", "check", str(p))
+    assert r.returncode != 0, r.stdout
+    assert f"{p}:4: relay.mtproto_port: port 8080 is already relay.http_port" in r.stdout + r.stderr
+
+
+def test_a_port_of_the_transparent_listener_is_refused(tmp_path):
+    p = write(tmp_path, "pi.toml", 'extends = "rpi-4"\n\n[relay]\nhttp_port = 1081\n')
+    r = relayctl("boards", "check", str(p))
+    assert r.returncode != 0 and "relay.http_port: port 1081 is already the transparent listener's" in r.stdout
+
+
+@pytest.mark.parametrize("mask", ["127.0.0.1:443", "localhost:443", "relay.example.org:443", "[::1]:443"])
+def test_a_public_relay_masking_to_itself_is_refused(tmp_path, mask):
+    site = write(tmp_path, "public.toml", PUBLIC_SITE.format(mask=mask))
+    r = relayctl("site", "check", str(site), "--board", "public")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{site}:3: mtproto.mask: {mask} is this relay's own MTProto port" in r.stdout
+
+
+@pytest.mark.parametrize("mask", ["127.0.0.1:8443", "www.example.com:443"])
+def test_a_mask_elsewhere_passes(tmp_path, mask):
+    site = write(tmp_path, "public.toml", PUBLIC_SITE.format(mask=mask))
+    r = relayctl("site", "check", str(site), "--board", "public")
+    assert r.returncode == 0, r.stdout + r.stderr
