@@ -87,6 +87,12 @@ def prepare(args):
     if not mt.get("mask"):
         raise CliError("--public needs a mask site: --mask HOST:PORT of a web server with a certificate for "
                        f"{domain} (e.g. nginx on 127.0.0.1:8443)", 2)
+    from relayctl.boards.checks import masks_itself
+
+    if masks_itself(mt["mask"], mt.get("port", 443), mt.get("host", ""), (domain, mt.get("server"))):
+        raise CliError(f"--mask {mt['mask']} is this relay's own MTProto port {mt.get('port', 443)}: every probe would be "
+                       "passed back to the relay itself; give the web server's own port (e.g. nginx on "
+                       "127.0.0.1:8443) or another --port", 2)
     if not mt.get("secrets"):
         mt["secrets"] = [make_secret("ee", domain)]
     for s in mt["secrets"]:

@@ -35,3 +35,10 @@ def test_a_mask_elsewhere_passes(tmp_path, mask):
     site = write(tmp_path, "public.toml", PUBLIC_SITE.format(mask=mask))
     r = relayctl("site", "check", str(site), "--board", "public")
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_run_public_masking_to_itself_is_refused(tmp_path):
+    r = relayctl("run", "--public", "--domain", "relay.example.org", "--mask", "127.0.0.1:28443", "--port", "28443",
+                 "--state", str(tmp_path / "state"))
+    assert r.returncode == 2 and "is this relay's own MTProto port 28443" in r.stderr, r.stdout + r.stderr
+    assert not (tmp_path / "state" / "config.json").exists()
