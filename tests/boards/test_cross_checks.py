@@ -42,3 +42,17 @@ def test_run_public_masking_to_itself_is_refused(tmp_path):
                  "--state", str(tmp_path / "state"))
     assert r.returncode == 2 and "is this relay's own MTProto port 28443" in r.stderr, r.stdout + r.stderr
     assert not (tmp_path / "state" / "config.json").exists()
+
+
+def test_an_unlisted_linux_chip_is_pointed_at_other_not_a_different_soc(tmp_path):
+    p = write(tmp_path, "archer.toml", 'extends = "openwrt"\n\n[chip]\nname = "mt7621"\n')
+    r = relayctl("boards", "check", str(p))
+    assert r.returncode != 0
+    line = next(ln for ln in r.stdout.splitlines() if "chip.name" in ln)
+    assert line.startswith(f"{p}:4: chip.name: ") and '"other"' in line and "mt7628an\"?" not in line, line
+
+
+def test_a_near_miss_of_a_micropython_chip_is_still_named(tmp_path):
+    p = write(tmp_path, "s3.toml", 'extends = "esp32-s3"\n\n[chip]\nname = "esp32s"\n')
+    r = relayctl("boards", "check", str(p))
+    assert 'did you mean "esp32s3"?' in r.stdout, r.stdout
