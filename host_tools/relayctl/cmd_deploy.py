@@ -86,6 +86,7 @@ def add_arguments(p):
     p.add_argument("--port", required=True, help="the board's serial port (or socket://HOST:PORT)")
     p.add_argument("--site", metavar="FILE", help="site.toml for the build")
     p.add_argument("--image", metavar="DIR", help="an existing `relayctl build` output instead of building")
+    p.add_argument("--relay", metavar="NAME", help="which relay of the site's [mesh] this board is (mesh.md)")
     p.add_argument("--out", metavar="DIR", help="where the build goes (default build/BOARD)")
     p.add_argument("--new-values", action="store_true",
                    help="replace the board's own SSID and passwords with the build's (its card becomes wrong)")

@@ -33,6 +33,7 @@ def add_arguments(p):
     where.add_argument("--all", action="store_true", help="every attached USB-serial board, in parallel")
     p.add_argument("--site", metavar="FILE", help="site.toml: build the image for this board and site first")
     p.add_argument("--micropython", metavar="FILE", help="MicroPython firmware .bin for the build")
+    p.add_argument("--relay", metavar="NAME", help="which relay of the site's [mesh] this board is (mesh.md)")
     p.add_argument("--image", metavar="DIR", help="flash an existing `relayctl build` output instead of building")
     p.add_argument("--out", metavar="DIR", help="where the build goes (default build/BOARD)")
     p.add_argument("--inventory", metavar="FILE", default="inventory.csv",
