@@ -56,3 +56,27 @@ def test_a_near_miss_of_a_micropython_chip_is_still_named(tmp_path):
     p = write(tmp_path, "s3.toml", 'extends = "esp32-s3"\n\n[chip]\nname = "esp32s"\n')
     r = relayctl("boards", "check", str(p))
     assert 'did you mean "esp32s3"?' in r.stdout, r.stdout
+
+
+ENGINES = '''[uplink]
+kind = "upstream"
+
+[[uplink.engine]]
+kind = "shadowsocks"
+server = "203.0.113.7"
+password = "a long shared password"
+
+[[uplink.engine]]
+kind = "trojan"
+{second}
+'''
+
+
+@pytest.mark.parametrize("second,line,key", [('password = "pw"', 9, ""),  # no server: the entry's header
+                                              ('server = "x.example"\nport = 99999', 12, "port")])
+def test_a_problem_in_the_second_engine_is_reported_at_its_own_lines(tmp_path, second, line, key):
+    site = write(tmp_path, "site.toml", ENGINES.format(second=second))
+    r = relayctl("site", "check", str(site), "--board", "rpi-4")
+    assert r.returncode == 2, r.stdout + r.stderr
+    (msg,) = [ln for ln in r.stdout.splitlines() if "engine 2" in ln]
+    assert msg.startswith(f"{site}:{line}: uplink.engine: engine 2 (trojan): {key}"), msg

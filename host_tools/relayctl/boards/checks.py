@@ -55,12 +55,26 @@ class Resolved:
     def is_set(self, key):
         return key in self.origin
 
-    def problem(self, key, message, warning=False):
-        path, line = self.origin.get(key, (None, None))
+    def problem(self, key, message, warning=False, line=None):
+        """line: where the problem is when not at key's own line (one entry of an array of tables)."""
+        path, own = self.origin.get(key, (None, None))
+        line = line or own
         if path is None:
             scope = schema.BY_KEY[key].scope if key in schema.BY_KEY else "board"
             path = self.site.path if (self.site and scope == "site") else self.profile.path
         self.problems.append(Problem(path, line, key, message, warning))
+
+
+def _entry_line(layer, key, e):
+    """The line of the entry (and of its key, when the message names one) of the array of tables a problem is
+    in: "engine 2 (trojan): server: missing" -> [[uplink.engine]] number 2's server line, or its header."""
+    n = getattr(e, "entry", None)
+    if layer is None or n is None:
+        return None
+    entry = f"{key}[{n}]"
+    parts = str(e).split(": ")
+    field = parts[1] if len(parts) > 2 else ""
+    return layer.lines.get(f"{entry}.{field}") or layer.lines.get(entry)
 
 
 def resolve(profile, site=None):
@@ -82,7 +96,8 @@ def resolve(profile, site=None):
             r.values[f.key] = f.check(raw)
         except ProfileError as e:
             r.values[f.key] = None
-            r.problem(f.key, str(e))
+            r.problem(f.key, str(e), line=_entry_line(site if site is not None and f.key in site.values else None,
+                                                      f.key, e))
     # Cross-key checks in the same pass: each runs when the values it needs parsed, so a tinkerer sees
     # "channel 14 not allowed for KZ" beside "ssid: expected text" instead of after fixing it.
     checks = list(_BOARD_CHECKS) + (list(_SITE_CHECKS) if site is not None else [])
