@@ -72,8 +72,8 @@ kind = "trojan"
 '''
 
 
-@pytest.mark.parametrize("second,line,key", [('password = "pw"', 9, ""),  # no server: the entry's header
-                                              ('server = "x.example"\nport = 99999', 12, "port")])
+@pytest.mark.parametrize("second,line,key", [('password = "pw"', 9, ""),  # each at its entry's header
+                                              ('server = "x.example"\nport = 99999', 9, "port")])
 def test_a_problem_in_the_second_engine_is_reported_at_its_own_lines(tmp_path, second, line, key):
     site = write(tmp_path, "site.toml", ENGINES.format(second=second))
     r = relayctl("site", "check", str(site), "--board", "rpi-4")

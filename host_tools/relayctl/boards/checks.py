@@ -66,15 +66,12 @@ class Resolved:
 
 
 def _entry_line(layer, key, e):
-    """The line of the entry (and of its key, when the message names one) of the array of tables a problem is
-    in: "engine 2 (trojan): server: missing" -> [[uplink.engine]] number 2's server line, or its header."""
+    """The line of the entry of an array of tables a problem is in: "engine 2 (trojan): server: missing" ->
+    the header of the second [[uplink.engine]] (the message names the field)."""
     n = getattr(e, "entry", None)
     if layer is None or n is None:
         return None
-    entry = f"{key}[{n}]"
-    parts = str(e).split(": ")
-    field = parts[1] if len(parts) > 2 else ""
-    return layer.lines.get(f"{entry}.{field}") or layer.lines.get(entry)
+    return layer.lines.get(f"{key}[{n}]")
 
 
 def resolve(profile, site=None):
