@@ -80,3 +80,24 @@ def test_a_problem_in_the_second_engine_is_reported_at_its_own_lines(tmp_path, s
     assert r.returncode == 2, r.stdout + r.stderr
     (msg,) = [ln for ln in r.stdout.splitlines() if "engine 2" in ln]
     assert msg.startswith(f"{site}:{line}: uplink.engine: engine 2 (trojan): {key}"), msg
+
+
+def test_the_public_profile_states_one_figure_for_phones(tmp_path):
+    import re
+
+    show = relayctl("boards", "show", "public").stdout
+    head = re.search(r"carries\s+about \d+ tunnels, about (\d+) phones", show).group(1)
+    public = re.search(r"public\s+about (\d+) phones as a public MTProto relay", show).group(1)
+    assert head == public, show
+    listed = relayctl("boards", "list").stdout
+    assert f"about {head} phones" in next(ln for ln in listed.splitlines() if ln.startswith("public ")), listed
+
+
+def test_a_closed_pipe_is_not_a_traceback():
+    import subprocess
+
+    from tests.boards.test_profiles import sys
+
+    r = subprocess.run(f"{sys.executable} -m relayctl.cli boards show public | true", shell=True,
+                       capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, r.stderr
