@@ -128,7 +128,7 @@ def run(args):
     try:
         w.settle(limit=args.wait)
         while True:
-            rs = view.rows(w.snapshot())
+            rs = view.rows(w.snapshot(), expected=vals["fleet.relays"])
             text = json.dumps(rs, indent=1) if args.json else view.table(rs)
             if args.once:
                 out.info(text)
