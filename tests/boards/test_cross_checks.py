@@ -101,3 +101,26 @@ def test_a_closed_pipe_is_not_a_traceback():
     r = subprocess.run(f"{sys.executable} -m relayctl.cli boards show public | true", shell=True,
                        capture_output=True, text=True, timeout=60)
     assert "Traceback" not in r.stderr and "BrokenPipeError" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("text,key", [
+    ('[wifi]\nsecurity = "wpa2"\npassphrase = "change me please"\n', "wifi.passphrase"),
+    ('[proxy]\nuser = "relay"\npassword = "choose a long one"\n', "proxy.password"),
+])
+def test_the_docs_placeholders_are_refused(tmp_path, text, key):
+    site = write(tmp_path, "site.toml", text)
+    r = relayctl("site", "check", str(site), "--board", "esp32-generic")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert f"{site}:3: {key}: " in r.stdout and "the example from the docs" in r.stdout, r.stdout
+
+
+def test_mesh_mds_example_key_is_refused(tmp_path):
+    from tests.mesh.test_mesh_render import SITE
+
+    import re
+
+    key = re.search(r'^key = "([^"]*)"', SITE, re.M).group(1)
+    site = write(tmp_path, "site.toml", SITE.replace(key, "a long shared secret, 16-63 characters"))
+    r = relayctl("build", "rpi-4", "--site", str(site), "--relay", "roof", "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and "mesh.key" in r.stderr and "the example from the docs" in r.stderr, r.stderr
+    assert not (tmp_path / "b").exists()

@@ -249,6 +249,23 @@ def masks_itself(mask, port, listen="", own_names=()):
     return a.is_loopback or a.is_unspecified
 
 
+# The example values of `relayctl site init` and mesh.md: left in a site file, they reach every printed card
+# (and the mesh's SAE password), and anyone who read the docs knows them.
+PLACEHOLDERS = {
+    "wifi.passphrase": ("change me please",),
+    "proxy.password": ("choose a long one",),
+    "mesh.key": ("a long shared secret, 16-63 characters", "16-63 characters, the same on every relay"),
+}
+
+
+def _check_placeholders(r):
+    for key, examples in PLACEHOLDERS.items():
+        v = r.values.get(key)
+        if r.is_set(key) and isinstance(v, str) and v.strip().lower() in examples:
+            r.problem(key, f'"{v}" is the example from the docs, known to anyone who read them: choose your own '
+                      "(e.g. `openssl rand -base64 18`)")
+
+
 def _check_passphrase(r):
     if r["wifi.security"] == "wpa2" and not r["wifi.passphrase"]:
         r.problem("wifi.passphrase", 'security is "wpa2" but no passphrase is set (8-63 characters)')
@@ -295,4 +312,4 @@ def _check_capacity(r):
 
 _BOARD_CHECKS = (_check_flash, _check_uf2, _check_arch, _check_ports, _check_wifi_address, _check_wifi,
                  _check_uplink_ports)
-_SITE_CHECKS = (_check_passphrase, _check_uplink, _check_proxy, _check_public, _check_capacity)
+_SITE_CHECKS = (_check_placeholders, _check_passphrase, _check_uplink, _check_proxy, _check_public, _check_capacity)
