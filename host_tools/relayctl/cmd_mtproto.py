@@ -245,5 +245,5 @@ def rotate(args):
         from relayctl.cmd_public import write_cards
 
         n = write_cards([lnk for _, lnk, until in links_of(cfg, args.server) if until is None], args.cards)
-        out.info(f"{n} cards in {args.cards}/ (open index.html to print them)")
+        out.info(out.cards_written(n, args.cards))
     return 0

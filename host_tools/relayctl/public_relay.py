@@ -113,7 +113,7 @@ def prepare(args):
     if not mt.get("server"):
         out.warn("  no --server given: the links carry the listen address; pass --server YOUR.PUBLIC.ADDRESS")
     if args.cards:
-        out.info(f"  {write_cards(links, args.cards)} cards in {args.cards}/ (open index.html to print them)")
+        out.info("  " + out.cards_written(write_cards(links, args.cards), args.cards))
     out.info(f"  check it:  relayctl public check --config {path}")
     out.info(f"  rotate:    relayctl mtproto rotate --config {path}")
     return str(path)
