@@ -191,7 +191,7 @@ def run(args):
                                         start_new_session=True)
             except OSError as e:
                 raise CliError(f"cannot start {argv[0]}: {e}")
-            for line in proc.stdout:
+            for line in _lines(proc):
                 sys.stdout.write(line)
                 sys.stdout.flush()
                 if line.startswith("relay ready") and not explained:
@@ -235,6 +235,39 @@ def run(args):
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 os.unlink(path)
+
+
+def _lines(proc):
+    """The relay's output line by line, until it ends. Raises BrokenPipeError as soon as relayctl's own stdout is
+    a pipe whose reader has gone (`relayctl run | head -1`), even while the relay prints nothing: a pipe's write
+    end reports POLLERR then, so the relay is stopped instead of running on unseen."""
+    import select
+    import stat
+
+    src = proc.stdout.fileno()
+    poller = select.poll()
+    poller.register(src, select.POLLIN)
+    try:
+        dst = sys.stdout.fileno()
+        watch = stat.S_ISFIFO(os.fstat(dst).st_mode)
+    except (AttributeError, OSError, ValueError):
+        dst, watch = None, False
+    if watch:
+        poller.register(dst, 0)  # no events asked for: POLLERR/POLLHUP are reported anyway
+    buf = b""
+    while True:
+        for fd, _ev in poller.poll():
+            if fd == dst:
+                raise BrokenPipeError("the reader of relayctl's output has gone")
+            data = os.read(src, 65536)
+            if not data:
+                if buf:
+                    yield buf.decode(errors="replace")
+                return
+            buf += data
+            *whole, buf = buf.split(b"\n")
+            for line in whole:
+                yield line.decode(errors="replace") + "\n"
 
 
 def _explain(line, users):

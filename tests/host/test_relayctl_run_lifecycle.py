@@ -52,7 +52,10 @@ def test_a_reader_that_goes_away_stops_the_relay_too(tmp_path):
     err = tmp_path / "stderr"
     try:
         with open(err, "w") as e:
-            sh = subprocess.run(["sh", "-c", f"{RELAYCTL} run --socks 127.0.0.1:{socks} --http off | head -1"],
+            # The reader takes one line, then goes away 2 s later, when relayctl has long written everything and
+            # waits on a relay that prints nothing more: relayctl must notice without writing.
+            sh = subprocess.run(["sh", "-c", f"{RELAYCTL} run --socks 127.0.0.1:{socks} --http off | "
+                                 "{ head -1; sleep 2; }"],
                                 stdout=subprocess.PIPE, stderr=e, text=True, timeout=60)
         assert sh.stdout.startswith("relay ready"), sh.stdout
         assert "Traceback" not in err.read_text() and "BrokenPipeError" not in err.read_text(), err.read_text()
