@@ -61,6 +61,11 @@ def main(argv=None):
         return e.status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `relayctl boards show X | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 1
     return status or 0
 
 

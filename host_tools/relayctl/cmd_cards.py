@@ -210,5 +210,5 @@ def run(args):
     if no_font:
         out.warn("no font with Cyrillic letters found (DejaVu Sans, Noto Sans): PNG cards skipped; print the HTML "
                  "cards from a browser, or install fonts-dejavu")
-    out.info(f"{len(names)} cards in {outdir}/ (open index.html to print them all)")
+    out.info(out.cards_written(len(names), outdir, "them all"))
     return 0

@@ -86,6 +86,7 @@ def add_arguments(p):
     p.add_argument("--port", required=True, help="the board's serial port (or socket://HOST:PORT)")
     p.add_argument("--site", metavar="FILE", help="site.toml for the build")
     p.add_argument("--image", metavar="DIR", help="an existing `relayctl build` output instead of building")
+    p.add_argument("--relay", metavar="NAME", help="which relay of the site's [mesh] this board is (mesh.md)")
     p.add_argument("--out", metavar="DIR", help="where the build goes (default build/BOARD)")
     p.add_argument("--new-values", action="store_true",
                    help="replace the board's own SSID and passwords with the build's (its card becomes wrong)")
@@ -154,7 +155,60 @@ def keep_board_values(new_text, old_text):
     return (json.dumps(cfg, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"), kept, moved
 
 
+RAW_PROMPT = b"raw REPL; CTRL-B to exit\r\n"
+REPL_WAIT = 8  # seconds for the raw REPL to answer, whatever the board prints meanwhile
+# What a board that keeps resetting prints: the ESP32 ROM's boot lines, its panic and brownout lines,
+# MicroPython's soft reboot (a main.py or interpreter that dies at start, over and over).
+RESET_SIGNS = (b"rst:0x", b"\nets ", b"Brownout detector", b"Guru Meditation", b"Rebooting...", b"soft reboot",
+               b"ESP-ROM:")
+
+
+def _close(t):
+    """Close the port whatever state the board left it in (an unplugged USB port fails even on close)."""
+    import serial
+
+    try:
+        t.close()
+    except (OSError, serial.SerialException):
+        pass
+
+
+def _enter_raw_repl(t, port):
+    """mpremote's enter_raw_repl without a soft reset, with a deadline that holds while the board keeps
+    printing (mpremote's only runs out during a pause, so a board in a reset loop kept it waiting forever)."""
+    import time
+
+    ser = t.serial
+    ser.write(b"\r\x03")  # ctrl-C: interrupt any running program
+    time.sleep(0.1)
+    ser.reset_input_buffer()
+    ser.write(b"\r\x01")  # ctrl-A: raw REPL
+    deadline = time.monotonic() + REPL_WAIT
+    seen, resets, data = 0, 0, b""
+    while time.monotonic() < deadline:
+        b = ser.read(1)  # returns within SERIAL_TIMEOUT: the deadline is looked at while the board talks
+        if not b:
+            continue
+        seen += 1
+        data = (data + b)[-256:]
+        if data.endswith(RAW_PROMPT):
+            t.in_raw_repl = True
+            return
+        if any(data.endswith(sign) for sign in RESET_SIGNS):
+            resets += 1
+    if resets >= 2:
+        raise CliError(f"{port}: the board keeps resetting ({resets} boot messages in {REPL_WAIT} s, no REPL): too "
+                       "little power (use a powered hub or a shorter cable) or firmware that crashes at start; "
+                       "nothing was sent: flash it again with `relayctl flash`")
+    if seen:
+        raise CliError(f"{port}: the board prints but its REPL does not answer: the relay or another program "
+                       "holds the console; press EN/RST and retry, or flash it with `relayctl flash`")
+    raise CliError(f"{port}: the board's REPL does not answer (no reply in {REPL_WAIT} s): it is not running "
+                   "MicroPython, or it is in download mode; press EN/RST and retry, or flash it with `relayctl flash`")
+
+
 def _transport(port):
+    import serial
     from mpremote.transport import TransportError
     from mpremote.transport_serial import SerialTransport
 
@@ -164,12 +218,14 @@ def _transport(port):
         raise CliError(f"cannot open {port}: {e}; check the cable, that the board is plugged in, that no serial "
                        "monitor (Thonny, screen) holds the port, and that you are in the dialout group")
     try:
-        t.enter_raw_repl(soft_reset=False, timeout_overall=8)
-    except (TransportError, OSError) as e:
-        t.close()
-        raise CliError(f"{port}: the board's REPL does not answer ({_short(e)}): it is not running MicroPython, the "
-                       "relay holds the console, or it is in download mode; press EN/RST and retry, or flash it "
-                       "with `relayctl flash`")
+        _enter_raw_repl(t, port)
+    except (serial.SerialException, OSError) as e:
+        _close(t)
+        raise CliError(f"{port}: the board went away before anything was sent ({_short(e)}): unplugged or a loose "
+                       "cable; nothing on it changed; plug it in and run deploy again")
+    except CliError:
+        _close(t)
+        raise
     return t
 
 
@@ -273,7 +329,4 @@ def run(args):
         raise CliError(f"{args.port}: the board went away while {doing} ({_short(e)}): unplugged, reset or a loose "
                        f"cable; {state}; plug it in and run deploy again")
     finally:
-        try:
-            t.close()
-        except (OSError, serial.SerialException):
-            pass
+        _close(t)

@@ -33,6 +33,7 @@ def add_arguments(p):
     where.add_argument("--all", action="store_true", help="every attached USB-serial board, in parallel")
     p.add_argument("--site", metavar="FILE", help="site.toml: build the image for this board and site first")
     p.add_argument("--micropython", metavar="FILE", help="MicroPython firmware .bin for the build")
+    p.add_argument("--relay", metavar="NAME", help="which relay of the site's [mesh] this board is (mesh.md)")
     p.add_argument("--image", metavar="DIR", help="flash an existing `relayctl build` output instead of building")
     p.add_argument("--out", metavar="DIR", help="where the build goes (default build/BOARD)")
     p.add_argument("--inventory", metavar="FILE", default="inventory.csv",
@@ -155,7 +156,27 @@ def _boot_check(session, port, expect, timeout, checking=False):
         ser.close()
 
 
-def flash_one(args, port, image, expect, progress):
+def _fleet_key(args, image):
+    """The site's fleet key when the build logs in to a fleet broker (each board gets its own login), else None."""
+    import json
+
+    from relayctl.flash.stamp import read_config
+
+    if args.check_only or args.same_values or image.fs_offset is None:
+        return None
+    fl = json.loads(read_config(image)).get("fleet") or {}
+    if not fl.get("enabled") or not (fl.get("user") or fl.get("command_key")):
+        return None
+    if not args.site:
+        raise CliError(f"{args.image}: this build reports to the fleet as {fl.get('name')!r}: every board needs its own "
+                       "fleet name and broker login, derived from the fleet key; add --site SITE.toml (the site file "
+                       "with [fleet] key), nothing was written", 2)
+    from relayctl.cmd_fleet import _fleet_key as key_of, _site
+
+    return key_of(_site(args.site)[0])
+
+
+def flash_one(args, port, image, expect, progress, fleet_key=None):
     """Flash one board; returns its inventory row. Raises CliError."""
     from relayctl.flash import stamp
     from relayctl.flash.esp import Session
@@ -186,7 +207,7 @@ def flash_one(args, port, image, expect, progress):
             return None
         values = {}
         if not args.same_values:
-            image, values, missing = stamp.stamp(image, mac)
+            image, values, missing = stamp.stamp(image, mac, fleet_key)
             if missing:
                 progress.set(port, "note: this firmware has no setting for " + ", ".join(missing)
                              + "; those values are not personalised")
@@ -206,6 +227,7 @@ def flash_one(args, port, image, expect, progress):
         "proxy_port": values.get("proxy_port", ""), "proxy_user": values.get("proxy_user", ""),
         "proxy_password": values.get("proxy_password", ""), "admin_password": values.get("admin_password", ""),
         "mtproto_port": values.get("mtproto_port", ""), "mtproto_secret": values.get("mtproto_secret", ""),
+        "fleet_name": values.get("fleet_name", ""),
         "firmware_sha256": image.sha256, "config_sha256": image.config_sha256 or "",
         "relay_version": version, "boot_checked": "no" if args.no_boot_check else "yes", "port": port,
     }
@@ -217,12 +239,13 @@ def run(args):
     ports = _ports(args)
     image = None if args.check_only else _image(args)
     expect = _expected(args.board, image)
+    fleet_key = None if image is None else _fleet_key(args, image)
     progress = Progress(ports)
     results, failures = {}, {}
 
     def task(port):
         try:
-            row = flash_one(args, port, image, expect, progress)
+            row = flash_one(args, port, image, expect, progress, fleet_key)
             if row is not None:
                 inventory.add(args.inventory, row)
             results[port] = row
@@ -246,7 +269,8 @@ def run(args):
     if not args.check_only:
         for p in ok:
             r = results[p]
-            out.info(f"{p}: flashed {r['mac']} ssid={r['ssid'] or '-'} -> {args.inventory}")
+            fleet = f" fleet={r['fleet_name']}" if r["fleet_name"] else ""
+            out.info(f"{p}: flashed {r['mac']} ssid={r['ssid'] or '-'}{fleet} -> {args.inventory}")
     out.info(f"{len(ok)} of {len(ports)} boards {'checked' if args.check_only else 'flashed'}"
              + (f"; failed: {', '.join(failures)}" if failures else ""))
     return 1 if failures else 0

@@ -44,6 +44,8 @@ def add_arguments(p):
     sub.add_parser("key", help="print a new fleet key (64 hex digits) for the site file's fleet.key")
     b = sub.add_parser("broker-config", help="render mosquitto's config: one account per relay, ACLs")
     b.add_argument("--site", required=True, metavar="FILE", help="site file with [fleet] key and relays")
+    b.add_argument("--inventory", metavar="FILE", action="append", default=[],
+                   help="inventory.csv of `relayctl flash`: an account for each board's fleet name too (repeatable)")
     b.add_argument("--out", default="fleet-broker", help="directory to write into (default fleet-broker)")
     b.add_argument("--path-on-broker", metavar="DIR", help="where the files will live on the broker (default: --out)")
     b.add_argument("--listen", default="", metavar="ADDR", help="address mosquitto listens on (default: all)")
@@ -126,7 +128,7 @@ def run(args):
     try:
         w.settle(limit=args.wait)
         while True:
-            rs = view.rows(w.snapshot())
+            rs = view.rows(w.snapshot(), expected=vals["fleet.relays"])
             text = json.dumps(rs, indent=1) if args.json else view.table(rs)
             if args.once:
                 out.info(text)
@@ -137,14 +139,30 @@ def run(args):
         w.stop()
 
 
+def inventory_names(paths):
+    """The fleet names `relayctl flash` gave boards (inventory.csv's fleet_name column)."""
+    from relayctl.flash import inventory
+
+    names = []
+    for path in paths:
+        if not Path(path).exists():
+            raise CliError(f"--inventory {path}: no such file; give the inventory.csv `relayctl flash` wrote", 2)
+        names += [r["fleet_name"] for r in inventory.read(path) if r.get("fleet_name")]
+    return names
+
+
 def _broker_config(args):
     from relayctl.fleet import broker
 
     vals, _ = _site(args.site)
     key = _fleet_key(vals)
-    relays = vals["fleet.relays"]
+    relays = list(vals["fleet.relays"])
+    for name in inventory_names(args.inventory):
+        if name not in relays:
+            relays.append(name)
     if not relays:
-        raise CliError(f"{args.site}: fleet.relays is empty: list the relay names to make accounts for", 2)
+        raise CliError(f"{args.site}: fleet.relays is empty: list the relay names to make accounts for, or give "
+                       "--inventory inventory.csv of the boards `relayctl flash` named", 2)
     from relayctl.fleet.site import NAME
 
     bad = [n for n in relays + [vals["fleet.volunteers"]] if not NAME.fullmatch(n)]

@@ -3,7 +3,8 @@
 Input: a Linux build (the bundle from `relayctl build`, or built now) and
 `--host USER@ADDR` or `--root DIR`. Over SSH the bundle goes through an
 ssh + tar pipe (works with OpenSSH and with OpenWrt's dropbear, which has no
-sftp); one POSIX sh script then installs under the profile's prefix, puts the
+sftp); one POSIX sh script then installs, as root (directly for root@, else
+through `sudo -n`: Raspberry Pi OS's first user is a sudoer), under the profile's prefix, puts the
 systemd unit or procd init script where the init system looks and enables it
 (the same links `systemctl enable` / `/etc/init.d/relay enable` make), and
 starts the service. relayctl then waits until the relay's log shows
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from relayctl import out
 from relayctl.errors import CliError
-from relayctl.ssh import ssh_argv, ssh_error
+from relayctl.ssh import as_root, as_root_sh, root_error, ssh_argv, ssh_error
 
 # Runs on the board (busybox ash or bash). $1: root ("" for the live system), $2: unpacked bundle.
 SCRIPT = r"""
@@ -156,17 +157,21 @@ def run(args):
                        "the board's /tmp is full or has no tar with gzip; free space and retry")
     out.info(f"copied the bundle to {args.host}:{stage}")
     root = args.remote_root.rstrip("/")
-    r = subprocess.run(ssh + [f"sh -s -- {shlex.quote(root)} {stage}/{top}"], input=script.encode(),
+    r = subprocess.run(ssh + [as_root(f"sh -s -- {shlex.quote(root)} {stage}/{top}")], input=script.encode(),
                        capture_output=True, timeout=120)
     err = r.stderr.decode(errors="replace").strip()
     if r.returncode == 255:
         raise ssh_error(args.host, err)
+    if r.returncode not in (0, 255):  # the staged copy holds the site's secrets: never leave it in /tmp
+        subprocess.run(ssh + [f"rm -rf {stage}"], capture_output=True, timeout=30)  # the login made it
+    if r.returncode != 0 and root_error(args.host, r.returncode, err):
+        raise root_error(args.host, r.returncode, err)
     if r.returncode == 3:
         raise CliError(f"{args.host}: {err}: the board lacks Python; install "
                        f"{' '.join(manifest.get('packages', [])) or 'python3'} (apt or opkg) and retry")
     if r.returncode != 0:
-        raise CliError(f"{args.host}: the install script failed ({err}): run as root (USER root@ or a sudo-less "
-                       "admin), and check free space under the prefix")
+        raise CliError(f"{args.host}: the install script failed ({err}): check free space under the prefix and "
+                       "that the board's root filesystem is writable")
     where = f"{args.host}:{root or '/'}"
     out.info(f"installed {manifest.get('board')} on {where}")
     if root or args.no_boot_check:
@@ -177,7 +182,7 @@ def run(args):
     deadline = time.monotonic() + args.boot_timeout
     last = ""
     while time.monotonic() < deadline:
-        r = subprocess.run(ssh + [LOG], capture_output=True, timeout=30)
+        r = subprocess.run(ssh + [as_root_sh(LOG)], capture_output=True, timeout=30)  # the journal: root's or adm's
         last = r.stdout.decode(errors="replace")
         found = re.findall(r"relay ready version=(\S+) config=(\S+)", last)
         if found and found[-1][1] == want:

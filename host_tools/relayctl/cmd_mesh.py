@@ -63,11 +63,15 @@ def _render(args):
 # -- status ------------------------------------------------------------------------------
 
 
-def _get(host, timeout):
+def status_url(host):
+    """http://HOST:PORT/api/status for --host ADDR[:PORT] (the status listener's 8081 when no port is given)."""
     if host.count(":") == 0 or (host.count(":") > 1 and not host.startswith("[")):
         host = f"[{host}]:8081" if ":" in host else f"{host}:8081"
-    url = f"http://{host}/api/status"
-    with urllib.request.urlopen(url, timeout=timeout) as r:
+    return f"http://{host}/api/status"
+
+
+def _get(host, timeout):
+    with urllib.request.urlopen(status_url(host), timeout=timeout) as r:
         return json.loads(r.read())
 
 
@@ -96,8 +100,8 @@ def collect(host, timeout):
     try:
         first = _get(host, timeout)
     except (urllib.error.URLError, OSError, ValueError) as e:
-        raise CliError(f"cannot read http://{host}/api/status: {getattr(e, 'reason', e)}; is the relay's status "
-                       "listener on its mesh address (port 8081), and is this computer in the mesh or on that relay?")
+        raise CliError(f"cannot read {status_url(host)}: {getattr(e, 'reason', e)}; is the relay's status "
+                       "listener on its mesh address, and is this computer in the mesh or on that relay?")
     first = _sane(first)
     m = first and first["mesh"]
     if not m:

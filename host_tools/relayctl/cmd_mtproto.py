@@ -17,8 +17,6 @@ import os
 import re
 import secrets
 import time
-import urllib.error
-import urllib.request
 
 from relayctl import out
 from relayctl.errors import CliError
@@ -47,8 +45,9 @@ def add_arguments(p):
     s.add_argument("--json", action="store_true", help="print a JSON list of {secret, link} instead of text")
     r = sub.add_parser("rotate", help="replace a relay's secret; the old one works on for a grace period",
                        description="Write a new secret (of the same kind) into a relay's config.json, keep the old one "
-                       "accepted for --grace, and tell the running relay (POST /api/reload on its status listener; "
-                       "else `systemctl reload relay`). Open tunnels are not dropped.")
+                       "accepted for --grace, and make the running relay take it (`systemctl reload relay` when an installed "
+                       "relay.service copies FILE, else POST /api/reload on its status listener), then check on its "
+                       "status listener that it did. Open tunnels are not dropped.")
     r.add_argument("--config", metavar="FILE", required=True, help="the relay's config.json (e.g. /opt/relay/config.json)")
     r.add_argument("--port", type=int, help="move MTProto to this port too (the old port stays open for the grace period)")
     r.add_argument("--grace", default="7d", help="how long old links keep working: 3600, 12h, 7d (default 7d)")
@@ -177,22 +176,29 @@ def links_of(cfg, server=None):
     return out_
 
 
-def reload_relay(cfg):
-    """Ask the running relay to read its config again -> a sentence saying what happened."""
-    st = cfg.get("status") or {}
-    if st.get("enabled"):
-        url = f"http://{st.get('host', '127.0.0.1')}:{st.get('port', 8081)}/api/reload"
+def _check_port(mt, port, own):
+    """Refuse, before anything is written, a port the relay could not take: the mask site's own (probes would be
+    passed back to the relay itself) or one another program holds (the relay would log it and stay put)."""
+    import errno
+    import socket
+
+    from relayctl.boards.checks import masks_itself
+
+    if mt.get("mask") and masks_itself(mt["mask"], port, mt.get("host", ""), (mt.get("tls_domain"), mt.get("server"))):
+        raise CliError(f"--port {port}: that is the mask site's port ({mt['mask']}): every probe would be passed "
+                       "back to the relay itself; pick another port (nothing was written)", 2)
+    if port in own:
+        return  # the relay listens there already
+    host = mt.get("host") or "0.0.0.0"
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            with urllib.request.urlopen(urllib.request.Request(url, data=b"", method="POST"), timeout=10) as r:
-                answer = json.loads(r.read())
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            return (f"the relay did not answer at {url} ({getattr(e, 'reason', e)}): it takes the new secret when it "
-                    "starts; if it runs, `systemctl reload relay`")
-        if answer.get("reloaded"):
-            return "the running relay took the new secret (open tunnels stay)"
-        raise CliError("the running relay refused the new config: " + "; ".join(answer.get("problems") or []) +
-                       "; the file is written: fix it and reload")
-    return "reload the running relay: `systemctl reload relay` (or send it SIGHUP); open tunnels stay"
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise CliError(f"--port {port}: another program listens there on this machine (`ss -ltnp 'sport = "
+                               f":{port}'` names it): the relay could not take it; pick another port (nothing was "
+                               "written)", 2)
 
 
 def rotate(args):
@@ -209,6 +215,7 @@ def rotate(args):
     if not 0 < new_port < 65536:
         raise CliError(f"--port {new_port}: not a TCP port; give 1..65535", 2)
     retired = [r for r in mt.get("retired") or [] if r.get("until", 0) > now]
+    _check_port(mt, new_port, {old_port} | {r.get("port", old_port) for r in retired})
     fresh = []
     for s in current:
         kind, domain = secret_kind(s)
@@ -228,7 +235,9 @@ def rotate(args):
              + (f"ones work until {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(now + grace))}" if grace else
                 "ones stop now"))
     if not args.no_reload:
-        out.info(reload_relay(cfg))
+        from relayctl.relay_reload import reload_and_check
+
+        out.info(reload_and_check(path, cfg))
     for _, lnk, until in links_of(cfg, args.server):
         if until is None:
             out.info(f"link:   {lnk}")
@@ -236,5 +245,5 @@ def rotate(args):
         from relayctl.cmd_public import write_cards
 
         n = write_cards([lnk for _, lnk, until in links_of(cfg, args.server) if until is None], args.cards)
-        out.info(f"{n} cards in {args.cards}/ (open index.html to print them)")
+        out.info(out.cards_written(n, args.cards))
     return 0

@@ -56,7 +56,7 @@ def run(args):
             raise CliError(f"{args.config}: no mtproto.secrets: no links to print; `relayctl mtproto secret`", 2)
         for lnk in links:
             out.info(f"link: {lnk}")
-        out.info(f"{write_cards(links, args.out)} cards in {args.out}/ (open index.html to print them)")
+        out.info(out.cards_written(write_cards(links, args.out), args.out))
         return 0
     return check(cfg, args)
 
@@ -130,11 +130,15 @@ def check(cfg, args):
     return 0
 
 
+UNREACHED = "unreached"  # _check_mask's answer when no HTTP exchange took place: no Date to look for
+
+
 def _check_mask(rep, mt, domain, args):
-    """TLS to the mask site with SNI = domain; -> the site's clock (Unix seconds) or None."""
+    """TLS to the mask site with SNI = domain; -> the site's clock (Unix seconds), None when its answer had no
+    Date, or UNREACHED when the check failed before any answer."""
     if not mt.get("mask"):
         rep.fail("mask", "no mtproto.mask: probes would meet no web server; set it to HOST:PORT of a site for " + domain)
-        return None
+        return UNREACHED
     host, port = hostport.split(mt["mask"], 443, "mtproto.mask")
     where = f"{host}:{port}"
     ctx = ssl.create_default_context()
@@ -150,10 +154,10 @@ def _check_mask(rep, mt, domain, args):
         rep.fail("mask", f"{where} answers TLS for {domain} with a certificate a client rejects ({e.verify_message}; "
                  f"it names {', '.join(_cert_names(host, port, domain, args.timeout)) or 'nothing'}): a prober sees it; "
                  f"serve a valid certificate for {domain} there (e.g. Let's Encrypt)")
-        return None
+        return UNREACHED
     except (OSError, ssl.SSLError) as e:
         rep.fail("mask", f"{where} does not answer TLS for {domain} ({e}): start its web server or fix mtproto.mask")
-        return None
+        return UNREACHED
     rep.ok("mask", f"{where} answers TLS for {domain} ({version}, {cipher}, a valid certificate)")
     flight = _flight(host, port, domain, args.timeout)
     if flight:
@@ -306,6 +310,10 @@ def _check_clock(rep, site_time, args):
         synced = r.stdout.strip() if r.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         pass
+    if site_time == UNREACHED:
+        tail = "NTP keeps it right (timedatectl)" if synced == "yes" else "check that NTP runs (timedatectl set-ntp true)"
+        rep.warn("clock", "not compared with the mask site's: its check failed above, so no answer was read; " + tail)
+        return
     if site_time is None:
         if synced == "yes":
             rep.ok("clock", "synchronised by NTP (timedatectl); the mask site sent no Date to compare")

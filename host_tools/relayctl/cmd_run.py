@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from urllib.parse import quote
 
 from relayctl import out, paths
@@ -17,6 +18,8 @@ from relayctl.links import mtproto_link, write_qr_svg
 from relayctl.public_relay import add_run_arguments as add_public_arguments
 from relayctl.errors import CliError
 from relayctl.profile import run_config
+
+RESTART = 75  # the relay's exit status when it asks to be started again (firmware/relay/server.py: restart())
 
 
 def add_arguments(p):
@@ -179,19 +182,28 @@ def run(args):
     signal.signal(signal.SIGTERM, stop)
     proc = None
     try:
-        # In a session of its own, a terminal's Ctrl-C reaches only relayctl, which passes on one stop signal:
-        # a second SIGINT would cut the MicroPython relay's clean stop short.
-        try:
-            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, bufsize=1,
-                                    start_new_session=True)
-        except OSError as e:
-            raise CliError(f"cannot start {argv[0]}: {e}")
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            if line.startswith("relay ready"):
-                _explain(line, users)
-        return proc.wait()
+        explained = False
+        while True:
+            # In a session of its own, a terminal's Ctrl-C reaches only relayctl, which passes on one stop signal:
+            # a second SIGINT would cut the MicroPython relay's clean stop short.
+            try:
+                proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                        start_new_session=True)
+            except OSError as e:
+                raise CliError(f"cannot start {argv[0]}: {e}")
+            for line in _lines(proc):
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                if line.startswith("relay ready") and not explained:
+                    _explain(line, users)
+                    explained = True
+            status = proc.wait()
+            if status != RESTART:
+                return status
+            # The relay asked to be started again (the admin page's or a fleet command's restart): systemd
+            # (Restart=always) and procd (respawn) do so; so does relayctl run.
+            out.info("relayctl: the relay asked for a restart (exit 75); starting it again")
+            time.sleep(1)
     except KeyboardInterrupt:
         if proc is None:
             return 130
@@ -203,7 +215,17 @@ def run(args):
         except subprocess.TimeoutExpired:
             proc.kill()
         return 0
+    except BrokenPipeError:  # `relayctl run | head -1`: the reader is gone; the relay must not run on orphaned
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python exits
+        return 0
     finally:
+        if proc is not None and proc.poll() is None:  # whatever ended relayctl, the relay it started ends too
+            proc.send_signal(stop_signal(args.runtime))
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         if engines is not None:
             engines.stop()  # each engine by its own process id
         for path in temps:
@@ -213,6 +235,39 @@ def run(args):
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 os.unlink(path)
+
+
+def _lines(proc):
+    """The relay's output line by line, until it ends. Raises BrokenPipeError as soon as relayctl's own stdout is
+    a pipe whose reader has gone (`relayctl run | head -1`), even while the relay prints nothing: a pipe's write
+    end reports POLLERR then, so the relay is stopped instead of running on unseen."""
+    import select
+    import stat
+
+    src = proc.stdout.fileno()
+    poller = select.poll()
+    poller.register(src, select.POLLIN)
+    try:
+        dst = sys.stdout.fileno()
+        watch = stat.S_ISFIFO(os.fstat(dst).st_mode)
+    except (AttributeError, OSError, ValueError):
+        dst, watch = None, False
+    if watch:
+        poller.register(dst, 0)  # no events asked for: POLLERR/POLLHUP are reported anyway
+    buf = b""
+    while True:
+        for fd, _ev in poller.poll():
+            if fd == dst:
+                raise BrokenPipeError("the reader of relayctl's output has gone")
+            data = os.read(src, 65536)
+            if not data:
+                if buf:
+                    yield buf.decode(errors="replace")
+                return
+            buf += data
+            *whole, buf = buf.split(b"\n")
+            for line in whole:
+                yield line.decode(errors="replace") + "\n"
 
 
 def _explain(line, users):

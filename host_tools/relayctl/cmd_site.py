@@ -21,7 +21,7 @@ EXAMPLE = '''\
 [wifi]
 ssid = "relay"              # the network name phones see: 1-32 bytes
 security = "open"           # "open" (anyone can join), or "wpa2" with a passphrase
-# passphrase = "change me please"   # wpa2 only: 8-63 printable ASCII characters
+# passphrase = "change me please"   # wpa2 only: 8-63 printable ASCII characters (your own: the example is refused)
 country = "KZ"              # where the board runs; decides the legal channels
 channel = 6                 # KZ, RU, EU: 1-13; US, CA: 1-11; JP: 1-14
 # max_clients = 8           # phones at once (default: what the board's radio holds)

@@ -6,7 +6,8 @@
 render writes hostapd.conf, dnsmasq.conf (DHCP only), relay.nft and address-plan.txt for a
 Linux board, or relay.uci (a `uci batch` script) for OpenWrt (boards run by procd).
 apply renders the same files, sends them over SSH (an ssh + tar pipe, as `relayctl install`
-does: OpenSSH or dropbear) and runs one POSIX sh script on the board: Linux files go to
+does: OpenSSH or dropbear) and runs one POSIX sh script on the board as root (`sudo -n` when the
+login is not root, as on Raspberry Pi OS): Linux files go to
 /etc/hostapd, /etc/dnsmasq.d and /etc/nftables.d, the rules are loaded and hostapd and
 dnsmasq restarted; OpenWrt gets `uci batch` and reload_config. With --remote-root the files
 land under that directory and the commands that would change the live system are written to
@@ -204,7 +205,7 @@ def _tar(files):
 
 
 def apply(args):
-    from relayctl.ssh import ssh_argv, ssh_error
+    from relayctl.ssh import as_root, root_error, ssh_argv, ssh_error
 
     files, openwrt = rendered(args)
     ssh = ssh_argv(args)
@@ -221,13 +222,17 @@ def apply(args):
                        "the board's /tmp is full or it has no tar; free space and retry")
     root = args.remote_root.rstrip("/")
     kind = "openwrt" if openwrt else "linux"
-    r = subprocess.run(ssh + [f"sh -s -- {shlex.quote(root)} {stage} {kind}"], input=APPLY.encode(),
+    r = subprocess.run(ssh + [as_root(f"sh -s -- {shlex.quote(root)} {stage} {kind}")], input=APPLY.encode(),
                        capture_output=True, timeout=120)
     err = r.stderr.decode(errors="replace").strip()
     if r.returncode == 255:
         raise ssh_error(args.host, err)
+    if r.returncode not in (0, 255):  # the staged copy holds the site's secrets: never leave it in /tmp
+        subprocess.run(ssh + [f"rm -rf {stage}"], capture_output=True, timeout=30)  # the login made it
+    if r.returncode != 0 and root_error(args.host, r.returncode, err):
+        raise root_error(args.host, r.returncode, err)
     if r.returncode != 0 or b"relay-wifi-ok" not in r.stdout:
-        raise CliError(f"{args.host}: applying the Wi-Fi settings failed ({err or 'no message'}): run as root, and "
+        raise CliError(f"{args.host}: applying the Wi-Fi settings failed ({err or 'no message'}): "
                        + ("check that uci and reload_config work (OpenWrt)" if openwrt else
                           "check that hostapd, dnsmasq and nftables are installed (apt install hostapd dnsmasq nftables)"))
     where = f"{args.host}:{root or '/'}"

@@ -42,3 +42,9 @@ def screen(text):
     if sys.stdout.isatty():
         sys.stdout.write("\033[H\033[J")
     info(text + "\n")
+
+
+def cards_written(n, directory, what="them"):
+    """"1 card in cards/ (open index.html to print it)": one slash whatever the user typed, the plural only for many."""
+    where = os.path.join(str(directory), "")
+    return f"{n} card{'' if n == 1 else 's'} in {where} (open index.html to print {'it' if n == 1 else what})"

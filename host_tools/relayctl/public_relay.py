@@ -87,6 +87,12 @@ def prepare(args):
     if not mt.get("mask"):
         raise CliError("--public needs a mask site: --mask HOST:PORT of a web server with a certificate for "
                        f"{domain} (e.g. nginx on 127.0.0.1:8443)", 2)
+    from relayctl.boards.checks import masks_itself
+
+    if masks_itself(mt["mask"], mt.get("port", 443), mt.get("host", ""), (domain, mt.get("server"))):
+        raise CliError(f"--mask {mt['mask']} is this relay's own MTProto port {mt.get('port', 443)}: every probe would be "
+                       "passed back to the relay itself; give the web server's own port (e.g. nginx on "
+                       "127.0.0.1:8443) or another --port", 2)
     if not mt.get("secrets"):
         mt["secrets"] = [make_secret("ee", domain)]
     for s in mt["secrets"]:
@@ -107,7 +113,7 @@ def prepare(args):
     if not mt.get("server"):
         out.warn("  no --server given: the links carry the listen address; pass --server YOUR.PUBLIC.ADDRESS")
     if args.cards:
-        out.info(f"  {write_cards(links, args.cards)} cards in {args.cards}/ (open index.html to print them)")
+        out.info("  " + out.cards_written(write_cards(links, args.cards), args.cards))
     out.info(f"  check it:  relayctl public check --config {path}")
     out.info(f"  rotate:    relayctl mtproto rotate --config {path}")
     return str(path)

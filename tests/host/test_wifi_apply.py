@@ -24,7 +24,7 @@ def relayctl(*args, cwd):
 @pytest.fixture
 def site(tmp_path):
     p = tmp_path / "site.toml"
-    p.write_text('[wifi]\nssid = "relay-apply"\nsecurity = "wpa2"\npassphrase = "change me please"\ncountry = "KZ"\n'
+    p.write_text('[wifi]\nssid = "relay-apply"\nsecurity = "wpa2"\npassphrase = "relay apply pass"\ncountry = "KZ"\n'
                  "channel = 1\n")
     return p
 

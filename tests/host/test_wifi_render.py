@@ -101,14 +101,14 @@ def relayctl(*args, cwd):
 
 def test_cli_render(tmp_path):
     site = tmp_path / "site.toml"
-    site.write_text('[wifi]\nssid = "relay-test"\nsecurity = "wpa2"\npassphrase = "change me please"\n'
+    site.write_text('[wifi]\nssid = "relay-test"\nsecurity = "wpa2"\npassphrase = "relay test pass"\n'
                     'country = "KZ"\nchannel = 1\n')
     r = relayctl("wifi", "render", "rpi-4", "--site", str(site), "--out", "linux", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "linux").iterdir()) == [
         "address-plan.txt", "dnsmasq.conf", "hostapd.conf", "relay.nft"]
     hostapd = (tmp_path / "linux/hostapd.conf").read_text()
-    assert "ssid2=" + b"relay-test".hex() in hostapd and "wpa_passphrase=change me please" in hostapd
+    assert "ssid2=" + b"relay-test".hex() in hostapd and "wpa_passphrase=relay test pass" in hostapd
     r = relayctl("wifi", "render", "gl-mt300n-v2", "--site", str(site), "--out", "owrt", cwd=tmp_path)
     assert r.returncode == 0 and (tmp_path / "owrt/relay.uci").exists()
     r = relayctl("wifi", "render", "rpi-4", "--out", "x", "--uplink-subnet", "192.168.4.0/23", cwd=tmp_path)

@@ -25,6 +25,8 @@ CASES = [
      ["--kind", "wifi-sta", "--ssid", 'Сосед "wifi"', "--passphrase", "correct horse", "--security", "wpa3",
       "--hidden"]),
     ("wifi-open.conf", "wpa_supplicant", ["--kind", "wifi-sta", "--ssid", "cafe"]),
+    # A Pi's wlan0 is the phones' access point: the uplink radio's file and unit carry its own name (T14).
+    ("wifi-wlan1.conf", "wpa_supplicant", ["--kind", "wifi-sta", "--interface", "wlan1", "--ssid", "cafe"]),
     ("wifi-openwrt.uci", "openwrt", ["--kind", "wifi-sta", "--ssid", "Neighbour 5G", "--passphrase", "correct horse"]),
 ]
 

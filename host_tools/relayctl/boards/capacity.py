@@ -81,6 +81,12 @@ def estimate(r):
         c.phones = c.wifi_clients
         c.binding = "wifi_clients"
         c.reasons.append(f"the radio associates about {c.wifi_clients} phones")
+    if r["relay.public"]:  # phones reach it directly: the load model's figure, not two tunnels a phone (one number)
+        pub = public_estimate(r)
+        if pub is not None and pub.phones < c.phones:
+            c.phones = pub.phones
+            c.binding = "public:" + pub.binding
+            c.reasons.append(f"as a public relay the load model carries about {pub.phones} (limited by {pub.binding})")
     return c
 
 

@@ -55,12 +55,23 @@ class Resolved:
     def is_set(self, key):
         return key in self.origin
 
-    def problem(self, key, message, warning=False):
-        path, line = self.origin.get(key, (None, None))
+    def problem(self, key, message, warning=False, line=None):
+        """line: where the problem is when not at key's own line (one entry of an array of tables)."""
+        path, own = self.origin.get(key, (None, None))
+        line = line or own
         if path is None:
             scope = schema.BY_KEY[key].scope if key in schema.BY_KEY else "board"
             path = self.site.path if (self.site and scope == "site") else self.profile.path
         self.problems.append(Problem(path, line, key, message, warning))
+
+
+def _entry_line(layer, key, e):
+    """The line of the entry of an array of tables a problem is in: "engine 2 (trojan): server: missing" ->
+    the header of the second [[uplink.engine]] (the message names the field)."""
+    n = getattr(e, "entry", None)
+    if layer is None or n is None:
+        return None
+    return layer.lines.get(f"{key}[{n}]")
 
 
 def resolve(profile, site=None):
@@ -82,7 +93,8 @@ def resolve(profile, site=None):
             r.values[f.key] = f.check(raw)
         except ProfileError as e:
             r.values[f.key] = None
-            r.problem(f.key, str(e))
+            r.problem(f.key, str(e), line=_entry_line(site if site is not None and f.key in site.values else None,
+                                                      f.key, e))
     # Cross-key checks in the same pass: each runs when the values it needs parsed, so a tinkerer sees
     # "channel 14 not allowed for KZ" beside "ssid: expected text" instead of after fixing it.
     checks = list(_BOARD_CHECKS) + (list(_SITE_CHECKS) if site is not None else [])
@@ -104,13 +116,30 @@ def _check_arch(r):
             r.problem("chip.mpy_arch", f'{r["chip.name"]} runs {want} code, not {r["chip.mpy_arch"]}')
 
 
+TRANSPARENT_PORT = 1081  # firmware config.py's transparent.port: Linux boards with a radio listen there too
+STATUS_PORT = 8081  # render._public's status listener on a public relay
+
+
 def _check_ports(r):
+    """Every TCP listener of one relay on its own port: two on one port stop the relay at start ("Address
+    already in use"). The DNS responder is UDP, but a port given twice is a slip either way."""
+    public = r["relay.public"]
+    listeners = [(key, r[key], key) for key in ("relay.socks_port", "relay.http_port", "relay.portal_port",
+                                                "relay.dns_port", "relay.mtproto_port")]
+    if r["wifi.interface"] and r["runtime"] != "micropython":
+        listeners.append((None, TRANSPARENT_PORT, "the transparent listener's (fixed, for the Wi-Fi's redirect)"))
+    if public:
+        listeners.append((None, STATUS_PORT, "the status listener's (fixed, on loopback)"))
     ports = {}
-    for key in ("relay.socks_port", "relay.http_port", "relay.portal_port", "relay.dns_port"):
-        p = r[key]
-        if p and p in ports:
-            r.problem(key, f"port {p} is already {ports[p]}")
-        ports.setdefault(p, key)
+    for key, p, label in listeners:
+        if not p or (public and key in ("relay.socks_port", "relay.http_port", "relay.portal_port",
+                                        "relay.dns_port")):
+            continue  # off (0), or a public relay's SOCKS/HTTP that only the site file turns on
+        if p in ports:
+            first_key, first = ports[p]
+            r.problem(key or first_key, f"port {p} is already {label if key is None else first}")
+        else:
+            ports[p] = (key, label)
 
 
 def _check_uplink_ports(r):
@@ -183,6 +212,10 @@ def _check_public(r):
     if not r["mtproto.mask"]:
         r.problem("mtproto.mask", "a public relay needs a mask site: HOST[:PORT] of a web server with "
                   "mtproto.domain's certificate (e.g. nginx on 127.0.0.1:8443)")
+    if r["mtproto.mask"] and masks_itself(r["mtproto.mask"], r["relay.mtproto_port"], r["relay.listen"],
+                                          (r["mtproto.domain"], r["mtproto.server"])):
+        r.problem("mtproto.mask", f'{r["mtproto.mask"]} is this relay\'s own MTProto port: every probe would be '
+                  "passed back to the relay itself; give the web server's own port (e.g. nginx on 127.0.0.1:8443)")
     for key in ("public.socks", "public.http"):
         if r[key] and not (r["proxy.user"] and r["proxy.password"]):
             r.problem(key, "an open proxy on the internet is abused within hours: set proxy.user and proxy.password")
@@ -190,6 +223,47 @@ def _check_public(r):
         if s.startswith("ee") and r["mtproto.domain"] and bytes.fromhex(s[34:]).decode(errors="replace") != r["mtproto.domain"]:
             r.problem("mtproto.secrets", f"{s[:8]}... imitates {bytes.fromhex(s[34:]).decode(errors='replace')}, "
                       f"not mtproto.domain {r['mtproto.domain']}", warning=True)
+
+
+def masks_itself(mask, port, listen="", own_names=()):
+    """Whether the mask site HOST[:PORT] is the relay's own MTProto listener on port: a loopback or own address
+    (or a name of this machine) on that very port."""
+    from relayctl import hostport
+    from relayctl.errors import CliError
+
+    try:
+        host, mport = hostport.split(mask, 443, "mtproto.mask")
+    except CliError:
+        return False
+    if mport != port:
+        return False
+    host = host.lower().rstrip(".")
+    if host in ("localhost", "0.0.0.0", "::") or host in [n.lower().rstrip(".") for n in own_names if n]:
+        return True
+    if listen and listen not in ("0.0.0.0", "::") and host == listen:
+        return True
+    try:
+        a = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return a.is_loopback or a.is_unspecified
+
+
+# The example values of `relayctl site init` and mesh.md: left in a site file, they reach every printed card
+# (and the mesh's SAE password), and anyone who read the docs knows them.
+PLACEHOLDERS = {
+    "wifi.passphrase": ("change me please",),
+    "proxy.password": ("choose a long one",),
+    "mesh.key": ("a long shared secret, 16-63 characters", "16-63 characters, the same on every relay"),
+}
+
+
+def _check_placeholders(r):
+    for key, examples in PLACEHOLDERS.items():
+        v = r.values.get(key)
+        if r.is_set(key) and isinstance(v, str) and v.strip().lower() in examples:
+            r.problem(key, f'"{v}" is the example from the docs, known to anyone who read them: choose your own '
+                      "(e.g. `openssl rand -base64 18`)")
 
 
 def _check_passphrase(r):
@@ -238,4 +312,4 @@ def _check_capacity(r):
 
 _BOARD_CHECKS = (_check_flash, _check_uf2, _check_arch, _check_ports, _check_wifi_address, _check_wifi,
                  _check_uplink_ports)
-_SITE_CHECKS = (_check_passphrase, _check_uplink, _check_proxy, _check_public, _check_capacity)
+_SITE_CHECKS = (_check_placeholders, _check_passphrase, _check_uplink, _check_proxy, _check_public, _check_capacity)

@@ -56,6 +56,8 @@ def key_lines(text):
     """{dotted key: line number} for every key assigned in the TOML text."""
     lines = {}
     table = []
+    entry = None  # inside the N-th [[array.of.tables]]: its keys also get "array[N].key" (each entry its own line)
+    counts = {}
     in_string = None  # the closing quote of a multi-line string we are inside
     for n, line in enumerate(text.splitlines(), 1):
         if in_string:
@@ -66,12 +68,20 @@ def key_lines(text):
         if m:
             table = _split_key(m.group(1))
             lines.setdefault(".".join(table), n)
+            entry = None
+            if line.lstrip().startswith("[["):
+                name = ".".join(table)
+                counts[name] = counts.get(name, 0) + 1
+                entry = f"{name}[{counts[name]}]"
+                lines[entry] = n
             continue
         m = _ASSIGN.match(line)
         if not m:
             continue
         key = table + _split_key(m.group(1))
         lines.setdefault(".".join(key), n)
+        if entry is not None:
+            lines.setdefault(entry + "." + ".".join(_split_key(m.group(1))), n)
         value = m.group(2).strip()
         for q in ('"""', "'''"):
             if value.startswith(q) and value.count(q) == 1:

@@ -19,6 +19,7 @@ def _engines(value):
 REQUIRED = object()  # no default: the profile (or one it extends) must set it
 
 RUNTIMES = ("micropython", "cpython")
+MICROPYTHON_CHIPS = ("esp32", "esp32s3", "esp32c3", "rp2040")  # the chips relayctl builds MicroPython images for
 CHIPS = ("esp32", "esp32s3", "esp32c3", "rp2040", "bcm2711", "bcm2710a1", "mt7628an", "x86_64", "aarch64", "other")
 MPY_ARCHS = ("none", "xtensa", "xtensawin", "rv32imc", "armv6m", "armv7m", "armv7emsp", "armv7emdp", "x86", "x64")
 UPLINKS = ("ethernet", "cellular", "wifi-sta", "upstream")
@@ -44,7 +45,7 @@ FIELDS = (
     _f("micropython.min_version", "1.22", v.version, "board", "oldest MicroPython firmware the relay supports here"),
     _f("micropython.port", "", v.text, "board", "MicroPython port (esp32, rp2) whose firmware the board runs"),
     _f("micropython.board", "", v.text, "board", "MicroPython board name of the firmware to download (ESP32_GENERIC, RPI_PICO_W)"),
-    _f("chip.name", REQUIRED, v.one_of(*CHIPS), "board", "system on chip; the ESP32 family must match the firmware file"),
+    _f("chip.name", REQUIRED, v.chip_name(MICROPYTHON_CHIPS, CHIPS), "board", "system on chip; the ESP32 family must match the firmware file"),
     _f("chip.mpy_arch", "none", v.one_of(*MPY_ARCHS), "board", "mpy-cross -march for the chip (none: bytecode only)"),
     _f("chip.psram_kib", 0, v.integer(0, 1 << 24), "board", "external PSRAM in KiB (0: none)"),
     _f("chip.core_speed", 0, v.integer(0, 10000), "board",

@@ -126,6 +126,23 @@ def one_of(*choices):
     return check
 
 
+def chip_name(micropython_chips, choices):
+    """chip.name: one of choices. A chip not listed is "other" on a Linux board (relayctl only needs a MicroPython
+    chip's name, to pick its firmware and code); a near miss of a MicroPython chip is named as one."""
+    def check(v):
+        if v in choices:
+            return v
+        import difflib
+
+        near = difflib.get_close_matches(str(v), micropython_chips, 1, 0.75)
+        hint = f'did you mean "{near[0]}"? ' if near else ""
+        raise ProfileError(f"expected one of {', '.join(choices)}, got {_show(v)} ({hint}a Linux board's chip that "
+                           'is not listed is "other", with its speed in chip.core_speed; a MicroPython board needs '
+                           "one of " + ", ".join(micropython_chips) + ")")
+
+    return check
+
+
 def list_of(item, min_len=0):
     def check(v):
         if not isinstance(v, list):

@@ -203,7 +203,13 @@ def check_entries(v):
     """The schema's validator for uplink.engine: list of tables -> list of normalised dicts."""
     if not isinstance(v, list):
         raise ProfileError("expected [[uplink.engine]] tables")
-    out = [_one(d, i + 1) for i, d in enumerate(v)]
+    out = []
+    for i, d in enumerate(v):
+        try:
+            out.append(_one(d, i + 1))
+        except ProfileError as e:
+            e.entry = i + 1  # the loader gives each [[uplink.engine]] its own line: the message points at it
+            raise
     seen, port = {}, FIRST_LOCAL_PORT
     for e in out:
         base, n = e["name"], 2

@@ -16,7 +16,7 @@ from pathlib import Path
 from relayctl.files import write_private
 
 COLUMNS = ("time", "mac", "board", "chip", "ssid", "wifi_password", "proxy_host", "proxy_port", "proxy_user",
-           "proxy_password", "admin_password", "mtproto_port", "mtproto_secret", "firmware_sha256", "config_sha256", "relay_version", "boot_checked", "port")
+           "proxy_password", "admin_password", "mtproto_port", "mtproto_secret", "fleet_name", "firmware_sha256", "config_sha256", "relay_version", "boot_checked", "port")
 
 _lock = threading.Lock()
 

@@ -87,6 +87,38 @@ def _mtproto(cfg, manifest, values):
     return path.lstrip("/"), qr_svg(link)
 
 
+def board_fleet_name(base, mac):
+    """This board's name in the fleet: the build's fleet.name and the MAC's last 4 hex digits (like its SSID), so
+    boards flashed from one build neither overwrite each other's report nor log each other off the broker."""
+    return "%s-%02X%02X" % (base, mac[4], mac[5])
+
+
+def _fleet(cfg, mac, fleet_key, values):
+    """This board's own fleet name and, when the build logs in to the broker, its own login and command key
+    (derived from the fleet key, as `relayctl build` derives them for one named relay)."""
+    fl = cfg.get("fleet") or {}
+    values["fleet_name"] = ""
+    if not fl.get("enabled") or not fl.get("name"):
+        return
+    from relayctl.fleet import keys
+
+    base = fl["name"]
+    name = board_fleet_name(base, mac)
+    if fl.get("user") or fl.get("command_key"):
+        if fleet_key is None:
+            raise CliError("this build reports to a fleet: each board needs its own broker login, derived from the "
+                           "fleet key; give --site SITE.toml (the site file whose [fleet] has key)", 2)
+        if fl.get("password") and fl["password"] != keys.password(fleet_key, base):
+            raise CliError(f"the site file's fleet.key is not the key this build was made with (its login for {base} "
+                           "does not match): give the site file the build came from, or build again", 2)
+        fl["user"] = name
+        fl["password"] = keys.password(fleet_key, name)
+        if fl.get("command_key"):
+            fl["command_key"] = keys.command_key(fleet_key, name)
+    fl["name"] = name
+    values["fleet_name"] = name
+
+
 def _set(cfg, dotted, value):
     sect, key = dotted.split(".", 1)
     cfg.setdefault(sect, {})[key] = value
@@ -129,8 +161,9 @@ def read_config(image):
     return text
 
 
-def stamp(image, mac):
-    """(new Image, values actually written, names of values the firmware has no key for)."""
+def stamp(image, mac, fleet_key=None):
+    """(new Image, values actually written, names of values the firmware has no key for). fleet_key: the
+    site's fleet key (bytes), needed when the build logs in to a fleet broker."""
     start = image.fs_offset - image.offset
     region = bytearray(image.data[start:start + image.fs_size])
     fs = _mount(region)
@@ -165,6 +198,7 @@ def stamp(image, mac):
     values["proxy_port"] = str(_get(cfg, "socks.port") or 1080)
     values["mtproto_port"], values["mtproto_secret"] = "", ""
     qr = _mtproto(cfg, image.manifest or {}, values)
+    _fleet(cfg, mac, fleet_key, values)
     text = json.dumps(cfg, indent=1, sort_keys=True, ensure_ascii=False) + "\n"  # as the build writes it
     check_config(text)
     fs.remove("config.json")

@@ -6,7 +6,7 @@ its last will) and PREFIX/NAME/report (fleet.py's JSON document).
 
 import time
 
-RANKS = ("offline", "uplink down", "budget", "stale", "refused commands", "ok")
+RANKS = ("offline", "never seen", "uplink down", "budget", "stale", "refused commands", "ok")
 
 
 class Relay:
@@ -84,6 +84,8 @@ def problems(r, now):
     doc = r.report or {}
     if r.status == "offline":
         out.append("offline")
+    if r.status is None and r.report is None:
+        out.append("never seen")  # listed in fleet.relays, nothing on the broker: it never came up
     up = (doc.get("uplink") or {}).get("up")
     if up is False:
         out.append("uplink down")
@@ -120,7 +122,7 @@ def row(r, now):
         "name": r.name,
         "place": doc.get("place"),
         "online": r.status == "online",
-        "state": r.status or "unknown",
+        "state": r.status or ("never seen" if r.report is None else "unknown"),
         "since": since,
         "uplink": {"kind": up.get("kind"), "up": up.get("up"), "via": up.get("via"), "signal": up.get("signal")},
         "people": doc.get("people"),
@@ -134,8 +136,12 @@ def row(r, now):
     }
 
 
-def rows(relays, now=None):
+def rows(relays, now=None, expected=()):
+    """expected: the relays the site lists (fleet.relays): one that never reported gets a "never seen" row."""
     now = time.time() if now is None else now
+    relays = dict(relays)
+    for name in expected:
+        relays.setdefault(name, Relay(name))
     return [row(r, now) for r in sorted(relays.values(), key=lambda r: _rank(r, now))]
 
 
@@ -180,7 +186,10 @@ def table(rs, now=None):
     now = time.time() if now is None else now
     lines = []
     for x in rs:
-        state = ("up " if x["online"] else x["state"].upper() + " ") + _ago(x["since"], now)
+        if x["state"] == "never seen":
+            state = "NEVER SEEN"
+        else:
+            state = ("up " if x["online"] else x["state"].upper() + " ") + _ago(x["since"], now)
         today = f"{_size(x['today']['down'])} / {_size(x['today']['up'])}" if x["report"] else "-"
         budget = "no limit" if x["report"] and x["budget_left"] is None else _size(x["budget_left"])
         lines.append((x["name"], x["place"] or "-", state, _uplink(x["uplink"]),

@@ -110,6 +110,10 @@ def _relay_version():
 def build_board(board, site_path, out_dir, micropython=None, relay=None):
     """relay: which relay of the site's [mesh] this board is (else the site's mesh.relay)."""
     r = boards.load_or_fail(str(board), str(site_path) if site_path else None, relay)
+    mesh = getattr(r, "mesh", None)
+    if mesh is not None and mesh.this is None:  # else a relay with no mesh at all, built without a word
+        raise CliError(f"{site_path} has [mesh.relays] ({', '.join(mesh.relays)}): give --relay NAME for the relay "
+                       "this board is (or mesh.relay in the site file); nothing built", 2)
     notes = [str(p) for p in r.warnings]
     cfg = config_json(r)
     qr_mt, made, site_text = _mtproto(r, cfg, notes, site_path)

@@ -7,7 +7,7 @@ validated uplink dict in, the text of one config file out. No I/O, no clock.
 | cellular  | openwrt         | a section for /etc/config/network (proto modemmanager)         |
 | ethernet  | networkd        | /etc/systemd/network/20-relay-uplink.network                   |
 | ethernet  | openwrt         | a section for /etc/config/network (proto dhcp)                 |
-| wifi-sta  | wpa_supplicant  | /etc/wpa_supplicant/wpa_supplicant-wlan0.conf                  |
+| wifi-sta  | wpa_supplicant  | /etc/wpa_supplicant/wpa_supplicant-IFACE.conf (IFACE: --interface, wlan0) |
 | wifi-sta  | openwrt         | sections for /etc/config/wireless and /etc/config/network      |
 
 Keys of the uplink dict (the [uplink] table of a site file, names as in
@@ -198,10 +198,11 @@ def _wpa_string(s):
 def wifi_wpa_supplicant(up):
     ssid, security, psk = _check_wifi(up)
     country = (up.get("country") or "").upper()
+    iface = up.get("interface") or "wlan0"  # the uplink radio: on a Pi with an AP, a second one (wlan1)
     lines = [
         f"# Relay uplink: join the Wi-Fi network {ssid!r} as a station.",
-        "# Install as /etc/wpa_supplicant/wpa_supplicant-wlan0.conf (mode 600), then:",
-        "# systemctl enable --now wpa_supplicant@wlan0 (and DHCP on wlan0, e.g. a networkd .network file)",
+        f"# Install as /etc/wpa_supplicant/wpa_supplicant-{iface}.conf (mode 600), then:",
+        f"# systemctl enable --now wpa_supplicant@{iface} (and DHCP on {iface}, e.g. a networkd .network file)",
         "ctrl_interface=DIR=/run/wpa_supplicant GROUP=netdev",
         "update_config=0",
     ]
