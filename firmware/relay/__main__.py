@@ -17,7 +17,7 @@ Exits 2 with one line per problem when the config is wrong.
 import sys
 
 from relay import VERSION, platform, runtime
-from relay.addr import split_host_port
+from relay.proto.addr import split_host_port
 from relay.config import ConfigError, load
 from relay.log import Log
 

@@ -7,13 +7,14 @@ deadlines are enforced by one sweeper task that cancels overdue sessions,
 so the data path carries no per-read timer.
 """
 
-from relay import runtime, stats as S
-from relay.guard import Guard
-from relay.resolve import Resolver
-from relay.routes import Routes
-from relay.stats import Refusal  # noqa: F401  (sessions import it from here)
-from relay.tunnels import Tunnels
-from relay.crypto import equal  # the one constant-time compare
+from relay import runtime
+from relay.proto import stats as S
+from relay.proto.guard import Guard
+from relay.services.resolve import Resolver
+from relay.core.route import Routes
+from relay.proto.stats import Refusal  # noqa: F401  (sessions import it from here)
+from relay.core.tunnel import Tunnels
+from relay.proto.crypto import equal  # the one constant-time compare
 
 _SWEEP_MS = 1000
 FIRST_READ = 4096  # a session's first read: any greeting, or an HTTP request line; big reads only once a tunnel runs
@@ -61,18 +62,18 @@ class Relay(Routes, Tunnels):
         self.udp_port_next = cfg.socks.udp_port_base
         self.upstreams = None
         if cfg.upstream.proxies:
-            from relay.upstream import Upstreams
+            from relay.services.upstream import Upstreams
 
             up = cfg.upstream
             self.upstreams = Upstreams(self, up.proxies, up.direct, int(up.check_interval * 1000))
         self.mesh = None
         if cfg.mesh.enabled:  # relays sharing uplinks: may replace self.upstreams with the mesh's uplink relays
-            from relay.mesh import Mesh
+            from relay.services.mesh import Mesh
 
             self.mesh = Mesh(self, cfg)
         self.uplink = None
         if cfg.uplink.monitor:
-            from relay.upstream import UplinkMonitor
+            from relay.services.upstream import UplinkMonitor
 
             u = cfg.uplink
             self.uplink = UplinkMonitor(self, u.targets, int(u.interval * 1000), int(u.timeout * 1000), u.down_after)
@@ -80,14 +81,14 @@ class Relay(Routes, Tunnels):
         self.stopped = runtime.Event()  # set to stop serve(); exit_code says why
         self.exit_code = 0
         p = cfg.policy
-        from relay.policy import Policy
+        from relay.proto.policy import Policy
 
         self.policy = Policy(p.preset, lambda path: runtime.read_file(path).decode(), p.allow_domains,
                              p.deny_domains, p.allow_cidrs, p.deny_cidrs, p.ports)
         self.sharing = None
         sh = cfg.share
         if sh.rate_down or sh.rate_up or sh.client_quota or sh.budget_day or sh.budget_total or sh.state_file:
-            from relay.shaper import Sharing
+            from relay.services.shaper import Sharing
 
             self.sharing = Sharing(self, cfg)
         runtime.set_buffer_size(lim.buffer)
@@ -95,7 +96,7 @@ class Relay(Routes, Tunnels):
         self.fast = runtime.fast_pump is not None and cfg.io.backend == "auto"
         self.fast_socks = None  # starts a SOCKS session on loop callbacks, where the runtime can
         if self.fast and runtime.connect_start is not None:
-            from relay.socks_fast import FastSocks
+            from relay.sessions.socks_fast import FastSocks
 
             self.fast_socks = FastSocks
 
@@ -122,15 +123,15 @@ class Relay(Routes, Tunnels):
             self.listeners.append(lst)
             done.append((st.host, st.port))
         if self.cfg.portal.enabled or self.cfg.dns.listen_enabled:
-            from relay import services
+            from relay.sessions import portal_session as services
 
             done += await services.start(self)
         if self.cfg.mtproto.enabled:
-            from relay.mtproto_session import start_mtproto
+            from relay.sessions.mtproto_session import start_mtproto
 
             done.append(await start_mtproto(self))
         if self.cfg.transparent.enabled:
-            from relay.transparent_session import start_transparent
+            from relay.sessions.transparent_session import start_transparent
 
             t = await start_transparent(self)
             if t is not None:
@@ -148,7 +149,7 @@ class Relay(Routes, Tunnels):
         if self.cfg.status.console_interval:
             self.background.append(runtime.create_task(self._console_status()))
         if self.cfg.fleet.enabled:
-            from relay.fleet_mqtt import FleetLink
+            from relay.services.fleet_mqtt import FleetLink
 
             self.fleet = FleetLink(self)
             self.background.append(runtime.create_task(self.fleet.run()))
@@ -158,7 +159,7 @@ class Relay(Routes, Tunnels):
         """A board without a network status page still tells its serial console how it is doing."""
         import json
 
-        from relay.status import snapshot
+        from relay.services.status import snapshot
 
         while True:
             await runtime.sleep_ms(self.cfg.status.console_interval * 1000)
@@ -223,7 +224,7 @@ class Relay(Routes, Tunnels):
             s.task = runtime.create_task(self._serve(s))
 
     def _accept_status(self, conn):
-        from relay.status import serve_status
+        from relay.services.status import serve_status
 
         s = Session(conn, self.handshake_ms)
         self.sessions.add(s)
@@ -287,11 +288,11 @@ class Relay(Routes, Tunnels):
         """Pick the protocol by the first byte; -> (upstream, head) to tunnel, or None when done."""
         b = first[0]
         if b == 5 or b == 4:
-            from relay.socks_session import serve_socks
+            from relay.sessions.socks_session import serve_socks
 
             return await serve_socks(self, s, first)
         if 0x41 <= b <= 0x5A:  # an upper-case letter: an HTTP method
-            from relay.http_session import serve_http
+            from relay.sessions.http_session import serve_http
 
             return await serve_http(self, s, first)
         self.stats.refuse(S.R_PROTOCOL)

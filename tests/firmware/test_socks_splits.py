@@ -9,7 +9,7 @@ MicroPython's shared receive buffer is.
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from relay import socks
+from relay.proto import socks
 from tests.helpers.socks_drive import cut, drive
 
 LOGIN = b"\x01\x05phone\x06s3cret"

@@ -8,7 +8,7 @@ both Content-Length and Transfer-Encoding, and a request line of exactly three p
 not accept is an HttpError (a 400 to the client, a 502 for an origin's answer), never another exception.
 """
 
-from relay import httpproxy as H
+from relay.proto import httpproxy as H
 
 
 def _lines(head):

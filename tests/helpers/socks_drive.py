@@ -7,7 +7,7 @@ after the request are the tunnel's first payload (.rest). shared=True hands each
 view of one bytearray that is rewritten before the next feed, as MicroPython's receive buffer is.
 """
 
-from relay import socks
+from relay.proto import socks
 
 
 def drive(chunks, password_required, shared=False):

@@ -8,9 +8,9 @@ import time
 
 import network
 from relay import platform
-from relay.addr import format_ip
+from relay.proto.addr import format_ip
 from relay.config import load
-from relay.guard import Guard
+from relay.proto.guard import Guard
 from relay.log import Log
 from relay.platform import own
 

@@ -15,7 +15,7 @@ The UART is polled between asyncio sleeps, never read blocking.
 
 from relay import runtime
 from relay.platform import LinkError
-from relay.platform import at
+from relay.proto import at
 from relay.platform.wifi import ip_of
 
 _POLL_MS = 20  # between UART polls while waiting for an answer

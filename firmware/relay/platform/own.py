@@ -13,8 +13,8 @@ it returns (None when neither way exists here). Addresses are never logged.
 """
 
 from relay import runtime
-from relay.addr import parse_ip
-from relay.platform import netlink
+from relay.proto.addr import parse_ip
+from relay.proto import netlink
 
 _POLL_MS = 2000  # boards: how often the interfaces are read; a new lease shows within this
 _FIRST_MS = 2000  # the first listing: the kernel answers in microseconds

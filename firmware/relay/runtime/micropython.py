@@ -126,7 +126,7 @@ def _sockaddr(ip, port):
 
 def _decode_addr(addr):
     if isinstance(addr, tuple):  # lwIP ports: (text, port)
-        from relay.addr import parse_ip
+        from relay.proto.addr import parse_ip
 
         return parse_ip(addr[0]) or bytes(4), addr[1]
     fam, ip, port = _SOCKADDR(addr)[:3]

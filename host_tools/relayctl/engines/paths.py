@@ -20,8 +20,8 @@ import time
 from relayctl.boards.render import core_config
 
 core_config()  # puts firmware/ on sys.path: the relay's own SOCKS client, DNS builder and probe judge
-from relay import dns, pathcheck, socks  # noqa: E402
-from relay.addr import parse_ip  # noqa: E402
+from relay.proto import dns, pathcheck, socks  # noqa: E402
+from relay.proto.addr import parse_ip  # noqa: E402
 
 # When the engine fails end to end but the far end's port answers: what that usually means.
 WRONG_SECRET = {
@@ -118,7 +118,7 @@ def find(engines, probe, upstream="", timeout=5.0, notes=None):
     phost = probe.rpartition(":")[0]
     jobs = [(through, *e.socks_endpoint(), probe, timeout) for e in engines]
     if upstream:
-        from relay.upstream import parse_proxy_url
+        from relay.services.upstream import parse_proxy_url
 
         kind, ip, port, _, _ = parse_proxy_url(upstream)
         jobs.append((through, socket.inet_ntop(socket.AF_INET6 if len(ip) == 16 else socket.AF_INET, ip), port,
