@@ -221,7 +221,7 @@ def _ntp_server(v):
 
 
 def _proxy_url(v):
-    from relay.services.upstream import parse_proxy_url
+    from relay.proto.proxyurl import parse_proxy_url
 
     if type(v) is not str:
         raise ValueError("expected socks5://HOST:PORT or http://HOST:PORT, got " + json.dumps(v))

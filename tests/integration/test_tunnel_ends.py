@@ -13,8 +13,6 @@ import socket
 import struct
 import time
 
-import pytest
-
 from tests.helpers.origin import ThreadedTCP
 from tests.integration.test_proxy import connect_req
 
@@ -79,12 +77,10 @@ def _stopped(pid, timeout=5):
     raise AssertionError("the relay did not stop")
 
 
-def test_a_reset_tunnel_frees_its_upstream_before_the_next_connect(runtime, start_relay, echo, request):
+def test_a_reset_tunnel_frees_its_upstream_before_the_next_connect(runtime, start_relay, echo):
     """Client A's tunnel (to a silent destination) is reset at the moment client B asks for a connect.
     The relay is held (SIGSTOP) while both happen, so it sees them in one wake-up, A's reset first: A's
     upstream socket must not be closed under its reader and handed to B's connect."""
-    if runtime == "cpython-portable":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="issue 14: the task pumps close the upstream first"))
     silent = Silent()
     relay = start_relay(runtime)
     try:
@@ -119,7 +115,6 @@ def test_a_reset_tunnel_frees_its_upstream_before_the_next_connect(runtime, star
         silent.close()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 14: the handshake's rest goes out uncharged")
 def test_bytes_sent_with_the_request_are_charged_to_the_quota(runtime, start_relay):
     """A phone that pipelines its payload with its SOCKS request (greeting, request and data in one
     write) is charged for that payload: over its quota, its next tunnel is refused."""

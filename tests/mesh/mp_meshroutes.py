@@ -1,7 +1,7 @@
 """meshroutes.py and the mesh's identity functions on transcripts: run by CPython (test_meshroutes.py) and as
 a script by the MicroPython unix port, so both read routes and dumps the same way."""
 
-from relay.services.mesh import proof, proof_ok, token
+from relay.proto.meshid import proof, proof_ok, token
 from relay.proto.meshroutes import default_gateway, hosts_in, neighbour_addresses, parse_babel_dump, parse_route4, parse_route6
 
 # /proc/net/route of a relay (r4) with babeld's routes (v4 via IPv6 next hops show no gateway) and a default route

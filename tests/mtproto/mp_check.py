@@ -7,7 +7,7 @@ import os
 import sys
 
 from relay.proto import crypto, mtproto as M
-from relay import runtime
+from relay.runtime import api as runtime
 from relay.runtime import mpctr
 
 

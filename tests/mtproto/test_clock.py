@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 from relay.proto import mtproto as M, ntp
-from relay import runtime
+from relay.runtime import api as runtime
 from relay.proto import at
 from tests.helpers.relayproc import RUNTIMES, RelayProcess, free_port
 from tests.mtproto import peers

@@ -7,7 +7,7 @@ import sys
 import time
 
 import network
-from relay import platform
+from relay.platform import board as platform
 from relay.proto.addr import format_ip
 from relay.config import load
 from relay.proto.guard import Guard

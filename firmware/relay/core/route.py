@@ -1,24 +1,44 @@
-"""Where a tunnel goes: the destination checked, resolved, guarded, then dialled directly or through
-an upstream proxy. One decision for SOCKS, HTTP, zero-tap and UDP.
+"""Where a tunnel goes: who may ask, then the destination checked, resolved, guarded, and reached directly
+or through an upstream proxy. One decision for SOCKS, HTTP, MTProto, zero-tap, the mesh and UDP.
 
-Routes is a part of server.Relay (a mixin, like Tunnels): it uses the relay's guard, policy,
-resolver, upstreams, uplink monitor, stats and connect timeout. A destination is first made one
-thing (addr.parse_host: address bytes, or a checked lower-case name; the guard must see
-127.1 as the loopback whoever resolves it), then:
+A destination is first made one thing (addr.parse_host: address bytes, or a checked lower-case name;
+the guard must see 127.1 as the loopback whoever resolves it), then:
   - route(): the checks that need no waiting, and the addresses when none is needed;
-  - connect(): the lookup if one is needed, then each allowed address in turn, or the upstreams.
+  - open(): what route() left to do (the lookup, or the upstream proxies), then the one dial loop
+    (core/dial.py) over the allowed addresses; connect() is both in one call.
 Names go to an upstream proxy only after the guard's say (upstream_target); refusals are
-stats.Refusal with the reason the protocols turn into their replies.
+stats.Refusal with the reason the protocols turn into their replies. The upstreams (the mesh's when
+this relay has no uplink of its own) and the uplink monitor are the server's to set.
 """
 
-from relay import runtime
+from relay.core.dial import dial
 from relay.proto import stats as S
 from relay.proto.addr import parse_host
-from relay.services.resolve import ResolveError
+from relay.proto.crypto import equal
+from relay.proto.dns import ResolveError
 from relay.proto.stats import Refusal
 
 
-class Routes:
+class Router:
+    def __init__(self, cfg, stats, log, guard, policy, resolver):
+        self.stats = stats
+        self.log = log
+        self.guard = guard
+        self.policy = policy
+        self.resolver = resolver
+        self.connect_ms = int(cfg.limits.connect_timeout * 1000)
+        self.users = {}
+        for user, password in cfg.socks.users:
+            self.users[user] = password
+        self.password_required = cfg.socks.auth == "password"
+        self.upstreams = None  # services.upstream.Upstreams (or the mesh's), when the server has them
+        self.uplink = None  # services.upstream.UplinkMonitor, when uplink.monitor is on
+
+    def login_ok(self, user, password):
+        """The proxy login (SOCKS5 RFC 1929, HTTP Basic): one constant-time compare."""
+        want = self.users.get(user)
+        return want is not None and equal(password, want)
+
     def destination(self, host):
         """host as a client gave it -> address bytes (numeric names too: 127.1, 0x7f000001), or a name
         in lower case. Raises Refusal for text that is neither (a label over 63 bytes, "-1::1")."""
@@ -70,7 +90,7 @@ class Routes:
 
     def route(self, host, port):
         """The checks before a connect that need no waiting: -> the addresses to try directly, or None
-        when an upstream proxy or a lookup has to answer first (connect() does). Raises Refusal."""
+        when an upstream proxy or a lookup has to answer first (open() does). Raises Refusal."""
         if self.policy.check_port(port) is not None:
             raise Refusal(S.R_POLICY)
         if self.uplink is not None and not self.uplink.up:
@@ -111,33 +131,41 @@ class Routes:
             raise Refusal(S.R_POLICY)  # only its addresses could admit it, and the upstream resolves it
         return host
 
-    async def _through_upstream(self, u, host):
+    async def through_upstream(self, u, host):
         """Upstreams.connect's target(u, host): what to ask upstream u for (see upstream_target)."""
         target = self.upstream_target(host, self.upstreams.names_here(u))
         if target is None:
             target = (await self.resolve(host))[0]
         return target
 
-    async def connect(self, host, port, s=None):
-        """Open a TCP connection to host:port: through an upstream, or directly trying each allowed address.
-        s: the session asking (an upstream in the mesh passes its phone's identity along)."""
-        ips = self.route(host, port)
+    async def open(self, host, port, ips, s=None, since=None, budget_ms=0):
+        """A TCP connection to host:port after route(): through an upstream, or each allowed address in
+        turn (ips: route()'s addresses, None when it left a lookup or the upstreams to do here).
+        s: the session asking (an upstream in the mesh passes its phone's identity along); since,
+        budget_ms: the session's deadline (see core/dial.py). Raises Refusal."""
         if ips is None:
             host = self.destination(host)
             ups = self.upstreams
             if ups is not None and not ups.goes_direct(host):
-                conn = await ups.connect(host, port, self.connect_ms, self._through_upstream, s)
+                conn = await ups.connect(host, port, self.connect_ms, self.through_upstream, s)
                 self.stats.tunnels_total += 1
                 return conn
             ips = await self.resolve(host)
+        conn = await dial([(ip, port) for ip in ips], self.connect_ms, since, budget_ms)
+        self.stats.tunnels_total += 1
+        return conn
+
+    async def connect(self, host, port, s=None):
+        """route() and open() in one: a TCP connection to host:port, or Refusal."""
+        return await self.open(host, port, self.route(host, port), s)
+
+    async def connect_any(self, dests, s=None):
+        """The first of dests [(host, port)] that connect() reaches (a data centre's addresses); Refusal
+        of the last when none is reached."""
         last = Refusal(S.R_FAILED)
-        for ip in ips:
+        for host, port in dests:
             try:
-                conn = await runtime.wait_for_ms(runtime.connect_tcp(ip, port), self.connect_ms)
-                self.stats.tunnels_total += 1
-                return conn
-            except runtime.TimeoutError:
-                last = Refusal(S.R_TIMEOUT)
-            except OSError as e:
-                last = Refusal(runtime.connect_error(e))
+                return await self.connect(host, port, s)
+            except Refusal as r:
+                last = r
         raise last

@@ -13,8 +13,8 @@ older one (active(True), connect(authmode=, username=, password=), AUTH_*).
 The UART is polled between asyncio sleeps, never read blocking.
 """
 
-from relay import runtime
-from relay.platform import LinkError
+from relay.runtime import api as runtime
+from relay.platform.link import LinkError
 from relay.proto import at
 from relay.platform.wifi import ip_of
 

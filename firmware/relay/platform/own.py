@@ -12,7 +12,7 @@ start(relay) learns the first set before the relay serves anyone; the watching r
 it returns (None when neither way exists here). Addresses are never logged.
 """
 
-from relay import runtime
+from relay.runtime import api as runtime
 from relay.proto.addr import parse_ip
 from relay.proto import netlink
 
@@ -31,7 +31,7 @@ async def start(relay):
         except (OSError, runtime.TimeoutError):
             pass  # the watch asks again: run() sees the listing never completed
         watches.append(watcher.run())
-    plat = getattr(relay, "platform", None)
+    plat = relay.platform
     if plat is not None and plat.name != "none":
         _from_platform(relay.guard, plat)
         watches.append(_poll(relay.guard, plat))

@@ -29,6 +29,14 @@ class DNSError(Exception):
     pass
 
 
+class ResolveError(Exception):
+    """A lookup that found no answer: .reason "nxdomain", "timeout" or "failed" (no resolver answered)."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
 def encode_name(name):
     """'example.org' -> b'\\x07example\\x03org\\x00'. Raises DNSError on a bad name."""
     out = bytearray()

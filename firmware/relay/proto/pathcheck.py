@@ -6,7 +6,7 @@ SOCKS CONNECT itself, before its far end was reached. So the probe asks a known 
 server abroad (upstream.probe) for its first bytes with a plain HTTP GET.
 
 request(host) -> the bytes to send; judge(first_bytes) -> (works, note). No I/O here:
-relay/pathfind.py (the relay) and relayctl's `uplink paths` both drive it.
+services/pathfind.py (the relay) and relayctl's `uplink paths` both drive it.
 """
 
 BUCKET_MS = 50  # answers this close are equally fast (one probe's time is mostly noise below it): the

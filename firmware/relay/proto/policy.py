@@ -4,7 +4,7 @@ Policy(preset, ...) answers check_name(name), check_ip(ip) and check_port(port)
 with None (allowed) or the refusal reason "policy". A name the policy admits
 by domain may resolve anywhere (the guard still applies); an address given
 directly must lie in an admitted range. Deny lists win over allow lists.
-The preset data lives in presets/*.txt beside this module, with its sources.
+The preset data lives in relay/presets/*.txt (beside the package, data for the host tools too), with its sources.
 Only counters record refusals; nothing records who asked for what.
 """
 

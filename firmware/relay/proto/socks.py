@@ -48,6 +48,11 @@ _MAX_S4 = const(520)  # header + 255-byte user id + 255-byte name + NULs
 HANDSHAKE_READ = 512  # a greeting, login or request is at most 513 bytes: read no more before the tunnel runs
 
 
+def version(first_byte):
+    """VER5 or VER4 when a connection's first byte opens a SOCKS request, else None (HTTP, TLS, garbage)."""
+    return first_byte if first_byte == VER5 or first_byte == VER4 else None
+
+
 class SocksError(Exception):
     def __init__(self, message, reply=b"", reason="protocol"):
         super().__init__(message)

@@ -17,7 +17,7 @@ more than a few hours.
 """
 
 from relay.proto import ntp
-from relay import runtime
+from relay.runtime import api as runtime
 
 _FOLD_MS = 3600000  # re-anchor a learned time hourly: ticks_ms differences are valid for ~6 days
 _TICK_MS = 10000  # the task looks at the platform's network time this often
@@ -116,7 +116,7 @@ async def keep(relay):
     due = 0  # ms after `last` when SNTP is asked next
     seen_modem = None
     while True:
-        plat = getattr(relay, "platform", None)
+        plat = relay.platform
         nt = plat.network_time() if plat is not None and hasattr(plat, "network_time") else None
         if nt is not None and nt is not seen_modem:  # (Unix seconds, now_ms when read): a new reading
             seen_modem = nt

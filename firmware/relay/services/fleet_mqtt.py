@@ -20,12 +20,11 @@ stays silent 1.5 keepalives; pings go out well within the keepalive (umqtt sends
 """
 
 import asyncio
-import gc
 
 import umqtt.simple as _umqtt
 
 from relay.proto import fleet
-from relay import runtime
+from relay.runtime import api as runtime
 from relay.proto.addr import format_ip, parse_ip
 
 _IO_MS = 10000  # connect, TLS handshake, CONNACK, one write: a satellite link's round trips fit
@@ -122,7 +121,7 @@ class FleetLink:
         self.cfg = f
         self.avail_topic, self.report_topic, self.cmd_topic = fleet.topics(f.prefix, f.name)
         boot = "".join("%02x" % b for b in runtime.random_bytes(4))
-        self.ident = {"name": f.name, "place": f.place, "config": getattr(relay, "config_digest", None), "boot": boot,
+        self.ident = {"name": f.name, "place": f.place, "config": relay.config_digest, "boot": boot,
                       "interval_s": f.interval}
         key = bytes.fromhex(f.command_key) if f.command_key else None
         self.commands = fleet.Commands(key, f.name, boot) if key else None
@@ -168,25 +167,25 @@ class FleetLink:
         from relay.services.status import snapshot
 
         snap = snapshot(self.relay)
-        mem_free = getattr(gc, "mem_free", None)  # MicroPython's heap; CPython reports its RSS instead
-        snap["mem_free"] = mem_free() if mem_free else None
+        heap = runtime.heap_size()  # MicroPython's heap; None on CPython, which reports its RSS instead
+        snap["mem_free"] = heap - runtime.heap_used() if heap is not None else None
         st = self.relay.stats
         today = self.today.counts(st.bytes_up, st.bytes_down, runtime.wall_time())
         counts = {"sent": self.counts["sent"], "dropped": self.counts["dropped"], "connects": self.counts["connects"]}
         if self.commands is not None:
             counts["commands"] = self.commands.as_dict()
         return fleet.document(snap, self.ident, self.uptime_s(), runtime.wall_time(), today,
-                              len(self.relay.per_client), counts)
+                              len(self.relay.sessions.per_client), counts)
 
     def _key(self):
         """The change key without building the whole document (this runs every second)."""
         r = self.relay
         mon = r.uplink.up if r.uplink is not None else None
-        plat = getattr(r, "platform", None)
-        link = plat.link.state if plat is not None and getattr(plat, "link", None) is not None else None
+        plat = r.platform
+        link = plat.link.state if plat is not None and plat.link is not None else None
         ups = tuple(u.healthy for u in r.upstreams.list) if r.upstreams is not None else None
         stage = r.sharing.stage if r.sharing is not None else None
-        return (mon, link, ups, len(r.per_client), stage)
+        return (mon, link, ups, len(r.sessions.per_client), stage)
 
     # -- the loop -------------------------------------------------------------------------------
 

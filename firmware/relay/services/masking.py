@@ -20,34 +20,26 @@ the relay's ServerHello carries the site's cipher and certificate size.
 
 import errno
 
+from relay.core.dial import dial
+from relay.core.tunnel import EOF_, RESET, stop
 from relay.proto import faketls as T
-from relay import runtime
 from relay.proto.addr import parse_ip
 from relay.proto.stats import Refusal
+from relay.runtime import api as runtime
 
 R_MASK_DOWN = "mtproto-mask-down"  # the mask site did not answer: the prober got a close
-_EOF = 0
-_RESET = 1
-_ERROR = 2
 _LEARN_MS = 5000  # a site that has not sent its certificate flight by then is not answering
 _QUIET_MS = 300  # after the first encrypted record, a pause this long ends the flight
 
 
 async def connect(relay, mask):
     """A connection to the mask site (host, port): resolved by the relay's resolver, not through the guard
-    (the operator chose it; it may well be a web server on this machine's loopback)."""
+    (the operator chose it; it may well be a web server on this machine's loopback). Raises Refusal, or
+    the resolver's ResolveError."""
     host, port = mask
     ip = parse_ip(host)
     ips = [ip] if ip is not None else await relay.resolver.resolve(host)
-    last = OSError(errno.EHOSTUNREACH, "no address")
-    for ip in ips or ():
-        try:
-            return await runtime.wait_for_ms(runtime.connect_tcp(ip, port), relay.connect_ms)
-        except runtime.TimeoutError:
-            last = OSError(errno.ETIMEDOUT, "timeout")
-        except OSError as e:
-            last = e
-    raise last
+    return await dial([(ip, port) for ip in ips], relay.router.connect_ms)
 
 
 async def hand_over(relay, s, head):
@@ -57,14 +49,14 @@ async def hand_over(relay, s, head):
         await reject(relay, s, head)
         return
     try:
-        relay.tunnel_open(s)  # counted like any tunnel: a flood of probes meets the same limits
+        relay.sessions.tunnel_open(s)  # counted like any tunnel: a flood of probes meets the same limits
     except Refusal as r:
         relay.stats.refuse(r.reason)
         return
     try:
         try:
             up = await connect(relay, mask)
-        except Exception:  # OSError, a lookup that failed (ResolveError), a timeout
+        except Exception:  # a Refusal, a lookup that failed (ResolveError)
             relay.stats.refuse(R_MASK_DOWN)
             return
         try:
@@ -72,13 +64,13 @@ async def hand_over(relay, s, head):
         finally:
             up.close()
     finally:
-        relay.tunnel_close(s)
+        relay.sessions.tunnel_close(s)
 
 
 class _Splice:
-    """Both directions of one hand-over. A socket is closed (or reset) only after the task that waits on
-    it was cancelled and has finished: an event loop (uvloop above all) must not be left watching a closed
-    descriptor whose number the next connection gets."""
+    """Both directions of one hand-over, with the pump's copy (core/tunnel.py), unpaced: each side's end is
+    passed on as that side made it. A socket is closed (or reset) only after the task that waits on it was
+    cancelled and has finished."""
 
     __slots__ = ("relay", "s", "up", "site_end")
 
@@ -90,73 +82,51 @@ class _Splice:
 
     async def run(self, head):
         s, up = self.s, self.up
+        tunnels = self.relay.tunnels
         s.timeout_ms = self.relay.idle_ms  # the site's own timeouts end it now; the sweeper is the backstop
         s.active = runtime.now_ms()
         try:
             await up.send(head)
         except OSError as e:
-            if _how(e) == _RESET:
+            if _how(e) == RESET:
                 s.conn.abort()  # the site reset while reading the probe: so does the relay
             return
         self.relay.stats.bytes_up += len(head)
         s.peer_task = runtime.create_task(self._down())
         try:
-            how = await _copy(self.relay, s, s.conn, up, False)
+            how = await tunnels.copy(s, s.conn, up, False, tunnels.unpaced)
         except runtime.CancelledError:
-            if self.site_end == _RESET:
+            if self.site_end == RESET:
                 s.conn.abort()  # our read of the client is over: the reset can go now
             raise
-        t = s.peer_task
-        if how == _EOF:
-            if runtime.HAS_HALF_CLOSE:
-                up.shutdown_write()
+        if how == EOF_:
+            up.shutdown_write()  # where the runtime can half-close; either way the site has its say
+            t = s.peer_task
             if t is not None:
                 await t  # the site answers, then closes (or the sweeper ends it)
             return
-        if t is not None:
-            s.peer_task = None
-            t.cancel()
-            try:
-                await t
-            except runtime.CancelledError:
-                pass
-        if how == _RESET:
+        t = s.peer_task
+        s.peer_task = None
+        await stop(t)
+        if how == RESET:
             up.abort()
 
     async def _down(self):
         s = self.s
+        tunnels = self.relay.tunnels
         try:
-            how = await _copy(self.relay, s, self.up, s.conn, True)
+            how = await tunnels.copy(s, self.up, s.conn, True, tunnels.unpaced)
         except runtime.CancelledError:
             return
         s.peer_task = None
         self.site_end = how
-        if how == _EOF and runtime.HAS_HALF_CLOSE:
-            s.conn.shutdown_write()  # the client sees the site's FIN and may still send (as to the site)
-            return
-        self.relay._cancel(s)  # no half-close here, or the site is gone: end the client's side too
+        if how == EOF_ and s.conn.shutdown_write():
+            return  # the client sees the site's FIN and may still send (as to the site)
+        s.cancel()  # no half-close here, or the site is gone: end the client's side too
 
 
 def _how(e):
-    return _RESET if e.args and e.args[0] == errno.ECONNRESET else _ERROR
-
-
-async def _copy(relay, s, src, dst, down):
-    st = relay.stats
-    try:
-        while True:
-            data = await src.recv()
-            n = len(data)
-            if not n:
-                return _EOF
-            s.active = runtime.now_ms()
-            await dst.send(data)
-            if down:
-                st.bytes_down += n
-            else:
-                st.bytes_up += n
-    except OSError as e:
-        return _how(e)
+    return RESET if e.args and e.args[0] == errno.ECONNRESET else None
 
 
 async def reject(relay, s, head):
@@ -168,8 +138,8 @@ async def reject(relay, s, head):
 
 
 async def learn_profile(relay, mask, domain):
-    """The mask site's TLS profile for `domain` (faketls.MaskProfile). Raises OSError, faketls.ProfileError,
-    runtime.TimeoutError."""
+    """The mask site's TLS profile for `domain` (faketls.MaskProfile). Raises Refusal (no connection),
+    OSError, faketls.ProfileError, runtime.TimeoutError."""
     conn = await connect(relay, mask)
     try:
         await conn.send(T.probe_hello(domain, runtime.random_bytes))

@@ -4,7 +4,7 @@ The routing is babeld's (rendered by `relayctl mesh render`); this module only
 reads what it installed. Every relay has its own address in the mesh; a relay
 with an uplink also holds a service address inside mesh.uplinks, which babeld
 announces like any other. A relay without an uplink (mesh.service "") finds
-the service addresses the kernel routes to (meshroutes.py), nearest first,
+the service addresses the kernel routes to (proto/meshroutes.py), nearest first,
 health-checks them, and chains its tunnels to the first healthy one through
 the upstream code (MeshUpstreams feeds upstream.Upstreams its list). When a
 carrier stops answering, new tunnels go to the next one at once and the
@@ -16,17 +16,16 @@ a phone identity as its SOCKS5 username (RFC 1929), a token this relay derives
 from the phone's address with a secret drawn at boot (so it changes every boot,
 is never written anywhere and tells the uplink relay nothing about the address),
 with a proof made from mesh.key as the password. The mesh listener
-(mesh_session.py) accepts identities only with a valid proof: a phone, which
+(sessions/mesh_session.py, proto/meshid.py) accepts identities only with a valid proof: a phone, which
 does not know the key, cannot pass one, and only a relay of the mesh can.
 """
 
-from relay import runtime
+from relay.runtime import api as runtime
 from relay.proto.addr import format_ip, in_net, parse_cidr, parse_ip, split_host_port
 from relay.proto.meshroutes import default_gateway, hosts_in, neighbour_addresses, parse_babel_dump, parse_route4, parse_route6
-from relay.services.upstream import PrefixConn, Upstream, Upstreams, _socks5_handshake
+from relay.proto.meshid import proof, token
+from relay.services.upstream import PrefixConn, Upstream, Upstreams, socks5_handshake
 
-TOKEN_HEX = 24  # 96 bits of the phone's token: unique among a building's phones, short on the wire
-PROOF_HEX = 32
 _ROUTE4 = "/proc/net/route"
 _ROUTE6 = "/proc/net/ipv6_route"
 _DOWN_AFTER = 2  # failed checks in a row before the tunnels through a carrier are ended
@@ -34,28 +33,8 @@ _DUMP_EVERY = 3  # babeld's topology (for status) is read every this many checks
 _DUMP_MAX = 65536  # bytes of babeld's dump we read; a building's mesh is a few KiB
 
 
-def token(secret, client):
-    """A phone's identity on the mesh: bytes, the same for one phone all boot long, unlinkable to its address."""
-    return runtime.sha256_hex(secret + b"\x00" + bytes(client))[:TOKEN_HEX].encode()
-
-
-def proof(key, tok):
-    """What only a holder of mesh.key can attach to a token."""
-    return runtime.sha256_hex(b"relay-mesh-identity\x00" + key + b"\x00" + tok)[:PROOF_HEX].encode()
-
-
-def proof_ok(key, tok, got):
-    want = proof(key, tok)
-    if not key or len(got) != len(want) or len(tok) != TOKEN_HEX:
-        return False
-    diff = 0
-    for i in range(len(want)):  # same time for every wrong guess
-        diff |= want[i] ^ got[i]
-    return diff == 0
-
-
 class _Login:
-    """The user/password pair upstream._socks5_handshake reads."""
+    """The user/password pair upstream.socks5_handshake reads."""
 
     __slots__ = ("user", "password")
 
@@ -92,14 +71,14 @@ class MeshUpstreams(Upstreams):
         self.fixed = list(self.list)
         self.found = {}  # service address bytes -> MeshUplink
 
-    async def _through(self, u, host, port, s=None):
+    async def through(self, u, host, port, s=None):
         if type(u) is not MeshUplink:
-            return await Upstreams._through(self, u, host, port)
+            return await Upstreams.through(self, u, host, port)
         # A short connect: a dead relay whose route babeld has not withdrawn yet costs hop_timeout, not connect_timeout.
         conn = await runtime.wait_for_ms(runtime.connect_tcp(u.ip, u.port), self.mesh.hop_ms)
         try:
             tok = token(self.mesh.secret, s.client if s is not None else b"relay")
-            rest = await _socks5_handshake(conn, _Login(tok, proof(self.mesh.key, tok)), host, port)
+            rest = await socks5_handshake(conn, _Login(tok, proof(self.mesh.key, tok)), host, port)
         except BaseException:
             conn.close()
             raise
@@ -172,29 +151,21 @@ class Mesh:
         self.dns_fixed = list(relay.resolver.servers) if cfg.dns.servers else []
         self.dns_port = cfg.dns.listen_port
         if not m.service:  # no uplink of our own: chain through the mesh, names too
-            self.upstreams = relay.upstreams = MeshUpstreams(self, relay, cfg)
+            self.upstreams = MeshUpstreams(self, relay, cfg)  # the relay's upstreams from now on
             relay.resolver.system = False
 
     # -- serving other relays and satellites -----------------------------------------
 
-    async def start(self):
-        from relay.sessions.mesh_session import accept
+    def hosts(self):
+        """Where the mesh listener answers (the server opens it): the service address of a relay with an
+        uplink, then mesh.listen. A relay with an uplink also answers DNS on its service address: relays
+        without one forward their phones' allowed names there (the policy applies here too)."""
+        return ([self.service] if self.service else []) + self.listen
 
-        done = []
-        hosts = ([self.service] if self.service else []) + self.listen
-        for host in hosts:
-            lst = await runtime.listen_tcp(host, self.port, self.relay.cfg.limits.backlog, lambda c: accept(self.relay, c))
-            self.relay.listeners.append(lst)
-            self.relay.guard.add_own([host])
-            done.append((host, self.port))
-        if self.service and self.relay.cfg.dns.listen_enabled:
-            # Relays without an uplink forward their phones' allowed names here (the policy applies here too).
-            from relay.sessions.portal_session import listen_dns
-
-            done.append(listen_dns(self.relay, self.service, self.dns_port))
-        if self.upstreams is None:
-            self.relay.background.append(runtime.create_task(self.run()))
-        return done
+    def tasks(self):
+        """Background work for the server to run: the routes, health and topology loop (a relay without an
+        uplink runs it as its upstreams' health loop instead)."""
+        return [self.run()] if self.upstreams is None else []
 
     def serving(self):
         """Whether tunnels handed to us can go on: our own uplink is up, or a mesh uplink answers."""
@@ -249,14 +220,14 @@ class Mesh:
         self._route_names()  # a new uplink relay counts as healthy until checked: names have somewhere to go at once
         was = ups.any_healthy()
         for u in ups.mesh_uplinks():
-            ok = u.routed and await ups._alive(u)
+            ok = u.routed and await ups.alive(u)
             u.healthy = ok
             u.fails = 0 if ok else u.fails + 1
             u.sessions = set(s for s in u.sessions if s in self.relay.sessions)
             if u.fails >= _DOWN_AFTER and u.sessions:
                 self._end_tunnels(u)
         for u in ups.fixed:  # upstream.proxies, the last resort: checked as Upstreams.health_loop would
-            u.healthy = await ups._alive(u)
+            u.healthy = await ups.alive(u)
         self._route_names()
         if ups.any_healthy() != was:
             self.changed = runtime.now_ms()
@@ -270,14 +241,14 @@ class Mesh:
 
     def _station_gateway(self):
         """A board's Wi-Fi station knows its gateway (platform/wifi.py); there is no /proc to read there."""
-        plat = getattr(self.relay, "platform", None)
+        plat = self.relay.platform
         link = plat.link if plat is not None else None
         return parse_ip(link.info.get("gateway") or "") if link is not None else None
 
     def _end_tunnels(self, u):
         """The carrier is gone: end its tunnels now (the phone sees a close and reconnects through the next one)."""
         for s in u.sessions:
-            self.relay._cancel(s)
+            s.cancel()
         u.sessions = set()
 
     async def _read_babeld(self):
@@ -327,7 +298,7 @@ class Mesh:
     def phones(self):
         """(phones on this relay now, phones of other relays whose tunnels this relay carries now)."""
         mine = carried = 0
-        for k in self.relay.per_client:
+        for k in self.relay.sessions.per_client:
             if bytes(k[:5]) == b"mesh:":
                 carried += 1
             else:

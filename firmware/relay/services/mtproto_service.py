@@ -12,12 +12,11 @@ accept() admits a connection: the per-address limit first (counted as
 Counters per secret, never per client.
 """
 
-from relay.proto import mtproto as M, stats as S
-from relay import runtime
+from relay.proto import mtproto as M
+from relay.runtime import api as runtime
 from relay.proto.addr import split_host_port
 from relay.proto.ratelimit import AddressLimiter
 from relay.services.replay_store import ReplayStore, keep as keep_replay
-from relay.server import Session
 
 R_ADDRESS_RATE = "address-rate"
 PUBLIC_BURST = 128  # boards/public.toml's capacity.address_burst
@@ -39,8 +38,10 @@ class _Closer:
 
 
 class MTProtoService:
-    def __init__(self, relay):
+    def __init__(self, relay, serve):
+        """serve(relay, session): the MTProto session's handshake (sessions/mtproto_session.py)."""
         self.relay = relay
+        self.serve = serve
         self.listeners = {}  # port -> Listener
         self.by_secret = {}  # secret text -> [connects, open, bytes_up, bytes_down]; kept across reloads
         self.limiter = AddressLimiter(0, 1)
@@ -136,7 +137,7 @@ class MTProtoService:
         relay = self.relay
         from relay.config import ConfigError
 
-        load = getattr(relay, "load_config", None)
+        load = relay.load_config
         if load is None:
             return ["no config file to read again (the relay runs on defaults)"]
         try:
@@ -166,27 +167,9 @@ class MTProtoService:
             relay.stats.refuse(R_ADDRESS_RATE)
             conn.close()  # a flood from one address: closed at once, counted, never silent
             return
-        if len(relay.sessions) >= relay.cfg.limits.sessions:
-            relay.stats.refuse(S.R_FULL)
-            conn.close()
-            return
-        s = Session(conn, relay.handshake_ms)
-        relay.sessions.add(s)
-        relay.stats.sessions += 1
-        s.task = runtime.create_task(self._serve(s))
-
-    async def _serve(self, s):
-        from relay.sessions.mtproto_session import serve_mtproto
-
-        try:
-            await serve_mtproto(self.relay, s)
-        except OSError:
-            pass
-        except runtime.CancelledError:
-            pass
-        finally:
-            if s.task is not None:  # a tunnel handed to the fast path ends in its own callback
-                self.relay._end(s)
+        s = relay.sessions.admit(conn)
+        if s is not None:
+            relay.sessions.run(s, self.serve(relay, s))
 
     def as_dict(self):
         out = []

@@ -1,7 +1,7 @@
 """The path finder: which upstream carries new tunnels, decided by probing each one end to end.
 
 On when upstream.probe names a web server abroad (HOST:PORT). Each upstream
-asks it for its first bytes (relay/pathcheck.py), on a beat of its own, and
+asks it for its first bytes (proto/pathcheck.py), on a beat of its own, and
 the upstreams are ordered: paths that answered first, fastest first, then the
 rest in their configured order (answers within 50 ms of each other count as
 equally fast: the configured order decides). The current path counts at half
@@ -21,7 +21,7 @@ destination or a client.
 """
 
 from relay.proto import httpproxy, pathcheck, socks
-from relay import runtime
+from relay.runtime import api as runtime
 from relay.proto.addr import parse_ip, split_host_port
 
 _KEEP = 2  # the current path stays first unless another answers this many times faster
@@ -47,7 +47,7 @@ class PathFinder:
         conn = None
         answer = b""
         try:
-            conn = await runtime.wait_for_ms(self.ups._through(u, self.host, self.port), self.timeout_ms)
+            conn = await runtime.wait_for_ms(self.ups.through(u, self.host, self.port), self.timeout_ms)
             await conn.send(self.request)
             while len(answer) < pathcheck.ENOUGH:
                 left = self.timeout_ms - runtime.ms_since(t0)

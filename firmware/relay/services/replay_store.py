@@ -18,7 +18,7 @@ kernel had not written yet (seconds).
 import os
 
 from relay.proto import replay
-from relay import runtime
+from relay.runtime import api as runtime
 
 FLUSH_MS = 2000
 JOURNAL_MAX = 65536  # seeds (512 KiB) before the journal is folded into a new snapshot

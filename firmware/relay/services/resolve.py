@@ -11,18 +11,13 @@ question is the one asked. A small cache honours TTLs. Names come checked
 """
 
 from relay.proto import dns
-from relay import runtime
+from relay.proto.dns import ResolveError
+from relay.runtime import api as runtime
 from relay.proto.addr import parse_host, parse_ip
 
 _CACHE_MAX = 128  # entries; a phone crowd asks for a few dozen names
 _MIN_TTL = 5
 _MAX_TTL = 3600
-
-
-class ResolveError(Exception):
-    def __init__(self, reason):
-        super().__init__(reason)
-        self.reason = reason  # "nxdomain", "timeout" or "failed"
 
 
 def resolv_conf_servers(text):
@@ -55,12 +50,13 @@ def hosts_file_entries(text):
 
 
 class Resolver:
-    def __init__(self, servers, hosts, prefer_v6, timeout_ms, hosts_file="/etc/hosts"):
+    def __init__(self, servers, hosts, prefer_v6, timeout_ms, system_ok, hosts_file="/etc/hosts"):
+        """system_ok: the runtime has a resolver that does not stall the loop (runtime.caps.system_resolver)."""
         self.servers = list(servers)
         self.prefer_v6 = prefer_v6
         self.timeout_ms = timeout_ms
         self.cache = {}  # name -> (expires_ms, [addresses])
-        self.system = not self.servers and runtime.HAS_SYSTEM_RESOLVER
+        self.system = not self.servers and system_ok
         self.hosts = {}
         if not self.system and hosts_file:  # the system resolver reads it itself
             try:

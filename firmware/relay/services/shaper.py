@@ -16,10 +16,10 @@ What is kept where (nothing on flash ties a phone to what it used):
 """
 
 
-from relay import runtime
+from relay.runtime import api as runtime
 from relay.proto import share, stats as S
 from relay.services import statefile
-from relay.server import Refusal
+from relay.proto.stats import Refusal
 
 _WINDOW_MS = 1000
 

@@ -11,7 +11,7 @@ on_ram_disk(path): whether path lies on tmpfs/ramfs, so it is gone at power-off 
 import json
 import os
 
-from relay import runtime
+from relay.runtime import api as runtime
 
 PREV = ".prev"
 TMP = ".tmp"

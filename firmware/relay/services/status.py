@@ -1,31 +1,27 @@
-"""The status listener: `GET /api/status` answers the relay's counters as JSON,
-`GET /metrics` the same in Prometheus' text format, `POST /api/reload` reads
-config.json again (new MTProto secrets without a restart; where no SIGHUP exists), /admin the admin page
-(admin.py): this listener is the wired, uplink or loopback side, where the admin page lives by default.
+"""What the relay says about itself: snapshot(relay) is the counters, state and heap as one dict (the
+status listener's /api/status, the console line, fleet reports, the portal's and admin page's status
+part through info()), metrics(d) the same in Prometheus' text format.
 
-Counters only (see stats.py); no client or destination ever appears here.
-Off by default; the portal and `relayctl status` build on it.
+Counters only (see proto/stats.py); no client or destination ever appears here.
 """
 
 import gc
-import json
 
-from relay import VERSION, runtime
-from relay.proto import httpproxy as H
-from relay.proto.addr import in_net, parse_cidr, unmap_v4
+from relay import VERSION
+from relay.runtime import api as runtime
 
 
 def snapshot(relay, collect=False):
     d = relay.stats.as_dict()
     d["version"] = VERSION
     d["runtime"] = runtime.NAME
-    d["io"] = ("fast/" if relay.fast else "portable/") + runtime.loop_name()
+    d["io"] = ("fast/" if relay.tunnels.fast else "portable/") + runtime.loop_name()
     if collect:
         gc.collect()
     d["heap_used"] = runtime.heap_used()
     d["rss_kib"] = runtime.rss_kib()
     d["accept_pauses"] = runtime.accept_pauses()
-    if getattr(relay, "mtproto", None) is not None:
+    if relay.mtproto is not None:
         d["mtproto"] = relay.mtproto.as_dict()
     d["uplink"] = relay.uplink.state() if relay.uplink is not None else None
     ups = relay.upstreams
@@ -34,87 +30,36 @@ def snapshot(relay, collect=False):
     if ups is not None and ups.finder is not None:
         d["path"] = ups.finder.state()  # which upstream carries new tunnels now
     d["share"] = relay.sharing.status() if relay.sharing is not None else None
-    if getattr(relay, "mesh", None) is not None:
+    if relay.mesh is not None:
         d["mesh"] = relay.mesh.status()
-    plat = getattr(relay, "platform", None)  # set by serve(): the board's AP and uplink link
+    plat = relay.platform  # set by serve(): the board's AP and uplink link
     d["platform"] = plat.state() if plat is not None else None
-    fl = getattr(relay, "fleet", None)  # set by start() when fleet reporting is on
+    fl = relay.fleet  # set by start() when fleet reporting is on
     d["fleet"] = fl.as_dict() if fl is not None else None
     return d
 
 
-async def serve_status(relay, s, first):
-    conn = s.conn
-    reader = H.HeadReader(2048)
-    data = first
-    while True:
-        head = reader.feed(data)
-        if head is not None:
-            break
-        data = await conn.recv()
-        if not data:
-            return
-    line = head.split(b"\r\n", 1)[0].split(b" ")
-    if len(line) == 3 and line[1].startswith(b"/admin"):
-        await serve_admin(relay, s, head, wifi_side(relay, s.client))
-        return
-    path = line[1] if len(line) == 3 and line[0] == b"GET" else b""
-    if len(line) == 3 and line[0] == b"POST" and line[1] == b"/api/reload":
-        reload = getattr(relay, "on_reload", None)
-        problems = await reload() if reload is not None else ["nothing to reload"]
-        body = json.dumps({"reloaded": not problems, "problems": problems}).encode()
-        ctype = b"application/json"
-    elif path.startswith(b"/api/status"):
-        body = json.dumps(snapshot(relay, b"gc=1" in path)).encode()
-        ctype = b"application/json"
-    elif path.startswith(b"/metrics"):
-        body = metrics(snapshot(relay)).encode()
-        ctype = b"text/plain; version=0.0.4"
-    else:
-        await conn.send(H.error_response(404, "try GET /api/status or /metrics"))
-        return
-    await conn.send(
-        b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nCache-Control: no-store\r\nContent-Length: "
-        + str(len(body)).encode()
-        + b"\r\nConnection: close\r\n\r\n"
-        + body
-    )
-
-
-def wifi_side(relay, ip):
-    """Whether ip is one of the phones: in the Wi-Fi's subnet, on a relay that has a Wi-Fi side."""
-    c = relay.cfg
-    if not (c.wifi.enabled or c.portal.enabled):
-        return False
-    net = parse_cidr(c.wifi.subnet)
-    return net is not None and in_net(unmap_v4(bytes(ip)), net)
-
-
-def admin_for(relay):
-    a = getattr(relay, "admin", None)
-    if a is None:
-        from relay.proto.admin import Admin
-
-        p = relay.cfg.portal
-        a = relay.admin = Admin(p.admin_password, list(p.names) + [p.address], p.admin_on_wifi, p.languages,
-                                runtime.now_ms, runtime.ms_since, runtime.random_bytes)
-    return a
-
-
-async def serve_admin(relay, s, head, wifi):
-    """One request for the admin page (admin.py decides), from the status listener or the portal's."""
-    from relay.sessions.portal_session import info
-
-    admin = admin_for(relay)
-    await s.conn.send(admin.respond(head, s.client, wifi, lambda: info(relay, s.client)))
-    if admin.side_closed:
-        admin.side_closed = False
-        relay.log.warn("admin: many wrong passwords from the %s; password checks from there pause for a while "
-                       "(the %s and the console stay open)" % (("Wi-Fi", "wired side") if wifi else
-                                                               ("wired side", "Wi-Fi")))
-    if admin.restart_requested:
-        admin.restart_requested = False
-        relay.restart()
+def info(relay, client_ip=None):
+    """What the portal's and the admin page's status part shows: the snapshot, the DNS responder's counters,
+    the uplink, this phone's share (client_ip), the mesh's carrier."""
+    counters = snapshot(relay)
+    r = relay.dns_responder
+    if r is not None:
+        counters["dns"] = {"answered": r.answered, "forwarded": r.forwarded, "cached": r.cached,
+                           "refused": r.refused, "dropped": r.dropped}
+    up = relay.uplink
+    share = relay.sharing.status(client_ip) if relay.sharing is not None else None
+    clock = counters["mtproto"]["clock"] if "mtproto" in counters else None
+    d = {"people": len(relay.sessions.per_client), "uplink": None if up is None else up.up,
+         "since_s": None if up is None else up.state()["since_s"], "share": share, "counters": counters,
+         "clock": clock, "path": (counters.get("path") or {}).get("path", False)}  # False: no path finder
+    mesh = relay.mesh
+    if mesh is not None:  # which relay of the mesh carries the traffic ("": this one)
+        d["via"] = mesh.via()
+        if up is None and mesh.upstreams is not None:
+            d["uplink"] = d["via"] is not None
+            d["since_s"] = runtime.ms_since(mesh.changed) // 1000
+    return d
 
 
 _METRICS = (

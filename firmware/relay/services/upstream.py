@@ -7,7 +7,7 @@ request, so failover costs one connect attempt. A health loop brings it
 back when it answers again. upstream.direct lists destinations (CIDRs,
 domain suffixes) that skip the upstreams.
 
-With upstream.probe set, relay/pathfind.py probes each upstream end to end and
+With upstream.probe set, services/pathfind.py probes each upstream end to end and
 orders them (the path finder).
 
 Names: the guard refuses names it knows are local before they leave. A proxy
@@ -25,29 +25,10 @@ of waiting for timeouts; DNS, the portal and status keep working.
 """
 
 from relay.proto import httpproxy, socks
-from relay import runtime
+from relay.runtime import api as runtime
 from relay.proto.addr import in_net, parse_cidr, parse_ip, split_host_port
-
-
-def parse_proxy_url(url):
-    """'socks5://user:pass@host:port' or 'http://host:port' -> (kind, ip, port, user, password). ValueError if bad."""
-    if "://" not in url:
-        raise ValueError("expected socks5://HOST:PORT or http://HOST:PORT, got " + repr(url))
-    kind, rest = url.split("://", 1)
-    if kind not in ("socks5", "socks5h", "http"):
-        raise ValueError("upstream kind must be socks5, socks5h or http, got " + repr(kind))
-    user = password = None
-    if "@" in rest:
-        cred, rest = rest.rsplit("@", 1)
-        if ":" not in cred:
-            raise ValueError("expected user:password@ in " + repr(url))
-        user, password = cred.split(":", 1)
-        user, password = user.encode(), password.encode()
-    host, port = split_host_port(rest.rstrip("/"))
-    ip = parse_ip(host)
-    if ip is None:
-        raise ValueError("upstream host must be an IP address (no DNS before the uplink works): " + repr(host))
-    return kind, ip, port, user, password
+from relay.proto.proxyurl import parse_proxy_url
+from relay.proto.stats import Refusal
 
 
 class Upstream:
@@ -62,7 +43,7 @@ class Upstream:
         self.healthy = True
         self.index = index  # its place in upstream.proxies: the tie-breaker between equally fast paths
         self.label = name or "upstream%d" % index  # counters and logs never carry the address
-        self.ms = None  # the path finder's last end-to-end time (relay/pathfind.py)
+        self.ms = None  # the path finder's last end-to-end time (services/pathfind.py)
         self.note = ""
         self.conns = []  # tunnels open through it, kept only while the path finder runs
         self.tunnels = 0
@@ -110,7 +91,7 @@ class Upstreams:
         names = up.names
         self.list = [Upstream(u, i, names[i] if i < len(names) else None) for i, u in enumerate(urls)]
         self.finder = None
-        if up.probe:  # end-to-end probes order the upstreams (relay/pathfind.py)
+        if up.probe:  # end-to-end probes order the upstreams (services/pathfind.py)
             from relay.services.pathfind import PathFinder
 
             self.finder = PathFinder(self, up.probe, int(relay.cfg.uplink.timeout * 1000))
@@ -154,15 +135,13 @@ class Upstreams:
         """A tunnel to host:port through the first upstream that works. Raises Refusal.
         target(u, host): what to ask u for instead (the address of a name the relay resolved);
         who: the session it is for (the mesh passes its phone's identity along)."""
-        from relay.server import Refusal
-
         order = [u for u in self.list if u.healthy]
         if self.finder is None:
             order += [u for u in self.list if not u.healthy]
         for u in order:
             dest = host if target is None else await target(u, host)  # its Refusal is the destination's
             try:
-                conn = await runtime.wait_for_ms(self._through(u, dest, port, who), timeout_ms)
+                conn = await runtime.wait_for_ms(self.through(u, dest, port, who), timeout_ms)
                 u.tunnels += 1
                 if self.finder is not None:
                     self.finder.track(u, conn)
@@ -179,11 +158,11 @@ class Upstreams:
                 u.healthy = False
         raise Refusal("uplink-down")
 
-    async def _through(self, u, host, port, who=None):
+    async def through(self, u, host, port, who=None):
         conn = await runtime.connect_tcp(u.ip, u.port)
         try:
             if u.kind == "socks5":
-                rest = await _socks5_handshake(conn, u, host, port)
+                rest = await socks5_handshake(conn, u, host, port)
             else:
                 rest = await _http_connect(conn, u, host, port)
         except BaseException:
@@ -198,10 +177,10 @@ class Upstreams:
                 await self.finder.run()  # its own beat per upstream; never returns
             else:
                 for u in self.list:
-                    u.healthy = await self._alive(u)
+                    u.healthy = await self.alive(u)
             await runtime.sleep_ms(self.check_ms)
 
-    async def _alive(self, u):
+    async def alive(self, u):
         """The proxy accepts a connection and answers a SOCKS greeting (HTTP: accepts)."""
         try:
             conn = await runtime.wait_for_ms(runtime.connect_tcp(u.ip, u.port), self.check_ms)
@@ -220,7 +199,7 @@ class Upstreams:
             conn.close()
 
 
-async def _socks5_handshake(conn, u, host, port):
+async def socks5_handshake(conn, u, host, port):
     cl = socks.Socks5Client(host, port, u.user, u.password)
     await conn.send(cl.greeting())
     while not cl.done:

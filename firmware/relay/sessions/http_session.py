@@ -1,8 +1,8 @@
 """An HTTP proxy session: CONNECT tunnels and absolute-URI forwarding with keep-alive."""
 
 from relay.proto import httpproxy as H, stats as S
-from relay import runtime
-from relay.server import Refusal
+from relay.runtime import api as runtime
+from relay.proto.stats import Refusal
 
 HTTP_STATUS = {
     S.R_GUARD: 403,
@@ -52,9 +52,9 @@ async def serve_http(relay, s, first):
         if head is None:
             return
         req = H.parse_request(head)
-        if relay.password_required:
+        if relay.router.password_required:
             cred = H.basic_credentials(req)
-            if cred is None or not relay.login_ok(cred[0], cred[1]):
+            if cred is None or not relay.router.login_ok(cred[0], cred[1]):
                 relay.stats.refuse(S.R_AUTH)
                 await conn.send(H.error_response(407, "proxy login required", _AUTH_HEADER))
                 return
@@ -177,11 +177,11 @@ class _Origin:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-            relay.tunnel_close(s)
+            relay.sessions.tunnel_close(s)
 
 
 async def _forward(relay, s, req, reader):
-    slots = getattr(relay, "http_slots", None)
+    slots = relay.http_slots
     if slots is None:
         slots = relay.http_slots = _Slots(relay)
     conn = s.conn
@@ -190,7 +190,7 @@ async def _forward(relay, s, req, reader):
     s.timeout_ms = relay.idle_ms
     try:
         while True:
-            if not await slots.take(relay.connect_ms):
+            if not await slots.take(relay.router.connect_ms):
                 relay.stats.refuse(S.R_FULL)
                 await conn.send(refusal_response(S.R_FULL))
                 return
@@ -215,7 +215,7 @@ async def _forward(relay, s, req, reader):
             req = H.parse_request(head)
     finally:
         origin.drop(relay, s)
-        relay.tunnel_close(s)
+        relay.sessions.tunnel_close(s)
 
 
 async def _exchange(relay, s, req, reader, origin, limit, sent):
@@ -261,10 +261,10 @@ async def _exchange(relay, s, req, reader, origin, limit, sent):
 async def _open(relay, s, req):
     """A counted upstream connection for req, or None after answering the refusal."""
     try:
-        relay.tunnel_open(s)
-        return await relay.connect(req.host, req.port, s)
+        relay.sessions.tunnel_open(s)
+        return await relay.router.connect(req.host, req.port, s)
     except Refusal as r:
-        relay.tunnel_close(s)
+        relay.sessions.tunnel_close(s)
         relay.stats.refuse(r.reason)
         await s.conn.send(refusal_response(r.reason))
         return None

@@ -1,41 +1,38 @@
-"""One MTProto client connection: drive mtproto.py's handshake, reach the DC, pump both ways.
+"""One MTProto client connection (proto/mtproto.py): drive its handshake, reach the DC, tunnel with the
+ciphers on the way.
 
 A client that proves one of the secrets gets a tunnel to the Telegram data
 centre its header names (addresses from mtproto.dcs), counted and limited like
-every tunnel (relay.tunnel_open, the guard in relay.connect). A client that
-does not is handed to the mask site with every byte it sent, from its first
-(masking.py), as soon as the bytes decide it; one that stops sending before
-they do is handed over when the handshake timeout ends. The relay never
-answers such a client itself. Counters per secret, never per client.
-The listeners and what they share are mtproto_service.py's.
+every tunnel (the session limits, the router's guard). A client that does not
+is handed to the mask site with every byte it sent, from its first
+(services/masking.py), as soon as the bytes decide it; one that stops sending
+before they do is handed over when the handshake timeout ends. The relay never
+answers such a client itself. Counters per secret, never per client. The tunnel
+is the pump's (core/tunnel.py), with this protocol's tap: its ciphers, its
+counters, no half-close and no pacing. The listeners and what they share are
+services/mtproto_service.py's.
 """
 
+from relay.core.tunnel import Tap
+from relay.proto import mtproto as M
+from relay.proto.stats import Refusal
+from relay.runtime import api as runtime
 from relay.services import masking
-from relay.proto import mtproto as M, stats as S
-from relay import runtime
-from relay.server import Refusal
 
 R_PREFIX = "mtproto-"  # refusal keys: mtproto-secret, -replay, -clock, -protocol, -incomplete, -dc
 _SWEEP_SLACK_MS = 3000  # the session hands a silent prober over itself; the sweeper is only the backstop
 
 
-async def start_mtproto(relay):
-    """Open the listeners; -> (host, port) for the ready line."""
-    from relay.services.mtproto_service import MTProtoService
-
-    svc = MTProtoService(relay)
-    relay.mtproto = svc
-    return await svc.start()
-
-
 async def serve_mtproto(relay, s):
+    """-> what to tunnel, or None when done (see Tunnels.serve)."""
     svc = relay.mtproto
     conn = s.conn
     hs = svc.proxy.handshake(relay.clock.now())
-    s.timeout_ms = relay.handshake_ms + _SWEEP_SLACK_MS
+    handshake_ms = relay.sessions.handshake_ms
+    s.timeout_ms = handshake_ms + _SWEEP_SLACK_MS
     got = 0  # bytes the client sent before its tunnel opened: the header and its first request count as upload
     while True:
-        left = relay.handshake_ms - runtime.ms_since(s.active)
+        left = handshake_ms - runtime.ms_since(s.active)
         try:
             if left <= 0:
                 raise runtime.TimeoutError()
@@ -51,12 +48,11 @@ async def serve_mtproto(relay, s):
                 relay.stats.refuse(R_PREFIX + ev.reason)
                 if ev.head is not None:
                     await masking.hand_over(relay, s, ev.head)
-                return
+                return None
             else:
-                await _tunnel(relay, s, svc, ev, got)
-                return
+                return await _open(relay, s, svc, ev, got)
         if hs.done:
-            return  # it stopped after the ServerHello: nothing more to say than a close
+            return None  # it stopped after the ServerHello: nothing more to say than a close
 
 
 async def _read(conn):
@@ -66,134 +62,57 @@ async def _read(conn):
     return bytes(await conn.recv())
 
 
-async def _connect_dc(relay, addrs, s=None):
-    last = Refusal(S.R_FAILED)
-    for ip, port in addrs:
-        try:
-            return await relay.connect(ip, port, s)
-        except Refusal as r:
-            last = r
-    raise last
-
-
-async def _tunnel(relay, s, svc, ev, first_n=0):
+async def _open(relay, s, svc, ev, first_n):
+    """The DC reached and its header sent: -> (upstream, b"", tap) for the pump, or None after a refusal."""
     addrs = svc.dcs.get(ev.dc if ev.dc > 0 else -ev.dc)  # negative ids: the same DC's media side
     if not addrs:
         relay.stats.refuse(R_PREFIX + "dc")
-        return
+        return None
     try:
-        relay.tunnel_open(s)
-        up = await _connect_dc(relay, addrs, s)
+        relay.sessions.tunnel_open(s)
+        up = await relay.router.connect_any(addrs, s)
     except Refusal as r:
-        relay.tunnel_close(s)
+        relay.sessions.tunnel_close(s)
         relay.stats.refuse(r.reason)
-        return
+        return None
     c = svc.counters[ev.index]
     c[0] += 1
-    c[1] += 1
-    relay.moved(s, first_n, False)
-    c[2] += first_n
     try:
         await up.send(ev.to_dc)
-        s.timeout_ms = relay.idle_ms
-        s.active = runtime.now_ms()
-        if relay.fast:  # the callback pump with the ciphers on the way, and no task once it runs
-            conv_up, conv_down = ev.pipe.converters()
-            tap = _Tap(relay, c)
-            # MTProto has no half-close: either side's EOF ends the tunnel, as on the task path
-            if relay._detach(s, up, tap, conv_up, conv_down, False, tap.done):
-                up = None  # the pump has it; tap.done ends the tunnel
-                return
-        s.peer_task = runtime.create_task(_down(relay, s, up, ev.pipe, c))
-        await _up(relay, s, up, ev.pipe, c)
-    finally:
-        if up is not None:  # else the fast pump has it, and tap.done ends the tunnel
-            c[1] -= 1
-            relay.tunnel_close(s)  # counted free at once; the socket waits for its reader to stop
-            await _stop_peer(s)
-            up.close()
+    except BaseException:
+        up.close()
+        raise
+    c[1] += 1  # open from here on: the tap's ended() counts it closed
+    tap = MTProtoTap(relay, c, ev.pipe)
+    tap.moved(s, first_n, False)
+    return up, b"", tap
 
 
-async def _stop_peer(s):
-    """End the DC->client task before its socket is closed: an event loop still watching a closed descriptor
-    hands its number's next owner an error (ENOENT from epoll_ctl in a connect, seen under load)."""
-    t = s.peer_task
-    if t is None:
-        return
-    s.peer_task = None
-    try:
-        t.cancel()
-        await t
-    except runtime.CancelledError:
-        pass
-    except RuntimeError:
-        pass  # MicroPython: the task ended between the check and the cancel
+class MTProtoTap(Tap):
+    """One MTProto tunnel's hooks for the pump: the relay's counters and its secret's, the ciphers on the
+    way, and neither pacing (see the issue 9 note) nor half-close (either side's EOF ends the tunnel)."""
 
+    __slots__ = ("c", "pipe")
+    half_close = False
 
-class _Tap:
-    """The fast pump's accounting for one MTProto tunnel: the relay's counters and its secret's."""
-
-    __slots__ = ("relay", "c", "sharing")
-
-    def __init__(self, relay, c):
-        self.relay = relay
-        self.c = c
-        self.sharing = None  # as on the task path: MTProto tunnels are not paced (see the issue 9 note)
+    def __init__(self, relay, c, pipe):
+        Tap.__init__(self, relay.stats)
+        self.c = c  # [connects, open, bytes_up, bytes_down] of the secret the client proved
+        self.pipe = pipe
 
     def moved(self, s, n, down):
-        self.relay.moved(s, n, down)
+        Tap.moved(self, s, n, down)
         self.c[3 if down else 2] += n
 
+    def transforms(self, shared):
+        if shared:  # the fast pump: ciphers that write into buffers of their own where they can
+            return self.pipe.converters()
+        return self.pipe.up, self.pipe.down
+
     def refused(self, exc, down):
-        """The pump's converter refused the client's bytes (broken framing): count it; the tunnel ends."""
+        """The client's bytes broke the framing: counted; the tunnel ends."""
         if isinstance(exc, M.MTProtoError):
-            self.relay.stats.refuse(R_PREFIX + "protocol")
+            self.stats.refuse(R_PREFIX + "protocol")
 
-    def done(self, pump, clean):
-        """The detached tunnel ended: count it closed, close the DC's side, end the session."""
+    def ended(self, s):
         self.c[1] -= 1
-        self.relay._detached_done(pump, clean)
-
-
-async def _up(relay, s, up, pipe, c):
-    src = s.conn
-    st = relay.stats
-    now = runtime.now_ms
-    try:
-        while True:
-            data = await src.recv()
-            n = len(data)
-            if not n:
-                return
-            s.active = now()
-            out = pipe.up(data)
-            if out:
-                await up.send(out)
-            st.bytes_up += n
-            c[2] += n
-    except M.MTProtoError:
-        st.refuse(R_PREFIX + "protocol")
-    except OSError:
-        pass
-
-
-async def _down(relay, s, up, pipe, c):
-    dst = s.conn
-    st = relay.stats
-    now = runtime.now_ms
-    try:
-        while True:
-            data = await up.recv()
-            n = len(data)
-            if not n:
-                break
-            s.active = now()
-            await dst.send(pipe.down(data))
-            st.bytes_down += n
-            c[3] += n
-    except OSError:
-        pass
-    except runtime.CancelledError:
-        return
-    s.peer_task = None
-    relay._cancel(s)  # the DC is gone: end the client's side too

@@ -1,7 +1,22 @@
-"""A SOCKS session: drive socks.py's handshake, then tunnel or relay UDP."""
+"""A SOCKS session (proto/socks.py): the one reaction to its events, whichever shell moves the bytes.
+
+SocksDriver turns what the client says into what to do: bytes to send, read more, close, a UDP
+association, or a CONNECT (counted by the session limits, checked by the router; its addresses are
+known, or the router still has a lookup or an upstream proxy to ask). Its replies answer each
+outcome (SOCKS5 codes from the refusal's reason, SOCKS4's granted/rejected). Two thin shells drive it:
+  - serve_socks here, a coroutine (every runtime; MicroPython's only way);
+  - sessions/socks_fast.py, loop callbacks with no task (the CPython fast path).
+The same driver decides in both: version, login, refusals, limits and route, and the replies.
+"""
 
 from relay.proto import socks, stats as S
-from relay.server import Refusal
+from relay.proto.stats import Refusal
+from relay.sessions.udp_session import serve_udp
+
+MORE = 0  # what next: read more from the client
+CLOSE = 1  # close (after sending what feed() returned)
+CONNECT = 2  # reach driver.req's destination: driver.ips to dial, or None (route() left a lookup or an upstream)
+UDP = 3  # a UDP association for driver.req (RFC 1928 section 7)
 
 SOCKS5_REPLY = {
     S.R_GUARD: socks.REP_NOT_ALLOWED,
@@ -17,84 +32,133 @@ SOCKS5_REPLY = {
 }
 
 
-async def serve_socks(relay, s, first):
-    """Handshake, then (upstream, first client bytes) for the server to tunnel, or None when done.
-
-    first is read once: on MicroPython it lies in the shared receive buffer, which the next
-    recv() rewrites (the handshake objects copy what they keep)."""
-    conn = s.conn
-    v5 = first[0] == 5
-    hs = socks.Socks5Handshake(relay.password_required) if v5 else socks.Socks4Handshake()
-    data = first
-    try:
-        while True:
-            events = hs.feed(data)
-            while events:
-                ev = events.pop(0)
-                if isinstance(ev, socks.Send):
-                    await conn.send(ev.data)
-                elif isinstance(ev, socks.Login):
-                    ok = relay.login_ok(ev.user, ev.password)
-                    await conn.send(hs.login_reply(ok))
-                    if not ok:
-                        relay.stats.refuse(S.R_AUTH)
-                        return
-                    events = hs.feed(b"")  # the request may have come with the login
-                elif v5:
-                    return await _request5(relay, s, hs, ev)
-                else:
-                    return await _request4(relay, s, hs, ev)
-            data = await conn.recv(socks.HANDSHAKE_READ)
-            if not data:
-                return
-    except socks.SocksError as e:
-        relay.stats.refuse(e.reason)
-        if e.reply:
-            await conn.send(e.reply)
-
-
-def reply5(reason, bound):
+def reply5(reason, bound=None):
     if reason is None:
         return socks.socks5_reply(socks.REP_OK, bound[0], bound[1])
     return socks.socks5_reply(SOCKS5_REPLY.get(reason, socks.REP_FAILURE))
 
 
-def reply4(reason, bound):
+def reply4(reason, bound=None):
     return socks.socks4_reply(reason is None)
 
 
-async def _request5(relay, s, hs, req):
-    if req.cmd == socks.CMD_UDP:
-        from relay.sessions.udp_session import serve_udp
+class SocksDriver:
+    """One SOCKS handshake's decisions. login(user, password) -> ok: the proxy's accounts by default
+    (a mesh hop passes the mesh's proof); udp: whether UDP ASSOCIATE is served here at all."""
 
-        await serve_udp(relay, s, req)
-        return None
-    return await connect_and_reply(relay, s, req, hs.rest, reply5)
+    __slots__ = ("relay", "s", "hs", "reply", "req", "ips", "login", "udp", "handed")
+
+    def __init__(self, relay, s, version, login=None, password_required=None, udp=True):
+        self.relay = relay
+        self.s = s
+        if password_required is None:
+            password_required = relay.router.password_required
+        if version == socks.VER5:
+            self.hs = socks.Socks5Handshake(password_required)
+            self.reply = reply5
+        else:
+            self.hs = socks.Socks4Handshake()
+            self.reply = reply4
+        self.req = None
+        self.ips = None
+        self.login = login or relay.router.login_ok
+        self.udp = udp
+        self.handed = None  # the fast shell's upstream, while a task it handed the tunnel to has not run
+
+    def feed(self, data):
+        """Client bytes -> (bytes to send now, MORE, CLOSE, CONNECT or UDP).
+
+        data is read once: on MicroPython it lies in the shared receive buffer, which the next recv()
+        rewrites (the handshake objects copy what they keep)."""
+        out = b""
+        try:
+            events = self.hs.feed(data)
+            while events:
+                ev = events.pop(0)
+                t = type(ev)
+                if t is socks.Send:
+                    out += ev.data
+                elif t is socks.Login:
+                    ok = self.login(ev.user, ev.password)
+                    out += self.hs.login_reply(ok)
+                    if not ok:
+                        self.relay.stats.refuse(S.R_AUTH)
+                        return out, CLOSE
+                    events = self.hs.feed(b"")  # the request may have come with the login
+                else:
+                    self.req = ev
+                    return self._request(out)
+        except socks.SocksError as e:
+            self.relay.stats.refuse(e.reason)
+            return out + e.reply, CLOSE
+        return out, MORE
+
+    def _request(self, out):
+        relay, s, req = self.relay, self.s, self.req
+        if req.cmd == socks.CMD_UDP:
+            if self.udp:
+                return out, UDP
+            relay.stats.refuse(S.R_COMMAND)
+            return out + socks.socks5_reply(socks.REP_COMMAND), CLOSE
+        if self.reply is reply4 and relay.router.password_required:
+            relay.stats.refuse(S.R_AUTH)  # SOCKS4 carries no password
+            return out + reply4(S.R_AUTH), CLOSE
+        try:
+            relay.sessions.tunnel_open(s)  # the limits first, then where to
+        except Refusal as r:
+            relay.stats.refuse(r.reason)
+            return out + self.reply(r.reason), CLOSE
+        try:
+            self.ips = relay.router.route(req.host, req.port)
+        except Refusal as r:
+            return out + self.refused(r.reason), CLOSE
+        return out, CONNECT
+
+    def connected(self, up):
+        """The success reply, with the address the relay's side of the tunnel is bound to."""
+        return self.reply(None, up.local() or (None, 0))
+
+    def refused(self, reason):
+        """No tunnel after all: counted free, the refusal counted; -> the reply that says why."""
+        self.relay.sessions.tunnel_close(self.s)
+        self.relay.stats.refuse(reason)
+        return self.reply(reason)
+
+    def rest(self):
+        """What the client sent after its request: it goes first once the tunnel runs."""
+        return self.hs.rest
 
 
-async def _request4(relay, s, hs, req):
-    if relay.password_required:
-        relay.stats.refuse(S.R_AUTH)  # SOCKS4 carries no password
-        await s.conn.send(socks.socks4_reply(False))
-        return None
-    return await connect_and_reply(relay, s, req, hs.rest, reply4)
+async def serve_socks(relay, s, first, driver=None):
+    """The await shell: handshake, then (upstream, first client bytes) for the tunnel, or None when done.
+    The handshake's frames are gone once this returns: what an idle tunnel costs least with."""
+    d = driver or SocksDriver(relay, s, first[0])
+    conn = s.conn
+    since = s.active  # the handshake's deadline bounds the connects too
+    data = first
+    while True:
+        out, then = d.feed(data)
+        if out:
+            await conn.send(out)
+        if then == MORE:
+            data = await conn.recv(socks.HANDSHAKE_READ)
+            if not data:
+                return None
+            continue
+        if then == CLOSE:
+            return None
+        if then == UDP:
+            await serve_udp(relay, s, d.req)
+            return None
+        try:
+            up = await relay.router.open(d.req.host, d.req.port, d.ips, s, since, relay.sessions.handshake_ms)
+        except Refusal as r:
+            await conn.send(d.refused(r.reason))
+            return None
+        try:
+            await conn.send(d.connected(up))
+        except BaseException:
+            up.close()
+            raise
+        return up, d.rest()
 
-
-async def connect_and_reply(relay, s, req, rest, reply):
-    """Count the tunnel, reach the destination, answer. reply(reason, bound) -> bytes.
-    Returns (upstream, rest) for the server to relay; the handshake's frames are gone by then,
-    which is what an idle tunnel costs least with."""
-    try:
-        relay.tunnel_open(s)
-        up = await relay.connect(req.host, req.port, s)
-    except Refusal as r:
-        relay.tunnel_close(s)
-        relay.stats.refuse(r.reason)
-        await s.conn.send(reply(r.reason, None))
-        return None
-    try:
-        await s.conn.send(reply(None, up.local() or (None, 0)))
-    except BaseException:
-        up.close()
-        raise
-    return up, rest

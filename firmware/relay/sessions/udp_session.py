@@ -13,10 +13,11 @@ take (unroutable) is dropped and counted (stats.udp_dropped) and the
 association goes on. It lives as long as its TCP control connection.
 """
 
-from relay import runtime
+from relay.core.tunnel import stop
+from relay.runtime import api as runtime
 from relay.proto import socks, stats as S
 from relay.proto.addr import parse_ip
-from relay.server import Refusal
+from relay.proto.stats import Refusal
 
 _MAX_PEERS = 64  # destinations one association may talk to; a call needs a handful
 
@@ -24,7 +25,7 @@ _MAX_PEERS = 64  # destinations one association may talk to; a call needs a hand
 async def serve_udp(relay, s, req):
     conn = s.conn
     st = relay.stats
-    if not relay.cfg.socks.udp or not runtime.HAS_UDP:
+    if not relay.udp:  # socks.udp, where the runtime has UDP
         st.refuse(S.R_COMMAND)
         await conn.send(socks.socks5_reply(socks.REP_COMMAND))
         return
@@ -55,9 +56,8 @@ async def serve_udp(relay, s, req):
         st.udp_associations -= 1
         t = s.peer_task
         s.peer_task = None
-        if t is not None:
-            t.cancel()
-        a.close()
+        await stop(t)  # its socket closes only once it has stopped waiting on it
+        await a.close()
 
 
 def _port_hint(relay):
@@ -80,9 +80,8 @@ class Association:
         self.cport = client_port or None
         self.peers = []  # (ip, port) the client sent to: only they may answer
 
-    def close(self):
-        if self.other_task is not None:
-            self.other_task.cancel()
+    async def close(self):
+        await stop(self.other_task)
         if self.other is not None:
             runtime.udp_close(self.other)
         runtime.udp_close(self.sock)
@@ -131,10 +130,10 @@ class Association:
         if head is None:
             return self._drop()
         host, dport, off = head
-        if dport == 0 or relay.policy.check_port(dport) is not None:
+        if dport == 0 or relay.router.policy.check_port(dport) is not None:
             return self._drop()
         try:
-            ips = await relay.resolve(host)
+            ips = await relay.router.resolve(host)
         except Refusal as r:
             relay.stats.refuse(r.reason)
             return self._drop()

@@ -118,7 +118,7 @@ def find(engines, probe, upstream="", timeout=5.0, notes=None):
     phost = probe.rpartition(":")[0]
     jobs = [(through, *e.socks_endpoint(), probe, timeout) for e in engines]
     if upstream:
-        from relay.services.upstream import parse_proxy_url
+        from relay.proto.proxyurl import parse_proxy_url
 
         kind, ip, port, _, _ = parse_proxy_url(upstream)
         jobs.append((through, socket.inet_ntop(socket.AF_INET6 if len(ip) == 16 else socket.AF_INET, ip), port,
