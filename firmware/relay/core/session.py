@@ -44,12 +44,16 @@ class Session:
 
     def cancel(self):
         """End the session now (the sweeper, a dead path, the relay stopping): its task's cleanup ends it."""
-        for t in (self.peer_task, self.task):
-            if t is not None:
-                try:
-                    t.cancel()
-                except RuntimeError:
-                    pass  # MicroPython: a task cannot cancel itself
+        _cancel(self.peer_task)
+        _cancel(self.task)
+
+
+def _cancel(t):
+    if t is not None:
+        try:
+            t.cancel()
+        except RuntimeError:
+            pass  # MicroPython: a task cannot cancel itself
 
 
 class PageSession(Session):
@@ -98,11 +102,7 @@ class Sessions:
 
     def end(self, s):
         """s is over: its connection closed, its tunnel counted free. Idempotent."""
-        if s.peer_task is not None:
-            try:
-                s.peer_task.cancel()
-            except RuntimeError:
-                pass
+        _cancel(s.peer_task)
         s.conn.close()
         self.tunnel_close(s)
         if s in self.all:

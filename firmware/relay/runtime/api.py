@@ -8,7 +8,7 @@ sys.implementation itself. Both backends offer the same small surface:
   listen_tcp(host, port, backlog, on_conn) -> Listener (.close()); out of descriptors it pauses, counted by accept_pauses()
   connect_tcp(ip: bytes, port) -> Conn
   Conn: .peer (ip bytes, port), recv(limit=0) -> bytes-like (empty at EOF; at most limit bytes),
-        send(data), shutdown_write() -> bool, local() -> (ip, port) or None, close(), abort() (close with a reset),
+        send(data), shutdown_write() -> bool (False: this runtime cannot half-close), local() -> (ip, port) or None, close(), abort() (close with a reset),
         hang_up() (end it under its readers and writers; the owner still closes it), is_open(),
         original_dst() -> (ip, port) before a firewall redirect, or None (caps.original_dst: the runtime can tell)
   udp_open(ip: bytes, port_hint) -> (sock, port); udp_bind(ip, port) -> sock (exactly that port); udp_recv(sock) -> (data, ip, port);
@@ -86,12 +86,11 @@ class Capabilities:
     """What this runtime can do: asked of the runtime here, once, and read by the seam (relay/core) and the
     server's wiring only; sessions and services do not branch on the runtime."""
 
-    __slots__ = ("fast", "lean", "half_close", "udp", "original_dst", "system_resolver")
+    __slots__ = ("fast", "lean", "udp", "original_dst", "system_resolver")
 
     def __init__(self):
         self.fast = impl.start_fast_pump is not None  # tunnels and handshakes on loop callbacks (CPython, Linux)
         self.lean = impl.pipe is not None  # runtime.pipe copies a direction without allocating (MicroPython)
-        self.half_close = impl.HAS_HALF_CLOSE  # shutdown(SHUT_WR): an end of data passes on, the other way goes on
         self.udp = impl.HAS_UDP
         self.original_dst = impl.HAS_ORIGINAL_DST  # a redirected connection's destination (zero-tap mode)
         self.system_resolver = impl.HAS_SYSTEM_RESOLVER  # getaddrinfo without stalling the loop

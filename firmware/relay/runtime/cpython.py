@@ -18,7 +18,6 @@ import time
 CancelledError = asyncio.CancelledError
 TimeoutError = asyncio.TimeoutError
 Event = asyncio.Event
-HAS_HALF_CLOSE = True
 HAS_UDP = True
 HAS_SYSTEM_RESOLVER = True
 

@@ -24,7 +24,6 @@ from micropython import const
 CancelledError = asyncio.CancelledError
 TimeoutError = asyncio.TimeoutError
 Event = asyncio.Event
-HAS_HALF_CLOSE = False  # MicroPython sockets have no shutdown()
 HAS_UDP = True
 HAS_SYSTEM_RESOLVER = False
 HAS_ORIGINAL_DST = False  # no transparent (zero-tap) listener on MicroPython
@@ -171,7 +170,7 @@ class Conn:
             n += s.write(data, n, end - n) or 0
 
     def shutdown_write(self):
-        return False
+        return False  # MicroPython sockets have no shutdown(): no half-close; an end of data ends the tunnel
 
     def local(self):
         return None  # no getsockname() on MicroPython

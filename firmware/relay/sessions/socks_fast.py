@@ -28,18 +28,17 @@ _EARLY_MAX = 65536  # client bytes held while the destination connects; more wai
 
 
 class FastSocks(Session):
-    """The session itself: no task and no future until one is needed."""
+    """The session itself: no task and no future until one is needed. Its one slot more than a Session
+    (the driver, dropped once the fast pump has the tunnel) is all an idle tunnel pays for the shell."""
 
-    __slots__ = ("relay", "drv", "dialing")
+    __slots__ = ("drv",)
 
     def __init__(self, conn, timeout_ms):
         Session.__init__(self, conn, timeout_ms)
-        self.relay = None
-        self.drv = None  # the SOCKS driver, once the first bytes name the version
-        self.dialing = None  # the callback dial loop while a connect runs
+        self.drv = None
 
     def start(self, relay):
-        self.relay = relay
+        self.drv = SocksDriver(relay, self)  # the first bytes name the version
         self.conn.watch(self._readable)
 
     # -- the client talks ----------------------------------------------------
@@ -48,28 +47,28 @@ class FastSocks(Session):
         conn = self.conn
         drv = self.drv
         try:
-            data = conn.recv_now(socks.HANDSHAKE_READ if drv is not None else FIRST_READ)
+            data = conn.recv_now(socks.HANDSHAKE_READ if drv.hs is not None else FIRST_READ)
         except OSError:
             return self._close()
         if data is None:
             return
         if not data:
-            if self.dialing is not None:
+            if drv.connecting is not None:
                 # The client said all it will say (a half-close): stop watching, connect all the same;
                 # the pump reads this EOF again and passes it on, as the await shell does.
                 conn.unwatch()
                 return
             return self._close()  # gone before the tunnel could start
-        if self.dialing is not None:  # payload ahead of our reply: it goes first once connected
+        if drv.connecting is not None:  # payload ahead of our reply: it goes first once connected
             drv.hs.rest += data
             if len(drv.hs.rest) >= _EARLY_MAX:
                 conn.unwatch()  # the fast pump watches again
             return
-        if drv is None:
+        if drv.hs is None:
             v = socks.version(data[0])
             if v is None:  # HTTP or garbage: the proxy port's dispatch, in a task
-                return self._to_task(serve_proxy(self.relay, self, data))
-            drv = self.drv = SocksDriver(self.relay, self, v)
+                return self._to_task(serve_proxy(drv.relay, self, data))
+            drv.begin(v)
         out, then = drv.feed(data)
         try:
             if out and not conn.send_now(out):
@@ -82,13 +81,13 @@ class FastSocks(Session):
             return self._close()
         if then == CONNECT:
             return self._connect()
-        self._to_task(serve_udp(self.relay, self, drv.req))
+        self._to_task(serve_udp(drv.relay, self, drv.req))
 
     # -- the destination -------------------------------------------------------
 
     def _connect(self):
-        relay, drv = self.relay, self.drv
-        req = drv.req
+        drv = self.drv
+        relay, req = drv.relay, drv.req
         if drv.ips is None:
             # A lookup or an upstream proxy answers first: a task waits for it, and the session goes on here.
             self.conn.unwatch()
@@ -97,8 +96,8 @@ class FastSocks(Session):
             t.add_done_callback(self._opened)
             return
         d = Dial([(ip, req.port) for ip in drv.ips], relay.router.connect_ms, self.active, relay.sessions.handshake_ms)
-        self.dialing = CallbackDial(d, self, self._dialed)
-        self.dialing.start()
+        drv.connecting = CallbackDial(d, self, self._dialed)
+        drv.connecting.start()
 
     def _opened(self, t):
         if self.task is not t:
@@ -117,10 +116,11 @@ class FastSocks(Session):
         self._connected(t.result())
 
     def _dialed(self, up, reason):
-        self.dialing = None
+        drv = self.drv
+        drv.connecting = None
         if up is None:
             return self._refuse(reason)
-        self.relay.stats.tunnels_total += 1  # (Router.open counts the ones it opens)
+        drv.relay.stats.tunnels_total += 1  # (Router.open counts the ones it opens)
         self._connected(up)
 
     def _connected(self, up):
@@ -133,8 +133,8 @@ class FastSocks(Session):
             up.close()
             return self._close()
         head = drv.rest()
-        if not head and self.relay.tunnels.detach(self, up):
-            self.drv = None
+        if not head and drv.relay.tunnels.detach(self, up):
+            self.drv = None  # the fast pump has the tunnel: an idle one keeps no driver
             return
         drv.handed = up  # the task closes it; if it is cancelled before it runs, _task_done does
         self._to_task(None, (up, head))
@@ -143,8 +143,9 @@ class FastSocks(Session):
 
     def expire(self, sessions):
         """The sweeper: this session's deadline passed."""
-        if self.dialing is not None:
-            return self.dialing.expire()  # the next address, or the refusal
+        drv = self.drv
+        if drv is not None and drv.connecting is not None:
+            return drv.connecting.expire()  # the next address, or the refusal
         Session.expire(self, sessions)
 
     def cancel(self):
@@ -162,24 +163,26 @@ class FastSocks(Session):
 
     def _to_task(self, handshake, then=None):
         """Hand the session to a task (Tunnels.serve) from here on."""
+        sessions = self.drv.relay.sessions
         self.conn.unwatch()
         self.active = runtime.now_ms()  # the task's own deadline starts now: no sweep cancels it unstarted
-        self.timeout_ms = self.relay.sessions.handshake_ms
-        self.relay.sessions.run(self, handshake, then).add_done_callback(self._task_done)
+        self.timeout_ms = sessions.handshake_ms
+        sessions.run(self, handshake, then).add_done_callback(self._task_done)
 
     def _task_done(self, t):
         """A task cancelled before it ran never reached its cleanup: end the session here."""
-        relay = self.relay
-        if self.task is t and self in relay.sessions:
-            drv = self.drv
-            if drv is not None and drv.handed is not None:
+        drv = self.drv
+        if drv is not None and self.task is t and self in drv.relay.sessions:
+            if drv.handed is not None:
                 drv.handed.close()
-            relay.sessions.end(self)
+            drv.relay.sessions.end(self)
 
     def _close(self):
-        if self.dialing is not None:
-            self.dialing.cancel()
-            self.dialing = None
+        drv = self.drv
+        if drv is None:
+            return  # ended already
+        if drv.connecting is not None:
+            drv.connecting.cancel()
+            drv.connecting = None
         self.conn.unwatch()
-        self.drv = None
-        self.relay.sessions.end(self)
+        drv.relay.sessions.end(self)

@@ -43,27 +43,36 @@ def reply4(reason, bound=None):
 
 
 class SocksDriver:
-    """One SOCKS handshake's decisions. login(user, password) -> ok: the proxy's accounts by default
-    (a mesh hop passes the mesh's proof); udp: whether UDP ASSOCIATE is served here at all."""
+    """One SOCKS handshake's decisions. version: the first byte's (socks.version()), or None until begin();
+    login(user, password) -> ok: the proxy's accounts by default (a mesh hop passes the mesh's proof);
+    udp: whether UDP ASSOCIATE is served here at all."""
 
-    __slots__ = ("relay", "s", "hs", "reply", "req", "ips", "login", "udp", "handed")
+    __slots__ = ("relay", "s", "hs", "reply", "req", "ips", "login", "password_required", "udp", "connecting",
+                 "handed")
 
-    def __init__(self, relay, s, version, login=None, password_required=None, udp=True):
+    def __init__(self, relay, s, version=None, login=None, password_required=None, udp=True):
         self.relay = relay
         self.s = s
-        if password_required is None:
-            password_required = relay.router.password_required
+        self.hs = None
+        self.reply = None
+        self.req = None
+        self.ips = None
+        self.login = login or relay.router.login_ok
+        self.password_required = relay.router.password_required if password_required is None else password_required
+        self.udp = udp
+        self.connecting = None  # the callback shell's connect in flight (core/dial.py's CallbackDial)
+        self.handed = None  # the callback shell's upstream, while a task it handed the tunnel to has not run
+        if version is not None:
+            self.begin(version)
+
+    def begin(self, version):
+        """The first byte named the version (VER5 or VER4)."""
         if version == socks.VER5:
-            self.hs = socks.Socks5Handshake(password_required)
+            self.hs = socks.Socks5Handshake(self.password_required)
             self.reply = reply5
         else:
             self.hs = socks.Socks4Handshake()
             self.reply = reply4
-        self.req = None
-        self.ips = None
-        self.login = login or relay.router.login_ok
-        self.udp = udp
-        self.handed = None  # the fast shell's upstream, while a task it handed the tunnel to has not run
 
     def feed(self, data):
         """Client bytes -> (bytes to send now, MORE, CLOSE, CONNECT or UDP).
