@@ -4,7 +4,6 @@ picks the driver: a SOCKS version (sessions/socks_session.py) or an HTTP method'
 """
 
 from relay.proto import socks, stats as S
-from relay.sessions.http_session import serve_http
 from relay.sessions.socks_session import serve_socks
 
 FIRST_READ = 4096  # a session's first read: any greeting, or an HTTP request line; big reads only once a tunnel runs
@@ -20,6 +19,8 @@ async def serve_proxy(relay, s, first=None):
     if socks.version(b) is not None:
         return await serve_socks(relay, s, first)
     if 0x41 <= b <= 0x5A:  # an upper-case letter: an HTTP method
+        from relay.sessions.http_session import serve_http  # loaded when first asked: a board's heap is small
+
         return await serve_http(relay, s, first)
     relay.stats.refuse(S.R_PROTOCOL)
     if b == 0x16:

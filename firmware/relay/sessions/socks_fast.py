@@ -22,7 +22,6 @@ from relay.proto.stats import Refusal
 from relay.runtime import api as runtime
 from relay.sessions.proxy_session import FIRST_READ, serve_proxy
 from relay.sessions.socks_session import CLOSE, CONNECT, MORE, SocksDriver
-from relay.sessions.udp_session import serve_udp
 
 _EARLY_MAX = 65536  # client bytes held while the destination connects; more waits in the socket
 
@@ -81,6 +80,8 @@ class FastSocks(Session):
             return self._close()
         if then == CONNECT:
             return self._connect()
+        from relay.sessions.udp_session import serve_udp
+
         self._to_task(serve_udp(drv.relay, self, drv.req))
 
     # -- the destination -------------------------------------------------------

@@ -11,7 +11,6 @@ The same driver decides in both: version, login, refusals, limits and route, and
 
 from relay.proto import socks, stats as S
 from relay.proto.stats import Refusal
-from relay.sessions.udp_session import serve_udp
 
 MORE = 0  # what next: read more from the client
 CLOSE = 1  # close (after sending what feed() returned)
@@ -157,6 +156,8 @@ async def serve_socks(relay, s, first, driver=None):
         if then == CLOSE:
             return None
         if then == UDP:
+            from relay.sessions.udp_session import serve_udp  # loaded when first asked: a board's heap is small
+
             await serve_udp(relay, s, d.req)
             return None
         try:

@@ -12,7 +12,6 @@ import json
 from relay.proto import httpproxy as H
 from relay.proto.addr import in_net, parse_cidr, unmap_v4
 from relay.services import status
-from relay.sessions.admin_session import serve_admin
 
 
 async def serve_status(relay, s):
@@ -30,6 +29,8 @@ async def serve_status(relay, s):
             return
     line = head.split(b"\r\n", 1)[0].split(b" ")
     if len(line) == 3 and line[1].startswith(b"/admin"):
+        from relay.sessions.admin_session import serve_admin  # its page and words load only for it
+
         await serve_admin(relay, s, head, wifi_side(relay, s.client))
         return
     path = line[1] if len(line) == 3 and line[0] == b"GET" else b""
