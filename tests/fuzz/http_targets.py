@@ -1,4 +1,4 @@
-"""Fuzz targets for the HTTP proxy parser (firmware/relay/httpproxy.py): bytes in, an AssertionError when
+"""Fuzz targets for the HTTP proxy parser (firmware/relay/proto/httpproxy.py): bytes in, an AssertionError when
 an invariant breaks. The suite runs them under hypothesis (tests/firmware/test_httpproxy.py); fuzz_http.py
 runs them under atheris for as long as you like.
 

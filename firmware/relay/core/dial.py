@@ -14,30 +14,32 @@ from relay.runtime import api as runtime
 
 
 class Dial:
-    __slots__ = ("addrs", "each_ms", "since", "budget_ms", "last")
+    __slots__ = ("ips", "port", "i", "each_ms", "since", "budget_ms", "ms", "last")
 
-    def __init__(self, addrs, each_ms, since=None, budget_ms=0):
-        """addrs: [(ip bytes, port)] in the order to try; each_ms: one connect's time; since, budget_ms:
-        no connect starts or runs past budget_ms after since (a now_ms() reading), when since is given."""
-        self.addrs = addrs
+    def __init__(self, ips, port, each_ms, since=None, budget_ms=0):
+        """ips: the addresses to try, in order; each_ms: one connect's time; since, budget_ms: no connect
+        starts or runs past budget_ms after since (a now_ms() reading), when since is given."""
+        self.ips = ips
+        self.port = port
+        self.i = 0
         self.each_ms = each_ms
         self.since = since
         self.budget_ms = budget_ms
+        self.ms = each_ms  # the time the current address's connect may take
         self.last = S.R_FAILED
 
     def next(self):
-        """-> (ip, port, ms): the next address and how long its connect may take, or None when none is left."""
-        while self.addrs:
-            ip, port = self.addrs.pop(0)
-            ms = self.each_ms
-            if self.since is not None:
-                left = self.budget_ms - runtime.ms_since(self.since)
-                if left <= 0:
-                    self.last = S.R_TIMEOUT
-                    return None
-                ms = min(ms, left)
-            return ip, port, ms
-        return None
+        """-> the next address to connect to (self.ms: for how long), or None when none is left."""
+        if self.i >= len(self.ips):
+            return None
+        if self.since is not None:
+            left = self.budget_ms - runtime.ms_since(self.since)
+            if left <= 0:
+                self.last = S.R_TIMEOUT
+                return None
+            self.ms = min(self.each_ms, left)
+        self.i += 1
+        return self.ips[self.i - 1]
 
     def failed(self, reason):
         self.last = reason
@@ -46,16 +48,15 @@ class Dial:
         return Refusal(self.last)
 
 
-async def dial(addrs, each_ms, since=None, budget_ms=0):
-    """A TCP connection to the first of addrs that answers; raises Refusal."""
-    d = Dial(addrs, each_ms, since, budget_ms)
+async def dial(ips, port, each_ms, since=None, budget_ms=0):
+    """A TCP connection to ips[0]:port, else the next address that answers; raises Refusal."""
+    d = Dial(ips, port, each_ms, since, budget_ms)
     while True:
-        step = d.next()
-        if step is None:
+        ip = d.next()
+        if ip is None:
             raise d.refusal()
-        ip, port, ms = step
         try:
-            return await runtime.wait_for_ms(runtime.connect_tcp(ip, port), ms)
+            return await runtime.wait_for_ms(runtime.connect_tcp(ip, port), d.ms)
         except runtime.TimeoutError:
             d.failed(S.R_TIMEOUT)
         except OSError as e:
@@ -82,14 +83,13 @@ class CallbackDial:
     def _next(self):
         d, s = self.d, self.s
         while True:
-            step = d.next()
-            if step is None:
+            ip = d.next()
+            if ip is None:
                 return self._finish(None, d.last)
-            ip, port, ms = step
-            s.timeout_ms = ms
+            s.timeout_ms = d.ms
             s.active = runtime.now_ms()
             try:
-                self.handle = runtime.connect_start(ip, port, self._connected, s.conn)
+                self.handle = runtime.connect_start(ip, d.port, self._connected, s.conn)
                 return
             except OSError as e:
                 d.failed(runtime.connect_error(e))

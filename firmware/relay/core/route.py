@@ -151,7 +151,7 @@ class Router:
                 self.stats.tunnels_total += 1
                 return conn
             ips = await self.resolve(host)
-        conn = await dial([(ip, port) for ip in ips], self.connect_ms, since, budget_ms)
+        conn = await dial(ips, port, self.connect_ms, since, budget_ms)
         self.stats.tunnels_total += 1
         return conn
 

@@ -39,7 +39,7 @@ async def connect(relay, mask):
     host, port = mask
     ip = parse_ip(host)
     ips = [ip] if ip is not None else await relay.resolver.resolve(host)
-    return await dial([(ip, port) for ip in ips], relay.router.connect_ms)
+    return await dial(ips, port, relay.router.connect_ms)
 
 
 async def hand_over(relay, s, head):

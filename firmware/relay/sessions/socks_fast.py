@@ -96,7 +96,7 @@ class FastSocks(Session):
                 relay.router.open(req.host, req.port, None, self, self.active, relay.sessions.handshake_ms))
             t.add_done_callback(self._opened)
             return
-        d = Dial([(ip, req.port) for ip in drv.ips], relay.router.connect_ms, self.active, relay.sessions.handshake_ms)
+        d = Dial(drv.ips, req.port, relay.router.connect_ms, self.active, relay.sessions.handshake_ms)
         drv.connecting = CallbackDial(d, self, self._dialed)
         drv.connecting.start()
 

@@ -56,7 +56,7 @@ class SocksDriver:
         self.reply = None
         self.req = None
         self.ips = None
-        self.login = login or relay.router.login_ok
+        self.login = login  # None: the proxy's accounts (Router.login_ok)
         self.password_required = relay.router.password_required if password_required is None else password_required
         self.udp = udp
         self.connecting = None  # the callback shell's connect in flight (core/dial.py's CallbackDial)
@@ -85,9 +85,9 @@ class SocksDriver:
                 ev = events.pop(0)
                 t = type(ev)
                 if t is socks.Send:
-                    out += ev.data
+                    out = out + ev.data if out else ev.data
                 elif t is socks.Login:
-                    ok = self.login(ev.user, ev.password)
+                    ok = (self.login or self.relay.router.login_ok)(ev.user, ev.password)
                     out += self.hs.login_reply(ok)
                     if not ok:
                         self.relay.stats.refuse(S.R_AUTH)

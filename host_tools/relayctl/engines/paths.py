@@ -2,8 +2,8 @@
 
 find(engines, probe, upstream="", timeout=5) -> rows, each {path, works, ms, note, rank}:
   - every engine end to end: a SOCKS5 CONNECT through its port to `probe` (a web server abroad)
-    and an HTTP GET whose answer firmware/relay/pathcheck.py judges, the same check the relay
-    itself runs (relay/pathfind.py);
+    and an HTTP GET whose answer firmware/relay/proto/pathcheck.py judges, the same check the relay
+    itself runs (relay/services/pathfind.py);
   - a plain upstream proxy (uplink.upstream), the same way;
   - direct TCP to the probe's address on 443, each engine's far port (TCP, or UDP 53 for
     iodine, where a DNS query must be answered).
@@ -159,7 +159,7 @@ def find(engines, probe, upstream="", timeout=5.0, notes=None):
                 and not notes.get(r["path"], ("", False))[1]):
             r["note"] = WRONG_SECRET[r["kind"]]
     carry = [r for r in rows if r["carries"]]
-    # as the relay orders them (relay/pathfind.py): working first, by time in 50 ms steps, then the site's order
+    # as the relay orders them (relay/services/pathfind.py): working first, by time in 50 ms steps, then the site's order
     carry.sort(key=lambda r: (not r["works"], (r["ms"] or 0) // pathcheck.BUCKET_MS))
     for i, r in enumerate(carry):
         r["rank"] = i + 1 if r["works"] else None
