@@ -23,7 +23,7 @@ import errno
 from relay.proto.stats import Refusal
 from relay.runtime import api as runtime
 
-EOF_ = 0  # how a direction ended: its source's end of data (a FIN)
+EOF = 0  # how a direction ended: its source's end of data (a FIN)
 RESET = 1  # its source reset (RST)
 FAILED = 2  # another error, a refusal (quota, budget), or a transform that refused the bytes
 
@@ -109,14 +109,14 @@ class Tunnels:
                 s.peer_task = runtime.create_task(runtime.pipe(up, s.conn, 0, tap.moved, s, True, self._down_ended))
                 try:
                     await runtime.pipe(s.conn, up, 0, tap.moved, s, False)
-                    how = EOF_
+                    how = EOF
                 except OSError:
                     how = FAILED
             else:
                 s.peer_task = runtime.create_task(self._down(s, up, tap, xf[1] if xf else None))
                 how = await self.copy(s, s.conn, up, False, tap, xf[0] if xf else None)
             t = s.peer_task
-            if how == EOF_ and tap.half_close and t is not None and up.shutdown_write():
+            if how == EOF and tap.half_close and t is not None and up.shutdown_write():
                 await t  # the other way finishes on its own (or the sweeper ends it)
         except OSError:
             pass
@@ -170,7 +170,7 @@ class Tunnels:
         self.sessions.end(s)
 
     async def copy(self, s, src, dst, down, tap=None, xform=None):
-        """The task pump, one direction, until src ends: -> EOF_, RESET or FAILED (see above)."""
+        """The task pump, one direction, until src ends: -> EOF, RESET or FAILED (see above)."""
         tap = tap or self.plain
         sh = tap.sharing
         limit = sh.quantum if sh is not None else 0
@@ -179,7 +179,7 @@ class Tunnels:
                 data = await src.recv(limit)
                 n = len(data)
                 if not n:
-                    return EOF_
+                    return EOF
                 if sh is not None:
                     ev = tap.admit(s, n, down)
                     if ev is not None:
@@ -204,7 +204,7 @@ class Tunnels:
             how = await self.copy(s, up, s.conn, True, tap, xform)
         except runtime.CancelledError:
             return
-        self._down_ended(s, how == EOF_, tap.half_close)
+        self._down_ended(s, how == EOF, tap.half_close)
 
     def _down_ended(self, s, clean, half_close=True):
         """The upstream->client direction ended (also runtime.pipe's ended callback)."""

@@ -21,7 +21,7 @@ the relay's ServerHello carries the site's cipher and certificate size.
 import errno
 
 from relay.core.dial import dial
-from relay.core.tunnel import EOF_, RESET, stop
+from relay.core.tunnel import EOF, RESET, stop
 from relay.proto import faketls as T
 from relay.proto.addr import parse_ip
 from relay.proto.stats import Refusal
@@ -99,7 +99,7 @@ class _Splice:
             if self.site_end == RESET:
                 s.conn.abort()  # our read of the client is over: the reset can go now
             raise
-        if how == EOF_:
+        if how == EOF:
             up.shutdown_write()  # where the runtime can half-close; either way the site has its say
             t = s.peer_task
             if t is not None:
@@ -120,7 +120,7 @@ class _Splice:
             return
         s.peer_task = None
         self.site_end = how
-        if how == EOF_ and s.conn.shutdown_write():
+        if how == EOF and s.conn.shutdown_write():
             return  # the client sees the site's FIN and may still send (as to the site)
         s.cancel()  # no half-close here, or the site is gone: end the client's side too
 
