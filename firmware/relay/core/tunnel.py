@@ -98,7 +98,7 @@ class Tunnels:
             if then[1]:
                 await self._head(s, up, then[1], tap)
             then = None
-            if self.detach(s, up, tap):
+            if self.fast and self.detach(s, up, tap):
                 up = None  # the fast pump has it; its end ends the session
                 return
             s.timeout_ms = self.idle_ms
@@ -126,7 +126,8 @@ class Tunnels:
             pass
         finally:
             if up is not None:
-                await self._stop_peer(s)
+                if s.peer_task is not None:
+                    await self._stop_peer(s)
                 up.close()
                 tap.ended(s)
             if s.task is not None:  # a tunnel handed to the fast pump ends in its own callback
