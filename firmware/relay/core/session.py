@@ -73,9 +73,6 @@ class Sessions:
         self.sharing = None  # services.shaper.Sharing when fair sharing runs: it may refuse a tunnel
         self.tunnels = None  # core.tunnel.Tunnels: what run() starts
 
-    def __len__(self):
-        return len(self.all)
-
     def __contains__(self, s):
         return s in self.all
 
@@ -109,9 +106,6 @@ class Sessions:
             self.all.discard(s)
             if s.counted:
                 self.stats.sessions -= 1
-
-    def cancel(self, s):
-        s.cancel()
 
     def cancel_all(self):
         for s in list(self.all):
