@@ -16,10 +16,12 @@ Exits 2 with one line per problem when the config is wrong.
 
 import sys
 
-from relay import VERSION, platform, runtime
-from relay.addr import split_host_port
+from relay import VERSION
 from relay.config import ConfigError, load
 from relay.log import Log
+from relay.platform import board
+from relay.proto.addr import split_host_port
+from relay.runtime import api as runtime
 
 USAGE = "usage: relay [--config FILE] [--socks HOST:PORT|off] [--http HOST:PORT|off] [--allow CIDR]... [--dns IP[:PORT]]... [--portal HOST:PORT|off] [--dns-listen HOST:PORT|off] [--mtproto HOST:PORT|off] [--log-level quiet|info|debug]"
 
@@ -87,7 +89,7 @@ async def serve(cfg, digest, holder=None, argv=None):
     from relay.server import Relay
 
     log = Log(cfg.log.level)
-    plat = platform.bring_up(cfg, log)  # the access point first: listeners bind to its address
+    plat = board.bring_up(cfg, log)  # the access point first: listeners bind to its address
     plat.start()
     relay = Relay(cfg, log)
     if holder is not None:
@@ -143,7 +145,7 @@ def main(argv):
     except KeyboardInterrupt:
         pass
     if holder and holder[0].exit_code:
-        platform.restart()  # a board resets; elsewhere the exit status asks the service manager
+        board.restart()  # a board resets; elsewhere the exit status asks the service manager
         return holder[0].exit_code
     return 0
 

@@ -9,7 +9,7 @@ SCHEMA below, which README.md documents.
 
 import json
 
-from relay.addr import parse_cidr, parse_ip, split_host_port
+from relay.proto.addr import parse_cidr, parse_ip, split_host_port
 
 
 class ConfigError(Exception):
@@ -144,7 +144,7 @@ def _domain(v):
 
 
 def _mt_secret(v):
-    from relay.mtproto import parse_secret  # only when secrets are listed: the module is not small
+    from relay.proto.mtproto import parse_secret  # only when secrets are listed: the module is not small
 
     parse_secret(v, "domain.check")  # raises ValueError; the real tls_domain is checked in load()
     return v.strip().lower()
@@ -221,7 +221,7 @@ def _ntp_server(v):
 
 
 def _proxy_url(v):
-    from relay.upstream import parse_proxy_url
+    from relay.proto.proxyurl import parse_proxy_url
 
     if type(v) is not str:
         raise ValueError("expected socks5://HOST:PORT or http://HOST:PORT, got " + json.dumps(v))

@@ -1,6 +1,6 @@
 """One logger for the device. At "info" it never names a client or a destination."""
 
-from relay import runtime
+from relay.runtime import api as runtime
 
 
 class Log:

@@ -1,142 +1,143 @@
-"""The relay loop: listeners, sessions, limits, timeouts, upstream connects (tunnels.py relays).
+"""The relay: its parts wired together, its listeners, the sweeper, start and stop.
 
-The only module (with runtime/) that does I/O. It reads bytes, hands them to
-the protocol objects (socks.py, httpproxy.py) and acts on their answers.
-A session is one accepted client connection. Its handshake and idle
-deadlines are enforced by one sweeper task that cancels overdue sessions,
-so the data path carries no per-read timer.
+Relay(cfg, log) builds the protocols' shared state (guard, policy, resolver, counters), the seam
+(core/: the sessions, the router, the tunnels) and the services config asks for (upstreams, the
+mesh, the uplink monitor, fair sharing). start() opens every listener; each accepted connection is
+admitted once (Sessions.admit) and handed to its protocol's driver in sessions/, which decides and
+asks the seam to route, dial and tunnel. One sweeper task ends overdue sessions, so the data path
+carries no per-read timer. This module decides nothing about a protocol, and nothing imports it
+but the entry point (__main__.py).
 """
 
-from relay import runtime, stats as S
-from relay.guard import Guard
-from relay.resolve import Resolver
-from relay.routes import Routes
-from relay.stats import Refusal  # noqa: F401  (sessions import it from here)
-from relay.tunnels import Tunnels
-from relay.crypto import equal  # the one constant-time compare
+from relay.core.route import Router
+from relay.core.session import PageSession, Sessions
+from relay.core.tunnel import Tunnels
+from relay.proto import stats as S
+from relay.proto.guard import Guard
+from relay.proto.policy import Policy
+from relay.runtime import api as runtime
+from relay.services.resolve import Resolver
+from relay.sessions.proxy_session import serve_proxy
 
 _SWEEP_MS = 1000
-FIRST_READ = 4096  # a session's first read: any greeting, or an HTTP request line; big reads only once a tunnel runs
 
 
-class Session:
-    __slots__ = ("conn", "task", "peer_task", "active", "timeout_ms", "tunnel", "win_t", "win_b")
-
-    def __init__(self, conn, timeout_ms):
-        self.conn = conn
-        self.task = None
-        self.peer_task = None  # the upstream->client pump once a tunnel runs
-        self.active = runtime.now_ms()
-        self.timeout_ms = timeout_ms
-        self.tunnel = False
-        # win_t/win_b (share.py's interactive window) are set only when fair sharing runs:
-        # on MicroPython every attribute is a slot in the instance's map, and an idle tunnel
-        # should cost as few as possible.
-
-    @property
-    def client(self):
-        return self.conn.peer[0]
-
-
-class Relay(Routes, Tunnels):
+class Relay:
     def __init__(self, cfg, log):
         self.cfg = cfg
         self.log = log
         self.stats = S.Stats()
+        caps = runtime.caps
         g = cfg.guard
         self.guard = Guard(g.allow, g.deny, g.management, g.own, cfg.portal.names)
         d = cfg.dns
-        self.resolver = Resolver(d.servers, d.hosts, d.prefer == "ipv6", int(d.timeout * 1000))
+        self.resolver = Resolver(d.servers, d.hosts, d.prefer == "ipv6", int(d.timeout * 1000), caps.system_resolver)
+        p = cfg.policy
+        self.policy = Policy(p.preset, lambda path: runtime.read_file(path).decode(), p.allow_domains,
+                             p.deny_domains, p.allow_cidrs, p.deny_cidrs, p.ports)
         lim = cfg.limits
-        self.handshake_ms = int(lim.handshake_timeout * 1000)
         self.idle_ms = int(lim.idle_timeout * 1000)
-        self.connect_ms = int(lim.connect_timeout * 1000)
-        self.sessions = set()
-        self.per_client = {}  # client address -> open tunnels; gone when it drops to zero
-        self.users = {}
-        for user, password in cfg.socks.users:
-            self.users[user] = password
-        self.password_required = cfg.socks.auth == "password"
-        self.listeners = []
+        self.udp = cfg.socks.udp and caps.udp  # UDP ASSOCIATE is served
         self.udp_port_next = cfg.socks.udp_port_base
+        self.listeners = []
+        self.background = []
+        self.stopped = runtime.Event()  # set to stop serve(); exit_code says why
+        self.exit_code = 0
+        # Set as they come: by serve() (platform, config_digest, load_config), by start() (the rest).
+        self.platform = self.config_digest = self.load_config = self.on_reload = None
+        self.mtproto = self.clock = self.fleet = self.portal = self.dns_responder = self.admin = None
+        self.http_slots = None
+        self.sharing = None
+        sh = cfg.share
+        if sh.rate_down or sh.rate_up or sh.client_quota or sh.budget_day or sh.budget_total or sh.state_file:
+            from relay.services.shaper import Sharing
+
+            self.sharing = Sharing(self, cfg)
+        # The seam: sessions, routes, tunnels.
+        self.sessions = Sessions(self.stats, lim, int(lim.handshake_timeout * 1000))
+        self.sessions.sharing = self.sharing
+        fast = caps.fast and cfg.io.backend == "auto"  # the fast path: loop callbacks where the runtime has them
+        self.tunnels = self.sessions.tunnels = Tunnels(self.sessions, self.stats, self.sharing, self.idle_ms, fast,
+                                                       caps.lean)
+        self.router = Router(cfg, self.stats, log, self.guard, self.policy, self.resolver)
         self.upstreams = None
         if cfg.upstream.proxies:
-            from relay.upstream import Upstreams
+            from relay.services.upstream import Upstreams
 
             up = cfg.upstream
             self.upstreams = Upstreams(self, up.proxies, up.direct, int(up.check_interval * 1000))
         self.mesh = None
-        if cfg.mesh.enabled:  # relays sharing uplinks: may replace self.upstreams with the mesh's uplink relays
-            from relay.mesh import Mesh
+        if cfg.mesh.enabled:  # relays sharing uplinks: a relay without an uplink chains through the mesh's
+            from relay.services.mesh import Mesh
 
             self.mesh = Mesh(self, cfg)
+            if self.mesh.upstreams is not None:
+                self.upstreams = self.mesh.upstreams
+        self.router.upstreams = self.upstreams
         self.uplink = None
         if cfg.uplink.monitor:
-            from relay.upstream import UplinkMonitor
+            from relay.services.upstream import UplinkMonitor
 
             u = cfg.uplink
             self.uplink = UplinkMonitor(self, u.targets, int(u.interval * 1000), int(u.timeout * 1000), u.down_after)
-        self.background = []
-        self.stopped = runtime.Event()  # set to stop serve(); exit_code says why
-        self.exit_code = 0
-        p = cfg.policy
-        from relay.policy import Policy
-
-        self.policy = Policy(p.preset, lambda path: runtime.read_file(path).decode(), p.allow_domains,
-                             p.deny_domains, p.allow_cidrs, p.deny_cidrs, p.ports)
-        self.sharing = None
-        sh = cfg.share
-        if sh.rate_down or sh.rate_up or sh.client_quota or sh.budget_day or sh.budget_total or sh.state_file:
-            from relay.shaper import Sharing
-
-            self.sharing = Sharing(self, cfg)
+        self.router.uplink = self.uplink
         runtime.set_buffer_size(lim.buffer)
         self.udp_max = runtime.set_udp_max(lim.udp_datagram)
-        self.fast = runtime.fast_pump is not None and cfg.io.backend == "auto"
-        self.fast_socks = None  # starts a SOCKS session on loop callbacks, where the runtime can
-        if self.fast and runtime.connect_start is not None:
-            from relay.socks_fast import FastSocks
+        self.fast_socks = None  # SOCKS sessions on loop callbacks, where the runtime can
+        if fast:
+            from relay.sessions.socks_fast import FastSocks
 
             self.fast_socks = FastSocks
 
     # -- lifecycle ---------------------------------------------------------
 
     async def start(self):
+        """Open every listener config asks for; -> [(host, port)] listening (the ready line names them)."""
         runtime.raise_fd_limit()
         from relay.platform import own
 
         watch = await own.start(self)  # the device's addresses, for the guard, before anyone is served
         if watch is not None:
             self.background.append(runtime.create_task(watch))
+        cfg = self.cfg
         done = []
-        for sect in (self.cfg.socks, self.cfg.http):
-            if not sect.enabled or (sect.host, sect.port) in done:
-                continue
-            done.append((sect.host, sect.port))
-            lst = await runtime.listen_tcp(sect.host, sect.port, self.cfg.limits.backlog, self._accept)
-            self.listeners.append(lst)
-            self.guard.add_own([sect.host])
-        st = self.cfg.status
+        for sect in (cfg.socks, cfg.http):
+            if sect.enabled and (sect.host, sect.port) not in done:
+                done.append(await self.listen(sect.host, sect.port, self.accept_proxy, own_address=True))
+        st = cfg.status
         if st.enabled:
-            lst = await runtime.listen_tcp(st.host, st.port, 8, self._accept_status)
-            self.listeners.append(lst)
-            done.append((st.host, st.port))
-        if self.cfg.portal.enabled or self.cfg.dns.listen_enabled:
-            from relay import services
+            done.append(await self.listen(st.host, st.port, self.accept_status, backlog=8))
+        if cfg.portal.enabled:
+            from relay.sessions.portal_session import make_portal
 
-            done += await services.start(self)
-        if self.cfg.mtproto.enabled:
-            from relay.mtproto_session import start_mtproto
+            self.portal = make_portal(self)
+            if cfg.portal.admin_on_wifi and cfg.portal.admin_password:
+                self.log.warn("portal.admin_on_wifi: the admin page answers on the Wi-Fi, where its password crosses "
+                              "the air in the clear; the status listener (wired side) does not need that")
+            done.append(await self.listen(cfg.portal.host, cfg.portal.port, self.accept_portal, backlog=32))
+        if cfg.dns.listen_enabled:
+            done.append(self.listen_dns(cfg.dns.listen_host, cfg.dns.listen_port))
+        if cfg.mtproto.enabled:
+            from relay.services.mtproto_service import MTProtoService
+            from relay.sessions.mtproto_session import serve_mtproto
 
-            done.append(await start_mtproto(self))
-        if self.cfg.transparent.enabled:
-            from relay.transparent_session import start_transparent
-
-            t = await start_transparent(self)
-            if t is not None:
-                done.append(t)
-        if self.mesh is not None:
-            done += await self.mesh.start()
+            self.mtproto = MTProtoService(self, serve_mtproto)
+            done.append(await self.mtproto.start())  # its listeners come and go with retired secrets' ports
+        t = cfg.transparent
+        if t.enabled:
+            if runtime.caps.original_dst:
+                done.append(await self.listen(t.host, t.port, self.accept_transparent, own_address=True))
+            else:
+                self.log.warn("transparent.enabled: this runtime (%s) cannot read a redirected connection's "
+                              "destination; zero-tap mode is off, phones use the portal's proxy links" % runtime.NAME)
+        mesh = self.mesh
+        if mesh is not None:
+            for host in mesh.hosts():
+                done.append(await self.listen(host, mesh.port, self.accept_mesh, own_address=True))
+            if mesh.service and cfg.dns.listen_enabled:
+                done.append(self.listen_dns(mesh.service, mesh.dns_port))
+            for coro in mesh.tasks():
+                self.background.append(runtime.create_task(coro))
         self.sweeper = runtime.create_task(self._sweep())
         if self.upstreams is not None:
             self.background.append(runtime.create_task(self.upstreams.health_loop()))
@@ -145,20 +146,33 @@ class Relay(Routes, Tunnels):
         if self.sharing is not None:
             for coro in self.sharing.tasks():
                 self.background.append(runtime.create_task(coro))
-        if self.cfg.status.console_interval:
+        if cfg.status.console_interval:
             self.background.append(runtime.create_task(self._console_status()))
-        if self.cfg.fleet.enabled:
-            from relay.fleet_mqtt import FleetLink
+        if cfg.fleet.enabled:
+            from relay.services.fleet_mqtt import FleetLink
 
             self.fleet = FleetLink(self)
             self.background.append(runtime.create_task(self.fleet.run()))
         return done
 
+    async def listen(self, host, port, on_conn, backlog=None, own_address=False):
+        """A TCP listener on host:port until close(); own_address: the guard refuses it as a destination."""
+        lst = await runtime.listen_tcp(host, port, backlog or self.cfg.limits.backlog, on_conn)
+        self.listeners.append(lst)
+        if own_address:
+            self.guard.add_own([host])
+        return (host, port)
+
+    def listen_dns(self, host, port):
+        from relay.sessions import dns_session
+
+        return dns_session.listen(self, host, port)
+
     async def _console_status(self):
         """A board without a network status page still tells its serial console how it is doing."""
         import json
 
-        from relay.status import snapshot
+        from relay.services.status import snapshot
 
         while True:
             await runtime.sleep_ms(self.cfg.status.console_interval * 1000)
@@ -175,31 +189,12 @@ class Relay(Routes, Tunnels):
                 self.sharing.save()
             except OSError:
                 pass
-        for s in list(self.sessions):
-            self._cancel(s)
+        self.sessions.cancel_all()
 
     async def _sweep(self):
         while True:
             await runtime.sleep_ms(_SWEEP_MS)
-            now = runtime.now_ms()  # once per sweep: a public relay sweeps 50,000 sessions a second
-            diff = runtime.ms_diff
-            for s in list(self.sessions):
-                if diff(now, s.active) > s.timeout_ms:
-                    expire = getattr(s.task, "expire", None)
-                    if expire is not None:
-                        expire()  # a callback-driven handshake decides itself (a connect may try the next address)
-                        continue
-                    if not s.tunnel:
-                        self.stats.refuse(S.R_HANDSHAKE_TIMEOUT)
-                    self._cancel(s)
-
-    def _cancel(self, s):
-        for t in (s.peer_task, s.task):
-            if t is not None:
-                try:
-                    t.cancel()
-                except RuntimeError:
-                    pass  # MicroPython: a task cannot cancel itself
+            self.sessions.sweep()
 
     def restart(self):
         """Stop and exit with status 75 (EX_TEMPFAIL): systemd's Restart= and procd's respawn start
@@ -207,139 +202,44 @@ class Relay(Routes, Tunnels):
         self.exit_code = 75
         self.stopped.set()
 
-    # -- accepting ---------------------------------------------------------
+    # -- accepting: one admission, then the protocol's driver -------------------------
 
-    def _accept(self, conn):
-        if len(self.sessions) >= self.cfg.limits.sessions:
-            self.stats.refuse(S.R_FULL)
-            conn.close()  # out of sockets: the kindest answer is a fast close
+    def accept_proxy(self, conn):
+        """The SOCKS/HTTP port: on the fast path a SOCKS session runs on loop callbacks, with no task
+        unless it needs one (HTTP, UDP, a lookup, an upstream); elsewhere it is a task from the start."""
+        fast = self.fast_socks
+        if fast is not None:
+            s = self.sessions.admit(conn, fast)
+            if s is not None:
+                s.start(self)
             return
-        s = Session(conn, self.handshake_ms)
-        self.sessions.add(s)
-        self.stats.sessions += 1
-        if self.fast_socks is not None:
-            self.fast_socks(self, s)  # no task unless the session needs one (HTTP, a lookup, an upstream, UDP)
-        else:
-            s.task = runtime.create_task(self._serve(s))
+        s = self.sessions.admit(conn)
+        if s is not None:
+            self.sessions.run(s, serve_proxy(self, s))
 
-    def _accept_status(self, conn):
-        from relay.status import serve_status
+    def accept_status(self, conn):
+        s = self.sessions.admit(conn, PageSession, limited=False)  # the operator's view, even of a full relay
+        from relay.sessions.status_session import serve_status
 
-        s = Session(conn, self.handshake_ms)
-        self.sessions.add(s)
-        s.task = runtime.create_task(self._guarded(s, serve_status))
+        self.sessions.run(s, serve_status(self, s))
 
-    async def _guarded(self, s, handler):
-        try:
-            first = await s.conn.recv()
-            if first:
-                await handler(self, s, first)
-        except OSError:
-            pass
-        except runtime.CancelledError:
-            pass
-        finally:
-            self.sessions.discard(s)
-            s.conn.close()
+    def accept_portal(self, conn):
+        s = self.sessions.admit(conn, PageSession)
+        if s is not None:
+            from relay.sessions.portal_session import serve_portal
 
-    async def _serve(self, s, first=None, pending=None):
-        """Serve session s to its end. first: bytes the callback handshake already read;
-        pending: a coroutine that finishes its handshake and returns what the handshake would."""
-        conn = s.conn
-        try:
-            if pending is not None:
-                then = await pending
-            else:
-                if first is None:
-                    first = await conn.recv(FIRST_READ)
-                if not first:
-                    return
-                then = await self._dispatch(s, first)
-            if then is not None:
-                first = None
-                up, head = then
-                then = None
-                if head:
-                    try:
-                        await up.send(head)
-                    except BaseException:
-                        up.close()
-                        raise
-                    self.stats.bytes_up += len(head)
-                if self._detach(s, up):
-                    return
-                try:
-                    if self._lean(s, up):  # MicroPython: copy right here, one frame less per idle tunnel
-                        await runtime.pipe(s.conn, up, 0, self.moved, s, False)
-                    else:
-                        await self.tunnel(s, up)
-                finally:
-                    up.close()
-        except OSError:
-            pass
-        except runtime.CancelledError:
-            pass
-        finally:
-            if s.task is not None:  # a detached tunnel ends in its own callback
-                self._end(s)
+            self.sessions.run(s, serve_portal(self, s))
 
-    async def _dispatch(self, s, first):
-        """Pick the protocol by the first byte; -> (upstream, head) to tunnel, or None when done."""
-        b = first[0]
-        if b == 5 or b == 4:
-            from relay.socks_session import serve_socks
+    def accept_transparent(self, conn):
+        s = self.sessions.admit(conn)
+        if s is not None:
+            from relay.sessions.transparent_session import serve_transparent
 
-            return await serve_socks(self, s, first)
-        if 0x41 <= b <= 0x5A:  # an upper-case letter: an HTTP method
-            from relay.http_session import serve_http
+            self.sessions.run(s, serve_transparent(self, s))
 
-            return await serve_http(self, s, first)
-        self.stats.refuse(S.R_PROTOCOL)
-        if b == 0x16:
-            self.log.debug("TLS ClientHello on a proxy port; closing")
-        return None
+    def accept_mesh(self, conn):
+        from relay.sessions.mesh_session import MeshSession, serve_mesh
 
-    def _end(self, s):
-        if s.peer_task is not None:
-            try:
-                s.peer_task.cancel()
-            except RuntimeError:
-                pass
-        s.conn.close()
-        self.tunnel_close(s)
-        if s in self.sessions:
-            self.sessions.discard(s)
-            self.stats.sessions -= 1
-
-    # -- auth --------------------------------------------------------------
-
-    def login_ok(self, user, password):
-        want = self.users.get(user)
-        return want is not None and equal(password, want)
-
-    # -- upstream ----------------------------------------------------------
-
-    def tunnel_open(self, s):
-        """Count a tunnel for session s, or raise Refusal when a limit is reached."""
-        st = self.stats
-        if st.tunnels >= self.cfg.limits.tunnels:
-            raise Refusal(S.R_FULL)
-        n = self.per_client.get(s.client, 0)
-        if n >= self.cfg.limits.tunnels_per_client:
-            raise Refusal(S.R_CLIENT_FULL)
-        if self.sharing is not None:
-            self.sharing.check_open(s)
-        self.per_client[s.client] = n + 1
-        st.tunnels += 1
-        s.tunnel = True
-
-    def tunnel_close(self, s):
-        if not s.tunnel:
-            return
-        s.tunnel = False
-        self.stats.tunnels -= 1
-        n = self.per_client.get(s.client, 1) - 1
-        if n > 0:
-            self.per_client[s.client] = n
-        else:
-            self.per_client.pop(s.client, None)
+        s = self.sessions.admit(conn, MeshSession)
+        if s is not None:
+            self.sessions.run(s, serve_mesh(self, s))

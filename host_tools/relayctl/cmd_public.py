@@ -210,7 +210,7 @@ def _cert_names(host, port, domain, timeout):
 def learn_profile(host, port, domain, timeout):
     """The mask site's TLS profile as the relay learns it (firmware faketls.py: the same probe, the same
     reading). Raises OSError or faketls.ProfileError."""
-    faketls = paths.firmware_module("relay.faketls")
+    faketls = paths.firmware_module("relay.proto.faketls")
 
     with socket.create_connection((host, port), timeout=timeout) as s:
         s.sendall(faketls.probe_hello(domain, os.urandom))
@@ -228,7 +228,7 @@ def learn_profile(host, port, domain, timeout):
 
 
 def _flight(host, port, domain, timeout):
-    faketls = paths.firmware_module("relay.faketls")
+    faketls = paths.firmware_module("relay.proto.faketls")
 
     try:
         return learn_profile(host, port, domain, timeout).flight
@@ -243,7 +243,7 @@ def _resolve(domain, dns_server, timeout):
             return sorted({ai[4][0] for ai in socket.getaddrinfo(domain, None, type=socket.SOCK_STREAM)})
         except socket.gaierror:
             return []
-    dns = paths.firmware_module("relay.dns")
+    dns = paths.firmware_module("relay.proto.dns")
 
     host, port = hostport.split(dns_server, 53, "--dns")
     found = []

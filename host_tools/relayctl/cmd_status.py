@@ -50,7 +50,7 @@ def render(st):
                      f"routed to; the uplink: {via}")
     ups = st.get("upstreams") or []
     path = st.get("path")
-    if path is not None:  # the path finder runs (relay/pathfind.py): which upstream carries new tunnels
+    if path is not None:  # the path finder runs (relay/services/pathfind.py): which upstream carries new tunnels
         cur = next((u for u in ups if u["name"] == path["path"]), None)
         took = f" ({cur['ms']} ms)" if cur and cur.get("ms") is not None else ""
         lines.append(f"Path to the outside: {path['path']}{took}" if path["path"] else

@@ -1,8 +1,8 @@
 """The guard's decisions on a table of destinations, with nothing but relay imports: test_guard_forms.py
 calls decide() under CPython and runs guard_forms_mp.py, which calls it under MicroPython."""
 
-from relay.addr import format_ip, parse_host, parse_ip
-from relay.guard import Guard
+from relay.proto.addr import format_ip, parse_host, parse_ip
+from relay.proto.guard import Guard
 
 LEARNED = ("198.51.100.7", "::ffff:198.51.100.7", "64:ff9b::198.51.100.7", "2001:db8::7", "203.0.113.9",
            "198.51.100.8")

@@ -7,9 +7,9 @@ import dns.rrset
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from relay import dns as D
-from relay.addr import format_ip, parse_cidr, parse_ip, split_host_port
-from relay.guard import Guard
+from relay.proto import dns as D
+from relay.proto.addr import format_ip, parse_cidr, parse_ip, split_host_port
+from relay.proto.guard import Guard
 
 
 @settings(max_examples=400, deadline=None)
@@ -97,7 +97,7 @@ def test_dns_garbage_never_crashes(blob):
        st.booleans(), st.binary(min_size=16, max_size=16))
 def test_nets_match_like_ipaddress(nets, v6, raw):
     """addr.Nets (integer masks) finds the same first network as the standard library does."""
-    from relay.addr import Nets, in_net, parse_cidr
+    from relay.proto.addr import Nets, in_net, parse_cidr
 
     texts = []
     for is6, base, plen in nets:

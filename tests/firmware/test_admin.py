@@ -4,7 +4,7 @@ import base64
 
 import pytest
 
-from relay.admin import Admin, LoginBrake
+from relay.proto.admin import Admin, LoginBrake
 
 WIFI_PHONE = bytes([192, 168, 4, 23])
 WIRED = bytes([10, 0, 0, 2])

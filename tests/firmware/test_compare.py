@@ -2,7 +2,7 @@
 
 import pytest
 
-from relay.crypto import equal
+from relay.proto.crypto import equal
 
 
 @pytest.mark.parametrize("got,want,same", [

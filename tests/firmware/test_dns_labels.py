@@ -13,11 +13,11 @@ import dns.rrset
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from relay import dns as D
-from relay.dnsserver import FORWARD, REPLY, DNSResponder
-from relay.platform import netlink
-from relay.policy import Policy
-from relay.resolve import hosts_file_entries
+from relay.proto import dns as D
+from relay.proto.dnsserver import FORWARD, REPLY, DNSResponder
+from relay.proto import netlink
+from relay.proto.policy import Policy
+from relay.services.resolve import hosts_file_entries
 
 TELEGRAM = Policy("telegram", lambda path: open(path).read())
 OWN = bytes([192, 168, 4, 1])

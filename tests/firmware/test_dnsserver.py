@@ -9,9 +9,9 @@ import dns.rrset
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from relay import dns as D
-from relay.dnsserver import CAPTIVE_NAMES, FORWARD, REPLY, DNSResponder
-from relay.policy import Policy
+from relay.proto import dns as D
+from relay.proto.dnsserver import CAPTIVE_NAMES, FORWARD, REPLY, DNSResponder
+from relay.proto.policy import Policy
 
 TELEGRAM = Policy("telegram", lambda path: open(path).read())
 

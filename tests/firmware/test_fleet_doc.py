@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from relay import fleet
+from relay.proto import fleet
 from relayctl.fleet import keys
 
 

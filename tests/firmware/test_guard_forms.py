@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from relay import addr
-from relay.addr import parse_host, parse_ip
+from relay.proto import addr
+from relay.proto.addr import parse_host, parse_ip
 from tests.firmware.guard_table import decide
 
 ROOT = Path(__file__).resolve().parents[2]

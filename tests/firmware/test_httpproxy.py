@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from relay import httpproxy as H
+from relay.proto import httpproxy as H
 from tests.fuzz.http_targets import request_target, response_target
 
 

@@ -1,11 +1,12 @@
-"""The firmware's layers, read from its source: no import cycles, sans-I/O modules that load no I/O,
-no reaching into another module's privates, runtime matters asked of the runtime.
+"""The firmware's layers, read from its source: no import cycles, every import pointing down the layers,
+sans-I/O modules that load no I/O, no reaching into another module's privates, runtime matters asked of
+the runtime (issue 14). mpy-cross compiling every firmware file is tests/firmware/test_on_micropython.py's.
 
-Issue 14 restructures the I/O layer in two stages; the checks that its second stage makes pass are
-marked xfail(strict=True), so they turn into failures (to be unmarked) the day they pass.
-mpy-cross compiling every firmware file is tests/firmware/test_on_micropython.py's.
+The walker (tests/helpers/layers.py) is at least as strict as the project's pre-stop hook: it also counts
+`from a.b import c` as an import of the packages a and a.b (Python runs their __init__ first).
 """
 
+import ast
 import json
 import subprocess
 import sys
@@ -17,14 +18,25 @@ import pytest
 from tests.helpers import layers
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
-STAGE2 = pytest.mark.xfail(strict=True, reason="issue 14 stage 2")
+
+# The layers, lowest first (README, "How it is built"): a module imports modules of its own layer or below.
+# A name ending in "." is a package and everything in it; others are one module.
+LAYERS = [
+    ("relay", "relay.proto.", "relay.config", "umqtt."),  # sans-I/O: protocols, the config check, VERSION
+    ("relay.runtime.",),  # the one place that knows which Python runs us
+    ("relay.platform.", "relay.log"),  # the board's own hardware; the logger
+    ("relay.core.",),  # the seam: sessions, routes and the dial loop, tunnels
+    ("relay.services.",),  # long-lived I/O: resolver, upstreams, mesh, sharing, clock ...
+    ("relay.sessions.",),  # one driver per protocol
+    ("relay.server",),  # listeners, the sweeper, start and stop
+    ("relay.__main__", "main"),  # the entry points
+]
 
 # Protocol and data modules: bytes, text or numbers in, decisions and bytes out, no I/O of their own.
-SANS_IO = ["relay.addr", "relay.config", "relay.const", "relay.crypto", "relay.dns", "relay.dnsserver",
-           "relay.fleet", "relay.guard", "relay.httpproxy", "relay.mtproto", "relay.ntp", "relay.policy",
-           "relay.portal", "relay.portal_text", "relay.share", "relay.socks", "relay.stats"]
-# relay.platform.at is sans-I/O itself, but importing it runs relay/platform/__init__.py, which loads the runtime.
-SANS_IO_LATER = ["relay.platform.at"]
+SANS_IO = ["relay.config"] + sorted(m for m in layers.modules(FIRMWARE) if m.startswith("relay.proto."))
+# Where capabilities of the runtime are read (runtime.caps and the functions only some runtimes have).
+CAPABILITY_READERS = ("relay.core.", "relay.server")
+CAPABILITIES = ("caps", "start_fast_pump", "connect_start", "pipe")
 IO_MODULES = ("asyncio", "socket", "_socket", "select", "selectors", "relay.runtime")
 
 # Library internals the runtime leans on, on purpose: they are the runtime's business, not another relay module's.
@@ -96,13 +108,11 @@ def test_the_walker_finds_private_uses_and_leaks(tmp_path):
 # -- the firmware --------------------------------------------------------------------------------
 
 
-@STAGE2
 def test_no_import_cycles():
     cyc = layers.cycles(layers.imports(FIRMWARE))
     assert not cyc, "import cycles among firmware/ modules:\n" + _cycles_text(cyc)
 
 
-@STAGE2
 def test_only_the_entry_point_imports_the_server():
     """Sessions ask a public API (admit, route, connect, pump); server.py only listens, sweeps and stops."""
     graph = layers.imports(FIRMWARE)
@@ -110,11 +120,40 @@ def test_only_the_entry_point_imports_the_server():
     assert not importers, "import relay.server: " + ", ".join(importers)
 
 
-@STAGE2
 def test_no_module_uses_another_modules_privates():
     uses = [u for u in layers.private_uses(FIRMWARE, skip=("umqtt",))
             if not u.endswith(LIBRARY_PRIVATES.get(u.split(":")[0], ()) or ("\0",))]
     assert not uses, "another module's _private names:\n  " + "\n  ".join(uses)
+
+
+def _layer(module):
+    for i, names in enumerate(LAYERS):
+        for n in names:
+            if module == n or (n.endswith(".") and (module + ".").startswith(n)):
+                return i
+    raise AssertionError("%s is in no layer: add it to LAYERS (and to README's layout)" % module)
+
+
+def test_every_import_points_down_the_layers():
+    graph = layers.imports(FIRMWARE)
+    up = ["%s (layer %d) imports %s (layer %d)" % (m, _layer(m), d, _layer(d))
+          for m in sorted(graph) for d in sorted(graph[m]) if _layer(d) > _layer(m)]
+    assert not up, "imports that point up the layers:\n  " + "\n  ".join(up)
+
+
+def test_capabilities_are_read_by_the_seam_only():
+    """runtime.caps (and what only some runtimes have) is asked in relay/core and the server's wiring:
+    sessions and services never branch on which runtime runs them."""
+    found = []
+    for mod, path in layers.modules(FIRMWARE).items():
+        if mod.startswith("relay.runtime") or any(mod == r or (r.endswith(".") and (mod + ".").startswith(r))
+                                                   for r in CAPABILITY_READERS):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "runtime" \
+                    and (node.attr in CAPABILITIES or node.attr.startswith("HAS_")):
+                found.append("%s:%d: runtime.%s" % (path.relative_to(FIRMWARE), node.lineno, node.attr))
+    assert not found, "\n".join(found)
 
 
 def test_randomness_and_the_wall_clock_come_from_the_runtime():
@@ -143,11 +182,12 @@ def test_sans_io_module_loads_no_io(module):
     _check_sans_io(module)
 
 
-@STAGE2
-@pytest.mark.parametrize("module", SANS_IO_LATER)
-def test_sans_io_module_loads_no_io_later(module):
-    _check_sans_io(module)
-
-
 def test_the_sans_io_check_can_fail():
-    assert "relay.runtime" in _loaded_by_import("relay.resolve")
+    assert "relay.runtime" in _loaded_by_import("relay.services.resolve")
+
+
+def test_the_layer_check_can_fail(tmp_path):
+    root = _tree(tmp_path, {"relay/__init__.py": "", "relay/proto/__init__.py": "", "relay/core/__init__.py": "",
+                            "relay/proto/x.py": "from relay.core import y\n", "relay/core/y.py": ""})
+    graph = layers.imports(root)
+    assert _layer("relay.proto.x") < _layer("relay.core.y") and "relay.core.y" in graph["relay.proto.x"]

@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from relay.admin import Admin
-from relay.portal import Portal, parse_head, pick_language, quote
-from relay.portal_text import TEXT
+from relay.proto.admin import Admin
+from relay.proto.portal import Portal, parse_head, pick_language, quote
+from relay.proto.portal_text import TEXT
 
 PHONE = bytes([192, 168, 4, 23])
 OTHER = bytes([192, 168, 4, 24])

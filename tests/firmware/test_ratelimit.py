@@ -1,6 +1,6 @@
 """ratelimit.py: a burst of connections from one address passes, a flood is held to the rate, others are untouched."""
 
-from relay.ratelimit import AddressLimiter
+from relay.proto.ratelimit import AddressLimiter
 
 A, B = b"\x7f\x00\x00\x02", b"\x7f\x00\x00\x03"
 

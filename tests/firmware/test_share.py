@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from relay import share
+from relay.proto import share
 
 
 def run_link(link, demands, ms, chunk=10000):

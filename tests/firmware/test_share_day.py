@@ -1,6 +1,6 @@
 """share.Accounts across days when the day may be unknown (a board's clock before anyone set it)."""
 
-from relay import share
+from relay.proto import share
 
 
 def _used(day):

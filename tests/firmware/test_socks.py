@@ -3,8 +3,8 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from relay import socks
-from relay.socks import Login, Request, Send, SocksError
+from relay.proto import socks
+from relay.proto.socks import Login, Request, Send, SocksError
 
 
 def feed_all(hs, chunks):

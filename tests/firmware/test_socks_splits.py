@@ -1,7 +1,7 @@
-"""The SOCKS handshakes as the sessions drive them, fed in any split (hypothesis): the bytes the
-relay answers, and the request it acts on, never depend on how the client's bytes were cut.
+"""The one SOCKS driver (sessions/socks_session.py), fed in any split (hypothesis): the bytes the relay
+answers, and the request it acts on, never depend on how the client's bytes were cut.
 
-drive() (tests/helpers/socks_drive.py) handles the events as the sessions do. Every case also runs
+drive() (tests/helpers/socks_drive.py) feeds it as its shells do. Every case also runs
 with the pieces handed over in one reused bytearray that is rewritten before the next feed, as
 MicroPython's shared receive buffer is.
 """
@@ -9,7 +9,7 @@ MicroPython's shared receive buffer is.
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from relay import socks
+from relay.proto import socks
 from tests.helpers.socks_drive import cut, drive
 
 LOGIN = b"\x01\x05phone\x06s3cret"

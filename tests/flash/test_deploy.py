@@ -49,7 +49,7 @@ def make_board(esp32_build, tmp_path, edit=None):
     cfg["socks"]["users"] = [{"user": "relay", "pass": "proxyPASS2"}]
     with fs.open("config.json", "wb") as f:
         f.write((json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode())
-    with fs.open("relay/stats.mpy", "wb") as f:
+    with fs.open("relay/proto/stats.mpy", "wb") as f:
         f.write(b"M\x06\x00\x1f old build")
     with fs.open("relay/stale.py", "wb") as f:
         f.write(b"raise ImportError('stale')\n")
@@ -67,7 +67,7 @@ def test_deploy_sends_only_what_changed_and_waits_for_ready(board, esp32_build):
     assert ("keeping this board's own wifi.ssid, wifi.security, wifi.passphrase, portal.admin_password, socks.auth, "
             "socks.users (its card stays true)") in r.stdout
     sent = sorted(line.split()[1] for line in r.stdout.splitlines() if line.startswith("sending "))
-    assert sent == ["relay/stats.mpy"]
+    assert sent == ["relay/proto/stats.mpy"]
     assert "removing relay/stale.py" in r.stdout
     fs = lfs(img, man["filesystem"])
     cfg_bytes = read(fs, "config.json")
@@ -80,7 +80,7 @@ def test_deploy_sends_only_what_changed_and_waits_for_ready(board, esp32_build):
     assert cfg["wifi"]["ssid"] == "relay-B2C3" and cfg["socks"]["users"][0]["pass"] == "proxyPASS2"
     # Every value the printed card shows is the board's still: the Wi-Fi it opens, and how.
     assert (cfg["wifi"]["security"], cfg["wifi"]["passphrase"]) == ("wpa2", "cardPASS2345")
-    assert not [n for n in fs.listdir("/") if n.endswith(".new")] and "stats.mpy.new" not in fs.listdir("relay")
+    assert not [n for n in fs.listdir("/") if n.endswith(".new")] and "stats.mpy.new" not in fs.listdir("relay/proto")
     # Again: nothing left to send; the relay (running since the reset) is interrupted and restarted.
     r = relayctl("deploy", "esp32-generic", "--port", b.path, "--image", str(esp32_build), timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -146,8 +146,8 @@ def test_a_board_that_vanishes_mid_deploy_gets_one_line_and_keeps_what_it_ran(es
     old = {}
 
     def older_relay(fs):
-        for name in sorted(fs.listdir("relay"))[:12]:  # many files to send
-            path = "relay/" + name
+        for name in sorted(fs.listdir("relay/proto"))[:12]:  # many files to send
+            path = "relay/proto/" + name
             old[path] = b"# old build of " + path.encode() + b"\n"
             with fs.open(path, "wb") as f:
                 f.write(old[path])

@@ -15,8 +15,8 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    import relay.addr  # noqa: F401  (imported here so libFuzzer sees their branches)
-    import relay.httpproxy  # noqa: F401
+    import relay.proto.addr  # noqa: F401  (imported here so libFuzzer sees their branches)
+    import relay.proto.httpproxy  # noqa: F401
     from tests.fuzz.http_targets import request_target, response_target
 
 

@@ -23,8 +23,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "firmware")]
 import atheris  # noqa: E402
 
 with atheris.instrument_imports():
-    from relay import addr, socks  # noqa: E402
-    from relay.guard import Guard  # noqa: E402
+    from relay.proto import addr, socks  # noqa: E402
+    from relay.proto.guard import Guard  # noqa: E402
 
 from tests.helpers.socks_drive import cut, drive  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""Fuzz targets for the HTTP proxy parser (firmware/relay/httpproxy.py): bytes in, an AssertionError when
+"""Fuzz targets for the HTTP proxy parser (firmware/relay/proto/httpproxy.py): bytes in, an AssertionError when
 an invariant breaks. The suite runs them under hypothesis (tests/firmware/test_httpproxy.py); fuzz_http.py
 runs them under atheris for as long as you like.
 
@@ -8,7 +8,7 @@ both Content-Length and Transfer-Encoding, and a request line of exactly three p
 not accept is an HttpError (a 400 to the client, a 502 for an origin's answer), never another exception.
 """
 
-from relay import httpproxy as H
+from relay.proto import httpproxy as H
 
 
 def _lines(head):

@@ -1,4 +1,4 @@
-"""The relay's path finder (relay/pathfind.py) with real relay processes as upstreams, on loopback.
+"""The relay's path finder (relay/services/pathfind.py) with real relay processes as upstreams, on loopback.
 
 Three upstream relays stand in for uplink engines: one answers SOCKS greetings but refuses every
 destination (what a Shadowsocks client with a wrong password looks like from here: its local port

@@ -1,8 +1,8 @@
 """meshroutes.py and the mesh's identity functions on transcripts: run by CPython (test_meshroutes.py) and as
 a script by the MicroPython unix port, so both read routes and dumps the same way."""
 
-from relay.mesh import proof, proof_ok, token
-from relay.meshroutes import default_gateway, hosts_in, neighbour_addresses, parse_babel_dump, parse_route4, parse_route6
+from relay.proto.meshid import proof, proof_ok, token
+from relay.proto.meshroutes import default_gateway, hosts_in, neighbour_addresses, parse_babel_dump, parse_route4, parse_route6
 
 # /proc/net/route of a relay (r4) with babeld's routes (v4 via IPv6 next hops show no gateway) and a default route
 ROUTE4 = """Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT

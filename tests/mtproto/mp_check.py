@@ -6,7 +6,8 @@ import json
 import os
 import sys
 
-from relay import crypto, mtproto as M, runtime
+from relay.proto import crypto, mtproto as M
+from relay.runtime import api as runtime
 from relay.runtime import mpctr
 
 

@@ -16,8 +16,9 @@ import urllib.request
 
 import pytest
 
-from relay import mtproto as M, ntp, runtime
-from relay.platform import at
+from relay.proto import mtproto as M, ntp
+from relay.runtime import api as runtime
+from relay.proto import at
 from tests.helpers.relayproc import RUNTIMES, RelayProcess, free_port
 from tests.mtproto import peers
 

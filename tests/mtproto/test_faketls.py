@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from relay import faketls as T
+from relay.proto import faketls as T
 from tests.helpers.tlsmask import TLSSite
 from tests.mtproto import peers
 

@@ -13,7 +13,9 @@ from telethon.network.connection.tcpabridged import AbridgedPacketCodec
 from telethon.network.connection.tcpintermediate import IntermediatePacketCodec, RandomizedIntermediatePacketCodec
 from telethon.network.connection.tcpmtproxy import MTProxyIO
 
-from relay import config, mtproto as M, runtime
+from relay import config
+from relay.runtime import api as runtime
+from relay.proto import mtproto as M
 from tests.mtproto import peers
 
 PLAIN = os.urandom(16)

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from relay import replay
-from relay.replay_store import JOURNAL_MAX, ReplayStore
+from relay.proto import replay
+from relay.services.replay_store import JOURNAL_MAX, ReplayStore
 
 
 class Log:

@@ -7,10 +7,10 @@ import sys
 import time
 
 import network
-from relay import platform
-from relay.addr import format_ip
+from relay.platform import board as platform
+from relay.proto.addr import format_ip
 from relay.config import load
-from relay.guard import Guard
+from relay.proto.guard import Guard
 from relay.log import Log
 from relay.platform import own
 

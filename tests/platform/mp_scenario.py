@@ -9,7 +9,7 @@ import time
 
 import machine
 import network
-from relay import platform
+from relay.platform import board as platform
 from relay.config import load
 from relay.log import Log
 

@@ -4,7 +4,7 @@ both speak (the host's use `re`, the firmware's the MicroPython subset)."""
 
 import pytest
 
-from relay.platform import at as fw
+from relay.proto import at as fw
 from relayctl.modem import at as host
 from relayctl.modem import families
 

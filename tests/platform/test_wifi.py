@@ -101,7 +101,7 @@ def test_unknown_network_times_out_with_its_name(run_scenario):
 
 
 def test_cpython_bring_up_does_nothing():
-    from relay import platform
+    from relay.platform import board as platform
     from relay.config import load
     from relay.log import Log
 
@@ -116,7 +116,7 @@ def test_unix_port_without_stand_in_does_nothing(tmp_path):
 
     c = tmp_path / "c.json"
     c.write_text(json.dumps(config(wifi=AP_WPA2, uplink={"kind": "cellular", "apn": "internet"})))
-    code = ("from relay import platform; from relay.config import load; from relay.log import Log\n"
+    code = ("from relay.platform import board as platform; from relay.config import load; from relay.log import Log\n"
             "p = platform.bring_up(load(open('%s').read()), Log('info')); p.start(); import json; print(json.dumps(p.state()))" % c)
     res = subprocess.run([str(paths.micropython_binary()), "-c", code], capture_output=True, text=True, timeout=30,
                          env={"MICROPYPATH": str(paths.FIRMWARE) + ":.frozen"})

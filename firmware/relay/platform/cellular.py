@@ -13,9 +13,9 @@ older one (active(True), connect(authmode=, username=, password=), AUTH_*).
 The UART is polled between asyncio sleeps, never read blocking.
 """
 
-from relay import runtime
-from relay.platform import LinkError
-from relay.platform import at
+from relay.runtime import api as runtime
+from relay.platform.link import LinkError
+from relay.proto import at
 from relay.platform.wifi import ip_of
 
 _POLL_MS = 20  # between UART polls while waiting for an answer

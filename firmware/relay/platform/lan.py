@@ -8,8 +8,8 @@ the link is up; isconnected() is true once the PHY has link and DHCP gave an add
 (status() == network.ETH_GOT_IP).
 """
 
-from relay import runtime
-from relay.platform import LinkError
+from relay.runtime import api as runtime
+from relay.platform.link import LinkError
 from relay.platform.wifi import ip_of
 
 CLOCKS = {"gpio0-in": (0, "IN"), "gpio16-out": (16, "OUT"), "gpio17-out": (17, "OUT")}

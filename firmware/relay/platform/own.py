@@ -12,9 +12,9 @@ start(relay) learns the first set before the relay serves anyone; the watching r
 it returns (None when neither way exists here). Addresses are never logged.
 """
 
-from relay import runtime
-from relay.addr import parse_ip
-from relay.platform import netlink
+from relay.runtime import api as runtime
+from relay.proto.addr import parse_ip
+from relay.proto import netlink
 
 _POLL_MS = 2000  # boards: how often the interfaces are read; a new lease shows within this
 _FIRST_MS = 2000  # the first listing: the kernel answers in microseconds
@@ -31,7 +31,7 @@ async def start(relay):
         except (OSError, runtime.TimeoutError):
             pass  # the watch asks again: run() sees the listing never completed
         watches.append(watcher.run())
-    plat = getattr(relay, "platform", None)
+    plat = relay.platform
     if plat is not None and plat.name != "none":
         _from_platform(relay.guard, plat)
         watches.append(_poll(relay.guard, plat))

@@ -13,8 +13,8 @@ still present; it sets address, mask, gateway and the DNS the access point's DHC
 server hands out in one call, so it is used while it exists.
 """
 
-from relay import runtime
-from relay.platform import LinkError
+from relay.runtime import api as runtime
+from relay.platform.link import LinkError
 
 ESP32_MAX_CLIENTS = 10  # ESP_WIFI_MAX_CONN_NUM on the original ESP32; more is refused
 

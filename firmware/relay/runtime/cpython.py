@@ -18,7 +18,6 @@ import time
 CancelledError = asyncio.CancelledError
 TimeoutError = asyncio.TimeoutError
 Event = asyncio.Event
-HAS_HALF_CLOSE = True
 HAS_UDP = True
 HAS_SYSTEM_RESOLVER = True
 
@@ -26,10 +25,6 @@ _bufsize = 65536
 _reads = 0
 _YIELD_EVERY = 15  # a mask: one loop turn per 16 reads
 _ACCEPT_BATCH = 64  # accepts per wake-up: churn pays one loop turn per batch, not per connection
-
-
-def const(x):
-    return x
 
 
 def now_ms():
@@ -698,19 +693,11 @@ def wall_time():
 def _start_fast_pump(client, upstream, tap, session, limit, on_done, up=None, down=None, half_close=True):
     """Relay a tunnel on loop callbacks with no task behind it; returns the pump (.cancel() stops it),
     or None when a side is not a plain socket. on_done(pump, clean) is called once at the end.
-    up, down, half_close: as for fast_pump."""
+    up, down: bytes -> bytes applied on the way (a cipher), or None; half_close False: either side's EOF ends
+    the tunnel (protocols without half-close, MTProto)."""
     if type(client) is not Conn or type(upstream) is not Conn:
         return None
     return _fastpump.start(client, upstream, tap, session, _bufsize, True, limit, on_done, (up, down), half_close)
-
-
-async def _fast_pump(client, upstream, tap, session, limit=0, up=None, down=None, half_close=True):
-    """Relay a tunnel on loop callbacks (runtime/fastpump.py). None when a side is not a plain socket.
-    up, down: bytes -> bytes applied on the way (a cipher), or None. half_close False: either side's
-    EOF ends the tunnel (protocols without half-close, MTProto)."""
-    if type(client) is not Conn or type(upstream) is not Conn:
-        return None
-    return await _fastpump.pump(client, upstream, tap, session, _bufsize, True, limit, (up, down), half_close)
 
 
 # The fast path (callback handshakes, the callback pump) runs on its own epoll set: Linux only.
@@ -720,9 +707,8 @@ if hasattr(select, "epoll"):
 
     connect_start = _connect_start
     start_fast_pump = _start_fast_pump
-    fast_pump = _fast_pump
 else:
     _epoll = None
-    connect_start = start_fast_pump = fast_pump = None
+    connect_start = start_fast_pump = None
 
-pipe = None  # CPython's portable path is the recv/send loop in server.py; its fast path is fast_pump
+pipe = None  # CPython's portable path is the task pumps' recv/send loop (core/tunnel.py); its fast path the fast pump

@@ -8,15 +8,14 @@ enter Python. Short and idle tunnels never make pipes.
 
 Backpressure: a direction whose destination will not take more stops reading
 its source until the destination drains. Accounting goes through the tap
-(the relay): tap.moved(session, n, down) after every chunk, and
-tap.admit(session, n, down, waiter) when fair sharing is on, which may hand
-back a waiter: the direction then pauses until waiter.set() is called. A tap may also
-have refused(exc, down): a transform raised exc and the tunnel ends.
+(core/tunnel.py's Tap): tap.moved(session, n, down) after every chunk, and
+tap.admit(session, n, down, waiter) when fair sharing is on (tap.sharing), which
+may hand back a waiter: the direction then pauses until waiter.set() is called;
+tap.refused(exc, down) when a transform raised exc, and the tunnel ends.
 
 Only runtime/cpython.py imports this module.
 """
 
-import asyncio
 import os
 import socket
 
@@ -218,10 +217,8 @@ class FastPump:
         self.tap.moved(self.s, n, d.down)
         try:
             data = d.xform(memoryview(_rbuf)[:n])
-        except Exception as e:  # noqa: BLE001 -- the transform refused the bytes: the tap may count why
-            refused = getattr(self.tap, "refused", None)
-            if refused is not None:
-                refused(e, d.down)
+        except Exception as e:  # noqa: BLE001 -- the transform refused the bytes: the tap counts why
+            self.tap.refused(e, d.down)
             return self._finish(False)
         if self.tap.sharing is not None and not self._admitted(d, n):
             d.pending = bytes(data)
@@ -396,18 +393,3 @@ def start(client, upstream, tap, session, bufsize, splice, limit, on_done, xform
     p.on_done = on_done
     p.conns = (client, upstream)
     return p
-
-
-async def pump(client, upstream, tap, session, bufsize, splice, limit, xforms=(None, None), half_close=True):
-    """Relay until both directions are done (True) or one fails (False). Cancel to stop it."""
-    fut = asyncio.get_running_loop().create_future()
-
-    def done(pump, clean):
-        if not fut.done():
-            fut.set_result(clean)
-
-    p = start(client, upstream, tap, session, bufsize, splice, limit, done, xforms, half_close)
-    try:
-        return await fut
-    finally:
-        p.close()

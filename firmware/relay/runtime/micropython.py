@@ -24,7 +24,6 @@ from micropython import const
 CancelledError = asyncio.CancelledError
 TimeoutError = asyncio.TimeoutError
 Event = asyncio.Event
-HAS_HALF_CLOSE = False  # MicroPython sockets have no shutdown()
 HAS_UDP = True
 HAS_SYSTEM_RESOLVER = False
 HAS_ORIGINAL_DST = False  # no transparent (zero-tap) listener on MicroPython
@@ -126,7 +125,7 @@ def _sockaddr(ip, port):
 
 def _decode_addr(addr):
     if isinstance(addr, tuple):  # lwIP ports: (text, port)
-        from relay.addr import parse_ip
+        from relay.proto.addr import parse_ip
 
         return parse_ip(addr[0]) or bytes(4), addr[1]
     fam, ip, port = _SOCKADDR(addr)[:3]
@@ -171,7 +170,7 @@ class Conn:
             n += s.write(data, n, end - n) or 0
 
     def shutdown_write(self):
-        return False
+        return False  # MicroPython sockets have no shutdown(): no half-close; an end of data ends the tunnel
 
     def local(self):
         return None  # no getsockname() on MicroPython
@@ -499,8 +498,7 @@ def wall_time():
 _EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0  # esp32 and rp2 count from 2000
 
 
-fast_pump = None  # the portable task pumps in server.py are the MicroPython path
-start_fast_pump = None
+start_fast_pump = None  # the task pumps (core/tunnel.py) and pipe() below are the MicroPython path
 connect_start = None  # sessions run as tasks here: the callback handshake is a CPython fast path
 
 

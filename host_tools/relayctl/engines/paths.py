@@ -2,8 +2,8 @@
 
 find(engines, probe, upstream="", timeout=5) -> rows, each {path, works, ms, note, rank}:
   - every engine end to end: a SOCKS5 CONNECT through its port to `probe` (a web server abroad)
-    and an HTTP GET whose answer firmware/relay/pathcheck.py judges, the same check the relay
-    itself runs (relay/pathfind.py);
+    and an HTTP GET whose answer firmware/relay/proto/pathcheck.py judges, the same check the relay
+    itself runs (relay/services/pathfind.py);
   - a plain upstream proxy (uplink.upstream), the same way;
   - direct TCP to the probe's address on 443, each engine's far port (TCP, or UDP 53 for
     iodine, where a DNS query must be answered).
@@ -20,8 +20,8 @@ import time
 from relayctl.boards.render import core_config
 
 core_config()  # puts firmware/ on sys.path: the relay's own SOCKS client, DNS builder and probe judge
-from relay import dns, pathcheck, socks  # noqa: E402
-from relay.addr import parse_ip  # noqa: E402
+from relay.proto import dns, pathcheck, socks  # noqa: E402
+from relay.proto.addr import parse_ip  # noqa: E402
 
 # When the engine fails end to end but the far end's port answers: what that usually means.
 WRONG_SECRET = {
@@ -118,7 +118,7 @@ def find(engines, probe, upstream="", timeout=5.0, notes=None):
     phost = probe.rpartition(":")[0]
     jobs = [(through, *e.socks_endpoint(), probe, timeout) for e in engines]
     if upstream:
-        from relay.upstream import parse_proxy_url
+        from relay.proto.proxyurl import parse_proxy_url
 
         kind, ip, port, _, _ = parse_proxy_url(upstream)
         jobs.append((through, socket.inet_ntop(socket.AF_INET6 if len(ip) == 16 else socket.AF_INET, ip), port,
@@ -159,7 +159,7 @@ def find(engines, probe, upstream="", timeout=5.0, notes=None):
                 and not notes.get(r["path"], ("", False))[1]):
             r["note"] = WRONG_SECRET[r["kind"]]
     carry = [r for r in rows if r["carries"]]
-    # as the relay orders them (relay/pathfind.py): working first, by time in 50 ms steps, then the site's order
+    # as the relay orders them (relay/services/pathfind.py): working first, by time in 50 ms steps, then the site's order
     carry.sort(key=lambda r: (not r["works"], (r["ms"] or 0) // pathcheck.BUCKET_MS))
     for i, r in enumerate(carry):
         r["rank"] = i + 1 if r["works"] else None

@@ -18,8 +18,8 @@ MOSQUITTO_ITERATIONS = 101  # mosquitto_passwd's default for $7$ (PBKDF2-SHA512)
 
 
 def firmware_fleet():
-    """firmware/relay/fleet.py: commands are signed by the very code relays check them with."""
-    return paths.firmware_module("relay.fleet")
+    """firmware/relay/proto/fleet.py: commands are signed by the very code relays check them with."""
+    return paths.firmware_module("relay.proto.fleet")
 
 
 def new_key():

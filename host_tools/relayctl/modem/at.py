@@ -14,7 +14,7 @@ import time
 from relayctl import paths
 from relayctl.modem.transport import LineTimeout
 
-_FW = paths.firmware_module("relay.platform.at")  # the firmware's AT tables: one copy for the board and the host
+_FW = paths.firmware_module("relay.proto.at")  # the firmware's AT tables: one copy for the board and the host
 
 FINAL_OK = _FW.FINAL_OK
 FINAL_ERROR = _FW.FINAL_ERROR

@@ -31,7 +31,7 @@ import re
 from relayctl import paths
 from relayctl.modem import signal as sig
 
-_FW = paths.firmware_module("relay.platform.at")  # radio technology and roaming commands: the firmware's tables
+_FW = paths.firmware_module("relay.proto.at")  # radio technology and roaming commands: the firmware's tables
 
 
 def _ints(text):

@@ -78,7 +78,7 @@ def zero_tap_ranges(preset):
     """The IPv4 ranges the site's policy preset admits by address (firmware/relay/presets/*.txt, read by the
     device's own reader). A preset that admits everything ("open") still redirects only Telegram's: zero-tap
     is for the messenger; everything else takes the proxy settings."""
-    load_preset = paths.firmware_module("relay.policy").load_preset
+    load_preset = paths.firmware_module("relay.proto.policy").load_preset
 
     def read(path):
         with open(path, encoding="utf-8") as f:

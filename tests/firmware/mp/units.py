@@ -1,7 +1,7 @@
 # Runs under the MicroPython unix port: the protocol modules behave there as under CPython.
-from relay import socks, httpproxy as H, dns as D
-from relay.addr import parse_ip, format_ip
-from relay.guard import Guard
+from relay.proto import socks, httpproxy as H, dns as D
+from relay.proto.addr import parse_ip, format_ip
+from relay.proto.guard import Guard
 from relay.config import load, ConfigError
 
 hs = socks.Socks5Handshake(False)

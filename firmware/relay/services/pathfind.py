@@ -1,0 +1,124 @@
+"""The path finder: which upstream carries new tunnels, decided by probing each one end to end.
+
+On when upstream.probe names a web server abroad (HOST:PORT). Each upstream
+asks it for its first bytes (proto/pathcheck.py), on a beat of its own, and
+the upstreams are ordered: paths that answered first, fastest first, then the
+rest in their configured order (answers within 50 ms of each other count as
+equally fast: the configured order decides). The current path counts at half
+its time, so another takes over only when clearly faster: paths do not flap.
+
+A path that stops answering is marked down and the tunnels opened through it
+are ended (their upstream sockets shut both ways, so each pump sees the close
+it would see if the far end had hung up): a phone on a dead path reconnects at
+once through the next one instead of waiting out the idle timeout. New tunnels
+go only to paths that answered; with none, the relay refuses at once
+(uplink-down) rather than sending every phone's request into a dead path.
+
+Probes are bounded: each upstream is probed once per upstream.check_interval
+(counted from the end of its last probe), each probe at most uplink.timeout, so
+a path that dies is left within check_interval + timeout. Nothing here logs a
+destination or a client.
+"""
+
+from relay.proto import httpproxy, pathcheck, socks
+from relay.runtime import api as runtime
+from relay.proto.addr import parse_ip, split_host_port
+
+_KEEP = 2  # the current path stays first unless another answers this many times faster
+BUCKET_MS = pathcheck.BUCKET_MS
+
+
+class PathFinder:
+    def __init__(self, ups, probe, timeout_ms):
+        host, port = split_host_port(probe, 80)
+        ip = parse_ip(host)
+        self.ups = ups
+        self.host = ip if ip is not None else host  # a name goes to the upstream to resolve
+        self.port = port
+        self.request = pathcheck.request(host)
+        self.timeout_ms = timeout_ms
+        self.current = None
+        self.switches = 0
+        self.probed = 0
+
+    async def probe(self, u):
+        """One end-to-end probe through u: sets u.ms (None: failed) and u.note."""
+        t0 = runtime.now_ms()
+        conn = None
+        answer = b""
+        try:
+            conn = await runtime.wait_for_ms(self.ups.through(u, self.host, self.port), self.timeout_ms)
+            await conn.send(self.request)
+            while len(answer) < pathcheck.ENOUGH:
+                left = self.timeout_ms - runtime.ms_since(t0)
+                if left <= 0:
+                    raise runtime.TimeoutError()
+                data = await runtime.wait_for_ms(conn.recv(), left)
+                if not data:
+                    break
+                answer += bytes(data)
+            works, note = pathcheck.judge(answer)
+        except runtime.TimeoutError:
+            works, note = False, "no answer in time" if conn is not None else "no tunnel in time"
+        except socks.SocksError as e:
+            works, note = False, "refused: " + str(e)
+        except httpproxy.HttpError as e:
+            works, note = False, "refused: " + str(e)
+        except OSError as e:
+            works, note = False, runtime.connect_error(e)
+        finally:
+            if conn is not None:
+                conn.close()
+        u.ms = runtime.ms_since(t0) if works else None
+        u.note = note
+
+    async def run(self):
+        """Each upstream on its own beat (one check interval after its last probe ended), so a dead
+        path is seen within check_interval + timeout however slow the other probes are."""
+        tasks = [runtime.create_task(self._watch(u)) for u in self.ups.list]
+        for t in tasks:
+            await t
+
+    async def _watch(self, u):
+        while True:
+            was = u.healthy
+            try:
+                await self.probe(u)
+                self.probed += 1
+                u.healthy = u.ms is not None  # (a probe's own SOCKS handshake sets it too: decide here)
+                if was and not u.healthy:
+                    self.end_tunnels(u)
+                if self.probed >= len(self.ups.list):  # once each has answered or failed: order them
+                    self.order()
+            except Exception as e:  # a bug here must not silently stop this path's probes for good
+                self.ups.relay.log.info("path probe failed: " + repr(e))
+            await runtime.sleep_ms(self.ups.check_ms)
+
+    def _key(self, u):
+        ms = u.ms // _KEEP if u is self.current else u.ms  # the current path's edge: no flapping
+        return ms // BUCKET_MS, u.index
+
+    def order(self):
+        ups = self.ups.list
+        working = [u for u in ups if u.healthy and u.ms is not None]
+        working.sort(key=self._key)
+        self.ups.list = working + [u for u in ups if u not in working]
+        first = working[0] if working else None
+        if first is not self.current:
+            self.current = first
+            self.switches += 1
+            self.ups.relay.log.info("path: " + (first.label if first is not None else "none works"))
+
+    def track(self, u, conn):
+        """A tunnel through u opened: remember it (closed ones are dropped here, so the list stays short)."""
+        u.conns = [c for c in u.conns if c.is_open()]
+        u.conns.append(conn)
+
+    def end_tunnels(self, u):
+        for c in u.conns:
+            c.hang_up()
+        u.conns = []
+
+    def state(self):
+        return {"path": self.current.label if self.current is not None else None, "switches": self.switches,
+                "probes": self.probed}

@@ -1,0 +1,3 @@
+"""One driver per protocol, named after it (proto/socks.py <-> sessions/socks_session.py): it reacts to its
+protocol's events and asks the seam (relay/core) to admit, route, dial and tunnel. No listener lives here.
+"""

@@ -1,0 +1,65 @@
+"""The status listener's sessions: `GET /api/status` answers the relay's counters as JSON,
+`GET /metrics` the same in Prometheus' text format, `POST /api/reload` reads config.json again (new
+MTProto secrets without a restart; where no SIGHUP exists), /admin the admin page (admin_session.py):
+this listener is the wired, uplink or loopback side, where the admin page lives by default.
+
+Counters only (services/status.py); no client or destination ever appears here.
+Off by default; the portal and `relayctl status` build on it.
+"""
+
+import json
+
+from relay.proto import httpproxy as H
+from relay.proto.addr import in_net, parse_cidr, unmap_v4
+from relay.services import status
+
+
+async def serve_status(relay, s):
+    conn = s.conn
+    reader = H.HeadReader(2048)
+    data = await conn.recv()
+    if not data:
+        return
+    while True:
+        head = reader.feed(data)
+        if head is not None:
+            break
+        data = await conn.recv()
+        if not data:
+            return
+    line = head.split(b"\r\n", 1)[0].split(b" ")
+    if len(line) == 3 and line[1].startswith(b"/admin"):
+        from relay.sessions.admin_session import serve_admin  # its page and words load only for it
+
+        await serve_admin(relay, s, head, wifi_side(relay, s.client))
+        return
+    path = line[1] if len(line) == 3 and line[0] == b"GET" else b""
+    if len(line) == 3 and line[0] == b"POST" and line[1] == b"/api/reload":
+        reload = relay.on_reload
+        problems = await reload() if reload is not None else ["nothing to reload"]
+        body = json.dumps({"reloaded": not problems, "problems": problems}).encode()
+        ctype = b"application/json"
+    elif path.startswith(b"/api/status"):
+        body = json.dumps(status.snapshot(relay, b"gc=1" in path)).encode()
+        ctype = b"application/json"
+    elif path.startswith(b"/metrics"):
+        body = status.metrics(status.snapshot(relay)).encode()
+        ctype = b"text/plain; version=0.0.4"
+    else:
+        await conn.send(H.error_response(404, "try GET /api/status or /metrics"))
+        return
+    await conn.send(
+        b"HTTP/1.1 200 OK\r\nContent-Type: " + ctype + b"\r\nCache-Control: no-store\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\nConnection: close\r\n\r\n"
+        + body
+    )
+
+
+def wifi_side(relay, ip):
+    """Whether ip is one of the phones: in the Wi-Fi's subnet, on a relay that has a Wi-Fi side."""
+    c = relay.cfg
+    if not (c.wifi.enabled or c.portal.enabled):
+        return False
+    net = parse_cidr(c.wifi.subnet)
+    return net is not None and in_net(unmap_v4(bytes(ip)), net)
