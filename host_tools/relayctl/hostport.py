@@ -9,6 +9,6 @@ from relayctl.errors import CliError
 
 def split(text, default_port, what):
     try:
-        return paths.firmware_module("relay.addr").split_host_port(str(text).strip(), default_port)
+        return paths.firmware_module("relay.proto.addr").split_host_port(str(text).strip(), default_port)
     except ValueError:
         raise CliError(f"{what} {text}: expected HOST[:PORT] with a port 1..65535", 2)
