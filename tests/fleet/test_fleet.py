@@ -79,10 +79,19 @@ def fleet(tmp_path_factory):
             "dns": {"hosts": {DEST_NAME: [DEST_IP]}},
             "limits": {"tunnels": 16, "sessions": 32, "buffer": 16384},
         }
-        return RelayProcess("micropython" if name in MICRO else "cpython", tmp, cfg)
+        # Twenty interpreters starting at once on two shared cores: give each time to get ready.
+        return RelayProcess("micropython" if name in MICRO else "cpython", tmp, cfg, ready_timeout=90)
 
-    with ThreadPoolExecutor(6) as pool:
-        f.relays = dict(zip(NAMES, pool.map(start, NAMES)))
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(start, name) for name in NAMES]
+    started = [fu.result() for fu in futures if fu.exception() is None]
+    failed = [fu.exception() for fu in futures if fu.exception() is not None]
+    if failed:  # stop the ones that did start: a failed setup must not leave relays running
+        for r in started:
+            r.stop()
+        f.broker.stop()
+        raise failed[0]
+    f.relays = dict(zip(NAMES, started))
     f.volunteers = Listener(f.port, "volunteers", f.volunteer_password, ["relay/#"])
     yield f
     f.volunteers.close()

@@ -6,14 +6,29 @@ import struct
 import threading
 import time
 
+import pytest
+
+from tests.helpers.origin import Origin
 
 from tests.integration.test_proxy import connect_req, curl, socks5_request
 
 
+@pytest.fixture
+def origin():
+    """Each test its own origin: what one test's abuse leaves in an origin must not look like the next one's relay."""
+    o = Origin(size=1 << 20)
+    yield o
+    o.close()
+
+
 def served_promptly(relay, origin):
     t0 = time.monotonic()
-    r = curl("--socks5", f"127.0.0.1:{relay.socks}", f"http://127.0.0.1:{origin.port}/small", "--max-time", "15")
-    assert r.stdout == b"hello relay\n", (r.stderr, relay.status_json() if relay.alive() else relay.stop())
+    url = f"http://127.0.0.1:{origin.port}/small"
+    r = curl("--socks5", f"127.0.0.1:{relay.socks}", url, "--max-time", "15")
+    if r.stdout != b"hello relay\n":
+        direct = curl(url, "--max-time", "5")  # tells a stuck origin from a stuck relay
+        state = relay.status_json() if relay.alive() else relay.stop()
+        pytest.fail(f"not served through the relay: {r.stderr!r}; origin directly: {direct.stdout!r} {direct.stderr!r}; {state}")
     assert relay.alive()
     return time.monotonic() - t0
 
