@@ -558,3 +558,13 @@ async def pipe(src, dst, limit, moved, session, down, ended=None):
             raise
     if ended is not None:
         ended(session, clean)
+
+
+async def tls_client(conn, ctx, hostname):
+    """TLS as a client on conn's own socket (mbedtls has no memory BIO here): the socket a direct dial or an
+    upstream's handshake left (nothing read past it: TLS's client speaks first) -> the Conn, now TLS; the
+    handshake runs with its first send and recv, and fails there (OSError) on a bad certificate."""
+    if type(conn) is not Conn:
+        raise OSError("TLS: the connection had bytes before the handshake; this runtime needs its plain socket")
+    conn.s = ctx.wrap_socket(conn.s, server_hostname=hostname, do_handshake_on_connect=False)
+    return conn
