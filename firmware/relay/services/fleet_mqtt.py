@@ -361,7 +361,7 @@ class FleetLink:
         cmd = self.commands.check(msg)
         if cmd == "restart":
             self.relay.log.info("fleet: restart asked for by a signed command")
-            self.relay.restart()
+            self.relay.restart("a signed fleet command")
         elif cmd == "report":
             self.schedule.sent_at = None
 
