@@ -85,6 +85,20 @@ def load_config(argv):
     return cfg, digest
 
 
+def listen_hint(e):
+    """The likely cause of a failed bind, by errno (names from the errno module: boards number them apart)."""
+    import errno
+
+    n = e.args[0] if e.args and type(e.args[0]) is int else getattr(e, "errno", None)
+    if n == errno.EADDRINUSE:
+        return " (is another relay or proxy already on that port?)"
+    if n == getattr(errno, "EADDRNOTAVAIL", 99):
+        return " (that address is not on this machine: check the listen addresses in the config, or that its interface is up)"
+    if n == errno.EACCES:
+        return " (a port below 1024 needs root or CAP_NET_BIND_SERVICE: choose a port above 1023, or run it as root)"
+    return ""
+
+
 async def serve(cfg, digest, holder=None, argv=None):
     from relay.server import Relay
 
@@ -101,7 +115,7 @@ async def serve(cfg, digest, holder=None, argv=None):
     try:
         listening = await relay.start()
     except OSError as e:
-        log.warn("cannot listen: %s (is another relay or proxy already on that port?)" % e)
+        log.warn("cannot listen: %s%s" % (e, listen_hint(e)))
         raise SystemExit(1)
     parts = ["relay ready version=%s config=%s runtime=%s" % (VERSION, digest, runtime.NAME)]
     for sect in ("socks", "http", "status", "portal", "mtproto", "transparent"):
@@ -118,7 +132,8 @@ async def serve(cfg, digest, holder=None, argv=None):
     log.info(" ".join(parts))
     try:
         await relay.stopped.wait()  # set by the admin page's restart; Ctrl-C/SIGTERM cancel this task
-        log.info("relay restarting (asked for on the admin page)")
+        if relay.restart_why is not None:  # (Ctrl-C and SIGTERM cancel this wait instead)
+            log.info("relay restarting (asked for by %s)" % relay.restart_why)
     finally:
         plat.close()
         relay.close()

@@ -43,6 +43,7 @@ class Relay:
         self.background = []
         self.stopped = runtime.Event()  # set to stop serve(); exit_code says why
         self.exit_code = 0
+        self.restart_why = None  # who asked for a restart, for its log line
         # Set as they come: by serve() (platform, config_digest, load_config), by start() (the rest).
         self.platform = self.config_digest = self.load_config = self.on_reload = None
         self.mtproto = self.clock = self.fleet = self.portal = self.dns_responder = self.admin = None
@@ -196,9 +197,10 @@ class Relay:
             await runtime.sleep_ms(_SWEEP_MS)
             self.sessions.sweep()
 
-    def restart(self):
+    def restart(self, why="the admin page"):
         """Stop and exit with status 75 (EX_TEMPFAIL): systemd's Restart= and procd's respawn start
-        the relay again; a MicroPython board resets (platform.restart())."""
+        the relay again; a MicroPython board resets (platform.restart()). why: who asked, for the log."""
+        self.restart_why = why
         self.exit_code = 75
         self.stopped.set()
 

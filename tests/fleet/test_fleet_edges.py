@@ -135,3 +135,28 @@ def test_tls_to_the_broker_checks_its_certificate(runtime, tmp_path, tls_broker)
         watch.close()
         good.stop()
         bad.stop()
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_tls_to_the_broker_through_an_upstream(runtime, tmp_path, tls_broker):
+    """fleet.tls on a relay chained through an upstream: the TLS runs inside the upstream's tunnel (CPython:
+    a memory BIO over the connection; MicroPython: on the socket the SOCKS handshake left), checked as ever."""
+    tmp, port = tls_broker
+    ext = "der" if runtime == "micropython" else "pem"
+    far = RelayProcess("cpython", tmp_path, {})
+    cfg = relay_cfg(port, "tls-up-" + runtime, broker="localhost", tls=True, ca_file=str(tmp / f"ca.{ext}"))
+    cfg["upstream"] = {"proxies": [f"socks5://127.0.0.1:{far.socks}"]}
+    relay = RelayProcess(runtime, tmp_path, cfg)
+    watch = Listener(port + 1, None, None, ["relay/#"])
+    try:
+        got = None
+        end = time.monotonic() + 15
+        while time.monotonic() < end and not got:
+            got = watch.retained().get(f"relay/tls-up-{runtime}/report")
+            time.sleep(0.2)
+        assert got, relay.status_json()["fleet"]
+        assert far.status_json()["tunnels_total"] >= 1
+    finally:
+        watch.close()
+        relay.stop()
+        far.stop()

@@ -13,8 +13,6 @@ the mesh), as the path finder's probes do.
 import threading
 import time
 
-import pytest
-
 from tests.helpers.origin import ThreadedTCP
 
 
@@ -43,7 +41,6 @@ class FakeBroker(ThreadedTCP):
             c.close()
 
 
-@pytest.mark.xfail(strict=True, reason="review-fw: fleet MQTT dials the broker directly, around upstream.proxies")
 def test_fleet_reports_go_through_the_upstream(runtime, start_relay):
     broker = FakeBroker()
     try:

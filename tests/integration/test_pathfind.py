@@ -69,3 +69,47 @@ def test_path_finder_picks_a_working_path_and_moves_on(runtime, start_relay, ori
     finally:
         os.kill(relays[cur].proc.pid, signal.SIGCONT)
     assert a.alive()
+
+
+class ProbeTarget:
+    """A web server abroad for upstream.probe: keeps each request head it gets and answers 200."""
+
+    def __init__(self):
+        from tests.helpers.origin import ThreadedTCP
+
+        heads = self.heads = []
+
+        class Server(ThreadedTCP):
+            def serve(self, c):
+                c.settimeout(5)
+                try:
+                    heads.append(c.recv(4096))
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+                except OSError:
+                    pass
+                finally:
+                    c.close()
+
+        self.server = Server().start()
+        self.port = self.server.port
+
+    def close(self):
+        self.server.close()
+
+
+def test_path_probes_look_ordinary_and_count_against_the_budget(runtime, start_relay):
+    target = ProbeTarget()
+    try:
+        one = start_relay("cpython")
+        a = start_relay(runtime, {
+            "upstream": {"proxies": [f"socks5://127.0.0.1:{one.socks}"], "probe": f"127.0.0.1:{target.port}",
+                         "check_interval": 0.5},
+            "uplink": {"timeout": 1}, "share": {"budget_day": 10000000}})
+        assert wait_for(lambda: len(target.heads) >= 2, 10), target.heads
+        head = target.heads[0]
+        assert head.startswith(b"GET / HTTP/1.1\r\n") and b"Mozilla/5.0" in head and b"Accept-Language" in head
+        assert b"relay" not in head.lower() and b"probe" not in head.lower(), head
+        left = a.status_json()["share"]["budget_left_today"]
+        assert left <= 10000000 - 2 * len(head), left  # each probe's request (and answer) was charged
+    finally:
+        target.close()

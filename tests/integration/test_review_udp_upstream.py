@@ -15,10 +15,7 @@ import struct
 from tests.helpers.origin import UDPEcho
 from tests.integration.test_proxy import socks5_request
 
-import pytest
 
-
-@pytest.mark.xfail(strict=True, reason="review-fw: UDP ASSOCIATE bypasses upstream.proxies and goes out directly")
 def test_udp_does_not_bypass_the_upstream(runtime, start_relay):
     echo = UDPEcho()
     try:
@@ -44,4 +41,40 @@ def test_udp_does_not_bypass_the_upstream(runtime, start_relay):
             ctl.close()
             u.close()
     finally:
+        echo.close()
+
+
+def _send_and_wait(relay, u, port):
+    """One datagram to 127.0.0.1:port through an accepted association -> what came back (b"" if nothing)."""
+    ctl, reply = socks5_request(relay.socks, b"\x05\x03\x00\x01\x7f\x00\x00\x01" + struct.pack(">H", u.getsockname()[1]))
+    try:
+        assert reply[:2] == b"\x05\x00", reply
+        relay_udp = (socket.inet_ntoa(reply[4:8]), struct.unpack(">H", reply[8:10])[0])
+        u.sendto(b"\x00\x00\x00\x01" + socket.inet_aton("127.0.0.1") + struct.pack(">H", port) + b"call", relay_udp)
+        try:
+            return u.recvfrom(65535)[0]
+        except socket.timeout:
+            return b""
+    finally:
+        ctl.close()
+
+
+def test_udp_only_to_upstream_direct_destinations(runtime, start_relay):
+    """With upstream.direct entries the association is accepted, but only datagrams to those destinations
+    leave from the relay itself; the rest are dropped and counted."""
+    echo = UDPEcho()
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    u.settimeout(1.5)
+    try:
+        far = start_relay("cpython")
+        ups = {"proxies": [f"socks5://127.0.0.1:{far.socks}"]}
+        relay = start_relay(runtime, {"upstream": dict(ups, direct=["192.0.2.0/24"])})
+        assert _send_and_wait(relay, u, echo.port) == b""
+        st = relay.status_json()
+        assert st["udp_dropped"] >= 1 and st["udp_datagrams"] == 0
+        relay2 = start_relay(runtime, {"upstream": dict(ups, direct=["127.0.0.0/8"])})
+        assert _send_and_wait(relay2, u, echo.port).endswith(b"call")
+    finally:
+        u.close()
         echo.close()

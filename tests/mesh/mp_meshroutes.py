@@ -1,7 +1,7 @@
 """meshroutes.py and the mesh's identity functions on transcripts: run by CPython (test_meshroutes.py) and as
 a script by the MicroPython unix port, so both read routes and dumps the same way."""
 
-from relay.proto.meshid import proof, proof_ok, token
+from relay.proto.meshid import WINDOW, Window, check, login, proof, token
 from relay.proto.meshroutes import default_gateway, hosts_in, neighbour_addresses, parse_babel_dump, parse_route4, parse_route6
 
 # /proc/net/route of a relay (r4) with babeld's routes (v4 via IPv6 next hops show no gateway) and a default route
@@ -74,13 +74,23 @@ def run():
     t1 = token(secret, ip(10, 78, 4, 20))
     assert t1 == token(secret, ip(10, 78, 4, 20)) and len(t1) == 24
     assert t1 != token(secret, ip(10, 78, 4, 21)) and t1 != token(b"t" * 16, ip(10, 78, 4, 20))
-    assert proof_ok(key, t1, proof(key, t1))
-    assert not proof_ok(key, t1, proof(b"another key, 16+", t1))
-    good = proof(key, t1)
-    assert not proof_ok(key, t1, good[:-1] + (b"0" if good[-1:] != b"0" else b"1"))  # one digit off
-    assert not proof_ok(b"", t1, proof(b"", t1))  # no key, no identities
-    assert not proof_ok(key, b"short", proof(key, b"short"))
-
+    user, pw = login(key, t1, 7)
+    assert check(key, user, pw) == (t1, 7)
+    assert check(key, user, login(b"another key, 16+", t1, 7)[1]) is None
+    assert check(key, user, pw[:-1] + (b"0" if pw[-1:] != b"0" else b"1")) is None  # one digit off
+    assert check(key, login(key, t1, 8)[0], pw) is None  # the proof covers the login number
+    assert check(b"", *login(b"", t1, 7)) is None  # no key, no identities
+    assert check(key, b"short.1", proof(key, b"short.1")) is None
+    assert check(key, t1, proof(key, t1)) is None  # no login number: an old relay's login
+    # each login number is good once; late ones within the window still pass, older ones do not
+    w = Window(tokens_max=2)
+    assert w.fresh(t1, 5) and not w.fresh(t1, 5)
+    assert w.fresh(t1, 9) and w.fresh(t1, 6) and not w.fresh(t1, 6) and not w.fresh(t1, 9)
+    assert w.fresh(t1, 9 + WINDOW) and not w.fresh(t1, 9) and w.fresh(t1, 10) and not w.fresh(t1, 10)
+    assert w.fresh(t1, 1 << 40) and not w.fresh(t1, 5) and w.fresh(t1, (1 << 40) - WINDOW + 1)
+    assert not w.fresh(t1, (1 << 40) - WINDOW)
+    assert w.fresh(b"b" * 24, 1) and w.fresh(b"c" * 24, 1)  # a full table drops the token used longest ago
+    assert len(w.seen) == 2 and t1 not in w.seen
 
 if __name__ == "__main__":
     run()

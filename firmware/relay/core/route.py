@@ -159,6 +159,29 @@ class Router:
         """route() and open() in one: a TCP connection to host:port, or Refusal."""
         return await self.open(host, port, self.route(host, port), s)
 
+    async def connect_own(self, host, port):
+        """The relay's own connection to a destination its volunteer configured (the fleet's broker): the
+        route tunnels take (the upstreams, the mesh; upstream.direct goes direct), so it never leaves around
+        them; no guard or policy (no phone asked for it: a broker on the LAN is fine). Raises Refusal."""
+        host = self.destination(host)
+        ups = self.upstreams
+        if ups is not None and not ups.goes_direct(host):
+            return await ups.connect(host, port, self.connect_ms, self._own_target)
+        return await dial(await self._own_ips(host), port, self.connect_ms)
+
+    async def _own_target(self, u, host):
+        if type(host) is str and self.upstreams.names_here(u):
+            return (await self._own_ips(host))[0]  # see upstream_target: such a proxy would resolve it here
+        return host
+
+    async def _own_ips(self, host):
+        if type(host) is not str:
+            return [host]
+        try:
+            return await self.resolver.resolve(host)
+        except ResolveError as e:
+            raise Refusal(S.R_TIMEOUT if e.reason == "timeout" else S.R_DNS)
+
     async def connect_any(self, dests, s=None):
         """The first of dests [(host, port)] that connect() reaches (a data centre's addresses); Refusal
         of the last when none is reached."""

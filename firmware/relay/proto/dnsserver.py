@@ -83,9 +83,11 @@ class Query:
 
 
 class DNSResponder:
-    def __init__(self, own_ip, own_names=(), allowed=None, unknown="nxdomain"):
+    def __init__(self, own_ip, own_names=(), allowed=None, unknown="nxdomain", ms_diff=None):
         """own_ip: the relay's address as 4 or 16 bytes; allowed(name) -> bool: the site policy's
-        decision (policy.py), the same one SOCKS and HTTP apply; unknown: "nxdomain" or "portal"."""
+        decision (policy.py), the same one SOCKS and HTTP apply; unknown: "nxdomain" or "portal";
+        ms_diff(a, b): a - b for two now_ms readings (runtime.ms_diff: a board's tick counter wraps, after
+        ~12.4 days on a 32-bit one, and a raw difference would then keep an entry for good)."""
         self.own_ip = own_ip
         self.own_type = dns.TYPE_A if len(own_ip) == 4 else dns.TYPE_AAAA
         self.own = {}
@@ -95,7 +97,8 @@ class DNSResponder:
             self.own[n.lower().rstrip(".")] = True
         self.policy_allows = allowed or (lambda name: False)
         self.unknown_portal = unknown == "portal"
-        self.cache = {}  # "name/type" -> (expires_ms, stored_ms, response bytes, ttl offsets)
+        self.ms_diff = ms_diff or _minus
+        self.cache = {}  # "name/type" -> (ttl_ms, stored_ms, response bytes, ttl offsets)
         self.answered = 0
         self.forwarded = 0
         self.cached = 0
@@ -131,9 +134,10 @@ class DNSResponder:
         if self.allowed(name):
             hit = self.cache.get(q.key)
             if hit is not None:
-                if now_ms - hit[0] < 0:
+                age = self.ms_diff(now_ms, hit[1])
+                if 0 <= age < hit[0]:
                     self.cached += 1
-                    elapsed = (now_ms - hit[1]) // 1000
+                    elapsed = age // 1000
                     return REPLY, self._fit(q, _asked(dns.restamp(hit[2], q.id, hit[3], elapsed), q))
                 del self.cache[q.key]
             self.forwarded += 1
@@ -178,12 +182,16 @@ class DNSResponder:
             if len(self.cache) >= _CACHE_MAX:
                 self.cache.clear()  # cheaper than LRU bookkeeping on a board; refills in seconds
             stored = bytes(answer)
-            self.cache[q.key] = (now_ms + 1000 * ttl, now_ms, stored, ttls)
+            self.cache[q.key] = (1000 * ttl, now_ms, stored, ttls)
         return self._fit(q, _asked(dns.restamp(answer, q.id, (), 0), q))
 
     def fail(self, q):
         """SERVFAIL for a FORWARD the upstream did not answer."""
         return dns.build_response(q.raw, q.qend, dns.RCODE_SERVFAIL, aa=False)
+
+
+def _minus(a, b):
+    return a - b
 
 
 def _asked(response, q):

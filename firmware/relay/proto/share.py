@@ -151,6 +151,11 @@ class Accounts:
         self.day_used += n
         self.total_used += n
 
+    def charge_budget(self, n):
+        """Bytes the relay moved for itself (path probes): the uplink's budget pays them, no phone does."""
+        self.day_used += n
+        self.total_used += n
+
     def over_quota(self, key):
         return self.quota > 0 and self.used.get(key, 0) >= self.quota
 

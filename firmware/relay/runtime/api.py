@@ -25,6 +25,8 @@ sys.implementation itself. Both backends offer the same small surface:
   connect_start(ip, port, done, beside=None) -> handle with .cancel(); done(conn, OSError or None) from the loop
         (caps.fast); such a Conn also has watch(cb), unwatch(), recv_now(n), send_now(data)
   pipe(src, dst, limit, moved, session, down, ended=None): one direction without per-chunk allocation (caps.lean)
+  tls_client(conn, ctx, hostname) -> conn with TLS as a client (ctx: an ssl.SSLContext), over a direct
+        connection or an upstream's; raises OSError (a bad certificate: at the latest on first recv/send)
   aes_ctr(key, iv) -> .update(data) -> bytes-like (AES-256-CTR, a stream across calls)
   random_bytes(n), wall_time() -> Unix seconds or None while the clock is unset
   on_hangup(cb) -> True when cb() will run on SIGHUP (CPython), False where there are no signals
@@ -73,6 +75,7 @@ heap_used = impl.heap_used
 heap_size = impl.heap_size
 rss_kib = impl.rss_kib
 aes_ctr = impl.aes_ctr
+tls_client = impl.tls_client
 random_bytes = impl.random_bytes
 wall_time = impl.wall_time
 start_fast_pump = impl.start_fast_pump

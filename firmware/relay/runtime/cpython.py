@@ -712,3 +712,10 @@ else:
     connect_start = start_fast_pump = None
 
 pipe = None  # CPython's portable path is the task pumps' recv/send loop (core/tunnel.py); its fast path the fast pump
+
+
+async def tls_client(conn, ctx, hostname):
+    """TLS as a client over a connection of this runtime (or an upstream's): see runtime/tlsconn.py."""
+    from relay.runtime.tlsconn import tls_client as over_bio  # ssl loads only for a relay that asks for TLS
+
+    return await over_bio(conn, ctx, hostname)

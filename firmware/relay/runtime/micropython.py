@@ -205,7 +205,8 @@ _accept_pauses = 0
 
 
 def accept_pauses():
-    """How often a listener paused because the system was out of descriptors or memory."""
+    """How often a listener paused because the system was out of descriptors or memory (accept's, or the
+    heap for a new connection's session)."""
     return _accept_pauses
 
 
@@ -235,9 +236,17 @@ class Listener:
                     _accept_pauses += 1
                     await asyncio.sleep_ms(_ACCEPT_PAUSE_MS)
                     break
-                c.setblocking(False)
-                _nodelay(c)
-                self.on_conn(Conn(c, _decode_addr(addr)))
+                try:
+                    c.setblocking(False)
+                    _nodelay(c)
+                    self.on_conn(Conn(c, _decode_addr(addr)))
+                except MemoryError:
+                    # No heap for this connection's session (hundreds of half-open ones on a small board):
+                    # drop this one and go on accepting once some frees, instead of ending the listener.
+                    c.close()
+                    _accept_pauses += 1
+                    await asyncio.sleep_ms(_ACCEPT_PAUSE_MS)
+                    break
 
     def close(self):
         self.task.cancel()
@@ -558,3 +567,13 @@ async def pipe(src, dst, limit, moved, session, down, ended=None):
             raise
     if ended is not None:
         ended(session, clean)
+
+
+async def tls_client(conn, ctx, hostname):
+    """TLS as a client on conn's own socket (mbedtls has no memory BIO here): the socket a direct dial or an
+    upstream's handshake left (nothing read past it: TLS's client speaks first) -> the Conn, now TLS; the
+    handshake runs with its first send and recv, and fails there (OSError) on a bad certificate."""
+    if type(conn) is not Conn:
+        raise OSError("TLS: the connection had bytes before the handshake; this runtime needs its plain socket")
+    conn.s = ctx.wrap_socket(conn.s, server_hostname=hostname, do_handshake_on_connect=False)
+    return conn

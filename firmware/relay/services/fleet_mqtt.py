@@ -6,8 +6,8 @@ sha256 3cfd101e...d951f), unmodified: relayctl build copies it into images and b
 umqtt.simple blocks on its socket: connect() waits for the CONNACK, subscribe() for the SUBACK.
 A relay's loop must never wait on a broker, so umqtt writes into and reads from PacketSock, a
 stand-in socket that holds bytes in memory. umqtt encodes every packet (CONNECT with the last will,
-PUBLISH, SUBSCRIBE, PINGREQ) and decodes incoming PUBLISHes; this driver moves the bytes over an
-asyncio stream (TLS when fleet.tls) with every wait bounded, and gives umqtt one whole packet at a
+PUBLISH, SUBSCRIBE, PINGREQ) and decodes incoming PUBLISHes; this driver moves the bytes over a
+runtime connection (TLS when fleet.tls: runtime.tls_client) with every wait bounded, and gives umqtt one whole packet at a
 time, so umqtt never waits. Where umqtt would block for an answer (CONNACK, SUBACK) PacketSock raises
 _NeedData once the request is written, and the answer is taken here when it arrives.
 
@@ -17,15 +17,16 @@ one report in memory: a report that cannot go out when due is dropped and counte
 The broker learns the relay is gone from its last will: a retained "offline", set before connect
 (micropython-lib PR #1042) and sent by the broker when the connection ends without a DISCONNECT or
 stays silent 1.5 keepalives; pings go out well within the keepalive (umqtt sends none itself, #824).
-"""
 
-import asyncio
+The broker is reached the way the relay's tunnels go (Router.connect_own: the upstreams, the mesh), never
+straight out of an uplink the volunteer chained around: a report names the relay and its place.
+"""
 
 import umqtt.simple as _umqtt
 
 from relay.proto import fleet
 from relay.runtime import api as runtime
-from relay.proto.addr import format_ip, parse_ip
+from relay.proto.stats import Refusal
 
 _IO_MS = 10000  # connect, TLS handshake, CONNACK, one write: a satellite link's round trips fit
 _TICK_MS = 1000  # how often a change of state is looked for
@@ -192,21 +193,23 @@ class FleetLink:
     async def run(self):
         while True:
             self.state = "connecting"
-            writer = None
+            conn = None
             try:
-                reader, writer = await runtime.wait_for_ms(self._open(), _IO_MS)
-                await self._session(reader, writer)
+                conn = await runtime.wait_for_ms(self._open(), _IO_MS)
+                await self._session(conn)
             except runtime.CancelledError:
                 raise
             except BrokerRefused as e:
                 self.last_error = "broker refused: " + str(e)
+            except Refusal as e:
+                self.last_error = "no route to the broker: " + e.reason
             except runtime.TimeoutError:
                 self.last_error = "timeout"
             except Exception as e:  # a broker's bytes (or a bug here) must end neither reporting nor the relay
                 self.last_error = _reason(e)
             finally:
-                if writer is not None:
-                    writer.close()  # no DISCONNECT: the broker then sends the will ("offline")
+                if conn is not None:
+                    conn.close()  # no DISCONNECT: the broker then sends the will ("offline")
                 self.sock.take()
             self.counts["failures"] += 1
             self.state = "waiting"
@@ -226,10 +229,6 @@ class FleetLink:
 
     async def _open(self):
         f = self.cfg
-        ip = parse_ip(f.broker)
-        if ip is None:
-            ip = (await self.relay.resolver.resolve(f.broker))[0]
-        host = format_ip(ip)
         ctx = None
         if f.tls:
             import ssl
@@ -245,19 +244,24 @@ class FleetLink:
             except ValueError:
                 raise OSError("fleet.ca_file: not a certificate this runtime reads (MicroPython: DER; "
                               "relayctl build converts it)")
+        conn = await self.relay.router.connect_own(f.broker, f.port)
         if ctx is None:
-            return await asyncio.open_connection(host, f.port)
-        return await asyncio.open_connection(host, f.port, ssl=ctx, server_hostname=f.broker)
+            return conn
+        try:
+            return await runtime.tls_client(conn, ctx, f.broker)
+        except BaseException:
+            conn.close()
+            raise
 
-    async def _session(self, reader, writer):
+    async def _session(self, conn):
         _sockets.next = self.sock
         self.sock.take()
         try:
             self.client.connect(True)
         except _NeedData:
             pass  # CONNECT is written; the CONNACK comes through _read below
-        await self._flush(writer)
-        await self._read_until(reader, 0x20)
+        await self._flush(conn)
+        await self._read_until(conn, 0x20)
         self.counts["connects"] += 1
         self.state = "connected"
         self.last_error = None
@@ -271,30 +275,30 @@ class FleetLink:
         self.ping_sent = None
         healthy_since = runtime.now_ms()
         while True:
-            await self._publish_if_due(writer)
+            await self._publish_if_due(conn)
             if self.ping_sent is not None and runtime.ms_since(self.ping_sent) > _IO_MS:
                 raise OSError("fleet: no answer to a ping")
             if self.ping_sent is None and runtime.ms_since(self.last_tx) >= self.keepalive_ms // 2:
                 self.client.ping()
                 self.ping_sent = runtime.now_ms()
-                await self._flush(writer)
+                await self._flush(conn)
             if runtime.ms_since(healthy_since) > 60000:
                 self.backoff.reset()  # a link that held a minute starts its next backoff small again
             wait = min(_TICK_MS, max(1, self.schedule.wait_ms(self._since_sent())))
             try:
-                data = await runtime.wait_for_ms(reader.read(_READ), wait)
+                data = await runtime.wait_for_ms(conn.recv(_READ), wait)
             except runtime.TimeoutError:
                 continue
             if not data:
                 raise OSError("fleet: the broker closed the connection")
-            self._take(data)
-            await self._flush(writer)
+            self._take(bytes(data))  # recv's bytes may be a view of a buffer the runtime reuses
+            await self._flush(conn)
 
     def _since_sent(self):
         s = self.schedule.sent_at
         return runtime.ms_since(s) if s is not None else 1 << 30
 
-    async def _publish_if_due(self, writer):
+    async def _publish_if_due(self, conn):
         key = self._key()
         if not self.schedule.due(self._since_sent(), key):
             return
@@ -302,30 +306,29 @@ class FleetLink:
         self.client.publish(self.report_topic.encode(), payload, True)
         self.schedule.sent(runtime.now_ms(), key)
         try:
-            await self._flush(writer)
+            await self._flush(conn)
         except BaseException:
             self.counts["dropped"] += 1
             raise
         self.counts["sent"] += 1
 
-    async def _flush(self, writer):
+    async def _flush(self, conn):
         data = self.sock.take()
         if not data:
             return
-        writer.write(data)
-        await runtime.wait_for_ms(writer.drain(), _IO_MS)
+        await runtime.wait_for_ms(conn.send(data), _IO_MS)
         self.counts["bytes_out"] += len(data)
         self.last_tx = runtime.now_ms()
 
-    async def _read_until(self, reader, want):
+    async def _read_until(self, conn, want):
         """Read packets until one of type want (the CONNACK) has been handled."""
         self.inbuf = b""
         self.seen = None
         while self.seen != want:
-            data = await runtime.wait_for_ms(reader.read(_READ), _IO_MS)
+            data = await runtime.wait_for_ms(conn.recv(_READ), _IO_MS)
             if not data:
                 raise OSError("fleet: the broker closed the connection")
-            self._take(data)
+            self._take(bytes(data))
 
     def _take(self, data):
         buf = self.inbuf + data
@@ -358,7 +361,7 @@ class FleetLink:
         cmd = self.commands.check(msg)
         if cmd == "restart":
             self.relay.log.info("fleet: restart asked for by a signed command")
-            self.relay.restart()
+            self.relay.restart("a signed fleet command")
         elif cmd == "report":
             self.schedule.sent_at = None
 

@@ -15,15 +15,15 @@ Fair sharing at the uplink relay counts phones, not relays: each tunnel carries
 a phone identity as its SOCKS5 username (RFC 1929), a token this relay derives
 from the phone's address with a secret drawn at boot (so it changes every boot,
 is never written anywhere and tells the uplink relay nothing about the address),
-with a proof made from mesh.key as the password. The mesh listener
-(sessions/mesh_session.py, proto/meshid.py) accepts identities only with a valid proof: a phone, which
-does not know the key, cannot pass one, and only a relay of the mesh can.
+with a proof made from mesh.key as the password, each login numbered so a captured one is good once. The
+mesh listener (sessions/mesh_session.py, proto/meshid.py) accepts identities only with a valid, fresh proof:
+a phone, which does not know the key, cannot pass one, and only a relay of the mesh can.
 """
 
 from relay.runtime import api as runtime
 from relay.proto.addr import format_ip, in_net, parse_cidr, parse_ip, split_host_port
 from relay.proto.meshroutes import default_gateway, hosts_in, neighbour_addresses, parse_babel_dump, parse_route4, parse_route6
-from relay.proto.meshid import proof, token
+from relay.proto.meshid import Window, login, token
 from relay.services.upstream import PrefixConn, Upstream, Upstreams, socks5_handshake
 
 _ROUTE4 = "/proc/net/route"
@@ -77,8 +77,7 @@ class MeshUpstreams(Upstreams):
         # A short connect: a dead relay whose route babeld has not withdrawn yet costs hop_timeout, not connect_timeout.
         conn = await runtime.wait_for_ms(runtime.connect_tcp(u.ip, u.port), self.mesh.hop_ms)
         try:
-            tok = token(self.mesh.secret, s.client if s is not None else b"relay")
-            rest = await socks5_handshake(conn, _Login(tok, proof(self.mesh.key, tok)), host, port)
+            rest = await socks5_handshake(conn, self.mesh.login(s), host, port)
         except BaseException:
             conn.close()
             raise
@@ -122,6 +121,9 @@ class Mesh:
         self.relay = relay
         self.key = m.key.encode()
         self.secret = runtime.random_bytes(16)  # per boot: tokens from an earlier boot mean nothing now
+        self.logins = 0  # this boot's login numbers (proto/meshid.py): new tokens each boot, so 0 is fresh
+        self.window = Window()  # the uplink side: each login of a token is good once
+        self.replays = 0
         self.port = m.port
         self.address = m.address
         self.service = m.service
@@ -155,6 +157,25 @@ class Mesh:
             relay.resolver.system = False
 
     # -- serving other relays and satellites -----------------------------------------
+
+    def login(self, s):
+        """The next login for session s's phone (the relay's own, for health checks) at an uplink relay."""
+        self.logins += 1
+        tok = token(self.secret, s.client if s is not None else b"relay")
+        user, password = login(self.key, tok, self.logins)
+        return _Login(user, password)
+
+    def identity(self, user, password):
+        """A login at our mesh listener -> the phone's token, or None (a wrong proof, or a replayed login)."""
+        from relay.proto.meshid import check  # the uplink side only
+
+        got = check(self.key, user, password)
+        if got is None:
+            return None
+        if not self.window.fresh(got[0], got[1]):
+            self.replays += 1
+            return None
+        return got[0]
 
     def hosts(self):
         """Where the mesh listener answers (the server opens it): the service address of a relay with an
@@ -310,7 +331,7 @@ class Mesh:
         d = {"address": self.address, "service": self.service, "name": self.name(self.address),
              "phones": mine, "phones_carried": carried,
              "relays": [{"address": format_ip(ip), "name": self.name(format_ip(ip)), "metric": m} for ip, m in self.relays],
-             "neighbours": self.neighbours, "carrier": None, "uplinks": []}
+             "neighbours": self.neighbours, "carrier": None, "uplinks": [], "replays": self.replays}
         ups = self.upstreams
         if ups is None:
             d["carrier"] = {"address": self.service, "name": self.name(self.address), "self": True}

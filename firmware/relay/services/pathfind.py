@@ -17,7 +17,8 @@ go only to paths that answered; with none, the relay refuses at once
 Probes are bounded: each upstream is probed once per upstream.check_interval
 (counted from the end of its last probe), each probe at most uplink.timeout, so
 a path that dies is left within check_interval + timeout. Nothing here logs a
-destination or a client.
+destination or a client. A probe is a browser's GET (proto/pathcheck.py) and its bytes are charged to
+share's budget (they cross the same uplink as the phones').
 """
 
 from relay.proto import httpproxy, pathcheck, socks
@@ -49,6 +50,7 @@ class PathFinder:
         try:
             conn = await runtime.wait_for_ms(self.ups.through(u, self.host, self.port), self.timeout_ms)
             await conn.send(self.request)
+            self._charge(len(self.request))
             while len(answer) < pathcheck.ENOUGH:
                 left = self.timeout_ms - runtime.ms_since(t0)
                 if left <= 0:
@@ -69,8 +71,14 @@ class PathFinder:
         finally:
             if conn is not None:
                 conn.close()
+            self._charge(len(answer))
         u.ms = runtime.ms_since(t0) if works else None
         u.note = note
+
+    def _charge(self, n):
+        sharing = self.ups.relay.sharing
+        if sharing is not None and n:
+            sharing.charge_own(n)
 
     async def run(self):
         """Each upstream on its own beat (one check interval after its last probe ended), so a dead

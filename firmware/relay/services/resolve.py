@@ -55,7 +55,7 @@ class Resolver:
         self.servers = list(servers)
         self.prefer_v6 = prefer_v6
         self.timeout_ms = timeout_ms
-        self.cache = {}  # name -> (expires_ms, [addresses])
+        self.cache = {}  # name -> (stored_ms, ttl_ms, [addresses]): ages by runtime.ms_since (ticks wrap)
         self.system = not self.servers and system_ok
         self.hosts = {}
         if not self.system and hosts_file:  # the system resolver reads it itself
@@ -87,8 +87,8 @@ class Resolver:
             return self._order(fixed)
         hit = self.cache.get(name)
         if hit is not None:
-            if runtime.now_ms() - hit[0] < 0:
-                return hit[1]
+            if 0 <= runtime.ms_since(hit[0]) < hit[1]:
+                return hit[2]
             del self.cache[name]
         return None
 
@@ -115,7 +115,7 @@ class Resolver:
         ips = self._order(ips)
         if len(self.cache) >= _CACHE_MAX:
             self.cache.clear()  # cheaper than LRU bookkeeping on a board; refills in seconds
-        self.cache[name] = (now + 1000 * max(_MIN_TTL, min(ttl, _MAX_TTL)), ips)
+        self.cache[name] = (now, 1000 * max(_MIN_TTL, min(ttl, _MAX_TTL)), ips)
         return ips
 
     async def _ask(self, name):

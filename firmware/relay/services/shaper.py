@@ -158,6 +158,14 @@ class Sharing:
         s.win_b = b + n
         return s.win_b <= self.interactive_bytes
 
+    def charge_own(self, n):
+        """The relay's own bytes over the uplink (path probes): counted against the budget."""
+        acc = self.accounts
+        acc.charge_budget(n)
+        self.dirty = True
+        if acc.budget_day or acc.budget_total:
+            self._restage()
+
     def admit(self, s, n, down, waiter=None):
         """None when the n bytes just read may go on now, else an Event to wait for.
         Raises Refusal when the client or the relay has used what it may."""

@@ -24,7 +24,7 @@ def make_responder(relay):
     if cfg.portal.enabled:  # wpad, wpad.lan, ...: browsers' proxy auto-discovery finds the portal's /wpad.dat
         names += wpad_names(cfg.portal.names)
     return DNSResponder(parse_ip(cfg.portal.address), names, lambda name: policy.check_name(name) is None,
-                        cfg.dns.answer_unknown)
+                        cfg.dns.answer_unknown, runtime.ms_diff)
 
 
 class _DNSService:

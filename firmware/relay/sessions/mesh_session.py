@@ -1,10 +1,10 @@
 """A session on the mesh listener: another relay (or a satellite) hands us a phone's tunnel.
 
 SOCKS5 with RFC 1929 login, always: the username is the phone's token and the
-password its proof made with mesh.key (proto/meshid.py). Once the proof checks, the
+password its proof made with mesh.key (proto/meshid.py), good once. Once the proof checks, the
 session counts as that phone (MeshSession.client is the token), so limits,
-fair sharing and quotas here apply per phone, not per relay. A wrong proof is
-refused like a wrong password; a UDP association is not offered here. While this
+fair sharing and quotas here apply per phone, not per relay. A wrong proof, and a
+replayed login (counted: mesh.replays in status), is refused like a wrong password; a UDP association is not offered here. While this
 relay cannot carry tunnels itself (its uplink monitor says down, or it chains
 through the mesh and no uplink relay answers), the greeting is answered "no
 acceptable method" (0xFF): the asking relay's health check and connect take that
@@ -13,7 +13,6 @@ as "try the next one". The SOCKS handshake itself is the one SOCKS driver's.
 
 from relay.core.session import Session
 from relay.proto import socks, stats as S
-from relay.proto.meshid import proof_ok
 from relay.sessions.socks_session import SocksDriver, serve_socks
 
 _NO_METHOD = b"\x05\xff"
@@ -41,12 +40,13 @@ async def serve_mesh(relay, s):
         relay.stats.refuse(S.R_UPLINK_DOWN)
         await conn.send(_NO_METHOD)
         return None
-    key = relay.mesh.key
+    mesh = relay.mesh
 
     def login(user, password):
-        ok = proof_ok(key, user, password)
-        if ok:
-            s.who = b"mesh:" + user  # never an address: nothing here names the phone
-        return ok
+        tok = mesh.identity(user, password)
+        if tok is None:
+            return False
+        s.who = b"mesh:" + tok  # never an address: nothing here names the phone
+        return True
 
     return await serve_socks(relay, s, data, SocksDriver(relay, s, socks.VER5, login, True, False))

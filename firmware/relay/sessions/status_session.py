@@ -16,17 +16,21 @@ from relay.services import status
 
 async def serve_status(relay, s):
     conn = s.conn
-    reader = H.HeadReader(2048)
+    reader = H.HeadReader(4096)  # as the portal's: a browser's admin-page head with its cookies fits
     data = await conn.recv()
     if not data:
         return
-    while True:
-        head = reader.feed(data)
-        if head is not None:
-            break
-        data = await conn.recv()
-        if not data:
-            return
+    try:
+        while True:
+            head = reader.feed(data)
+            if head is not None:
+                break
+            data = await conn.recv()
+            if not data:
+                return
+    except H.HttpError as e:  # a head over the limit: a 400 that says so, not a bare close
+        await conn.send(H.error_response(e.status, str(e)))
+        return
     line = head.split(b"\r\n", 1)[0].split(b" ")
     if len(line) == 3 and line[1].startswith(b"/admin"):
         from relay.sessions.admin_session import serve_admin  # its page and words load only for it

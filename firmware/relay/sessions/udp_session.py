@@ -7,6 +7,12 @@ on an IPv4 association). Datagrams from the client (its address, and its
 port once known) are unwrapped and sent on; datagrams from destinations the
 client has sent to are wrapped and returned. Anything else is dropped.
 
+While tunnels go through an upstream proxy or the mesh, UDP never leaves around them: the relay's own
+socket would send a call (and its lookups) straight out of the uplink the upstream exists to avoid, or
+nowhere useful on a mesh relay without one. With no upstream.direct entry the association is refused
+(REP_COMMAND, counted: clients fall back to TCP); with some, only datagrams to those destinations go, the
+rest are dropped and counted.
+
 One bad datagram ends nothing: a malformed header, a refused or unresolvable
 destination, port 0, one too big to relay whole, one the network will not
 take (unroutable) is dropped and counted (stats.udp_dropped) and the
@@ -25,7 +31,7 @@ _MAX_PEERS = 64  # destinations one association may talk to; a call needs a hand
 async def serve_udp(relay, s, req):
     conn = s.conn
     st = relay.stats
-    if not relay.udp:  # socks.udp, where the runtime has UDP
+    if not relay.udp or _all_via_upstream(relay.router.upstreams):  # socks.udp, where the runtime has UDP
         st.refuse(S.R_COMMAND)
         await conn.send(socks.socks5_reply(socks.REP_COMMAND))
         return
@@ -58,6 +64,11 @@ async def serve_udp(relay, s, req):
         s.peer_task = None
         await stop(t)  # its socket closes only once it has stopped waiting on it
         await a.close()
+
+
+def _all_via_upstream(ups):
+    """Does every destination go through an upstream (no upstream.direct entry may go around it)?"""
+    return ups is not None and not ups.direct_nets and not ups.direct_names
 
 
 def _port_hint(relay):
@@ -132,8 +143,12 @@ class Association:
         host, dport, off = head
         if dport == 0 or relay.router.policy.check_port(dport) is not None:
             return self._drop()
+        router = relay.router
         try:
-            ips = await relay.router.resolve(host)
+            host = router.destination(host)
+            if router.upstreams is not None and not router.upstreams.goes_direct(host):
+                return self._drop()  # only upstream.direct destinations may go around the upstream
+            ips = await router.resolve(host)
         except Refusal as r:
             relay.stats.refuse(r.reason)
             return self._drop()
