@@ -115,7 +115,9 @@ async def serve(cfg, digest, holder=None, argv=None):
     try:
         listening = await relay.start()
     except OSError as e:
-        log.warn("cannot listen: %s%s" % (e, listen_hint(e)))
+        where = relay.binding
+        where = ("on %s port %d: " % where) if where else ""
+        log.warn("cannot listen %s%s%s" % (where, e, listen_hint(e)))
         raise SystemExit(1)
     parts = ["relay ready version=%s config=%s runtime=%s" % (VERSION, digest, runtime.NAME)]
     for sect in ("socks", "http", "status", "portal", "mtproto", "transparent"):

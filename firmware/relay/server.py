@@ -40,6 +40,7 @@ class Relay:
         self.udp = cfg.socks.udp and caps.udp  # UDP ASSOCIATE is served
         self.udp_port_next = cfg.socks.udp_port_base
         self.listeners = []
+        self.binding = None  # the address listen() is binding (a failed bind names it)
         self.background = []
         self.stopped = runtime.Event()  # set to stop serve(); exit_code says why
         self.exit_code = 0
@@ -158,6 +159,7 @@ class Relay:
 
     async def listen(self, host, port, on_conn, backlog=None, own_address=False):
         """A TCP listener on host:port until close(); own_address: the guard refuses it as a destination."""
+        self.binding = (host, port)  # a failed bind's message names it
         lst = await runtime.listen_tcp(host, port, backlog or self.cfg.limits.backlog, on_conn)
         self.listeners.append(lst)
         if own_address:

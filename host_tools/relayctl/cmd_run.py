@@ -14,6 +14,7 @@ import time
 from urllib.parse import quote
 
 from relayctl import out, paths
+from relayctl.children import die_with_parent
 from relayctl.links import mtproto_link, write_qr_svg
 from relayctl.public_relay import add_run_arguments as add_public_arguments
 from relayctl.errors import CliError
@@ -180,6 +181,7 @@ def run(args):
         raise KeyboardInterrupt  # a service manager's SIGTERM stops the relay like Ctrl-C does
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored (a script's & job)
     proc = None
     try:
         explained = False
@@ -188,7 +190,7 @@ def run(args):
             # a second SIGINT would cut the MicroPython relay's clean stop short.
             try:
                 proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True, bufsize=1,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=die_with_parent(stop_signal(args.runtime)))
             except OSError as e:
                 raise CliError(f"cannot start {argv[0]}: {e}")
             for line in _lines(proc):

@@ -11,6 +11,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 from tests.helpers.relayproc import free_port
 from tests.host.test_relayctl_run import RELAYCTL, read_until
 from tests.helpers.origin import read_to_close
@@ -119,3 +121,50 @@ def test_run_a_board_with_mtproto_makes_a_secret_and_listens_here():
 def test_run_the_public_board_without_public_says_how():
     r = subprocess.run([RELAYCTL, "run", "--board", "public"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "relayctl run --public --domain" in r.stderr, r.stderr
+
+
+def _children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def _gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"  # a zombie waiting for init counts as gone
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("rt", ["cpython", "micropython"])
+def test_a_killed_relayctl_takes_its_relay_with_it(rt):
+    """SIGKILL (an OOM kill, `kill -9`) gives relayctl no time to stop the relay: the kernel does it
+    (PR_SET_PDEATHSIG), so no orphaned relay keeps the ports and the uplink. Started as a script's background
+    job would (SIGINT ignored), which a clean stop must not depend on either."""
+    socks = free_port()
+    proc = subprocess.Popen([RELAYCTL, "run", "--runtime", rt, "--socks", f"127.0.0.1:{socks}", "--http", "off",
+                             "--allow", "127.0.0.0/8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    relay = None
+    try:
+        text = read_until(proc, b"Ctrl-C", 30)
+        assert f"socks=127.0.0.1:{socks}" in text, text + proc.stderr.read1().decode()
+        kids = _children(proc.pid)
+        assert len(kids) == 1, kids
+        relay = kids[0]
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _gone(relay):
+            time.sleep(0.1)
+        assert _gone(relay), "the relay outlived relayctl"
+        relay = None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if relay is not None and not _gone(relay):
+            os.kill(relay, signal.SIGKILL)

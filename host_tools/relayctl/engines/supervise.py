@@ -16,6 +16,7 @@ import time
 from collections import deque
 
 from relayctl import out
+from relayctl.children import die_with_parent
 from relayctl.engines import client, missing
 from relayctl.errors import CliError
 
@@ -57,17 +58,6 @@ def translate(engine, lines):
         if line.strip():
             return line.strip()[-200:]
     return "it printed nothing"
-
-
-def _die_with_parent():
-    """In the child before exec: end with relayctl even if it is killed outright (Linux prctl)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 class Child:
@@ -128,7 +118,7 @@ class Supervisor:
             c.proc = subprocess.Popen(c.launch.argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1,
                                       start_new_session=True,  # Ctrl-C reaches relayctl, which stops them in order
-                                      preexec_fn=_die_with_parent)
+                                      preexec_fn=die_with_parent())
         except OSError as e:
             raise CliError(f"{c.engine.name}: cannot start {c.launch.argv[0]}: {e.strerror}")
         c.started = time.monotonic()
