@@ -21,10 +21,9 @@ the relay's ServerHello carries the site's cipher and certificate size.
 import errno
 
 from relay.core.dial import dial
-from relay.core.tunnel import EOF, RESET, stop
+from relay.core.tunnel import EOF, RESET, Tap, stop
 from relay.proto import faketls as T
 from relay.proto.addr import parse_ip
-from relay.proto.stats import Refusal
 from relay.runtime import api as runtime
 
 R_MASK_DOWN = "mtproto-mask-down"  # the mask site did not answer: the prober got a close
@@ -48,11 +47,9 @@ async def hand_over(relay, s, head):
     if mask is None:
         await reject(relay, s, head)
         return
-    try:
-        relay.sessions.tunnel_open(s)  # counted like any tunnel: a flood of probes meets the same limits
-    except Refusal as r:
-        relay.stats.refuse(r.reason)
-        return
+    # Counted like any tunnel, but never refused: a close where the site would answer tells a prober what
+    # the port is. A flood from one address meets the per-address limit before its handshake.
+    relay.sessions.tunnel_open(s, False)
     try:
         try:
             up = await connect(relay, mask)
@@ -67,18 +64,35 @@ async def hand_over(relay, s, head):
         relay.sessions.tunnel_close(s)
 
 
+class _ProbeTap(Tap):
+    """A prober's bytes, both ways: the relay's counters and the budget (they cost the uplink as much),
+    charged but never paced or refused."""
+
+    __slots__ = ("account",)
+
+    def __init__(self, relay):
+        Tap.__init__(self, relay.stats)  # no sharing: the pumps neither pace nor refuse these bytes
+        self.account = relay.sharing
+
+    def moved(self, s, n, down):
+        Tap.moved(self, s, n, down)
+        if self.account is not None:
+            self.account.charge(s, n)
+
+
 class _Splice:
     """Both directions of one hand-over, with the pump's copy (core/tunnel.py), unpaced: each side's end is
     passed on as that side made it. A socket is closed (or reset) only after the task that waits on it was
     cancelled and has finished."""
 
-    __slots__ = ("relay", "s", "up", "site_end")
+    __slots__ = ("relay", "s", "up", "site_end", "tap")
 
     def __init__(self, relay, s, up):
         self.relay = relay
         self.s = s
         self.up = up
         self.site_end = None  # how the site's side ended, once it has
+        self.tap = _ProbeTap(relay)
 
     async def run(self, head):
         s, up = self.s, self.up
@@ -91,10 +105,10 @@ class _Splice:
             if _how(e) == RESET:
                 s.conn.abort()  # the site reset while reading the probe: so does the relay
             return
-        self.relay.stats.bytes_up += len(head)
+        self.tap.moved(s, len(head), False)
         s.peer_task = runtime.create_task(self._down())
         try:
-            how = await tunnels.copy(s, s.conn, up, False, tunnels.unpaced)
+            how = await tunnels.copy(s, s.conn, up, False, self.tap)
         except runtime.CancelledError:
             if self.site_end == RESET:
                 s.conn.abort()  # our read of the client is over: the reset can go now
@@ -115,7 +129,7 @@ class _Splice:
         s = self.s
         tunnels = self.relay.tunnels
         try:
-            how = await tunnels.copy(s, self.up, s.conn, True, tunnels.unpaced)
+            how = await tunnels.copy(s, self.up, s.conn, True, self.tap)
         except runtime.CancelledError:
             return
         s.peer_task = None
