@@ -61,13 +61,14 @@ class MTProtoError(Exception):
 
 
 class Secret:
-    __slots__ = ("kind", "key", "domain", "until")
+    __slots__ = ("kind", "key", "domain", "until", "gone")
 
     def __init__(self, kind, key, domain=b"", until=0):
         self.kind = kind
         self.key = key
         self.domain = domain
         self.until = until  # Unix time after which a retired secret is refused; 0: no end
+        self.gone = False  # True: refused whatever the clock says (a retired secret's grace ended unclocked)
 
     def link_text(self):
         """The secret as tg://proxy links and Telegram's settings write it (hex)."""
@@ -221,7 +222,7 @@ class Handshake:
         return False
 
     def _live(self, s):
-        return not s.until or self.now is None or self.now <= s.until
+        return not s.gone and (not s.until or self.now is None or self.now <= s.until)
 
     # states: each returns True when it moved on and the next state should run
 

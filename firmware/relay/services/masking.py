@@ -151,6 +151,12 @@ async def reject(relay, s, head):
             await s.conn.send(T.alert_unrecognized_name())
 
 
+async def _recv_copy(conn):
+    # wait_for runs this as a task of its own; on MicroPython recv() returns a view of the one shared read
+    # buffer, which another session's read overwrites before this task's caller resumes: copy it here.
+    return bytes(await conn.recv())
+
+
 async def learn_profile(relay, mask, domain):
     """The mask site's TLS profile for `domain` (faketls.MaskProfile). Raises Refusal (no connection),
     OSError, faketls.ProfileError, runtime.TimeoutError."""
@@ -166,7 +172,7 @@ async def learn_profile(relay, mask, domain):
             if left <= 0:
                 break
             try:
-                data = await runtime.wait_for_ms(conn.recv(), left)
+                data = await runtime.wait_for_ms(_recv_copy(conn), left)
             except runtime.TimeoutError:
                 break
             if not data:
@@ -178,14 +184,17 @@ async def learn_profile(relay, mask, domain):
 
 
 async def keep_profile(relay, svc):
-    """Background task: learn the mask site's profile at start and twice a day (certificates change), for
-    the site and domain configured now (a reload may change them); until it answers, a random stand-in serves."""
+    """Background task: learn the mask site's profile at start, twice a day (certificates change), and at
+    once when a reload names another site or domain (svc.relearn); until it answers, a random stand-in serves."""
     wait = 30000
     while True:
+        svc.relearn.clear()
         domain = svc.domain
         if svc.mask is not None and domain:
             try:
                 p = await learn_profile(relay, svc.mask, domain)
+                if svc.relearn.is_set():
+                    continue  # a reload named another site meanwhile: this profile is the old one's
                 svc.proxy.profile = p
                 relay.log.info("mtproto: mask site answers TLS for %s: cipher %04x, %d bytes of certificate flight"
                                % (domain, p.cipher, p.flight))
@@ -194,4 +203,9 @@ async def keep_profile(relay, svc):
                 relay.log.warn("mtproto: cannot learn the mask site's TLS profile for %s (%s); using a random one"
                                % (domain, repr(e)))
                 wait = min(wait * 2, 3600 * 1000)
-        await runtime.sleep_ms(wait)
+        if svc.relearn.is_set():
+            continue
+        try:
+            await runtime.wait_for_ms(svc.relearn.wait(), wait)
+        except runtime.TimeoutError:
+            pass

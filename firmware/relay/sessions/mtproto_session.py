@@ -27,7 +27,7 @@ async def serve_mtproto(relay, s):
     """-> what to tunnel, or None when done (see Tunnels.serve)."""
     svc = relay.mtproto
     conn = s.conn
-    hs = svc.proxy.handshake(relay.clock.now())
+    hs = svc.handshake()
     handshake_ms = relay.sessions.handshake_ms
     s.timeout_ms = handshake_ms + _SWEEP_SLACK_MS
     got = 0  # bytes the client sent before its tunnel opened: the header and its first request count as upload
