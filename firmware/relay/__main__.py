@@ -111,7 +111,7 @@ async def serve(cfg, digest, holder=None, argv=None):
     relay.platform = plat
     relay.config_digest = digest  # the fleet's report names the config it runs
     if argv is not None:  # a reload (SIGHUP, POST /api/reload) reads the same file with the same options
-        relay.load_config = lambda: load_config(argv)[0]
+        relay.load_config = lambda: load_config(argv)  # -> (cfg, digest)
     try:
         listening = await relay.start()
     except OSError as e:

@@ -9,7 +9,7 @@ SCHEMA below, which README.md documents.
 
 import json
 
-from relay.proto.addr import parse_cidr, parse_ip, split_host_port
+from relay.proto.addr import parse_cidr, parse_ip, split_host_port, unmap_v4
 
 
 class ConfigError(Exception):
@@ -581,6 +581,25 @@ def _suggest(word, choices):
     return ' (did you mean "%s"?)' % best if best else ""
 
 
+def _masks_itself(v):
+    """Whether mtproto.mask is this relay's own MTProto listener: a loopback or unspecified address, the listen
+    address or mtproto.server, on mtproto.port or the port of a retired secret."""
+    mask = v["mtproto.mask"]
+    if not mask:
+        return False
+    host, port = split_host_port(mask, 443)
+    if port != v["mtproto.port"] and port not in [r["port"] for r in v["mtproto.retired"] if "port" in r]:
+        return False
+    host = host.lower().rstrip(".")
+    if host == "localhost" or host in [h.lower().rstrip(".") for h in (v["mtproto.host"], v["mtproto.server"]) if h]:
+        return True
+    ip = parse_ip(host)
+    if ip is None:
+        return False
+    ip = unmap_v4(ip)
+    return ip == bytes(len(ip)) or ip[0] == 127 and len(ip) == 4 or ip == bytes(15) + b"\x01"
+
+
 def _public_problems(name, v):
     """A relay facing the internet: probes must meet a real site, and no proxy may be open to all."""
     out = []
@@ -657,6 +676,9 @@ def load(text, name="config.json", overrides=None, extend=None):
             for sec in values["mtproto.secrets"]:
                 if sec.startswith("ee") and len(sec) == 34 and not values["mtproto.tls_domain"]:
                     problems.append(name + ": mtproto.secrets: %s has no domain; append its hex or set mtproto.tls_domain" % sec)
+            if _masks_itself(values):
+                problems.append(name + ": mtproto.mask: %s is this relay's own MTProto listener: every probe would be "
+                                "handed back to the relay itself; name a web server elsewhere (or \"\")" % values["mtproto.mask"])
         if values["fleet.enabled"]:
             for k in ("fleet.broker", "fleet.name"):
                 if not values[k]:

@@ -20,7 +20,6 @@ DD = os.urandom(16)
 BUDGET = 10_000_000
 
 
-@pytest.mark.xfail(strict=True, reason="review-fw: MTProto tunnels are not charged to share budgets or quotas")
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_mtproto_bytes_count_against_the_budget(runtime, dc, tmp_path):
     cfg = mt_config(dc.port, secrets=["dd" + DD.hex()])

@@ -48,7 +48,6 @@ def ee_client(port):
     return hello
 
 
-@pytest.mark.xfail(strict=True, reason="review-fw: an ee handshake takes two replay-filter slots; capacity halves")
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_the_last_capacity_ee_handshakes_are_remembered(runtime, dc, mask, tmp_path):
     cfg = mt_config(dc.port, secrets=["ee" + EE.hex() + DOMAIN.encode().hex()], mask=f"127.0.0.1:{mask.port}",

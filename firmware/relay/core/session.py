@@ -121,17 +121,19 @@ class Sessions:
 
     # -- tunnels ---------------------------------------------------------------
 
-    def tunnel_open(self, s):
-        """Count a tunnel for session s, or raise Refusal when a limit is reached."""
+    def tunnel_open(self, s, refuse=True):
+        """Count a tunnel for session s, or raise Refusal when a limit is reached. refuse False: count it
+        whatever the limits say (a prober handed to the mask site, which a refusal would tell apart)."""
         st = self.stats
         lim = self.limits
-        if st.tunnels >= lim.tunnels:
-            raise Refusal(S.R_FULL)
         n = self.per_client.get(s.client, 0)
-        if n >= lim.tunnels_per_client:
-            raise Refusal(S.R_CLIENT_FULL)
-        if self.sharing is not None:
-            self.sharing.check_open(s)
+        if refuse:
+            if st.tunnels >= lim.tunnels:
+                raise Refusal(S.R_FULL)
+            if n >= lim.tunnels_per_client:
+                raise Refusal(S.R_CLIENT_FULL)
+            if self.sharing is not None:
+                self.sharing.check_open(s)
         self.per_client[s.client] = n + 1
         st.tunnels += 1
         s.tunnel = True

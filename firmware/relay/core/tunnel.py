@@ -77,7 +77,6 @@ class Tunnels:
         self.fast = fast
         self.lean = lean
         self.plain = Tap(stats, sharing)  # a plain tunnel's: the relay's counters, fair sharing
-        self.unpaced = Tap(stats)  # bytes fair sharing does not see (a prober's, to the mask site)
 
     async def serve(self, s, handshake=None, then=None):
         """Session s's one task: its handshake, then its tunnel, then its end. handshake: a coroutine ->

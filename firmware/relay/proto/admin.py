@@ -19,9 +19,9 @@ wraps, as MicroPython's ticks do) and random(n) come in.
 
 import binascii
 
-from relay.proto.addr import parse_ip
 from relay.proto.crypto import equal
 from relay.proto.httpproxy import parse_basic
+from relay.proto.origin import host_ok, same_origin
 from relay.proto.portal import esc, layout, parse_head, pick_language, response
 from relay.proto.portal_text import TEXT
 
@@ -169,21 +169,12 @@ class Admin:
 
     def _host_ok(self, host):
         """An address or one of our names: a name of someone else's means DNS rebinding."""
-        if not host or host in self.names:
-            return True
-        return parse_ip(host[1:-1] if host.startswith("[") else host) is not None
+        return host_ok(host, self.names)
 
     def _same_origin(self, r):
-        """A browser names the page a POST comes from: it must be this relay's, as the Host says.
-        Clients that send neither Origin nor Referer are not browsers, and no page can drive them."""
-        host = _text(r.headers.get(b"host", b"")).lower()
-        origin = r.headers.get(b"origin")
-        if origin is not None:
-            return host != "" and _text(origin).lower() == "http://" + host
-        referer = r.headers.get(b"referer")
-        if referer is not None:
-            return host != "" and _text(referer).lower().startswith("http://" + host + "/")
-        return True
+        """A browser names the page a POST comes from: it must be this relay's, as the Host says
+        (proto/origin.py). Clients that send neither Origin nor Referer are not browsers."""
+        return same_origin(r.headers.get(b"host", b""), r.headers.get(b"origin"), r.headers.get(b"referer"))
 
     def _login(self, r, client_ip, wifi, lang, head_only):
         """None when the request carries the password and may have it checked, else the answer."""
@@ -233,11 +224,3 @@ class Admin:
         body += ('<form method="post" action="/admin/restart?token=%s"><button class="btn" id=restart>%s</button>'
                  "</form>" % (token, esc(t["restart"])))
         return layout(lang, self.languages, t["admin"], body, "/admin")
-
-
-def _text(b):
-    try:
-        return bytes(b).decode()
-    except UnicodeError:
-        return ""
-

@@ -61,13 +61,14 @@ class MTProtoError(Exception):
 
 
 class Secret:
-    __slots__ = ("kind", "key", "domain", "until")
+    __slots__ = ("kind", "key", "domain", "until", "gone")
 
     def __init__(self, kind, key, domain=b"", until=0):
         self.kind = kind
         self.key = key
         self.domain = domain
         self.until = until  # Unix time after which a retired secret is refused; 0: no end
+        self.gone = False  # True: refused whatever the clock says (a retired secret's grace ended unclocked)
 
     def link_text(self):
         """The secret as tg://proxy links and Telegram's settings write it (hex)."""
@@ -221,7 +222,7 @@ class Handshake:
         return False
 
     def _live(self, s):
-        return not s.until or self.now is None or self.now <= s.until
+        return not s.gone and (not s.until or self.now is None or self.now <= s.until)
 
     # states: each returns True when it moved on and the next state should run
 
@@ -259,6 +260,8 @@ class Handshake:
         if n >= 8 and b[4:8] == b"\0\0\0\0":
             return self._refuse(out, "protocol")
         if n < HEADER_LEN:
+            if _whole_message(b):
+                return self._refuse(out, "protocol")
             return False
         cands = [i for i, s in enumerate(self.proxy.secrets) if s.kind != KIND_EE and self._live(s)]
         return self._header(out, bytes(b[:HEADER_LEN]), cands, HEADER_LEN)
@@ -334,9 +337,12 @@ class Handshake:
     def _header(self, out, h, cands, used):
         """Try each candidate secret on the 64-byte header h. used: raw bytes it took (plain path)."""
         p = self.proxy
-        fp = h[8:24]
-        if fp in p.replay:
-            return self._refuse(out, "replay", self.tls is None)
+        # The inner header of a fake-TLS client needs no fingerprint: it came inside the session a fresh,
+        # HMAC-checked hello opened (remembered in _hello), which only a holder of the secret can make.
+        # One slot per handshake: mtproto.replay_cache counts handshakes, ee ones too.
+        fp = h[8:24] if self.tls is None else None
+        if fp is not None and fp in p.replay:
+            return self._refuse(out, "replay")
         pre = h[8:56]
         rev = bytes(reversed(pre))
         for i in cands:
@@ -346,7 +352,8 @@ class Handshake:
             tag = plain[56:60]
             if tag not in TAGS or (s.kind != KIND_PLAIN and tag != TAG_PADDED):
                 continue
-            p.replay.add(fp)
+            if fp is not None:
+                p.replay.add(fp)
             dc = int.from_bytes(plain[60:62], "little")
             if dc >= 0x8000:
                 dc -= 0x10000
@@ -367,6 +374,26 @@ class Handshake:
 
 
 # -- building blocks -------------------------------------------------------------
+
+
+def _whole_message(b):
+    """Fewer than 64 bytes that make a whole message of another protocol: a client's header comes whole in
+    its first segment and is random, so it ends with none of these, while a prober that sent one waits for
+    the answer (the mask site's, at once). A whole HTTP head (any verb, the HTTP/2 preface), a whole TLS
+    record (an alert, a short hello), a text line (SSH's banner, SMTP, a bare HTTP/0.9 request)."""
+    n = len(b)
+    if b"\r\n\r\n" in b:
+        return True
+    if 0x14 <= b[0] <= 0x17 and n >= 5 and b[1] == 3 and 5 + ((b[3] << 8) | b[4]) <= n:
+        return True
+    # A line of at least 4 printable characters from the first byte, ended by CRLF: random bytes do so
+    # about once in 10^7 split headers.
+    if n >= 6 and b[n - 2] == 13 and b[n - 1] == 10:
+        for i in range(n - 2):
+            if not 32 <= b[i] < 127:
+                return False
+        return True
+    return False
 
 
 def dc_header(tag, dc, rand, aes_ctr):

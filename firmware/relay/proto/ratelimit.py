@@ -5,31 +5,51 @@ carrier NAT share an address (telemt raised its burst from 1 to 24 after
 refusing real clients, telemt#876). A token bucket per address lets a burst
 of `burst` connections through at once and `rate` a second after that, so
 many phones behind one address pass while a flood from one address is held
-to that rate. The table is bounded: buckets that have refilled carry no
-information and are dropped first.
+to that rate.
+
+An IPv6 client is limited per /64: one subscriber (a phone, a home) gets a
+whole /64 and can pick a fresh address from it for every connection. The
+table is bounded: a bucket is dropped only once it has refilled (it carries
+no information then), never a flooder's that is still empty. While the table
+is full of such, new addresses share one bucket until some refill.
 """
 
+from relay.proto.addr import unmap_v4
+
 _MAX_ADDRESSES = 65536  # buckets kept at once (~100 bytes each on CPython)
+_PRUNE_MS = 1000  # a full table is swept at most this often (a sweep looks at every bucket)
+
+
+def key_of(addr):
+    """The bucket's key: IPv4 (also IPv4-mapped IPv6) by address, IPv6 by its /64."""
+    addr = unmap_v4(bytes(addr))
+    return addr[:8] if len(addr) == 16 else addr
 
 
 class AddressLimiter:
     def __init__(self, burst, rate):
         self.burst = burst  # connections at once
         self.rate = rate  # connections a second after the burst
-        self.buckets = {}  # address -> [tokens in thousandths, ms of the last refill]
+        self.buckets = {}  # key_of(address) -> [tokens in thousandths, ms of the last refill]
         self.refused = 0
+        self.pruned_ms = None  # when a full table was last swept
+        self.overflow = [burst * 1000, 0]  # the bucket new addresses share while the table is full
 
     def allow(self, addr, now_ms):
         """True when a new connection from addr may start now (and count it)."""
         if not self.burst:
             return True
         full = self.burst * 1000
-        b = self.buckets.get(addr)
+        key = key_of(addr)
+        b = self.buckets.get(key)
         if b is None:
             if len(self.buckets) >= _MAX_ADDRESSES:
                 self._prune(now_ms)
-            b = self.buckets[addr] = [full, now_ms]
-        else:
+            if len(self.buckets) < _MAX_ADDRESSES:
+                b = self.buckets[key] = [full, now_ms]
+            else:
+                b = self.overflow  # no room: new addresses share one bucket meanwhile
+        if b[1] != now_ms:
             el = now_ms - b[1]
             if el < 0 or el * self.rate >= full:  # a wrapped tick counter, or long enough to be full again
                 b[0] = full
@@ -43,11 +63,13 @@ class AddressLimiter:
         return True
 
     def _prune(self, now_ms):
+        """Drop the buckets that have refilled; at most once per _PRUNE_MS."""
+        if self.pruned_ms is not None and 0 <= now_ms - self.pruned_ms < _PRUNE_MS:
+            return
+        self.pruned_ms = now_ms
         full = self.burst * 1000
-        for addr in list(self.buckets):
-            tokens, last = self.buckets[addr]
+        for k in list(self.buckets):
+            tokens, last = self.buckets[k]
             el = now_ms - last
             if el < 0 or tokens + el * self.rate >= full:
-                del self.buckets[addr]
-        if len(self.buckets) >= _MAX_ADDRESSES:
-            self.buckets.clear()  # a flood from everywhere at once: start over rather than grow
+                del self.buckets[k]

@@ -21,10 +21,9 @@ the relay's ServerHello carries the site's cipher and certificate size.
 import errno
 
 from relay.core.dial import dial
-from relay.core.tunnel import EOF, RESET, stop
+from relay.core.tunnel import EOF, RESET, Tap, stop
 from relay.proto import faketls as T
 from relay.proto.addr import parse_ip
-from relay.proto.stats import Refusal
 from relay.runtime import api as runtime
 
 R_MASK_DOWN = "mtproto-mask-down"  # the mask site did not answer: the prober got a close
@@ -48,11 +47,9 @@ async def hand_over(relay, s, head):
     if mask is None:
         await reject(relay, s, head)
         return
-    try:
-        relay.sessions.tunnel_open(s)  # counted like any tunnel: a flood of probes meets the same limits
-    except Refusal as r:
-        relay.stats.refuse(r.reason)
-        return
+    # Counted like any tunnel, but never refused: a close where the site would answer tells a prober what
+    # the port is. A flood from one address meets the per-address limit before its handshake.
+    relay.sessions.tunnel_open(s, False)
     try:
         try:
             up = await connect(relay, mask)
@@ -67,18 +64,35 @@ async def hand_over(relay, s, head):
         relay.sessions.tunnel_close(s)
 
 
+class _ProbeTap(Tap):
+    """A prober's bytes, both ways: the relay's counters and the budget (they cost the uplink as much),
+    charged but never paced or refused."""
+
+    __slots__ = ("account",)
+
+    def __init__(self, relay):
+        Tap.__init__(self, relay.stats)  # no sharing: the pumps neither pace nor refuse these bytes
+        self.account = relay.sharing
+
+    def moved(self, s, n, down):
+        Tap.moved(self, s, n, down)
+        if self.account is not None:
+            self.account.charge(s, n)
+
+
 class _Splice:
     """Both directions of one hand-over, with the pump's copy (core/tunnel.py), unpaced: each side's end is
     passed on as that side made it. A socket is closed (or reset) only after the task that waits on it was
     cancelled and has finished."""
 
-    __slots__ = ("relay", "s", "up", "site_end")
+    __slots__ = ("relay", "s", "up", "site_end", "tap")
 
     def __init__(self, relay, s, up):
         self.relay = relay
         self.s = s
         self.up = up
         self.site_end = None  # how the site's side ended, once it has
+        self.tap = _ProbeTap(relay)
 
     async def run(self, head):
         s, up = self.s, self.up
@@ -91,10 +105,10 @@ class _Splice:
             if _how(e) == RESET:
                 s.conn.abort()  # the site reset while reading the probe: so does the relay
             return
-        self.relay.stats.bytes_up += len(head)
+        self.tap.moved(s, len(head), False)
         s.peer_task = runtime.create_task(self._down())
         try:
-            how = await tunnels.copy(s, s.conn, up, False, tunnels.unpaced)
+            how = await tunnels.copy(s, s.conn, up, False, self.tap)
         except runtime.CancelledError:
             if self.site_end == RESET:
                 s.conn.abort()  # our read of the client is over: the reset can go now
@@ -115,7 +129,7 @@ class _Splice:
         s = self.s
         tunnels = self.relay.tunnels
         try:
-            how = await tunnels.copy(s, self.up, s.conn, True, tunnels.unpaced)
+            how = await tunnels.copy(s, self.up, s.conn, True, self.tap)
         except runtime.CancelledError:
             return
         s.peer_task = None
@@ -137,6 +151,12 @@ async def reject(relay, s, head):
             await s.conn.send(T.alert_unrecognized_name())
 
 
+async def _recv_copy(conn):
+    # wait_for runs this as a task of its own; on MicroPython recv() returns a view of the one shared read
+    # buffer, which another session's read overwrites before this task's caller resumes: copy it here.
+    return bytes(await conn.recv())
+
+
 async def learn_profile(relay, mask, domain):
     """The mask site's TLS profile for `domain` (faketls.MaskProfile). Raises Refusal (no connection),
     OSError, faketls.ProfileError, runtime.TimeoutError."""
@@ -152,7 +172,7 @@ async def learn_profile(relay, mask, domain):
             if left <= 0:
                 break
             try:
-                data = await runtime.wait_for_ms(conn.recv(), left)
+                data = await runtime.wait_for_ms(_recv_copy(conn), left)
             except runtime.TimeoutError:
                 break
             if not data:
@@ -164,14 +184,17 @@ async def learn_profile(relay, mask, domain):
 
 
 async def keep_profile(relay, svc):
-    """Background task: learn the mask site's profile at start and twice a day (certificates change), for
-    the site and domain configured now (a reload may change them); until it answers, a random stand-in serves."""
+    """Background task: learn the mask site's profile at start, twice a day (certificates change), and at
+    once when a reload names another site or domain (svc.relearn); until it answers, a random stand-in serves."""
     wait = 30000
     while True:
+        svc.relearn.clear()
         domain = svc.domain
         if svc.mask is not None and domain:
             try:
                 p = await learn_profile(relay, svc.mask, domain)
+                if svc.relearn.is_set():
+                    continue  # a reload named another site meanwhile: this profile is the old one's
                 svc.proxy.profile = p
                 relay.log.info("mtproto: mask site answers TLS for %s: cipher %04x, %d bytes of certificate flight"
                                % (domain, p.cipher, p.flight))
@@ -180,4 +203,9 @@ async def keep_profile(relay, svc):
                 relay.log.warn("mtproto: cannot learn the mask site's TLS profile for %s (%s); using a random one"
                                % (domain, repr(e)))
                 wait = min(wait * 2, 3600 * 1000)
-        await runtime.sleep_ms(wait)
+        if svc.relearn.is_set():
+            continue
+        try:
+            await runtime.wait_for_ms(svc.relearn.wait(), wait)
+        except runtime.TimeoutError:
+            pass

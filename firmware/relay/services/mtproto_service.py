@@ -12,7 +12,7 @@ accept() admits a connection: the per-address limit first (counted as
 Counters per secret, never per client.
 """
 
-from relay.proto import mtproto as M
+from relay.proto import faketls as T, mtproto as M
 from relay.runtime import api as runtime
 from relay.proto.addr import split_host_port
 from relay.proto.ratelimit import AddressLimiter
@@ -21,6 +21,9 @@ from relay.services.replay_store import ReplayStore, keep as keep_replay
 R_ADDRESS_RATE = "address-rate"
 PUBLIC_BURST = 128  # boards/public.toml's capacity.address_burst
 _TICK_MS = 30000  # retired secrets and ports are looked at this often
+# While no clock is known, a retired secret's grace runs on the monotonic clock, but the relay cannot tell when
+# it was retired: until - mtproto.clock_hint bounds it, and so does this (relayctl mtproto rotate's default grace).
+UNCLOCKED_GRACE_S = 7 * 86400
 
 
 class _Closer:
@@ -45,6 +48,9 @@ class MTProtoService:
         self.listeners = {}  # port -> Listener
         self.by_secret = {}  # secret text -> [connects, open, bytes_up, bytes_down]; kept across reloads
         self.limiter = AddressLimiter(0, 1)
+        self.relearn = runtime.Event()  # set when a reload names another mask site or domain
+        self.mask_key = None  # the (mask, domain) the profile is of
+        self.taken_ms = {}  # retired secret text -> when this relay first took it (runtime.now_ms())
         cfg = relay.cfg.mtproto
         self.store = ReplayStore(cfg.replay_file, relay.log)
         replay = self.store.load(cfg.replay_cache)
@@ -56,12 +62,16 @@ class MTProtoService:
         m = cfg.mtproto
         texts = list(m.secrets)
         secrets = [M.parse_secret(t, m.tls_domain) for t in texts]
+        taken = {}
         for r in m.retired:
-            if r["secret"].strip().lower() not in texts:
+            t = r["secret"].strip().lower()
+            if t not in texts:
                 s = M.parse_secret(r["secret"], m.tls_domain)
                 s.until = r["until"]
                 secrets.append(s)
-                texts.append(r["secret"].strip().lower())
+                texts.append(t)
+                taken[t] = self.taken_ms.get(t, runtime.now_ms())  # a reload does not start its grace again
+        self.taken_ms = taken
         self.secrets = secrets
         self.texts = texts
         self.counters = [self.by_secret.setdefault(t, [0, 0, 0, 0]) for t in texts]
@@ -76,18 +86,46 @@ class MTProtoService:
             if s.kind == M.KIND_EE:
                 self.domain = s.domain.decode()
                 break
+        key = (self.mask, self.domain)
+        if self.mask_key is not None and key != self.mask_key:
+            # Another site or name: its look is learned now; the old site's would not match it meanwhile.
+            p.profile = T.MaskProfile.stand_in(runtime.random_bytes)
+            self.relearn.set()
+        self.mask_key = key
         lim = cfg.limits
         # A relay facing the internet is never without a per-address limit (PUBLIC_BURST unless set).
         self.limiter.burst = lim.address_burst or (PUBLIC_BURST if m.public else 0)
         self.limiter.rate = lim.address_rate
         self.cfg = m
 
+    def retired_live(self, text, until, now):
+        """Whether the retired secret `text` is still accepted. now: Unix time, None while no clock is known:
+        then its grace runs on the monotonic clock from when the relay took it, for until - the clock's
+        floor (mtproto.clock_hint) seconds, UNCLOCKED_GRACE_S at most."""
+        if now is not None:
+            return now <= until
+        t = self.taken_ms.get(text)
+        if t is None:
+            return False
+        left = min(until - self.relay.clock.floor, UNCLOCKED_GRACE_S)
+        return runtime.ms_since(t) <= left * 1000
+
+    def handshake(self):
+        """A new client's handshake (proto/mtproto.py), with retired secrets whose grace ended refused."""
+        now = self.relay.clock.now()
+        if now is None and self.taken_ms:
+            for i in range(len(self.secrets)):
+                s = self.secrets[i]
+                if s.until and not s.gone and not self.retired_live(self.texts[i], s.until, None):
+                    s.gone = True
+        return self.proxy.handshake(now)
+
     def wanted_ports(self):
         """mtproto.port, and the ports old links name while their secret is still accepted."""
         now = self.relay.clock.now()
         ports = [self.cfg.port]
         for r in self.cfg.retired:
-            if "port" in r and r["port"] not in ports and (now is None or now <= r["until"]):
+            if "port" in r and r["port"] not in ports and self.retired_live(r["secret"].strip().lower(), r["until"], now):
                 ports.append(r["port"])
         return ports
 
@@ -141,7 +179,7 @@ class MTProtoService:
         if load is None:
             return ["no config file to read again (the relay runs on defaults)"]
         try:
-            cfg = load()
+            cfg, digest = load()
         except (ConfigError, ValueError, OSError) as e:
             problems = list(getattr(e, "problems", None) or [str(e)])
             relay.log.warn("reload refused, the relay runs on as it was: " + "; ".join(problems))
@@ -149,6 +187,9 @@ class MTProtoService:
         old = relay.cfg.mtproto
         self.apply(cfg)
         relay.cfg.mtproto = cfg.mtproto
+        relay.config_digest = digest  # /api/status and the fleet report name the file the relay took
+        if relay.fleet is not None:
+            relay.fleet.ident["config"] = digest
         try:
             await self._listen()
         except OSError as e:

@@ -193,6 +193,15 @@ class Sharing:
         self.kick[i].set()
         return ev
 
+    def charge(self, s, n):
+        """Count n bytes against session s's client and the budget without pacing or refusing them: what a
+        handshake read before its tunnel opened, and a prober's bytes to the mask site (which must meet the
+        site whatever the budget says: a close would tell)."""
+        self.accounts.charge(self.key(s.client), n)
+        self.dirty = True
+        if self.accounts.budget_day or self.accounts.budget_total:
+            self._restage()
+
     async def wait(self, ev, down):
         try:
             await ev.wait()

@@ -15,6 +15,7 @@ def snapshot(relay, collect=False):
     d = relay.stats.as_dict()
     d["version"] = VERSION
     d["runtime"] = runtime.NAME
+    d["config"] = relay.config_digest  # the config it runs (a reload's once applied): relayctl compares it
     d["io"] = ("fast/" if relay.tunnels.fast else "portable/") + runtime.loop_name()
     if collect:
         gc.collect()

@@ -9,7 +9,7 @@ is handed to the mask site with every byte it sent, from its first
 before they do is handed over when the handshake timeout ends. The relay never
 answers such a client itself. Counters per secret, never per client. The tunnel
 is the pump's (core/tunnel.py), with this protocol's tap: its ciphers, its
-counters, no half-close and no pacing. The listeners and what they share are
+counters, fair sharing, no half-close. The listeners and what they share are
 services/mtproto_service.py's.
 """
 
@@ -27,7 +27,7 @@ async def serve_mtproto(relay, s):
     """-> what to tunnel, or None when done (see Tunnels.serve)."""
     svc = relay.mtproto
     conn = s.conn
-    hs = svc.proxy.handshake(relay.clock.now())
+    hs = svc.handshake()
     handshake_ms = relay.sessions.handshake_ms
     s.timeout_ms = handshake_ms + _SWEEP_SLACK_MS
     got = 0  # bytes the client sent before its tunnel opened: the header and its first request count as upload
@@ -69,7 +69,7 @@ async def _open(relay, s, svc, ev, first_n):
         relay.stats.refuse(R_PREFIX + "dc")
         return None
     try:
-        relay.sessions.tunnel_open(s)
+        relay.sessions.tunnel_open(s)  # the budget and the client's quota too (Sharing.check_open)
         up = await relay.router.connect_any(addrs, s)
     except Refusal as r:
         relay.sessions.tunnel_close(s)
@@ -85,18 +85,21 @@ async def _open(relay, s, svc, ev, first_n):
     c[1] += 1  # open from here on: the tap's ended() counts it closed
     tap = MTProtoTap(relay, c, ev.pipe)
     tap.moved(s, first_n, False)
+    if tap.sharing is not None:
+        tap.sharing.charge(s, first_n)  # the handshake's bytes: charged, not paced (they are sent already)
     return up, b"", tap
 
 
 class MTProtoTap(Tap):
     """One MTProto tunnel's hooks for the pump: the relay's counters and its secret's, the ciphers on the
-    way, and neither pacing (see the issue 9 note) nor half-close (either side's EOF ends the tunnel)."""
+    way, fair sharing like any tunnel (the phone's quota, the uplink's budget, pacing), and no half-close
+    (either side's EOF ends the tunnel)."""
 
     __slots__ = ("c", "pipe")
     half_close = False
 
     def __init__(self, relay, c, pipe):
-        Tap.__init__(self, relay.stats)
+        Tap.__init__(self, relay.stats, relay.sharing)
         self.c = c  # [connects, open, bytes_up, bytes_down] of the secret the client proved
         self.pipe = pipe
 

@@ -4,13 +4,15 @@ MTProto secrets without a restart; where no SIGHUP exists), /admin the admin pag
 this listener is the wired, uplink or loopback side, where the admin page lives by default.
 
 Counters only (services/status.py); no client or destination ever appears here.
-Off by default; the portal and `relayctl status` build on it.
+Off by default; the portal and `relayctl status` build on it. A POST from another site's page (Origin
+or Referer not this listener's own host: proto/origin.py) is refused, as the admin page's restart is.
 """
 
 import json
 
 from relay.proto import httpproxy as H
 from relay.proto.addr import in_net, parse_cidr, unmap_v4
+from relay.proto.origin import from_own_page
 from relay.services import status
 
 
@@ -39,6 +41,12 @@ async def serve_status(relay, s):
         return
     path = line[1] if len(line) == 3 and line[0] == b"GET" else b""
     if len(line) == 3 and line[0] == b"POST" and line[1] == b"/api/reload":
+        p = relay.cfg.portal
+        if not from_own_page(head, [n.lower().rstrip(".") for n in list(p.names) + [p.address] if n]):
+            # A page the operator happens to visit may not make the relay reload (as the admin page's restart).
+            await conn.send(H.error_response(403, "cross-site request refused: reload from relayctl, curl or the "
+                                                  "relay's own page"))
+            return
         reload = relay.on_reload
         problems = await reload() if reload is not None else ["nothing to reload"]
         body = json.dumps({"reloaded": not problems, "problems": problems}).encode()

@@ -3,6 +3,7 @@ from relay.proto import socks, httpproxy as H, dns as D
 from relay.proto.addr import parse_ip, format_ip
 from relay.proto.guard import Guard
 from relay.config import load, ConfigError
+from relay.proto.ratelimit import AddressLimiter
 
 hs = socks.Socks5Handshake(False)
 msg = b"\x05\x01\x00\x05\x01\x00\x03\x0ctelegram.org\x01\xbbtail"
@@ -66,4 +67,16 @@ try:
 except ConfigError as e:
     assert "config.json: socks.port: expected 1..65535, got 70000" in e.problems, e.problems
     assert 'config.json: limits.tunels: unknown key (did you mean "tunnels"?)' in e.problems, e.problems
+# ratelimit: IPv6 per /64, a full table never resets a flooder's bucket
+lim = AddressLimiter(2, 1)
+assert lim.allow(parse_ip("2001:db8:1:2::1"), 0) and lim.allow(parse_ip("2001:db8:1:2::2"), 0)
+assert not lim.allow(parse_ip("2001:db8:1:2:ffff::3"), 0)  # the same /64
+assert lim.allow(parse_ip("2001:db8:1:3::1"), 0)  # the next /64
+assert lim.allow(parse_ip("::ffff:10.0.0.1"), 0) and lim.allow(parse_ip("10.0.0.1"), 0)
+assert not lim.allow(parse_ip("10.0.0.1"), 0)  # mapped or not, one address
+try:
+    load('{"mtproto": {"enabled": true, "port": 8443, "secrets": ["%s"], "mask": "[::1]:8443"}}' % ("dd" + "ab" * 16))
+    raise AssertionError("a mask on the relay's own listener accepted")
+except ConfigError as e:
+    assert [p for p in e.problems if "own MTProto listener" in p], e.problems
 print("units OK")
