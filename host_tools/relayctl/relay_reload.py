@@ -135,7 +135,7 @@ def reload_and_check(path, cfg):
                 "cannot check that it took the new secret; try a new link")
     if verdict is None:
         return (f"asked the relay to reload ({how}); it reports the same number of secrets as before, which cannot "
-                "tell old from new (this firmware does not report its config's digest): try a new link")
+                "tell old from new (firmware older than this relayctl does not report its config's digest): try a new link")
     if verdict:
         return "the running relay took the new secret (open tunnels stay)"
     hint = ("it reads another copy of the config (an installed relay runs on /var/lib/relay/config.json, which "

@@ -4,7 +4,7 @@ Everything outside runtime/ calls these names and never checks
 sys.implementation itself. Both backends offer the same small surface:
 
   now_ms(), ms_since(t), ms_diff(a, b), connect_error(oserror) -> reason, sleep_ms(ms), run(coro), create_task(coro),
-  wait_for_ms(coro, ms), CancelledError, TimeoutError, Event,
+  wait_for_ms(coro, ms), recv_within(conn, ms, limit=0) -> bytes the caller keeps (a timed read), CancelledError, TimeoutError, Event,
   listen_tcp(host, port, backlog, on_conn) -> Listener (.close()); out of descriptors it pauses, counted by accept_pauses()
   connect_tcp(ip: bytes, port) -> Conn
   Conn: .peer (ip bytes, port), recv(limit=0) -> bytes-like (empty at EOF; at most limit bytes),
@@ -83,6 +83,19 @@ connect_start = impl.connect_start
 pipe = impl.pipe
 loop_name = impl.loop_name
 on_hangup = impl.on_hangup
+
+
+async def _recv_copy(conn, limit):
+    # wait_for runs this as a task of its own; on MicroPython recv() returns a view of the one shared read
+    # buffer, which another session's read overwrites before the waiting caller resumes: copy it here.
+    # (CPython's recv() gives fresh bytes, and bytes() of bytes is the same object: no copy there.)
+    return bytes(await conn.recv(limit))
+
+
+async def recv_within(conn, ms, limit=0):
+    """What conn receives within ms (at most limit bytes when given; b"" at EOF; TimeoutError when nothing
+    came): bytes the caller keeps."""
+    return await wait_for_ms(_recv_copy(conn, limit), ms)
 
 
 class Capabilities:

@@ -286,7 +286,7 @@ class FleetLink:
                 self.backoff.reset()  # a link that held a minute starts its next backoff small again
             wait = min(_TICK_MS, max(1, self.schedule.wait_ms(self._since_sent())))
             try:
-                data = await runtime.wait_for_ms(conn.recv(_READ), wait)
+                data = await runtime.recv_within(conn, wait, _READ)
             except runtime.TimeoutError:
                 continue
             if not data:
@@ -325,7 +325,7 @@ class FleetLink:
         self.inbuf = b""
         self.seen = None
         while self.seen != want:
-            data = await runtime.wait_for_ms(conn.recv(_READ), _IO_MS)
+            data = await runtime.recv_within(conn, _IO_MS, _READ)
             if not data:
                 raise OSError("fleet: the broker closed the connection")
             self._take(bytes(data))

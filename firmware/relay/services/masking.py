@@ -151,12 +151,6 @@ async def reject(relay, s, head):
             await s.conn.send(T.alert_unrecognized_name())
 
 
-async def _recv_copy(conn):
-    # wait_for runs this as a task of its own; on MicroPython recv() returns a view of the one shared read
-    # buffer, which another session's read overwrites before this task's caller resumes: copy it here.
-    return bytes(await conn.recv())
-
-
 async def learn_profile(relay, mask, domain):
     """The mask site's TLS profile for `domain` (faketls.MaskProfile). Raises Refusal (no connection),
     OSError, faketls.ProfileError, runtime.TimeoutError."""
@@ -172,7 +166,7 @@ async def learn_profile(relay, mask, domain):
             if left <= 0:
                 break
             try:
-                data = await runtime.wait_for_ms(_recv_copy(conn), left)
+                data = await runtime.recv_within(conn, left)
             except runtime.TimeoutError:
                 break
             if not data:

@@ -279,7 +279,7 @@ class Mesh:
             await conn.send(b"dump\n")
             buf = b""
             while buf.count(b"\nok\n") + buf.startswith(b"ok\n") < 2 and len(buf) < _DUMP_MAX:
-                data = await runtime.wait_for_ms(conn.recv(), 1000)
+                data = await runtime.recv_within(conn, 1000)
                 if not data:
                     break
                 buf += bytes(data)

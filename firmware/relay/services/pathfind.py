@@ -55,7 +55,7 @@ class PathFinder:
                 left = self.timeout_ms - runtime.ms_since(t0)
                 if left <= 0:
                     raise runtime.TimeoutError()
-                data = await runtime.wait_for_ms(conn.recv(), left)
+                data = await runtime.recv_within(conn, left)
                 if not data:
                     break
                 answer += bytes(data)

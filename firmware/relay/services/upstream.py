@@ -191,7 +191,7 @@ class Upstreams:
                 return True
             cl = socks.Socks5Client("", 0, u.user, u.password)
             await conn.send(cl.greeting())
-            reply = await runtime.wait_for_ms(conn.recv(), self.check_ms)
+            reply = await runtime.recv_within(conn, self.check_ms)
             return len(reply) >= 2 and reply[0] == 5 and reply[1] != 0xFF
         except (OSError, runtime.TimeoutError):
             return False

@@ -36,7 +36,7 @@ async def serve_mtproto(relay, s):
         try:
             if left <= 0:
                 raise runtime.TimeoutError()
-            data = await runtime.wait_for_ms(_read(conn), left)
+            data = await runtime.recv_within(conn, left)
             got += len(data)
             evs = hs.feed(data) if data else hs.eof()
         except runtime.TimeoutError:
@@ -53,13 +53,6 @@ async def serve_mtproto(relay, s):
                 return await _open(relay, s, svc, ev, got)
         if hs.done:
             return None  # it stopped after the ServerHello: nothing more to say than a close
-
-
-async def _read(conn):
-    # A copy taken in the reading task itself: wait_for runs this as a task of its own, and on
-    # MicroPython recv() returns a view of the one shared buffer, which the next task to read reuses
-    # before the waiting handshake resumes. (On CPython recv() returns fresh bytes: no copy is made.)
-    return bytes(await conn.recv())
 
 
 async def _open(relay, s, svc, ev, first_n):
