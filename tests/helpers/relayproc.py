@@ -113,6 +113,10 @@ class RelayProcess:
                         return line
             if self.proc.poll() is not None:
                 break
+        try:
+            self.proc.wait(5)  # its stdout ended: it is exiting; read what it said once it has
+        except subprocess.TimeoutExpired:
+            pass
         err = self.proc.stderr.read() if self.proc.poll() is not None else b""
         self.stop()
         if b"Address already in use" in err:
