@@ -10,7 +10,7 @@ import pytest
 from python_socks import ProxyError, ProxyType
 from python_socks.async_.asyncio import Proxy
 
-from tests.helpers.origin import UDPEcho
+from tests.helpers.origin import UDPEcho, read_at_least
 
 
 def curl(*args, timeout=60):
@@ -119,13 +119,12 @@ def socks5_request(port, req, greeting=b"\x05\x01\x00"):
     s.sendall(greeting)
     assert s.recv(2) == b"\x05\x00"
     s.sendall(req)
-    reply = b""
-    while len(reply) < 10:
-        d = s.recv(64)
-        if not d:
-            break
-        reply += d
-    return s, reply
+    return s, socks5_reply(s)
+
+
+def socks5_reply(s):
+    """The relay's reply to a SOCKS5 request: 10 bytes or more (an IPv4 bound address; reads take up to 64)."""
+    return read_at_least(s, 10, 64)
 
 
 def connect_req(ip_text, port):
