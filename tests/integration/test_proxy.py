@@ -10,7 +10,7 @@ import pytest
 from python_socks import ProxyError, ProxyType
 from python_socks.async_.asyncio import Proxy
 
-from tests.helpers.origin import UDPEcho, read_at_least
+from tests.helpers.origin import UDPEcho, read_at_least, read_to_close
 
 
 def curl(*args, timeout=60):
@@ -276,11 +276,6 @@ def test_client_half_close_before_the_reply_still_gets_its_answer(runtime, start
         c.sendall(connect_req("127.0.0.1", origin.port) + b"GET /small HTTP/1.0\r\nHost: x\r\n\r\n")
         c.shutdown(socket.SHUT_WR)
         c.settimeout(10)
-        data = b""
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            data += d
+        data = read_to_close(c)
         c.close()
         assert data[:2] == b"\x05\x00" and data.endswith(b"hello relay\n"), data[:80]
