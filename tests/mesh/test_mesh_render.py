@@ -144,7 +144,8 @@ def test_lan_mode(tmp_path):
 
 
 def _ns(tmp_path):
-    from tests.mesh.netkit import Namespaces, need_netns
+    from tests.helpers.netns import need_netns
+    from tests.mesh.netkit import Namespaces
 
     need_netns("babeld", "nft")
     net = Namespaces(tmp_path, "relaytest-render")
