@@ -99,6 +99,7 @@ def build_files(args):
     from littlefs import LittleFS
 
     from relayctl.flash.manifest import built
+    from relayctl.images.fsimage import read_files
 
     out_dir, manifest = built(args)
     fs = manifest.get("filesystem")
@@ -111,12 +112,7 @@ def build_files(args):
                    lookahead_size=fs.get("lookahead", 32), mount=False)
     lfs.context.buffer[:] = img
     lfs.mount()
-    files = {}
-    for root, _dirs, names in lfs.walk("/"):
-        for n in names:
-            path = (root.rstrip("/") + "/" + n).lstrip("/")
-            with lfs.open(path, "rb") as f:
-                files[path] = f.read()
+    files = read_files(lfs)
     for name, digest in (fs.get("files") or {}).items():
         if name in files and hashlib.sha256(files[name]).hexdigest() != digest:
             raise CliError(f"{out_dir}: {name} in the filesystem image does not match manifest.json: the build "

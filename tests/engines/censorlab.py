@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.helpers import netns
+
 ROOT = Path(__file__).resolve().parents[2]
 RELAYCTL = [sys.executable, "-m", "relayctl.cli"]
 SS_IP, TROJAN_IP, IODINE_IP, PLAIN_IP, ECHO_IP, ORIGIN_IP = (
@@ -255,17 +257,8 @@ class Lab:
         return r.returncode, r.stdout
 
     def close(self):
-        for _, p in reversed(self.procs):
-            if p.poll() is None:
-                p.terminate()
-        for _, p in self.procs:
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        for name in self.made:
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        netns.stop([p for _, p in reversed(self.procs)])
+        netns.delete(self.made)
 
 
 def sha(data):

@@ -26,20 +26,16 @@ def free_port():
     return port
 
 
-@pytest.fixture(scope="module")
-def sshd(tmp_path_factory):
-    d = tmp_path_factory.mktemp("sshd")
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host")], check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "user")], check=True)
-    shutil.copy(d / "user.pub", d / "authorized_keys")
-    os.chmod(d / "authorized_keys", 0o600)
+def start_sshd(d, config):
+    """sshd on 127.0.0.1 with d's host key and authorized_keys, and config's lines -> (process, port). A port
+    taken between free_port() and sshd's bind is given up for another, five times at most."""
     Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation directory
     for _attempt in range(5):
         port = free_port()
         (d / "sshd_config").write_text(
             f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nPidFile {d / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
-            "PermitRootLogin prohibit-password\nKbdInteractiveAuthentication no\n")
+            "KbdInteractiveAuthentication no\n" + config)
         proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE)
         for _ in range(50):
             try:
@@ -50,9 +46,18 @@ def sshd(tmp_path_factory):
                     break
                 time.sleep(0.1)
         if proc.poll() is None:
-            break
-    else:
-        pytest.fail("sshd did not start: " + proc.stderr.read().decode())
+            return proc, port
+    pytest.fail("sshd did not start: " + proc.stderr.read().decode())
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sshd")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host")], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "user")], check=True)
+    shutil.copy(d / "user.pub", d / "authorized_keys")
+    os.chmod(d / "authorized_keys", 0o600)
+    proc, port = start_sshd(d, "PermitRootLogin prohibit-password\n")
     user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
     yield {"port": port, "key": str(d / "user"), "known": str(d / "known_hosts"), "user": user}
     proc.terminate()

@@ -9,16 +9,14 @@ file under the test's own directory.
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.flash.flashkit import relayctl
-from tests.flash.test_install import SSHD, builds, free_port  # noqa: F401  (the fixture, reused)
+from tests.flash.test_install import SSHD, builds, start_sshd  # noqa: F401  (the fixture, reused)
 
 pytestmark = pytest.mark.skipif(
     not (os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("sudo") and shutil.which("useradd")
@@ -46,21 +44,7 @@ def logins():
             sudoers = Path(f"/etc/sudoers.d/{name}")
             sudoers.write_text(rule)
             sudoers.chmod(0o440)
-        Path("/run/sshd").mkdir(exist_ok=True)
-        port = free_port()
-        (d / "sshd_config").write_text(
-            f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\nPidFile {d / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
-            f"AllowUsers {' '.join(users.values())}\nKbdInteractiveAuthentication no\n")
-        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE)
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail("sshd did not start: " + proc.stderr.read().decode())
-                time.sleep(0.1)
+        proc, port = start_sshd(d, f"AllowUsers {' '.join(users.values())}\n")
         key = d / "user-copy"  # ssh wants a private key only its reader can read: ours (root)
         shutil.copy(d / "user", key)
         key.chmod(0o600)

@@ -25,6 +25,19 @@ def read_to_close(sock):
     return bytes(data)
 
 
+def read_at_least(sock, n, chunk=None):
+    """What sock receives until n bytes came, fewer if the peer closes first. Each read asks for chunk bytes
+    (so more than n may come, as a client reading a reply into a buffer takes) or, by default, for what is
+    still missing (exactly n, nothing past them)."""
+    got = b""
+    while len(got) < n:
+        d = sock.recv(chunk or n - len(got))
+        if not d:
+            break
+        got += d
+    return got
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 

@@ -1,5 +1,6 @@
 """`relayctl run`: the command behind `make run`, on both runtimes."""
 
+import contextlib
 import json
 import os
 import select
@@ -15,6 +16,25 @@ import pytest
 from tests.helpers.relayproc import free_port
 
 RELAYCTL = str(Path(sys.executable).parent / "relayctl")
+
+
+@contextlib.contextmanager
+def running(*args, **popen):
+    """`relayctl run ARGS` in a process group of its own (where a terminal's Ctrl-C goes); killed on the way out
+    when a test ends before it stopped."""
+    proc = subprocess.Popen([RELAYCTL, "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, **popen)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def stop_with_ctrl_c(proc):
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole process group
+    assert proc.wait(10) == 0
 
 
 def read_until(proc, needle, timeout=20):
@@ -33,10 +53,8 @@ def read_until(proc, needle, timeout=20):
 @pytest.mark.parametrize("rt", ["cpython", "micropython"])
 def test_run_prints_links_serves_and_stops_on_ctrl_c(rt, origin):
     socks, http = free_port(), free_port()
-    proc = subprocess.Popen([RELAYCTL, "run", "--runtime", rt, "--socks", f"127.0.0.1:{socks}",
-                             "--http", f"127.0.0.1:{http}", "--allow", "127.0.0.0/8"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
+    with running("--runtime", rt, "--socks", f"127.0.0.1:{socks}", "--http", f"127.0.0.1:{http}",
+                 "--allow", "127.0.0.0/8") as proc:
         text = read_until(proc, b"Ctrl-C")
         assert f"socks=127.0.0.1:{socks}" in text and f"http=127.0.0.1:{http}" in text
         assert f"curl --socks5-hostname 127.0.0.1:{socks} " in text
@@ -44,13 +62,8 @@ def test_run_prints_links_serves_and_stops_on_ctrl_c(rt, origin):
         r = subprocess.run(["curl", "-sS", "--socks5-hostname", f"127.0.0.1:{socks}",
                             f"http://127.0.0.1:{origin.port}/small"], capture_output=True, timeout=30)
         assert r.stdout == b"hello relay\n"
-        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole process group
-        assert proc.wait(10) == 0
+        stop_with_ctrl_c(proc)
         assert "relay stopped" in read_until(proc, b"relay stopped", 5)  # a clean stop, also on MicroPython
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.parametrize("rt", ["cpython", "micropython"])

@@ -2,7 +2,6 @@
 the relay rather than orphaning it on its port), and a relay that asks for a restart (exit 75: the admin
 page's restart button, a fleet `restart` command) is started again, as systemd and procd do."""
 
-import base64
 import json
 import os
 import re
@@ -13,24 +12,11 @@ import time
 
 import pytest
 
+from tests.helpers.admin_page import request
 from tests.helpers.relayproc import free_port
-from tests.host.test_relayctl_run import RELAYCTL, read_until
-from tests.helpers.origin import read_to_close
+from tests.host.test_relayctl_run import RELAYCTL, read_until, running, stop_with_ctrl_c
 
 PW = "field pw"
-
-
-def request(port, path, method="GET", pw=None, headers=()):
-    """One request to the status listener's admin page (tests/integration/test_admin.py's, which its module's
-    Chromium fixture keeps from being imported here)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    h = [("Host", f"127.0.0.1:{port}"), ("Connection", "close")] + list(headers)
-    if pw is not None:
-        h.append(("Authorization", "Basic " + base64.b64encode(b"admin:" + pw.encode()).decode()))
-    s.sendall((f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h) + "\r\n").encode())
-    data = read_to_close(s)
-    s.close()
-    return int(data.split(b" ", 2)[1]), data
 
 
 def port_free(port):
@@ -77,9 +63,7 @@ def test_a_restart_the_relay_asks_for_starts_it_again(tmp_path):
     cfg.write_text(json.dumps({"socks": {"host": "127.0.0.1", "port": free_port()}, "http": {"enabled": False},
                                "status": {"enabled": True, "host": "127.0.0.1", "port": status},
                                "portal": {"admin_password": PW}}))
-    proc = subprocess.Popen([RELAYCTL, "run", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    try:
+    with running("--config", str(cfg)) as proc:
         assert "Ctrl-C" in read_until(proc, b"Ctrl-C")
         me = f"http://127.0.0.1:{status}"
         page = request(status, "/admin", pw=PW)[1]
@@ -89,33 +73,21 @@ def test_a_restart_the_relay_asks_for_starts_it_again(tmp_path):
         assert "asked for a restart" in text and "relay ready" in text, text
         assert proc.poll() is None
         assert request(status, "/admin", pw=PW)[0] == 200  # it serves again
-        os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_with_ctrl_c(proc)
 
 
 def test_run_a_board_with_mtproto_makes_a_secret_and_listens_here():
     """`relayctl run --board rpi-4`: the profile has MTProto on and no site file gives it a secret; the board's
     Wi-Fi address is not this computer's. Both are said in a line, and the relay starts."""
     ports = {k: free_port() for k in ("socks", "portal", "mtproto")}
-    proc = subprocess.Popen([RELAYCTL, "run", "--board", "rpi-4", "--socks", f"127.0.0.1:{ports['socks']}",
-                             "--http", "off", "--portal", f"127.0.0.1:{ports['portal']}", "--dns-listen", "off",
-                             "--mtproto", f"127.0.0.1:{ports['mtproto']}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
+    with running("--board", "rpi-4", "--socks", f"127.0.0.1:{ports['socks']}", "--http", "off",
+                 "--portal", f"127.0.0.1:{ports['portal']}", "--dns-listen", "off",
+                 "--mtproto", f"127.0.0.1:{ports['mtproto']}") as proc:
         text = read_until(proc, b"Ctrl-C", 30)
         assert "made a secret for this run only (dd" in text, text + proc.stderr.read1().decode()
         assert "which this computer does not have: listening on 127.0.0.1" in text
         assert f"mtproto=127.0.0.1:{ports['mtproto']}" in text
-        os.killpg(proc.pid, signal.SIGINT)
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_with_ctrl_c(proc)
 
 
 def test_run_the_public_board_without_public_says_how():
@@ -145,26 +117,22 @@ def test_a_killed_relayctl_takes_its_relay_with_it(rt):
     (PR_SET_PDEATHSIG), so no orphaned relay keeps the ports and the uplink. Started as a script's background
     job would (SIGINT ignored), which a clean stop must not depend on either."""
     socks = free_port()
-    proc = subprocess.Popen([RELAYCTL, "run", "--runtime", rt, "--socks", f"127.0.0.1:{socks}", "--http", "off",
-                             "--allow", "127.0.0.0/8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     relay = None
     try:
-        text = read_until(proc, b"Ctrl-C", 30)
-        assert f"socks=127.0.0.1:{socks}" in text, text + proc.stderr.read1().decode()
-        kids = _children(proc.pid)
-        assert len(kids) == 1, kids
-        relay = kids[0]
-        proc.kill()
-        proc.wait()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not _gone(relay):
-            time.sleep(0.1)
-        assert _gone(relay), "the relay outlived relayctl"
-        relay = None
-    finally:
-        if proc.poll() is None:
+        with running("--runtime", rt, "--socks", f"127.0.0.1:{socks}", "--http", "off", "--allow", "127.0.0.0/8",
+                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) as proc:
+            text = read_until(proc, b"Ctrl-C", 30)
+            assert f"socks=127.0.0.1:{socks}" in text, text + proc.stderr.read1().decode()
+            kids = _children(proc.pid)
+            assert len(kids) == 1, kids
+            relay = kids[0]
             proc.kill()
             proc.wait()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not _gone(relay):
+                time.sleep(0.1)
+            assert _gone(relay), "the relay outlived relayctl"
+            relay = None
+    finally:
         if relay is not None and not _gone(relay):
             os.kill(relay, signal.SIGKILL)

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "host_tools"))
 
 from relayctl.wifi import WifiError, check, render_linux, render_openwrt  # noqa: E402
+from tests.helpers.golden import golden_dir  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden" / "wifi"
 CASES = {
@@ -32,15 +33,7 @@ CASES = {
 def test_golden(case):
     render, raw = CASES[case]
     files = render(check(raw))
-    d = GOLDEN / case
-    if os.environ.get("RELAY_UPDATE_GOLDEN"):
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir(parents=True)
-        for name, text in files.items():
-            (d / name).write_text(text)
-    assert sorted(files) == sorted(p.name for p in d.iterdir())
-    for name, text in files.items():
-        assert text == (d / name).read_text(), f"{case}/{name} differs; RELAY_UPDATE_GOLDEN=1 if intended"
+    golden_dir(GOLDEN / case, files)
 
 
 def test_the_rules_say_what_matters():

@@ -4,30 +4,13 @@ never locking out the wired side, and a restart only by this login's token from 
 
 Here the portal's listener is the Wi-Fi side and the status listener, asked from loopback, the wired side."""
 
-import base64
-import socket
-
 import pytest
 
-from tests.helpers.origin import read_to_close
+from tests.helpers.admin_page import request
 from tests.helpers.relayproc import free_port
 from tests.integration.test_wifi_services import browser  # noqa: F401  (the Chromium fixture)
 
 PW = "field pw"
-
-
-def request(port, path, method="GET", pw=None, headers=(), src="127.0.0.1", host=None):
-    s = socket.socket()
-    s.bind((src, 0))
-    s.settimeout(10)
-    s.connect(("127.0.0.1", port))
-    h = [("Host", host or f"127.0.0.1:{port}"), ("Connection", "close")] + list(headers)
-    if pw is not None:
-        h.append(("Authorization", "Basic " + base64.b64encode(b"admin:" + pw.encode()).decode()))
-    s.sendall((f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h) + "\r\n").encode())
-    data = read_to_close(s)
-    s.close()
-    return int(data.split(b" ", 2)[1]), data
 
 
 def start(start_relay, runtime, **portal):

@@ -10,7 +10,7 @@ import pytest
 from python_socks import ProxyError, ProxyType
 from python_socks.async_.asyncio import Proxy
 
-from tests.helpers.origin import UDPEcho
+from tests.helpers.origin import UDPEcho, read_at_least, read_to_close
 
 
 def curl(*args, timeout=60):
@@ -119,13 +119,12 @@ def socks5_request(port, req, greeting=b"\x05\x01\x00"):
     s.sendall(greeting)
     assert s.recv(2) == b"\x05\x00"
     s.sendall(req)
-    reply = b""
-    while len(reply) < 10:
-        d = s.recv(64)
-        if not d:
-            break
-        reply += d
-    return s, reply
+    return s, socks5_reply(s)
+
+
+def socks5_reply(s):
+    """The relay's reply to a SOCKS5 request: 10 bytes or more (an IPv4 bound address; reads take up to 64)."""
+    return read_at_least(s, 10, 64)
 
 
 def connect_req(ip_text, port):
@@ -277,11 +276,6 @@ def test_client_half_close_before_the_reply_still_gets_its_answer(runtime, start
         c.sendall(connect_req("127.0.0.1", origin.port) + b"GET /small HTTP/1.0\r\nHost: x\r\n\r\n")
         c.shutdown(socket.SHUT_WR)
         c.settimeout(10)
-        data = b""
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            data += d
+        data = read_to_close(c)
         c.close()
         assert data[:2] == b"\x05\x00" and data.endswith(b"hello relay\n"), data[:80]

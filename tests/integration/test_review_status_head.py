@@ -11,14 +11,19 @@ import socket
 import time
 
 
-def test_an_oversized_head_gets_a_400_and_no_traceback(runtime, start_relay):
-    relay = start_relay(runtime)
+def ask(relay, path, cookie_bytes, n):
+    """The first n bytes of the status listener's answer to GET path with cookie_bytes of cookies."""
     s = socket.create_connection(("127.0.0.1", relay.status), timeout=5)
     try:
-        s.sendall(b"GET /admin HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: " + b"a" * 5000 + b"\r\n\r\n")
-        reply = s.recv(256)
+        s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: " + b"a" * cookie_bytes + b"\r\n\r\n")
+        return s.recv(n)
     finally:
         s.close()
+
+
+def test_an_oversized_head_gets_a_400_and_no_traceback(runtime, start_relay):
+    relay = start_relay(runtime)
+    reply = ask(relay, b"/admin", 5000, 256)
     time.sleep(0.3)
     _, err = relay.stop()
     assert reply.startswith(b"HTTP/1.1 400"), reply
@@ -29,10 +34,5 @@ def test_an_oversized_head_gets_a_400_and_no_traceback(runtime, start_relay):
 def test_a_head_with_a_browsers_cookies_is_answered(start_relay):
     """3 KiB of cookies (a browser on the LAN that also keeps the router's) fits the limit, as on the portal."""
     relay = start_relay("cpython-portable")
-    s = socket.create_connection(("127.0.0.1", relay.status), timeout=5)
-    try:
-        s.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: " + b"a" * 3000 + b"\r\n\r\n")
-        reply = s.recv(64)
-    finally:
-        s.close()
+    reply = ask(relay, b"/api/status", 3000, 64)
     assert reply.startswith(b"HTTP/1.1 200"), reply

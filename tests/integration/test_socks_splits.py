@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers.origin import EchoServer
+from tests.helpers.origin import EchoServer, read_at_least
 from tests.helpers.relayproc import RelayProcess
 
 USER, PASSWORD = b"phone", b"s3cret"
@@ -69,21 +69,11 @@ def kinds(e4, e6):
     return out
 
 
-def _recv_exact(s, n):
-    got = b""
-    while len(got) < n:
-        d = s.recv(n - len(got))
-        if not d:
-            break
-        got += d
-    return got
-
-
 def _read_socks5_reply(s):
-    head = _recv_exact(s, 4)
+    head = read_at_least(s, 4)
     if len(head) < 4:
         return head
-    return head + _recv_exact(s, {1: 6, 4: 18}.get(head[3], 0))
+    return head + read_at_least(s, {1: 6, 4: 18}.get(head[3], 0))
 
 
 def expected(kind, auth_relay):
@@ -119,11 +109,11 @@ def run_case(port, kind, segments, auth_relay):
         got = []
         for want in replies:
             if name.startswith("socks4"):
-                r = _recv_exact(s, 8)[:2]
+                r = read_at_least(s, 8)[:2]
             elif want[0] == 5 and got and got[-1] in (b"\x05\x00", b"\x01\x00"):
                 r = _read_socks5_reply(s)[:2]  # the request's reply: VER REP RSV ATYP ADDR PORT
             else:
-                r = _recv_exact(s, 2)
+                r = read_at_least(s, 2)
             got.append(r)
             if r != want:
                 return f"{name} {[len(x) for x in segments]}: replies {got}, expected {replies}"
@@ -131,7 +121,7 @@ def run_case(port, kind, segments, auth_relay):
             rest = s.recv(64)
             return None if rest == b"" else f"{name}: expected a close after {replies}, got {rest!r}"
         s.sendall(PAYLOAD)
-        echo = _recv_exact(s, len(PAYLOAD))
+        echo = read_at_least(s, len(PAYLOAD))
         return None if echo == PAYLOAD else f"{name} {[len(x) for x in segments]}: echo {echo!r}"
     except OSError as e:
         return f"{name} {[len(x) for x in segments]}: {e}"

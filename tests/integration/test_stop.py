@@ -10,21 +10,24 @@ from tests.helpers.relayproc import stop_signal
 from tests.integration.test_share import Fountain, Phone
 
 
-def _bulk(relay, fountain, n):
+def _bulk(runtime, start_relay, tmp_path, persist_interval, n):
+    """A relay saving its counters to counters.json every persist_interval s, and n phones each pulling a
+    megabyte or more from a fountain through it -> (relay, the counters' file, fountain, phones)."""
+    fountain = Fountain(cap=60)
+    state = tmp_path / "counters.json"
+    relay = start_relay(runtime, {"share": {"budget_day": 1 << 40, "state_file": str(state),
+                                            "persist_interval": persist_interval},
+                                  "limits": {"buffer": 65536}})
     phones = [Phone(relay.socks, "127.0.0.%d" % (20 + i), fountain.port) for i in range(n)]
     assert all(p.reply[1] == 0 for p in phones)
     deadline = time.monotonic() + 10
     while min(p.got for p in phones) < 1_000_000 and time.monotonic() < deadline:
         time.sleep(0.05)
-    return phones
+    return relay, state, fountain, phones
 
 
 def test_stop_with_bulk_tunnels_open_is_prompt_and_saves(runtime, start_relay, tmp_path):
-    fountain = Fountain(cap=60)
-    state = tmp_path / "counters.json"
-    relay = start_relay(runtime, {"share": {"budget_day": 1 << 40, "state_file": str(state), "persist_interval": 600},
-                                  "limits": {"buffer": 65536}})
-    phones = _bulk(relay, fountain, 6)
+    relay, state, fountain, phones = _bulk(runtime, start_relay, tmp_path, 600, 6)
     try:
         t = time.monotonic()
         relay.proc.send_signal(stop_signal(runtime))
@@ -43,11 +46,7 @@ def test_stop_with_bulk_tunnels_open_is_prompt_and_saves(runtime, start_relay, t
 
 
 def test_persist_interval_holds_under_bulk_traffic(runtime, start_relay, tmp_path):
-    fountain = Fountain(cap=60)
-    state = tmp_path / "counters.json"
-    relay = start_relay(runtime, {"share": {"budget_day": 1 << 40, "state_file": str(state), "persist_interval": 0.2},
-                                  "limits": {"buffer": 65536}})
-    phones = _bulk(relay, fountain, 4)
+    relay, state, fountain, phones = _bulk(runtime, start_relay, tmp_path, 0.2, 4)
     try:
         seen = set()
         end = time.monotonic() + 3

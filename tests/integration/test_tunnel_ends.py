@@ -14,7 +14,7 @@ import struct
 import time
 
 from tests.helpers.origin import ThreadedTCP
-from tests.integration.test_proxy import connect_req
+from tests.integration.test_proxy import connect_req, socks5_reply
 
 
 class Silent(ThreadedTCP):
@@ -46,16 +46,6 @@ def _greeted(port, src="127.0.0.1"):
     s.sendall(b"\x05\x01\x00")
     assert s.recv(2) == b"\x05\x00"
     return s
-
-
-def _reply(s):
-    reply = b""
-    while len(reply) < 10:
-        d = s.recv(64)
-        if not d:
-            break
-        reply += d
-    return reply
 
 
 def _sessions(relay, n, timeout=5):
@@ -92,7 +82,7 @@ def test_a_reset_tunnel_frees_its_upstream_before_the_next_connect(runtime, star
             z.close()
             _sessions(relay, 1)
             a.sendall(connect_req("127.0.0.1", silent.port))
-            assert _reply(a)[:2] == b"\x05\x00"
+            assert socks5_reply(a)[:2] == b"\x05\x00"
             b = _greeted(relay.socks)
             _sessions(relay, 2)
             os.kill(relay.proc.pid, signal.SIGSTOP)
@@ -104,7 +94,7 @@ def test_a_reset_tunnel_frees_its_upstream_before_the_next_connect(runtime, star
                 time.sleep(0.05)
             finally:
                 os.kill(relay.proc.pid, signal.SIGCONT)
-            reply = _reply(b)
+            reply = socks5_reply(b)
             assert reply[:2] == b"\x05\x00", "B's connect failed: %r" % reply
             b.sendall(b"still here")
             assert b.recv(64) == b"still here"
@@ -129,7 +119,7 @@ def test_bytes_sent_with_the_request_are_charged_to_the_quota(runtime, start_rel
         payload = b"x" * 3500
         s.sendall(b"\x05\x01\x00" + connect_req("127.0.0.1", silent.port) + payload)
         assert s.recv(2) == b"\x05\x00"
-        assert _reply(s)[:2] == b"\x05\x00"
+        assert socks5_reply(s)[:2] == b"\x05\x00"
         deadline = time.monotonic() + 10
         while silent.got < len(payload) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -137,7 +127,7 @@ def test_bytes_sent_with_the_request_are_charged_to_the_quota(runtime, start_rel
         s.close()
         again = _greeted(relay.socks, "127.0.0.7")
         again.sendall(connect_req("127.0.0.1", silent.port))
-        assert _reply(again)[:2] == b"\x05\x02", "the payload sent with the request was not charged"
+        assert socks5_reply(again)[:2] == b"\x05\x02", "the payload sent with the request was not charged"
         again.close()
         assert relay.status_json()["refused"]["quota"] >= 1
     finally:

@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import select
-import shutil
 import socket
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from relayctl.cmd_run import relay_command
 from relayctl.cmd_site import EXAMPLE
 from relayctl.cmd_wifi import settings
 from relayctl.wifi import check, render_linux
+from tests.helpers import netns
 
 BRIDGE = "wlr"
 RELAY_IP, SUBNET = "192.168.4.1", "192.168.4.0/24"
@@ -52,11 +52,6 @@ if [ "$1" = bound ]; then
   ip route add default via "$router" dev "$interface"
 fi
 """
-
-
-def _need(tool):
-    if not shutil.which(tool):
-        pytest.skip(f"{tool} not installed (make setup installs nftables dnsmasq-base busybox curl)")
 
 
 def sh(*argv, check=True, timeout=20):
@@ -119,16 +114,8 @@ class Net:
         return sorted(x["ifname"] for x in out)
 
     def close(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        for name in self.made:
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        netns.stop(self.procs)
+        netns.delete(self.made)
 
 
 def wait_port(net, who, host, port, timeout=30):
@@ -157,15 +144,7 @@ def status(net):
 
 @pytest.fixture(scope="module")
 def net(tmp_path_factory):
-    if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("network namespaces need Linux and root (CAP_SYS_ADMIN, CAP_NET_ADMIN)")
-    for tool in ("ip", "nft", "dnsmasq", "busybox", "curl"):
-        _need(tool)
-    probe = f"relaytest-probe-{os.getpid()}-{secrets.token_hex(2)}"
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("this machine cannot create network namespaces: " + r.stderr.strip())
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    netns.need_netns("nft", "dnsmasq", "busybox", "curl")
     n = Net(tmp_path_factory.mktemp("netns"))
     try:
         n.build()

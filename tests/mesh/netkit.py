@@ -10,14 +10,12 @@ import json
 import os
 import secrets
 import select
-import shutil
 import subprocess
-import sys
 import time
 
-import pytest
 
 from relayctl.cmd_run import relay_command
+from tests.helpers import netns
 
 
 def sh(*argv, check=True, timeout=20, **kw):
@@ -25,20 +23,6 @@ def sh(*argv, check=True, timeout=20, **kw):
     if check and r.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} failed ({r.returncode}): {r.stderr.strip()}")
     return r
-
-
-def need_netns(*tools):
-    """Skip (with the reason) where namespaces cannot be made or a tool is missing."""
-    if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("network namespaces need Linux and root (CAP_SYS_ADMIN, CAP_NET_ADMIN)")
-    for tool in ("ip", *tools):
-        if not shutil.which(tool):
-            pytest.skip(f"{tool} not installed (make setup installs babeld nftables dnsmasq-base busybox curl)")
-    probe = f"relaytest-probe-{os.getpid()}-{secrets.token_hex(2)}"
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("this machine cannot create network namespaces: " + r.stderr.strip())
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
 
 
 class Namespaces:
@@ -111,20 +95,12 @@ class Namespaces:
         return line.strip()
 
     def close(self):
+        netns.stop(list(self.procs.values()))
         for p in self.procs.values():
-            if p.poll() is None:
-                p.terminate()
-        for p in self.procs.values():
-            try:
-                p.wait(5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
             for f in (p.stdout, p.stderr):
                 if f is not None:
                     f.close()
-        for name in self.ns.values():
-            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        netns.delete(self.ns.values())
 
 
 def curl(net, who, *args, timeout=5):

@@ -22,7 +22,8 @@ from relayctl.boards.render import config_json
 from relayctl.cmd_wifi import settings
 from relayctl.wifi import check, render_linux
 from tests.integration.test_wifi_netns import UDHCPC_SCRIPT
-from tests.mesh.netkit import Namespaces, curl, need_netns, wait_for
+from tests.helpers.netns import need_netns
+from tests.mesh.netkit import Namespaces, curl, wait_for
 
 TELEGRAM_IP = "149.154.167.51"
 SITE = '[wifi]\nssid = "relay"\ncountry = "KZ"\n\n[policy]\npreset = "telegram"\n\n[lan]\ninterface = "lan0"\n'

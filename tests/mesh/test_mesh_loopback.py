@@ -8,6 +8,7 @@ babeld-routed topology is tests/mesh/test_mesh_netns.py.
 import socket
 
 
+from tests.helpers.origin import read_at_least
 from tests.helpers.relayproc import free_port
 from tests.integration.test_proxy import connect_req
 
@@ -37,12 +38,7 @@ def open_tunnel(relay, port, src="127.0.0.1"):
     c.sendall(b"\x05\x01\x00")
     assert c.recv(2) == b"\x05\x00"
     c.sendall(connect_req("127.0.0.1", port))
-    reply = b""
-    while len(reply) < 10:
-        d = c.recv(10 - len(reply))
-        if not d:
-            break
-        reply += d
+    reply = read_at_least(c, 10)
     return c, reply[1] if len(reply) > 1 else None
 
 
@@ -114,12 +110,7 @@ def test_quotas_at_the_uplink_count_phones(runtime, start_relay, echo):
     a, code = open_tunnel(far, echo.port, "127.0.0.2")
     assert code == 0
     a.sendall(b"x" * 2000)  # 2000 up + 2000 echoed down: over 3000
-    got = b""
-    while len(got) < 2000:
-        d = a.recv(4096)
-        if not d:
-            break
-        got += d
+    read_at_least(a, 2000, 4096)
     a.close()
     a2, code_a2 = open_tunnel(far, echo.port, "127.0.0.2")
     b, code_b = open_tunnel(far, echo.port, "127.0.0.3")

@@ -33,7 +33,8 @@ from relayctl.boards.render import config_json
 from relayctl.cmd_wifi import settings
 from relayctl.mesh import files_for
 from relayctl.wifi import check, render_linux
-from tests.mesh.netkit import Namespaces, blocked, curl, need_netns, wait_for
+from tests.helpers.netns import need_netns
+from tests.mesh.netkit import Namespaces, blocked, curl, wait_for
 
 TELEGRAM_IP = "149.154.167.51"  # in the telegram preset's ranges; exists only inside the internet ns
 NAME = "web.telegram.org"

@@ -4,7 +4,6 @@ the relayctl verbs. Regenerate golden files after an intended change with RELAY_
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from relayctl.cli import main  # noqa: E402
 from relayctl.cmd_wifi import settings  # noqa: E402
 from relayctl.mesh import files_for  # noqa: E402
 from relayctl.wifi import check, render_linux, render_openwrt  # noqa: E402
+from tests.helpers.golden import golden_dir  # noqa: E402
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -75,18 +75,6 @@ def site(tmp_path):
     return p
 
 
-def _golden(case, files):
-    d = GOLDEN / case
-    if os.environ.get("RELAY_UPDATE_GOLDEN"):
-        shutil.rmtree(d, ignore_errors=True)
-        d.mkdir(parents=True)
-        for name, text in files.items():
-            (d / name).write_text(text)
-    assert sorted(files) == sorted(p.name for p in d.iterdir()), case
-    for name, text in files.items():
-        assert text == (d / name).read_text(), f"{case}/{name} differs; RELAY_UPDATE_GOLDEN=1 if intended"
-
-
 @pytest.mark.parametrize("relay", sorted(CASES))
 def test_golden(site, relay):
     board = CASES[relay]
@@ -96,7 +84,7 @@ def test_golden(site, relay):
     files["config.json"] = json.dumps(config_json(r), indent=1, sort_keys=True) + "\n"
     ap = check(settings(r))
     files.update({"wifi-" + k: v for k, v in (render_openwrt(ap) if openwrt else render_linux(ap)).items()})
-    _golden("mesh-" + relay, files)
+    golden_dir(GOLDEN / ("mesh-" + relay), files)
     assert check_config(config_json(r)) == []  # the device's own checker takes it
 
 
@@ -148,7 +136,7 @@ def test_lan_mode(tmp_path):
     p.write_text('[wifi]\nssid = "relay"\n\n[lan]\ninterface = "eth1"\n')
     r = boards.load_or_fail("rpi-4", str(p))
     files = render_linux(check(settings(r)))
-    _golden("lan-linux", files)
+    golden_dir(GOLDEN / "lan-linux", files)
     assert "hostapd.conf" not in files and "interface=eth1" in files["dnsmasq.conf"]
     assert 'iifname "eth1" drop' in files["relay.nft"]
     uci = render_openwrt(check(settings(boards.load_or_fail("gl-mt300n-v2", str(p)))))["relay.uci"]
@@ -156,7 +144,8 @@ def test_lan_mode(tmp_path):
 
 
 def _ns(tmp_path):
-    from tests.mesh.netkit import Namespaces, need_netns
+    from tests.helpers.netns import need_netns
+    from tests.mesh.netkit import Namespaces
 
     need_netns("babeld", "nft")
     net = Namespaces(tmp_path, "relaytest-render")

@@ -13,19 +13,12 @@ import time
 import pytest
 
 from tests.helpers.relayproc import RUNTIMES, RelayProcess
-from tests.mtproto.probes import HTTP_400, WebLikeMask, probe
+from tests.mtproto.probes import HTTP_400, probe
 from tests.mtproto.test_public_relay import DDTunnel
 from tests.mtproto.test_relay_mtproto import mt_config
 
 DD = os.urandom(16)
 PROBE = b"PUT / HTTP/1.0\r\n\r\n"
-
-
-@pytest.fixture(scope="module")
-def mask():
-    m = WebLikeMask(idle_s=1.5)
-    yield m
-    m.close()
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

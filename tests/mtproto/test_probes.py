@@ -17,20 +17,13 @@ import pytest
 
 from tests.helpers.relayproc import RUNTIMES, RelayProcess, free_port
 from tests.mtproto import peers
-from tests.mtproto.probes import ALERT, HTTP_400, WebLikeMask, probe
+from tests.mtproto.probes import ALERT, HTTP_400, probe
 
 EE = os.urandom(16)
 DD = os.urandom(16)
 DOMAIN = "www.example.com"
 HANDSHAKE_S = 2.0  # longer than QUICK: a probe held for the timeout would show
 QUICK = 0.8  # seconds two answers may differ when the relay decides at once (a loaded CI machine)
-
-
-@pytest.fixture(scope="module")
-def mask():
-    m = WebLikeMask(idle_s=1.5)
-    yield m
-    m.close()
 
 
 def start_relay(runtime, tmp_path, mask, secret, dc_port=9):

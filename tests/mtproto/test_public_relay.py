@@ -19,7 +19,7 @@ from telethon.network.connection import ConnectionTcpMTProxyIntermediate, Connec
 
 from tests.helpers.relayproc import RUNTIMES, RelayProcess, free_port
 from tests.mtproto import peers
-from tests.mtproto.probes import ALERT, WebLikeMask, probe
+from tests.mtproto.probes import ALERT, probe
 from tests.mtproto.test_relay_mtproto import mt_config, telethon_exchange
 
 PLAIN = os.urandom(16)
@@ -27,13 +27,6 @@ DD = os.urandom(16)
 EE = os.urandom(16)
 DOMAIN = "www.example.com"
 EE_SECRET = "ee" + EE.hex() + DOMAIN.encode().hex()
-
-
-@pytest.fixture(scope="module")
-def mask():
-    m = WebLikeMask(idle_s=1.5)
-    yield m
-    m.close()
 
 
 def public_config(dc, site, secrets, **mt):

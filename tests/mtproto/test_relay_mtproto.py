@@ -25,6 +25,7 @@ from telethon.network.connection import (
 from telethon.tl.functions import ReqPqMultiRequest
 from telethon.tl.types import ResPQ
 
+from tests.helpers.origin import read_to_close
 from tests.helpers.relayproc import RUNTIMES, RelayProcess, free_port
 from tests.mtproto import peers
 
@@ -162,18 +163,10 @@ def probe(port, data, wait=1.5):
     s = connect(port)
     s.sendall(data)
     s.settimeout(wait)
-    got = b""
     try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            got += chunk
-    except socket.timeout:
-        pass
+        return read_to_close(s)
     finally:
         s.close()
-    return got
 
 
 def test_wrong_secret_goes_to_mask_site(relay, mask_site):

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from relayctl.images import build_board
-from tests.helpers.origin import DNSServer
+from tests.helpers.origin import DNSServer, read_to_close
 from tests.helpers.relayproc import free_port
 from tests.helpers.tlsmask import PAGE, TLSSite
 from tests.mtproto import peers
@@ -104,12 +104,7 @@ def test_run_public_serves_the_site_to_probers_and_telegram_with_its_secret(site
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
             with site.client_context().wrap_socket(raw, server_hostname=DOMAIN) as t:
                 t.sendall(f"GET / HTTP/1.1\r\nHost: {DOMAIN}\r\n\r\n".encode())
-                body = b""
-                while True:
-                    chunk = t.recv(4096)
-                    if not chunk:
-                        break
-                    body += chunk
+                body = read_to_close(t)
         assert body.endswith(PAGE)
         # Telegram with the link's secret: a ServerHello whose certificate record is the site's size.
         deadline = time.monotonic() + 10

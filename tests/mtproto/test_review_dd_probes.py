@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.helpers.relayproc import RUNTIMES, RelayProcess, free_port
-from tests.mtproto.probes import WebLikeMask, probe
+from tests.mtproto.probes import probe
 
 HANDSHAKE_S = 3.0
 QUICK = 0.8
@@ -27,13 +27,6 @@ PROBES = [
     b"\x15\x03\x03\x00\x02\x02\x28",  # a TLS alert record, whole
     b"SSH-2.0-OpenSSH_9.6\r\n",  # a text line: SSH's banner
 ]
-
-
-@pytest.fixture(scope="module")
-def mask():
-    m = WebLikeMask(idle_s=1.5)
-    yield m
-    m.close()
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -18,18 +18,11 @@ import pytest
 
 from tests.helpers.relayproc import RUNTIMES, RelayProcess
 from tests.mtproto import peers
-from tests.mtproto.probes import ALERT, WebLikeMask, probe
+from tests.mtproto.probes import ALERT, probe
 from tests.mtproto.test_relay_mtproto import mt_config
 
 EE = os.urandom(16)
 DOMAIN = "www.example.com"
-
-
-@pytest.fixture(scope="module")
-def mask():
-    m = WebLikeMask(idle_s=1.5)
-    yield m
-    m.close()
 
 
 def ee_client(port):

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from tests.helpers.relayproc import RelayProcess, free_port
-from tests.mtproto.test_public_relay import DDTunnel, WebLikeMask, public_config
+from tests.mtproto.probes import WebLikeMask
+from tests.mtproto.test_public_relay import DDTunnel, public_config
 
 ROOT = Path(__file__).resolve().parents[2]
 OLD = os.urandom(16)

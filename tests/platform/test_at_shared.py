@@ -1,6 +1,6 @@
-"""The firmware's AT subset (relay/platform/at.py) and the host tool's modem code (relayctl/modem/at.py,
-families.py): one set of tables (the host imports the firmware's), and functions that agree wherever
-both speak (the host's use `re`, the firmware's the MicroPython subset)."""
+"""The firmware's AT subset (relay/proto/at.py) and the host tool's modem code (relayctl/modem/at.py,
+families.py): one set of tables and answer-sorting functions (the host imports the firmware's), and
+the host's own parse_final that agrees wherever both speak."""
 
 import pytest
 
@@ -36,15 +36,28 @@ def test_parse_final_agrees(line):
     assert fw.parse_final(line) == host.parse_final(line)
 
 
-@pytest.mark.parametrize("cmd", ["AT+CREG?", "AT^HCSQ?", "ATI", "AT+CPIN=\"1234\"", "AT", "AT+QCFG=\"x\""])
-def test_expected_prefix_agrees(cmd):
-    assert fw.expected_prefix(cmd) == host.expected_prefix(cmd)
+def test_the_host_uses_the_firmwares_answer_sorting():
+    """The host's engine sorts answer lines from unsolicited codes with the firmware's own functions."""
+    assert host.expected_prefix is fw.expected_prefix and host.is_urc is fw.is_urc
 
 
-@pytest.mark.parametrize("line,prefix", [("+CREG: 2", "+CREG:"), ("+CREG: 0,5", "+CREG:"), ("RING", "+CSQ:"),
-                                          ("+CMTI: \"SM\",3", "+CSQ:"), ("EC25", None), ("+QIND: x", None)])
-def test_is_urc_agrees(line, prefix):
-    assert fw.is_urc(line, prefix) == host.is_urc(line, prefix)
+@pytest.mark.parametrize("cmd,prefix", [("AT+CREG?", "+CREG:"), ("AT^HCSQ?", "^HCSQ:"), ("ATI", None),
+                                        ("AT+CPIN=\"1234\"", "+CPIN:"), ("AT", None), ("AT+QCFG=\"x\"", "+QCFG:"),
+                                        ("at+csq", "+CSQ:"), ("AT+", None), ("AT$QCPDPP?", "$QCPDPP:"),
+                                        ("AT+É", None)])
+def test_expected_prefix(cmd, prefix):
+    assert fw.expected_prefix(cmd) == prefix
+
+
+@pytest.mark.parametrize("line,prefix,urc", [("+CREG: 2", "+CREG:", True), ("+CREG: 0,5", "+CREG:", False),
+                                              ("RING", "+CSQ:", True), ("+CMTI: \"SM\",3", "+CSQ:", True),
+                                              ("EC25", None, False), ("+QIND: x", None, True),
+                                              ("+CSQ: 21,99", "+CSQ:", False), ("+XYZ: 1", "+CSQ:", True),
+                                              ("+XYZ: 1", None, False), ("+xyz: 1", "+CSQ:", False),
+                                              ("+X Y: 1", "+CSQ:", False), ("Revision: EC25", "+CGMR:", False)])
+def test_is_urc(line, prefix, urc):
+    """Upper-case names only, on every runtime: a host tool, a Pi and a Pico sort the same line the same way."""
+    assert fw.is_urc(line, prefix) is urc
 
 
 def test_registration_and_signal():

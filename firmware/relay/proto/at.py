@@ -4,9 +4,10 @@ Input: lines a modem printed. Output: final-result decisions, unsolicited codes
 set aside, registration and signal values, and the per-family commands.
 Its tables (final codes, URC prefixes, +CME ERROR sentences, the families'
 radio-technology and roaming commands) are the host's too: relayctl/modem
-imports them. The functions are the host's in the MicroPython subset (no `re`,
-no f-strings with `!r`); tests/platform/test_at_shared.py checks that they
-agree. Never touches the UART itself.
+imports them, and expected_prefix and is_urc too (the host's engine calls these
+very functions); parse_final is the host's own (it also reads verbose +CME
+sentences), tests/platform/test_at_shared.py checks that the two agree.
+MicroPython subset: no `re`, no f-strings with `!r`. Never touches the UART itself.
 """
 
 FINAL_OK = ("OK", "CONNECT")
@@ -93,16 +94,22 @@ def expected_prefix(command):
     if len(up) < 4 or not up.startswith("AT") or up[2] not in "+^*$":
         return None
     end = 3
-    while end < len(up) and (up[end].isalpha() or up[end].isdigit()):
+    while end < len(up) and _name_char(up[end]):
         end += 1
     return up[2:end] + ":" if end > 3 else None
+
+
+def _name_char(c):
+    # A result code's name is upper-case ASCII letters and digits (27.007 writes them so); explicit, because
+    # str.isalpha() takes other letters on CPython and not on MicroPython.
+    return "A" <= c <= "Z" or "0" <= c <= "9"
 
 
 def _looks_prefixed(line):
     if len(line) < 3 or line[0] not in "+^*":
         return False
     colon = line.find(":")
-    return colon > 1 and all(c.isalpha() or c.isdigit() for c in line[1:colon])
+    return colon > 1 and all(_name_char(c) for c in line[1:colon])
 
 
 def is_urc(line, prefix):

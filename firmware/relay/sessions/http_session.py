@@ -3,6 +3,7 @@
 from relay.proto import httpproxy as H, stats as S
 from relay.runtime import api as runtime
 from relay.proto.stats import Refusal
+from relay.sessions.request_head import read_head
 
 HTTP_STATUS = {
     S.R_GUARD: 403,
@@ -33,22 +34,12 @@ def refusal_response(reason):
     return H.error_response(HTTP_STATUS.get(reason, 502), _EXPLAIN.get(reason, "the destination cannot be reached"))
 
 
-async def _read_head(conn, reader, data):
-    while True:
-        head = reader.feed(data)
-        if head is not None:
-            return head
-        data = await conn.recv(reader.limit)
-        if not data:
-            return None
-
-
 async def serve_http(relay, s, first):
     conn = s.conn
     limit = relay.cfg.limits.http_head
     reader = H.HeadReader(limit)
     try:
-        head = await _read_head(conn, reader, first)
+        head = await read_head(conn, reader, first)
         if head is None:
             return
         req = H.parse_request(head)
@@ -209,7 +200,7 @@ async def _forward(relay, s, req, reader):
             if not keep:
                 return
             reader = H.HeadReader(limit)
-            head = await _read_head(conn, reader, after)
+            head = await read_head(conn, reader, after)
             if head is None:
                 return
             req = H.parse_request(head)

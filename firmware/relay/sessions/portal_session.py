@@ -5,10 +5,10 @@ answers one request, the admin page included where portal.admin_on_wifi lets it 
 The server opens the listener. No protocol logic lives here.
 """
 
-from relay.proto import httpproxy as H
 from relay.proto.portal import Portal, parse_head
 from relay.runtime import api as runtime
 from relay.services import status
+from relay.sessions.request_head import read_request_head
 
 
 def make_portal(relay):
@@ -47,20 +47,8 @@ def _qr(relay, key, path):
 async def serve_portal(relay, s):
     """One request: the portal's page, the PAC file, or the admin page (admin.py decides if it answers)."""
     portal = relay.portal
-    reader = H.HeadReader(4096)  # a phone's request head is well under 1 KB
-    data = await s.conn.recv()
-    if not data:
-        return
-    try:
-        while True:
-            head = reader.feed(data)
-            if head is not None:
-                break
-            data = await s.conn.recv()
-            if not data:
-                return
-    except H.HttpError as e:
-        await s.conn.send(H.error_response(e.status, str(e)))
+    head = await read_request_head(s.conn, 4096)  # a phone's request head is well under 1 KB
+    if head is None:
         return
     r = parse_head(head)
     if r is not None and (r.path == "/admin" or r.path.startswith("/admin/")):

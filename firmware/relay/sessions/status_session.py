@@ -14,24 +14,13 @@ from relay.proto import httpproxy as H
 from relay.proto.addr import in_net, parse_cidr, unmap_v4
 from relay.proto.origin import from_own_page
 from relay.services import status
+from relay.sessions.request_head import read_request_head
 
 
 async def serve_status(relay, s):
     conn = s.conn
-    reader = H.HeadReader(4096)  # as the portal's: a browser's admin-page head with its cookies fits
-    data = await conn.recv()
-    if not data:
-        return
-    try:
-        while True:
-            head = reader.feed(data)
-            if head is not None:
-                break
-            data = await conn.recv()
-            if not data:
-                return
-    except H.HttpError as e:  # a head over the limit: a 400 that says so, not a bare close
-        await conn.send(H.error_response(e.status, str(e)))
+    head = await read_request_head(conn, 4096)  # as the portal's: a browser's admin-page head with its cookies fits
+    if head is None:
         return
     line = head.split(b"\r\n", 1)[0].split(b" ")
     if len(line) == 3 and line[1].startswith(b"/admin"):

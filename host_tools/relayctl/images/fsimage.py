@@ -2,7 +2,8 @@
 
 make_image(files, geometry) -> bytes of exactly block_size * block_count.
 Files are written in sorted order into a fresh in-memory filesystem, so the
-same files give the same bytes. read_image(data, geometry) lists it back.
+same files give the same bytes. read_image(data, geometry) lists it back (read_files(fs) a
+mounted one).
 """
 
 from littlefs import LittleFS
@@ -53,11 +54,17 @@ def make_image(files, geometry):
 def read_image(data, geometry):
     """{path: bytes} of every file in the image."""
     fs = geometry.mount(bytearray(data))
+    out = read_files(fs)
+    fs.unmount()
+    return out
+
+
+def read_files(fs):
+    """{path: bytes} of every file in a mounted LittleFS."""
     out = {}
     for root, _dirs, names in fs.walk("/"):
         for n in names:
             p = (root.rstrip("/") + "/" + n).lstrip("/")
             with fs.open(p, "rb") as f:
                 out[p] = f.read()
-    fs.unmount()
     return out

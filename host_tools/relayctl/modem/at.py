@@ -19,6 +19,8 @@ _FW = paths.firmware_module("relay.proto.at")  # the firmware's AT tables: one c
 FINAL_OK = _FW.FINAL_OK
 FINAL_ERROR = _FW.FINAL_ERROR
 URC_PREFIXES = _FW.URC_PREFIXES  # unsolicited result codes: never part of an answer unless the command asked
+expected_prefix = _FW.expected_prefix  # 'AT+CREG?' -> '+CREG:', 'ATI' -> None
+is_urc = _FW.is_urc  # an unsolicited code, not a line of the answer to a command whose lines start with prefix
 
 # Seconds a command may take before we give up (manuals' "maximum response time").
 SLOW_COMMANDS = (
@@ -156,25 +158,6 @@ def parse_final(line):
                 return (kind, int(rest))
             return (kind, _VERBOSE_TO_CME.get(rest.lower()) if kind == "cme" else None)
     return None
-
-
-def expected_prefix(command):
-    """'AT+CREG?' -> '+CREG:', 'AT^HCSQ?' -> '^HCSQ:', 'ATI' -> None."""
-    m = re.match(r"^AT([+^*$][A-Z0-9]+)", command.upper())
-    return m.group(1) + ":" if m else None
-
-
-def is_urc(line, prefix):
-    """Is this line an unsolicited code rather than part of the answer to a command
-    whose answer lines start with prefix?"""
-    if prefix and line.startswith(prefix):
-        if prefix in ("+CREG:", "+CGREG:", "+CEREG:") and "," not in line:
-            return True  # the URC form "+CREG: 2"; the read answer always has "<n>,<stat>"
-        return False
-    if line.startswith(URC_PREFIXES):
-        return True
-    # With an expected prefix, a different +X:/^X: line cannot be ours.
-    return bool(prefix) and bool(re.match(r"^[+^*][A-Z0-9]+:", line))
 
 
 class ATEngine:
