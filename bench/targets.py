@@ -145,7 +145,7 @@ SHAPED = ("shaped",)
 
 LINK = 2_000_000  # the shaped link of issue 7: bytes/s each way (16 Mbit/s)
 SHAPING = {"share": {"rate_down": LINK, "rate_up": LINK}}
-# pacing on, but never the limit: what the shaper's bookkeeping costs the fast path
+# pacing on, but never the limit: what fair sharing's bookkeeping costs the fast path
 SHAPING_FREE = {"share": {"rate_down": 10**12, "rate_up": 10**12}}
 # destination names would be checked against the preset; loopback addresses admitted
 POLICY = {"policy": {"preset": "messengers", "allow_cidrs": ["127.0.0.0/8"]}}

@@ -16,7 +16,7 @@ from relay.proto import stats as S
 from relay.proto.guard import Guard
 from relay.proto.policy import Policy
 from relay.runtime import api as runtime
-from relay.services.resolve import Resolver
+from relay.services.dns_resolver import Resolver
 from relay.sessions.proxy_session import serve_proxy
 
 _SWEEP_MS = 1000
@@ -52,7 +52,7 @@ class Relay:
         self.sharing = None
         sh = cfg.share
         if sh.rate_down or sh.rate_up or sh.client_quota or sh.budget_day or sh.budget_total or sh.state_file:
-            from relay.services.shaper import Sharing
+            from relay.services.share_service import Sharing
 
             self.sharing = Sharing(self, cfg)
         # The seam: sessions, routes, tunnels.
@@ -167,9 +167,9 @@ class Relay:
         return (host, port)
 
     def listen_dns(self, host, port):
-        from relay.sessions import dns_session
+        from relay.sessions import dnsserver_session
 
-        return dns_session.listen(self, host, port)
+        return dnsserver_session.listen(self, host, port)
 
     async def _console_status(self):
         """A board without a network status page still tells its serial console how it is doing."""

@@ -17,7 +17,7 @@ from relay.proto import dns as D
 from relay.proto.dnsserver import FORWARD, REPLY, DNSResponder
 from relay.proto import netlink
 from relay.proto.policy import Policy
-from relay.services.resolve import hosts_file_entries
+from relay.services.dns_resolver import hosts_file_entries
 
 TELEGRAM = Policy("telegram", lambda path: open(path).read())
 OWN = bytes([192, 168, 4, 1])

@@ -183,7 +183,7 @@ def test_sans_io_module_loads_no_io(module):
 
 
 def test_the_sans_io_check_can_fail():
-    assert "relay.runtime" in _loaded_by_import("relay.services.resolve")
+    assert "relay.runtime" in _loaded_by_import("relay.services.dns_resolver")
 
 
 def test_the_layer_check_can_fail(tmp_path):

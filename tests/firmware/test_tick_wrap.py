@@ -11,7 +11,7 @@ import pytest
 
 from relay.proto.dnsserver import FORWARD
 from relay.runtime import api as runtime
-from relay.services.resolve import Resolver
+from relay.services.dns_resolver import Resolver
 from tests.firmware.test_dnsserver import ask, reply, responder, upstream_answer
 
 PERIOD = 1 << 30  # MicroPython's TICKS_PERIOD on 32-bit ports

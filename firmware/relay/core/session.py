@@ -70,7 +70,7 @@ class Sessions:
         self.handshake_ms = handshake_ms
         self.all = set()
         self.per_client = {}  # client -> open tunnels; gone when it drops to zero
-        self.sharing = None  # services.shaper.Sharing when fair sharing runs: it may refuse a tunnel
+        self.sharing = None  # services.share_service.Sharing when fair sharing runs: it may refuse a tunnel
         self.tunnels = None  # core.tunnel.Tunnels: what run() starts
 
     def __contains__(self, s):

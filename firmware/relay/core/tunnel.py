@@ -36,7 +36,7 @@ class Tap:
 
     def __init__(self, stats, sharing=None):
         self.stats = stats
-        self.sharing = sharing  # services.shaper.Sharing, or None: not paced, not charged
+        self.sharing = sharing  # services.share_service.Sharing, or None: not paced, not charged
 
     def moved(self, s, n, down):
         """n bytes went one way through session s."""
@@ -69,7 +69,7 @@ class Tap:
 
 class Tunnels:
     def __init__(self, sessions, stats, sharing, idle_ms, fast, lean):
-        """sharing: services.shaper.Sharing when fair sharing runs; fast: the CPython fast path's callback
+        """sharing: services.share_service.Sharing when fair sharing runs; fast: the CPython fast path's callback
         pump runs tunnels; lean: runtime.pipe does (MicroPython)."""
         self.sessions = sessions
         self.stats = stats

@@ -5,7 +5,7 @@ fields, compression-pointer loops, names over 255 bytes. Names come out in
 presentation form (RFC 1035 section 5.1): a label's dot, backslash, space,
 control or non-ASCII byte is escaped ("\\.", "\\032"), so one text means one
 sequence of labels and lower() folds only ASCII letters, as DNS does.
-Building never fails on a valid name. No sockets: resolve.py does the sending.
+Building never fails on a valid name. No sockets: services/dns_resolver.py does the sending.
 """
 
 from relay.proto.const import const
