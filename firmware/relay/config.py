@@ -444,7 +444,9 @@ SCHEMA = (
     ("upstream.proxies", [], _list_of(_proxy_url),
      "proxies to send traffic through, in order of preference: socks5://[user:pass@]IP:PORT or http://IP:PORT; "
      "socks5h:// sends names to a proxy on this device or its LAN too (an engine, another relay), which otherwise "
-     "gets addresses the relay resolved and the guard allowed"),
+     "gets addresses the relay resolved and the guard allowed; such a proxy resolves names itself, so it must guard "
+     "its own side (engines' far ends and relays do; a plain local proxy would let a name that resolves to this "
+     "device reach it)"),
     ("upstream.direct", [], _list_of(_cidr_or_suffix), "destinations (CIDRs, domain suffixes) that skip the upstreams"),
     ("upstream.check_interval", 5, _seconds, "seconds between upstream health checks"),
     ("upstream.names", [], _list_of(_any_text),
