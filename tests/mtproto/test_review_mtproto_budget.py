@@ -38,3 +38,33 @@ def test_mtproto_bytes_count_against_the_budget(runtime, dc, tmp_path):
         assert left <= BUDGET - 2_000_000, f"{moved} bytes moved through MTProto, the budget still shows {left} left"
     finally:
         relay.stop()
+
+
+QUOTA = 600_000
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_a_phone_over_its_quota_is_stopped_on_mtproto_too(runtime, dc, tmp_path):
+    """share.client_quota holds for a phone that uses the relay's MTProto link: its tunnel ends once the day's
+    bytes are spent (counted as quota), as a SOCKS tunnel's does, and its next tunnel is refused."""
+    cfg = mt_config(dc.port, secrets=["dd" + DD.hex()])
+    cfg["share"] = {"client_quota": QUOTA}
+    relay = RelayProcess(runtime, tmp_path, cfg)
+    try:
+        t = DDTunnel(cfg["mtproto"]["port"], DD)
+        payload = os.urandom(100_000)
+        echoed = 0
+        try:
+            for _ in range(20):  # 4 MB each way if nothing stopped it
+                t.s.settimeout(10)
+                assert t.echo(payload) == payload
+                echoed += 1
+        except (OSError, AssertionError, EOFError):
+            pass
+        t.close()
+        st = relay.status_json()
+        assert echoed < 20, f"{echoed * 200_000} bytes moved with a quota of {QUOTA}: never stopped"
+        assert st["refused"].get("quota", 0) >= 1, st
+        assert st["bytes_up"] + st["bytes_down"] < QUOTA + 1_000_000, st  # stopped near the quota, not long after
+    finally:
+        relay.stop()
