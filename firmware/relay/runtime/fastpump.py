@@ -123,15 +123,18 @@ def _readable(d):
     """The poller's read callback for every direction (d.pump's): one function object for all tunnels,
     where a bound method per socket would cost 64 bytes each of 100,000 sockets."""
     t = _turns
+    p = d.pump
     if t.pumps <= t.ALONE:
         t.share = 1 << 30
-        return d.pump._readable(d)  # nothing to arbitrate
+        return p._readable(d)  # nothing to arbitrate
     if d.calm or d.moved < t.FLOOR:
         # Least served of all, or its last read emptied its socket (a message, a paced download): it is not
         # pulling against the others, and the scheduler would serve it first anyway; a read of at most
         # FLOOR keeps it so. Only directions that fill their reads queue for the turn.
-        return d.pump._readable(d, t.FLOOR)
-    _ready.want(d.pump, d)
+        if d.xform is not None:  # every chunk of every MTProto tunnel: straight to it
+            return p._convert(d, min(p.bufsize, t.FLOOR))
+        return p._readable(d, t.FLOOR)
+    _ready.want(p, d)
 
 
 class _Resume:
