@@ -68,6 +68,14 @@ def twins(baseline, chosen):
     """chosen targets -> the same list with NAME@REV after each relay target of the comparison."""
     out = []
     for t in chosen:
+        phones_runtime = getattr(t.start, "phones_runtime", None)
+        if phones_runtime is not None:  # the load model's relay (bench/phones.py)
+            out.append(T.Target(t.name, t.what, t.proto, T.phones.relay(phones_runtime, baseline.now), t.missing,
+                                t.relay_runtime, t.scenarios, t.group, t.load, t.once))
+            out.append(T.Target("%s@%s" % (t.name, baseline.label), "%s, at %s (%s)" % (t.what, baseline.rev, baseline.sha[:10]),
+                                t.proto, T.phones.relay(phones_runtime, baseline.firmware), t.missing, t.relay_runtime,
+                                t.scenarios, t.group, t.load, t.once))
+            continue
         recipe = getattr(t.start, "recipe", None)
         if recipe is None or t.group != "compare":
             out.append(t)

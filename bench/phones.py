@@ -121,8 +121,9 @@ def dc():
 # ---------------------------------------------------------------- targets
 
 
-def relay(runtime):
-    """targets.py start function: the relay's MTProto listener, its DCs the load model's."""
+def relay(runtime, firmware=None):
+    """targets.py start function: the relay's MTProto listener, its DCs the load model's. firmware: another
+    copy of firmware/ to run (bench/run.py --baseline)."""
 
     def start(port, status_port, workdir):
         from relayctl.cmd_run import relay_command
@@ -136,9 +137,10 @@ def relay(runtime):
             {"secrets": [secret_text(KIND[0])], "replay_cache": 1000000,
              "dcs": {str(i): ["%s:%d" % (W.DC_ADDRS[i - 1], d.port)] for i in W.DC_IDS}},
             {"tunnels": 100000, "sessions": 100000, "backlog": 4096})
-        argv, env = relay_command(runtime, path, [])
+        argv, env = relay_command(runtime, path, [], firmware)
         return argv, env, status_port
 
+    start.phones_runtime = runtime
     return start
 
 

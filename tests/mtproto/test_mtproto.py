@@ -330,3 +330,41 @@ def test_shared_buffer_converters_match_up_and_down():
         assert dc_dec.update(bytes(up(memoryview(enc.encrypt(chunk))))) == chunk
         reply = os.urandom(n)
         assert dec.encrypt(bytes(down(memoryview(dc_enc.update(reply))))) == reply
+
+
+def test_fake_tls_shared_buffer_converters_match_up_and_down():
+    """The fake-TLS converters (records parsed and cut in the shared buffers) give, chunk by chunk, the
+    bytes up()/down() give on a twin pipe: records split anywhere, ChangeCipherSpec and empty records
+    between, chunks from 1 byte to several records, a bad record refused by both."""
+    import random
+
+    from relay.proto import faketls as T
+
+    rnd = random.Random(5)
+    keys = [(os.urandom(32), os.urandom(16)) for _ in range(4)]
+    seed = os.urandom(4)
+
+    def pipe():
+        return M.Pipe(*[runtime.aes_ctr(k, iv) for k, iv in keys], T.RecordSizer(seed))
+
+    fast, slow = pipe(), pipe()
+    up, down = fast.converters()
+    wire = b""
+    for n in [0, 1, 700, 16384, 18432, 5, 0, 3000] + [rnd.randint(0, 18432) for _ in range(20)]:
+        wire += b"\x17\x03\x03" + struct.pack(">H", n) + os.urandom(n)
+        if rnd.random() < 0.2:
+            wire += b"\x14\x03\x03\x00\x01\x01"
+    i = 0
+    while i < len(wire):
+        k = rnd.choice([1, 4, 5, 6, 100, 16389, 40000, rnd.randint(1, 70000)])
+        chunk = wire[i : i + k]
+        assert bytes(up(memoryview(bytearray(chunk)))) == slow.up(chunk)
+        i += k
+    for k in [1, 100, T.WHOLE_MAX, T.WHOLE_MAX + 1, 16384, 40000, 262144, 3, 100001]:
+        chunk = os.urandom(k)
+        assert bytes(down(memoryview(bytearray(chunk)))) == slow.down(chunk)
+    alert = b"\x15\x03\x03\x00\x02\x02\x28"
+    with pytest.raises(M.MTProtoError):
+        up(memoryview(bytearray(alert)))
+    with pytest.raises(M.MTProtoError):
+        slow.up(alert)

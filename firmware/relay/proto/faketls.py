@@ -33,6 +33,7 @@ RECORD_MAX = 16384 + 256  # the largest record TLS 1.3 allows (RFC 8446 5.2): le
 HELLO_MAX = 4096  # largest ClientHello buffered before refusing; Telegram's are 517 bytes
 DIGEST_POS = 11  # the random field: record header (5) + handshake header (4) + version (2)
 JITTER = 32  # per mille: learned sizes vary by up to 3.2 % per connection (telemt: 3 %)
+WHOLE_MAX = TLS_MAX_OUT - TLS_MAX_OUT * JITTER // 1000  # a chunk up to this goes out as one record; RecordSizer cuts above
 
 EXT_KEY_SHARE = 0x0033
 EXT_VERSIONS = 0x002B
@@ -261,7 +262,7 @@ class RecordSizer:
 def frame(data, sizer):
     """data -> ApplicationData records: one record when it fits, else cut where the sizer says."""
     n = len(data)
-    if n <= TLS_MAX_OUT - TLS_MAX_OUT * JITTER // 1000:
+    if n <= WHOLE_MAX:
         return b"\x17\x03\x03" + u16(n) + bytes(data)
     parts = []
     i = 0

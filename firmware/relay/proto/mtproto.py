@@ -414,19 +414,24 @@ def dc_header(tag, dc, rand, aes_ctr):
     return bytes(h[:56]) + sealed[56:64], enc, dec
 
 
-_scratch = [bytearray(0), bytearray(0)]
+_scratch = [memoryview(bytearray(0)), memoryview(bytearray(0))]
+
+
+def _room(n):
+    """The two scratch buffers every tunnel shares (one loop, one chunk at a time), n bytes each or more."""
+    if len(_scratch[0]) < n:
+        _scratch[0] = memoryview(bytearray(n))
+        _scratch[1] = memoryview(bytearray(n))
+    return _scratch
 
 
 def _ctr2_into(first, second, data):
-    """second(first(data)) through two shared scratch buffers -> a view of the second."""
+    """second(first(data)) through the scratch buffers -> a view of the second."""
     n = len(data)
-    a, b = _scratch
-    if len(a) < n + 16:  # CTR writes len(data) bytes; update_into wants a block's room more
-        a = _scratch[0] = bytearray(n + 16)
-        b = _scratch[1] = bytearray(n + 16)
+    a, b = _room(n + 16)  # CTR writes len(data) bytes; update_into wants a block's room more
     first.update_into(data, a)
-    second.update_into(memoryview(a)[:n], b)
-    return memoryview(b)[:n]
+    second.update_into(a[:n], b)
+    return b[:n]
 
 
 class Pipe:
@@ -449,10 +454,11 @@ class Pipe:
     def converters(self):
         """(up, down) for a copy loop that reuses its buffers (the CPython fast pump): each takes a
         bytes-like and returns a bytes-like that is valid until the next call of either; nothing is
-        allocated per chunk where the ciphers can write into a buffer (cryptography's update_into).
-        Fake-TLS framing keeps up()/down()."""
-        if self.tls or not hasattr(self.c_dec, "update_into"):
+        allocated per chunk where the ciphers can write into a buffer (cryptography's update_into)."""
+        if not hasattr(self.c_dec, "update_into"):
             return (lambda data: self.up(bytes(data))), self.down
+        if self.tls:
+            return self.tls_up_into, self.tls_down_into
         c_dec, d_enc, d_dec, c_enc = self.c_dec, self.d_enc, self.d_dec, self.c_enc
 
         def up(data):
@@ -462,6 +468,67 @@ class Pipe:
             return _ctr2_into(d_dec, c_enc, data)
 
         return up, down
+
+    def tls_up_into(self, data):
+        """up() for fake-TLS into the scratch buffers: the payloads of the whole records, deciphered one
+        after another into the first buffer, then enciphered for the DC into the second -> a view of it.
+        Only a record cut short is copied out (rbuf) for the next chunk."""
+        src = memoryview(self.rbuf + bytes(data)) if self.rbuf else data
+        n = len(src)
+        a, b = _scratch
+        if len(a) < n + 16:
+            a, b = _room(n + 16)
+        c_dec = self.c_dec
+        i = o = 0
+        while n - i >= 5:
+            t, ln = src[i], (src[i + 3] << 8) | src[i + 4]
+            if src[i + 1] != 3 or src[i + 2] != 3 or ln > TLS_MAX_IN:
+                raise MTProtoError("tls")
+            if n - i - 5 < ln:
+                break
+            if t == REC_APPDATA:
+                if ln:
+                    c_dec.update_into(src[i + 5 : i + 5 + ln], a[o:])
+                    o += ln
+            elif t != REC_CCS:
+                raise MTProtoError("tls")  # an alert or a renegotiation: nothing we speak
+            i += 5 + ln
+        self.rbuf = bytes(src[i:]) if i < n else b""
+        if not o:
+            return b""
+        self.d_enc.update_into(a[:o], b)
+        return b[:o]
+
+    def tls_down_into(self, data):
+        """down() for fake-TLS into the scratch buffers: deciphered from the DC into the first, then
+        enciphered for the client into the second between the record headers, cut as faketls.frame() cuts."""
+        n = len(data)
+        whole = T.WHOLE_MAX
+        need = n + 5 * (n // whole + 1) + 16  # every record but the last is longer than `whole`
+        a, b = _scratch
+        if len(a) < need:
+            a, b = _room(need)
+        self.d_dec.update_into(data, a)
+        c_enc = self.c_enc
+        if n <= whole:
+            b[0] = REC_APPDATA
+            b[1] = b[2] = 3
+            b[3] = n >> 8
+            b[4] = n & 0xFF
+            c_enc.update_into(a[:n], b[5:])
+            return b[: 5 + n]
+        sizer = self.tls
+        i = o = 0
+        while i < n:
+            k = min(sizer.next(), n - i)
+            b[o] = REC_APPDATA
+            b[o + 1] = b[o + 2] = 3
+            b[o + 3] = k >> 8
+            b[o + 4] = k & 0xFF
+            c_enc.update_into(a[i : i + k], b[o + 5 :])
+            i += k
+            o += 5 + k
+        return b[:o]
 
     def convert_up(self, data):
         return bytes(self.d_enc.update(self.c_dec.update(data))) if data else b""

@@ -633,7 +633,9 @@ class _CTR:
             ctx.update(bytes(n & 15))  # into the middle of a block
         self.ctx = ctx
         _hot.append(self)
-        _schedule_park()
+        loop = _park_loop[0]
+        if loop is None or loop.is_closed():  # else a park run is due on it (asking for the running loop costs a getpid)
+            _schedule_park()
         return ctx
 
     def update(self, data):

@@ -26,7 +26,7 @@ _SPLICE_FLAGS = (getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOC
 _PIPE_SIZE = 1 << 20  # a 1 MiB pipe moves bulk in fewer, larger steps (research/perf-notes.md)
 _F_SETPIPE_SZ = 1031
 _SPLICE_MIN_QUANTUM = 65536
-_rbuf = bytearray(0)  # the read buffer of every direction with a transform (one loop, one chunk at a time)
+_rbuf = memoryview(bytearray(0))  # the read buffer of every direction with a transform (one loop, one chunk at a time)
 
 
 class _Turns:
@@ -96,7 +96,7 @@ _ready = _Ready()
 
 class _Dir:
     __slots__ = ("pump", "src", "dst", "sfd", "dfd", "down", "pending", "eof", "done", "pr", "pw", "inpipe", "paused",
-                 "moved", "queued", "xform")
+                 "moved", "queued", "xform", "calm")
 
     def __init__(self, pump, src, dst, sfd, dfd, down, xform=None):
         self.pump = pump  # so the poller can be handed one shared function, not a bound method per socket
@@ -116,12 +116,25 @@ class _Dir:
         # bytes-like -> bytes-like on the way (MTProto's ciphers), or None: bytes pass as they are. It is
         # given a view of a shared buffer and may answer in one: both are reused for the next chunk.
         self.xform = xform
+        self.calm = False  # its last read emptied its socket (took less than it asked for)
 
 
 def _readable(d):
     """The poller's read callback for every direction (d.pump's): one function object for all tunnels,
     where a bound method per socket would cost 64 bytes each of 100,000 sockets."""
-    d.pump._on_readable(d)
+    t = _turns
+    p = d.pump
+    if t.pumps <= t.ALONE:
+        t.share = 1 << 30
+        return p._readable(d)  # nothing to arbitrate
+    if d.calm or d.moved < t.FLOOR:
+        # Least served of all, or its last read emptied its socket (a message, a paced download): it is not
+        # pulling against the others, and the scheduler would serve it first anyway; a read of at most
+        # FLOOR keeps it so. Only directions that fill their reads queue for the turn.
+        if d.xform is not None:  # every chunk of every MTProto tunnel: straight to it
+            return p._convert(d, min(p.bufsize, t.FLOOR))
+        return p._readable(d, t.FLOOR)
+    _ready.want(p, d)
 
 
 class _Resume:
@@ -165,14 +178,6 @@ class FastPump:
 
     # -- reading -------------------------------------------------------------
 
-    def _on_readable(self, d):
-        if _turns.pumps <= _turns.ALONE:
-            _turns.share = 1 << 30
-            return self._readable(d)  # nothing to arbitrate
-        if d.moved < _turns.FLOOR:
-            return self._readable(d, _turns.FLOOR)  # least served of all: the scheduler would serve it first anyway
-        _ready.want(self, d)
-
     def _readable(self, d, most=1 << 30):
         if d.pr >= 0:
             return self._splice_in(d)
@@ -189,6 +194,7 @@ class FastPump:
         if not n:
             return self._eof(d)
         d.moved += n
+        d.calm = n < want
         self.tap.moved(self.s, n, d.down)
         if self.tap.sharing is not None and not self._admitted(d, n):
             d.pending = data
@@ -203,10 +209,11 @@ class FastPump:
         chunk allocates nothing (fresh 256 KiB objects per chunk cost more than the ciphers, in
         page faults). Only a tail the destination does not take at once is copied out."""
         global _rbuf
-        if len(_rbuf) < want:
-            _rbuf = bytearray(want)
+        buf = _rbuf
+        if len(buf) < want:
+            buf = _rbuf = memoryview(bytearray(want))
         try:
-            n = d.src.recv_into(_rbuf, want)
+            n = d.src.recv_into(buf, want)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -214,13 +221,15 @@ class FastPump:
         if not n:
             return self._eof(d)
         d.moved += n
-        self.tap.moved(self.s, n, d.down)
+        d.calm = n < want
+        tap = self.tap
+        tap.moved(self.s, n, d.down)
         try:
-            data = d.xform(memoryview(_rbuf)[:n])
+            data = d.xform(buf[:n])
         except Exception as e:  # noqa: BLE001 -- the transform refused the bytes: the tap counts why
-            self.tap.refused(e, d.down)
+            tap.refused(e, d.down)
             return self._finish(False)
-        if self.tap.sharing is not None and not self._admitted(d, n):
+        if tap.sharing is not None and not self._admitted(d, n):
             d.pending = bytes(data)
             return
         self._send(d, data, True)
