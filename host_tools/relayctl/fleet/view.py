@@ -54,7 +54,8 @@ def _flag(v):
 # taken) is left out: one odd relay must not break the table of all the others.
 REPORT = {"time": _number, "interval_s": _number, "uptime_s": _number, "budget_left": _number, "people": _number,
           "tunnels": _number, "place": _text, "stage": _text,
-          "uplink": {"kind": _text, "up": _flag, "via": _text, "signal": _number},
+          "uplink": {"kind": _text, "up": _flag, "via": _text, "signal": _number, "signal_age_s": _number,
+                     "last_signal": _number, "registration": _text, "modem_error": _text},
           "today": {"up": _number, "down": _number}, "refused": {},
           "fleet": {"commands": {"last_seq": _number, "done": _number, "refused": {}}}}
 
@@ -76,6 +77,15 @@ def _last_seen(r):
     """Unix time of the relay's last report: its own clock when it has one, else when we got it live."""
     doc = r.report or {}
     return doc.get("time") or r.report_at
+
+
+_MODEM = ("signal_age_s", "last_signal", "registration", "modem_error")  # a Linux relay's modem reading
+
+
+def _uplink_fields(up):
+    out = {k: up.get(k) for k in ("kind", "up", "via", "signal")}
+    out.update((k, up[k]) for k in _MODEM if k in up)  # only where the relay has a modem reading to give
+    return out
 
 
 def problems(r, now):
@@ -124,7 +134,7 @@ def row(r, now):
         "online": r.status == "online",
         "state": r.status or ("never seen" if r.report is None else "unknown"),
         "since": since,
-        "uplink": {"kind": up.get("kind"), "up": up.get("up"), "via": up.get("via"), "signal": up.get("signal")},
+        "uplink": _uplink_fields(up),
         "people": doc.get("people"),
         "tunnels": doc.get("tunnels"),
         "today": {"up": today.get("up"), "down": today.get("down")},
@@ -176,6 +186,11 @@ def _uplink(u):
         text += f" via {u['via']}"
     if u.get("signal") is not None:
         text += f" {u['signal']} dBm"
+    elif u.get("last_signal") is not None:  # the modem's watcher stopped: its last reading, with its age
+        age = u.get("signal_age_s")
+        text += f" ({u['last_signal']} dBm, {_ago(0, age) if age is not None else '?'} old)"
+    elif u.get("modem_error"):
+        text += f" (no modem reading: {u['modem_error']})"
     return text
 
 
