@@ -6,7 +6,8 @@ its last will) and PREFIX/NAME/report (fleet.py's JSON document).
 
 import time
 
-RANKS = ("offline", "never seen", "uplink down", "budget", "stale", "refused commands", "ok")
+RANKS = ("offline", "never seen", "uplink down", "not registered", "no modem reading", "budget", "stale",
+         "refused commands", "ok")
 
 
 class Relay:
@@ -79,6 +80,7 @@ def _last_seen(r):
     return doc.get("time") or r.report_at
 
 
+_UNREGISTERED = ("not registered", "searching", "denied", "unknown", "emergency only")  # modem/signal.py's words
 _MODEM = ("signal_age_s", "last_signal", "registration", "modem_error")  # a Linux relay's modem reading
 
 
@@ -96,9 +98,13 @@ def problems(r, now):
         out.append("offline")
     if r.status is None and r.report is None:
         out.append("never seen")  # listed in fleet.relays, nothing on the broker: it never came up
-    up = (doc.get("uplink") or {}).get("up")
-    if up is False:
+    u = doc.get("uplink") or {}
+    if u.get("up") is False:
         out.append("uplink down")
+    if u.get("registration") in _UNREGISTERED:
+        out.append("not registered")  # a SIM the network refuses (no credit, blocked) or no network in range
+    if u.get("modem_error") or (u.get("signal") is None and u.get("last_signal") is not None):
+        out.append("no modem reading")  # the watcher stopped or never ran: the signal is unknown now
     left = doc.get("budget_left")
     if (left is not None and left <= 0) or doc.get("stage") in ("slow", "small", "closed"):
         out.append("budget")
