@@ -174,3 +174,13 @@ def test_uplink_kind_precedence_board_link_then_site_then_mesh_then_upstream():
     carried = {"carrier": {"address": "10.0.0.2", "self": False}}
     assert fleet.uplink({"uplink_kind": "none", "mesh": carried})["kind"] == "mesh"
     assert fleet.uplink({"mesh": {"carrier": {"self": True}}})["kind"] == "direct"
+
+
+def test_a_boards_own_modem_reading_ages_and_an_old_one_is_only_the_last_signal():
+    """A MicroPython board reads +CSQ when it registers; PPP then holds the UART, so the reading ages."""
+    link = dict(SNAP["platform"]["uplink"], signal_age_s=30)
+    u = fleet.uplink(dict(SNAP, platform={"platform": "esp32", "uplink": link}))
+    assert u["signal"] == -71 and u["signal_age_s"] == 30 and "last_signal" not in u
+    link["signal_age_s"] = fleet.BOARD_SIGNAL_FRESH_S + 1
+    u = fleet.uplink(dict(SNAP, platform={"platform": "esp32", "uplink": link}))
+    assert u["signal"] is None and u["last_signal"] == -71

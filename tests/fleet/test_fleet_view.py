@@ -55,15 +55,17 @@ def test_a_linux_relays_modem_reading_shows_its_age_and_a_dead_or_refused_sim_ne
         return r
 
     relays = {"live": one("live", {"signal": -71, "signal_age_s": 20, "last_signal": None, "registration": "home"}),
-              "stale": one("stale", {"signal": None, "signal_age_s": 300, "last_signal": -71, "registration": None}),
+              "stale": one("stale", {"signal": None, "signal_age_s": 300, "last_signal": -71, "registration": None,
+                                     "modem_error": None}),
               "none": one("none", {"signal": None, "signal_age_s": None, "modem_error": "missing"}),
-              "denied": one("denied", {"signal": -95, "signal_age_s": 5, "registration": "denied"})}
+              "denied": one("denied", {"signal": -95, "signal_age_s": 5, "registration": "denied"}),
+              "board": one("board", {"signal": None, "signal_age_s": 7200, "last_signal": -80})}  # PPP holds its UART
     rows = {r["name"]: r for r in view.rows(relays, NOW)}
     assert rows["live"]["problems"] == [] and rows["live"]["uplink"]["signal_age_s"] == 20
     assert rows["stale"]["problems"] == ["no modem reading"] and rows["none"]["problems"] == ["no modem reading"]
-    assert rows["denied"]["problems"] == ["not registered"]
+    assert rows["denied"]["problems"] == ["not registered"] and rows["board"]["problems"] == []
     assert [r["name"] for r in view.rows(relays, NOW)][-1] == "live"  # the ones needing a look first
     text = {x.split()[0]: x for x in view.table(view.rows(relays, NOW), NOW).splitlines()}
     assert "cellular up -71 dBm" in text["live"]
     assert "(-71 dBm, 5 min old)" in text["stale"] and "-71 dBm " not in text["stale"].split("(")[0]
-    assert "(no modem reading: missing)" in text["none"]
+    assert "(no modem reading: missing)" in text["none"] and "(-80 dBm, 2 h old)" in text["board"]

@@ -15,6 +15,7 @@ from relay.proto import crypto
 
 SCHEMA = 1  # "v" in the document: bump when a field changes meaning
 MIN_GAP_MS = 10000  # a change is published at most this often: a flapping count must not eat a SIM's budget
+BOARD_SIGNAL_FRESH_S = 120  # a board's own modem reading older than this is reported as last_signal
 MAX_PACKET = 1024  # largest MQTT packet taken from the broker (commands are ~200 bytes); more: protocol error
 COMMANDS = ("restart", "report")
 _CMD_CONTEXT = b"relay-fleet-command"
@@ -130,6 +131,11 @@ def uplink(snap, wall=None):
     if signal is None:
         signal = link.get("rssi")
     out = {"kind": kind, "up": up, "via": _via(snap), "signal": signal}
+    age = _num(link.get("signal_age_s"))
+    if age is not None:  # a board's modem read when it registered: PPP holds the UART after that
+        out["signal_age_s"] = age
+        if age > BOARD_SIGNAL_FRESH_S:
+            out["signal"], out["last_signal"] = None, signal
     m = snap.get("modem")
     if m is not None and not link:
         out.update(modem_reading(m, wall))

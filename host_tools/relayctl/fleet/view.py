@@ -103,8 +103,10 @@ def problems(r, now):
         out.append("uplink down")
     if u.get("registration") in _UNREGISTERED:
         out.append("not registered")  # a SIM the network refuses (no credit, blocked) or no network in range
-    if u.get("modem_error") or (u.get("signal") is None and u.get("last_signal") is not None):
-        out.append("no modem reading")  # the watcher stopped or never ran: the signal is unknown now
+    if u.get("modem_error") or ("modem_error" in u and u.get("last_signal") is not None):
+        # a Linux relay's watcher stopped or never ran: the signal is unknown now (a MicroPython board's
+        # reading ages while PPP holds the modem's UART: that is shown with its age, not a problem)
+        out.append("no modem reading")
     left = doc.get("budget_left")
     if (left is not None and left <= 0) or doc.get("stage") in ("slow", "small", "closed"):
         out.append("budget")
