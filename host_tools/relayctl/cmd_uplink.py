@@ -65,6 +65,9 @@ def add_arguments(p):
     port_args(sp)
     sp.add_argument("--interval", type=float, default=1.0, help="seconds between readings")
     sp.add_argument("--count", type=int, default=0, help="stop after this many readings (0: until Ctrl-C)")
+    sp.add_argument("--status-file", type=Path, metavar="FILE",
+                    help="after every reading rewrite FILE (JSON: signal, registration, time) for the relay's "
+                         "fleet report (uplink.modem_status; relayctl build names /run/relay-modem.json)")
 
     sp = sub.add_parser("render", help="data-connection config for a Linux board, from the site file and flags")
     sp.add_argument("--format", required=True,
@@ -281,6 +284,8 @@ def do_watch(args, transport):
             else:
                 where = reg["state"]
             line = f"{meter(s)} {sig.describe(s)} | {where}"
+            if args.status_file:
+                write_status(args.status_file, s, reg, op, args.interval)
             if tty:
                 out.progress(line)
             else:
@@ -293,6 +298,23 @@ def do_watch(args, transport):
         pass
     out.progress_done()
     return 0
+
+
+def write_status(path, signal, reg, op, interval):
+    """The reading for the relay (firmware/relay/services/modem_status.py), written whole then renamed, so
+    the relay never reads half a file. Counters of the radio only: no IMSI, IMEI or cell, and the network's
+    name stays out too (with a coarse place label it would say more than the volunteers chose)."""
+    doc = {"v": 1, "time": round(time.time(), 1), "interval_s": interval,
+           "signal": {k: v for k, v in signal.items() if k.endswith(("_dbm", "_db"))},
+           "registration": reg.get("state"), "rat": (op or {}).get("rat")}
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(doc))
+        tmp.chmod(0o644)  # the relay runs as its own user (systemd DynamicUser)
+        tmp.replace(path)
+    except OSError as e:
+        raise CliError(f"cannot write the modem's status to {path}: {e.strerror}; check the directory exists "
+                       "and is writable", 1)
 
 
 # ---- render ----

@@ -142,3 +142,45 @@ def test_a_command_signed_for_another_relay_or_fleet_is_refused():
     assert c.check(fleet.sign_command(ck, "r1", "b00t", 1, "format-disk")) is None
     assert c.refused == {"signature": 2, "unknown": 1}
     assert c.check(b"") is None and c.refused == {"signature": 2, "unknown": 1}  # a cleared topic
+
+
+READING = {"v": 1, "time": 1700000000, "interval_s": 30, "signal": {"rssi_dbm": -71, "rsrp_dbm": -96},
+           "registration": "roaming"}
+
+
+def test_a_linux_relay_names_the_uplink_its_site_set_up_and_its_modem_reading_with_its_age():
+    snap = {"uplink_kind": "cellular", "modem": READING}
+    u = fleet.uplink(snap, 1700000010)
+    assert u["kind"] == "cellular" and u["signal"] == -71 and u["signal_age_s"] == 10
+    assert u["registration"] == "roaming" and u["last_signal"] is None and u["modem_error"] is None
+    rsrp_only = dict(READING, signal={"rsrp_dbm": -96})
+    assert fleet.uplink({"uplink_kind": "cellular", "modem": rsrp_only}, 1700000010)["signal"] == -96
+
+
+def test_a_modem_reading_that_is_old_or_of_unknown_age_never_looks_live():
+    for wall in (1700000000 + 63, None, 1700000000 - 60):  # two intervals + 2 s late; no clock; from the future
+        u = fleet.uplink({"uplink_kind": "cellular", "modem": READING}, wall)
+        assert u["signal"] is None and u["registration"] is None and u["last_signal"] == -71, wall
+    assert fleet.uplink({"uplink_kind": "cellular", "modem": READING}, 1700000000 + 62)["signal"] == -71
+    u = fleet.uplink({"uplink_kind": "cellular", "modem": {"error": "missing"}}, 1700000000)
+    assert u["signal"] is None and u["modem_error"] == "missing"
+    assert fleet.uplink({"uplink_kind": "cellular", "modem": ["not", "a", "reading"]}, 1)["modem_error"] == "unreadable"
+
+
+def test_uplink_kind_precedence_board_link_then_site_then_mesh_then_upstream():
+    assert fleet.uplink(dict(SNAP, uplink_kind="ethernet", modem=READING), 1)["kind"] == "cellular"  # the board's own
+    assert "modem_error" not in fleet.uplink(dict(SNAP, modem=READING), 1)  # a board's own modem, not a watcher's
+    assert fleet.uplink({"uplink_kind": "none", "upstreams": [{"name": "upstream0", "healthy": True}]})["kind"] == "upstream"
+    carried = {"carrier": {"address": "10.0.0.2", "self": False}}
+    assert fleet.uplink({"uplink_kind": "none", "mesh": carried})["kind"] == "mesh"
+    assert fleet.uplink({"mesh": {"carrier": {"self": True}}})["kind"] == "direct"
+
+
+def test_a_boards_own_modem_reading_ages_and_an_old_one_is_only_the_last_signal():
+    """A MicroPython board reads +CSQ when it registers; PPP then holds the UART, so the reading ages."""
+    link = dict(SNAP["platform"]["uplink"], signal_age_s=30)
+    u = fleet.uplink(dict(SNAP, platform={"platform": "esp32", "uplink": link}))
+    assert u["signal"] == -71 and u["signal_age_s"] == 30 and "last_signal" not in u
+    link["signal_age_s"] = fleet.BOARD_SIGNAL_FRESH_S + 1
+    u = fleet.uplink(dict(SNAP, platform={"platform": "esp32", "uplink": link}))
+    assert u["signal"] is None and u["last_signal"] == -71

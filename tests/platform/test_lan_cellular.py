@@ -80,6 +80,7 @@ def test_cellular_foreign_sim_with_pin_roams_dials_and_survives_a_lost_carrier(r
     fin = got["final"]["uplink"]
     assert fin["state"] == "up" and fin["registration"] == "roaming" and fin["modem"] == "quectel", fin
     assert fin["signal_dbm"] == -71 and fin["ip"] == "10.64.12.34"
+    assert 0 <= fin["signal_age_s"] <= 9  # read at registration (PPP then holds the UART): its age, for the fleet
     assert fin["network_time"] == 1714548896  # +CCLK "24/05/01,12:34:56+20": 07:34:56 UTC, for relay.clock
 
 

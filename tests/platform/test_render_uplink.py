@@ -37,3 +37,15 @@ def test_cellular_site_choice_and_uart(tmp_path):
 def test_linux_boards_and_unchosen_uplinks_add_nothing():
     assert "uplink" not in config_json(boards.load("rpi-4"))
     assert "uplink" not in config_json(boards.load("esp32-generic"))  # wifi-sta with no network named yet
+
+
+def test_a_linux_board_names_its_uplink_for_the_fleet_and_where_the_modem_reading_is(tmp_path):
+    """NetworkManager or OpenWrt brings a Pi's LTE stick up, not the relay: config.json gets only the kind
+    (the fleet report names it) and the watcher's file (its signal), never the SIM's PIN or APN."""
+    s = tmp_path / "site.toml"
+    s.write_text('[uplink]\nkind = "cellular"\napn = "internet"\npin = "1234"\n')
+    cfg = config_json(boards.load("rpi-4", str(s)))
+    assert cfg["uplink"] == {"kind": "cellular", "modem_status": "/run/relay-modem.json"}
+    assert not [p for p in check_config(cfg) if "uplink" in p]  # the device's own checker takes the keys
+    s.write_text('[uplink]\nkind = "ethernet"\n')
+    assert config_json(boards.load("openwrt", str(s)))["uplink"] == {"kind": "ethernet"}

@@ -212,6 +212,7 @@ class Cellular:
                     csq = first(await p.try_command("AT+CSQ"), "+CSQ:")
                     if csq:
                         self.link.info["signal_dbm"] = at.csq_dbm(csq)
+                        self.link.signal_ms = runtime.now_ms()  # PPP then holds the UART: no newer reading
                     return
                 if stat is not None:
                     last = stat

@@ -32,6 +32,7 @@ class Link:
         self.attempts = 0
         self.info = {}  # ip, rssi, signal_dbm, operator ... as the driver learns them
         self.time = None  # (Unix seconds, now_ms when read): the network's time, if the driver learns it
+        self.signal_ms = None  # now_ms when info["signal_dbm"] was read: a reading ages, and the report says so
 
     def set(self, state, detail=""):
         if state != self.state:
@@ -45,6 +46,8 @@ class Link:
              "since_s": runtime.ms_since(self.changed) // 1000, "changes": self.changes, "attempts": self.attempts}
         for k in self.info:
             d[k] = self.info[k]
+        if self.signal_ms is not None:
+            d["signal_age_s"] = runtime.ms_since(self.signal_ms) // 1000
         return d
 
 

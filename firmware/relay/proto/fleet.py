@@ -15,6 +15,7 @@ from relay.proto import crypto
 
 SCHEMA = 1  # "v" in the document: bump when a field changes meaning
 MIN_GAP_MS = 10000  # a change is published at most this often: a flapping count must not eat a SIM's budget
+BOARD_SIGNAL_FRESH_S = 120  # a board's own modem reading older than this is reported as last_signal
 MAX_PACKET = 1024  # largest MQTT packet taken from the broker (commands are ~200 bytes); more: protocol error
 COMMANDS = ("restart", "report")
 _CMD_CONTEXT = b"relay-fleet-command"
@@ -100,13 +101,24 @@ def _via(snap):
     return None
 
 
-def uplink(snap):
-    """{"kind", "up", "via", "signal"} from the platform's link, the uplink monitor and the upstreams."""
+def uplink(snap, wall=None):
+    """{"kind", "up", "via", "signal"} from the platform's link, the uplink monitor and the upstreams.
+
+    kind: the link the board brings up itself (MicroPython's platform), else the one the site set up
+    for a Linux board (uplink.kind: NetworkManager, networkd or OpenWrt bring it up), else "mesh" when
+    another relay of the mesh carries this one, "upstream" when upstreams do, "direct" otherwise.
+    A Linux board's modem reading (snap["modem"], services/modem_status.py) adds its freshness."""
     plat = snap.get("platform") or {}
     link = plat.get("uplink") or {}
     mon = snap.get("uplink")
     ups = snap.get("upstreams") or []
-    kind = link.get("kind") or ("upstream" if ups else "direct")
+    kind = link.get("kind") or snap.get("uplink_kind")
+    if not kind or kind == "none":
+        carrier = (snap.get("mesh") or {}).get("carrier")
+        if type(carrier) is dict and not carrier.get("self"):
+            kind = "mesh"
+        else:
+            kind = "upstream" if ups else "direct"
     if mon is not None:
         up = bool(mon.get("up"))
     elif link:
@@ -118,7 +130,47 @@ def uplink(snap):
     signal = link.get("signal_dbm")
     if signal is None:
         signal = link.get("rssi")
-    return {"kind": kind, "up": up, "via": _via(snap), "signal": signal}
+    out = {"kind": kind, "up": up, "via": _via(snap), "signal": signal}
+    age = _num(link.get("signal_age_s"))
+    if age is not None:  # a board's modem read when it registered: PPP holds the UART after that
+        out["signal_age_s"] = age
+        if age > BOARD_SIGNAL_FRESH_S:
+            out["signal"], out["last_signal"] = None, signal
+    m = snap.get("modem")
+    if m is not None and not link:
+        out.update(modem_reading(m, wall))
+    return out
+
+
+def _num(v):
+    return v if type(v) in (int, float) else None
+
+
+def modem_reading(m, wall):
+    """A modem watcher's reading (relayctl uplink watch --status-file) as the report's uplink fields:
+    signal (dBm, RSSI else RSRP) and registration only while the reading is fresh, i.e. no older than
+    two of the watcher's own intervals and 2 s; an older one (or one whose age the relay cannot tell,
+    with no clock) moves to last_signal, so a dead watcher's last -71 dBm never looks live.
+    signal_age_s says how old the reading is; modem_error why there is none ("missing": no watcher)."""
+    out = {"signal": None, "signal_age_s": None, "last_signal": None, "registration": None, "modem_error": None}
+    if type(m) is not dict or m.get("error"):
+        out["modem_error"] = str(m.get("error") if type(m) is dict else "unreadable")[:40]
+        return out
+    sig = m.get("signal") if type(m.get("signal")) is dict else {}
+    dbm = _num(sig.get("rssi_dbm"))
+    if dbm is None:
+        dbm = _num(sig.get("rsrp_dbm"))
+    t = _num(m.get("time"))
+    every = _num(m.get("interval_s")) or 30
+    age = int(wall - t) if t is not None and wall is not None else None
+    out["signal_age_s"] = age
+    if age is not None and -2 <= age <= 2 * every + 2:
+        out["signal"] = dbm
+        reg = m.get("registration")
+        out["registration"] = reg[:24] if type(reg) is str else None
+    else:
+        out["last_signal"] = dbm
+    return out
 
 
 def document(snap, ident, uptime_s, wall, today, people, fleet_counts):
@@ -135,7 +187,7 @@ def document(snap, ident, uptime_s, wall, today, people, fleet_counts):
         "uptime_s": uptime_s,
         "interval_s": ident["interval_s"],
         "time": wall,
-        "uplink": uplink(snap),
+        "uplink": uplink(snap, wall),
         "people": people,
         "tunnels": snap.get("tunnels_open", 0),
         "tunnels_total": snap.get("tunnels_total", 0),

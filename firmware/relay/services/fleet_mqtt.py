@@ -25,6 +25,7 @@ straight out of an uplink the volunteer chained around: a report names the relay
 import umqtt.simple as _umqtt
 
 from relay.proto import fleet
+from relay.services import modem_status
 from relay.runtime import api as runtime
 from relay.proto.stats import Refusal
 
@@ -170,6 +171,9 @@ class FleetLink:
         snap = snapshot(self.relay)
         heap = runtime.heap_size()  # MicroPython's heap; None on CPython, which reports its RSS instead
         snap["mem_free"] = heap - runtime.heap_used() if heap is not None else None
+        u = self.relay.cfg.uplink
+        snap["uplink_kind"] = u.kind  # a Linux board's uplink, set up outside the relay (MicroPython's: platform)
+        snap["modem"] = modem_status.read(u.modem_status)
         st = self.relay.stats
         today = self.today.counts(st.bytes_up, st.bytes_down, runtime.wall_time())
         counts = {"sent": self.counts["sent"], "dropped": self.counts["dropped"], "connects": self.counts["connects"]}

@@ -76,10 +76,12 @@ def _wanted(r):
         ]
     if micro:  # the board brings its uplink up itself (firmware/relay/platform); Linux boards render it
         pairs += _uplink(r)
-    elif r.site is not None and r["uplink.engine"]:  # chain through the uplink engines (engines/units.py)
-        from relayctl.engines.units import relay_upstream
+    else:
+        pairs += _linux_uplink(r)
+        if r.site is not None and r["uplink.engine"]:  # chain through the uplink engines (engines/units.py)
+            from relayctl.engines.units import relay_upstream
 
-        pairs += relay_upstream(r)
+            pairs += relay_upstream(r)
     from relayctl.fleet import site as fleet_site
 
     pairs += fleet_site.pairs(r)  # [fleet]: reports to the volunteers' broker
@@ -102,6 +104,21 @@ def _public(r):
              ("socks.enabled", r["public.socks"]), ("http.enabled", r["public.http"])]
     if r["mtproto.server"]:
         pairs.append(("mtproto.server", r["mtproto.server"]))
+    return pairs
+
+
+MODEM_STATUS = "/run/relay-modem.json"  # `relayctl uplink watch --status-file` keeps it; the relay only reads it
+
+
+def _linux_uplink(r):
+    """A Linux board's uplink, brought up by NetworkManager, networkd or OpenWrt (relayctl uplink render):
+    the relay only names it in its fleet report, and for a modem reads the watcher's file (signal)."""
+    kind = r["uplink.kind"]
+    if kind not in ("ethernet", "wifi-sta", "cellular"):
+        return []  # "" (not chosen yet) or "upstream": the report says so from the upstreams
+    pairs = [("uplink.kind", kind)]
+    if kind == "cellular":
+        pairs.append(("uplink.modem_status", MODEM_STATUS))
     return pairs
 
 

@@ -6,7 +6,8 @@ its last will) and PREFIX/NAME/report (fleet.py's JSON document).
 
 import time
 
-RANKS = ("offline", "never seen", "uplink down", "budget", "stale", "refused commands", "ok")
+RANKS = ("offline", "never seen", "uplink down", "not registered", "no modem reading", "budget", "stale",
+         "refused commands", "ok")
 
 
 class Relay:
@@ -54,7 +55,8 @@ def _flag(v):
 # taken) is left out: one odd relay must not break the table of all the others.
 REPORT = {"time": _number, "interval_s": _number, "uptime_s": _number, "budget_left": _number, "people": _number,
           "tunnels": _number, "place": _text, "stage": _text,
-          "uplink": {"kind": _text, "up": _flag, "via": _text, "signal": _number},
+          "uplink": {"kind": _text, "up": _flag, "via": _text, "signal": _number, "signal_age_s": _number,
+                     "last_signal": _number, "registration": _text, "modem_error": _text},
           "today": {"up": _number, "down": _number}, "refused": {},
           "fleet": {"commands": {"last_seq": _number, "done": _number, "refused": {}}}}
 
@@ -78,6 +80,16 @@ def _last_seen(r):
     return doc.get("time") or r.report_at
 
 
+_UNREGISTERED = ("not registered", "searching", "denied", "unknown", "emergency only")  # modem/signal.py's words
+_MODEM = ("signal_age_s", "last_signal", "registration", "modem_error")  # a Linux relay's modem reading
+
+
+def _uplink_fields(up):
+    out = {k: up.get(k) for k in ("kind", "up", "via", "signal")}
+    out.update((k, up[k]) for k in _MODEM if k in up)  # only where the relay has a modem reading to give
+    return out
+
+
 def problems(r, now):
     """Reasons this relay needs a volunteer, most urgent first; empty when all is well."""
     out = []
@@ -86,9 +98,15 @@ def problems(r, now):
         out.append("offline")
     if r.status is None and r.report is None:
         out.append("never seen")  # listed in fleet.relays, nothing on the broker: it never came up
-    up = (doc.get("uplink") or {}).get("up")
-    if up is False:
+    u = doc.get("uplink") or {}
+    if u.get("up") is False:
         out.append("uplink down")
+    if u.get("registration") in _UNREGISTERED:
+        out.append("not registered")  # a SIM the network refuses (no credit, blocked) or no network in range
+    if u.get("modem_error") or ("modem_error" in u and u.get("last_signal") is not None):
+        # a Linux relay's watcher stopped or never ran: the signal is unknown now (a MicroPython board's
+        # reading ages while PPP holds the modem's UART: that is shown with its age, not a problem)
+        out.append("no modem reading")
     left = doc.get("budget_left")
     if (left is not None and left <= 0) or doc.get("stage") in ("slow", "small", "closed"):
         out.append("budget")
@@ -124,7 +142,7 @@ def row(r, now):
         "online": r.status == "online",
         "state": r.status or ("never seen" if r.report is None else "unknown"),
         "since": since,
-        "uplink": {"kind": up.get("kind"), "up": up.get("up"), "via": up.get("via"), "signal": up.get("signal")},
+        "uplink": _uplink_fields(up),
         "people": doc.get("people"),
         "tunnels": doc.get("tunnels"),
         "today": {"up": today.get("up"), "down": today.get("down")},
@@ -176,6 +194,11 @@ def _uplink(u):
         text += f" via {u['via']}"
     if u.get("signal") is not None:
         text += f" {u['signal']} dBm"
+    elif u.get("last_signal") is not None:  # the modem's watcher stopped: its last reading, with its age
+        age = u.get("signal_age_s")
+        text += f" ({u['last_signal']} dBm, {_ago(0, age) if age is not None else '?'} old)"
+    elif u.get("modem_error"):
+        text += f" (no modem reading: {u['modem_error']})"
     return text
 
 
