@@ -40,8 +40,8 @@ def run(args):
         out.info(f"  {name:<34} {f['size']:>9}  sha256 {f['sha256'][:16]}{where}")
     board = manifest["board"]
     if manifest.get("admin"):
-        out.info(f"admin page: {manifest['admin']} (password: [admin] password in the site file; on MicroPython "
-                 "boards each board's own, from `relayctl flash`)")
+        out.info(f"admin page: {manifest['admin']} (password: [admin] password in the site file; an ESP32 gets its "
+                 "own from `relayctl flash`, in inventory.csv)")
     else:
         out.info("admin page: none (site [admin] side; ESP32 and Pico W have no wired side: flashing.md, "
                  '"The admin page")')

@@ -39,8 +39,8 @@ preset = "telegram"         # "telegram", "messengers" or "open": which destinat
 languages = ["kk", "ru", "en"]   # the onboarding page's languages; the first is the default
 
 [admin]
-# The admin page: counters and a restart button, behind a password: on Linux boards the one below
-# (`relayctl build` makes it when missing), on ESP32 and Pico W each board's own (inventory.csv).
+# The admin page: counters and a restart button, behind a password: the one below (`relayctl build`
+# makes it when missing); `relayctl flash` gives each ESP32 its own (inventory.csv).
 # Where it answers:
 # "wired": http://<the board's ethernet or uplink address>:8081/admin, never to the Wi-Fi (Linux default);
 # "loopback": 127.0.0.1:8081 only, through `ssh -L 8081:127.0.0.1:8081 pi@board`;

@@ -56,8 +56,8 @@ def pairs(r):
         out += [("wifi.side", True), ("wifi.address", r["wifi.address"]), ("wifi.subnet", r["wifi.subnet"])]
     if side(r) == "wifi":
         out.append(("portal.admin_on_wifi", True))
-    if r["admin.password"] and r["runtime"] != "micropython" and (host is not None or side(r) == "wifi"):
-        out.append(("portal.admin_password", r["admin.password"]))  # MicroPython boards: one each, at flashing
+    if r["admin.password"] and (host is not None or side(r) == "wifi"):
+        out.append(("portal.admin_password", r["admin.password"]))  # an ESP32 gets its own at flashing
     return out
 
 

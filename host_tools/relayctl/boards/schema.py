@@ -155,8 +155,8 @@ FIELDS = (
        'ssh -L), "wifi" (also on the portal: its password crosses the open air in the clear), "off"; "": wired on '
        'Linux boards, loopback on a public relay, off on MicroPython boards (no wired side)'),
     _f("admin.password", "", v.text, "site",
-       "the admin page's password on Linux boards, the same on every relay of the site (\"\": `relayctl build` makes "
-       "one and writes it here); MicroPython boards get their own from `relayctl flash` (inventory.csv)"),
+       "the admin page's password, the same on every relay of the site (\"\": `relayctl build` makes one and writes "
+       "it here when the page answers somewhere); `relayctl flash` gives each ESP32 its own (inventory.csv)"),
     # fleet reporting: relayctl fleet, relayctl fleet broker-config
     _f("fleet.broker", "", v.text, "site", "the fleet's MQTT broker, address or name (\"\": the relay reports to no fleet)"),
     _f("fleet.port", 0, v.integer(0, 65535), "site", "the broker's port (0: 1883, or 8883 with TLS)"),

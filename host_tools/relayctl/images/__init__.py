@@ -84,13 +84,13 @@ def _mtproto(r, cfg, notes, site_path=None):
 
 
 def _admin_password(r, cfg, notes, site_path, site_text):
-    """A Linux build that serves the admin page (boards/admin_side.py) carries the site's admin.password, one
-    for all its relays; with none, one is made here and written into the site file ([admin] password), as an
-    MTProto secret is, so the next build keeps it. MicroPython boards get their own from `relayctl flash`.
-    -> the site file's new text (site_text when unchanged)."""
+    """A build that serves the admin page (boards/admin_side.py) carries the site's admin.password, one for all
+    its relays; with none, one is made here and written into the site file ([admin] password), as an MTProto
+    secret is, so the next build keeps it. `relayctl flash` then gives each ESP32 its own (a Pico W's UF2 and
+    a Linux bundle keep the site's). -> the site file's new text (site_text when unchanged)."""
     from relayctl.boards.admin_side import where
 
-    if r["runtime"] == "micropython" or where(cfg) is None or cfg.get("portal", {}).get("admin_password"):
+    if where(cfg) is None or cfg.get("portal", {}).get("admin_password"):
         return site_text
     from relayctl.flash.stamp import password
 
