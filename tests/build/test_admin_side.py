@@ -93,3 +93,11 @@ def test_wrong_keys_and_values_are_named(tmp_path):
     assert any('did you mean "wired"' in str(p) and "site.toml:" in str(p) for p in r.problems), r.problems
     with pytest.raises(CliError, match="public relay puts the admin page on the internet"):
         build_board("public", site(tmp_path, 'side = "wired"'), tmp_path / "out")
+
+
+def test_a_board_port_on_the_status_port_is_named(tmp_path):
+    prof = tmp_path / "b.toml"
+    prof.write_text('extends = "rpi-4"\n[relay]\nhttp_port = 8081\n')
+    r = boards.load(str(prof), str(site(tmp_path)))
+    assert any("admin.side" in str(p) and "relay.http_port" in str(p) for p in r.problems), r.problems
+    assert not boards.load(str(prof), str(site(tmp_path, 'side = "off"'))).problems

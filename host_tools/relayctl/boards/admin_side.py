@@ -81,6 +81,11 @@ def where(cfg):
 
 def check(r):
     """Problems with the site's admin.side for this board: [(message, warning?)]."""
+    if status_host(r) is not None and not r["relay.public"]:
+        for key in ("relay.socks_port", "relay.http_port", "relay.portal_port", "relay.dns_port", "relay.mtproto_port"):
+            if r[key] == STATUS_PORT:
+                return [(f"the admin page's status listener needs port {STATUS_PORT}, which {key} uses: move "
+                         f'{key}, or set side = "off"', False)]
     s = r["admin.side"]
     if not s:
         return []
