@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import netns
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
@@ -25,9 +27,8 @@ def sh(*argv):
 
 
 @pytest.fixture(scope="module")
-def netns():
-    if sys.platform != "linux" or os.geteuid() != 0:
-        pytest.skip("needs root on Linux for a network namespace")
+def ns():
+    netns.need_netns()
     ns = f"relayadm-{os.getpid() % 100000}-{secrets.token_hex(3)}"
     sh("ip", "netns", "add", ns)
     try:
@@ -41,20 +42,20 @@ def netns():
             sh("ip", "-n", ns, "link", "set", b, "up")
         yield ns
     finally:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        netns.delete([ns])
 
 
-def ask(netns, runtime, tmp_path, on_wifi):
+def ask(ns, runtime, tmp_path, on_wifi):
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    r = subprocess.run(["ip", "netns", "exec", netns, sys.executable, str(HERE / "admin_side_ns.py"), runtime,
+    r = subprocess.run(["ip", "netns", "exec", ns, sys.executable, str(HERE / "admin_side_ns.py"), runtime,
                         str(tmp_path), "1" if on_wifi else "0"],
                        capture_output=True, text=True, timeout=60, env=env, cwd=str(ROOT))
     assert r.returncode == 0, r.stdout + r.stderr
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def test_the_wired_side_is_served_and_the_wifi_side_refused(runtime, netns, tmp_path):
-    got = ask(netns, runtime, tmp_path, on_wifi=False)
+def test_the_wired_side_is_served_and_the_wifi_side_refused(runtime, ns, tmp_path):
+    got = ask(ns, runtime, tmp_path, on_wifi=False)
     for who in ("uplink", "loopback"):
         assert got[who + " status"] == 200 and got[who + " admin"] == 200, got
     for who in ("wifi", "wifi to the uplink address"):  # a phone, whichever of our addresses it asks
@@ -66,7 +67,7 @@ def test_the_wired_side_is_served_and_the_wifi_side_refused(runtime, netns, tmp_
         assert (got[w + " status"], got[w + " admin"], got[w + " reload"]) == (403, 404, 403), got
 
 
-def test_admin_on_wifi_opens_only_the_admin_page_there(netns, tmp_path):
-    got = ask(netns, "cpython", tmp_path, on_wifi=True)
+def test_admin_on_wifi_opens_only_the_admin_page_there(ns, tmp_path):
+    got = ask(ns, "cpython", tmp_path, on_wifi=True)
     assert got["wifi admin"] == 200 and got["uplink admin"] == 200, got
     assert got["wifi status"] == 403 and got["wifi reload"] == 403, got  # counters and reload stay wired
