@@ -39,6 +39,12 @@ def run(args):
         where = f"  (flash at 0x{off:x})" if off is not None else ""
         out.info(f"  {name:<34} {f['size']:>9}  sha256 {f['sha256'][:16]}{where}")
     board = manifest["board"]
+    if manifest.get("admin"):
+        out.info(f"admin page: {manifest['admin']} (password: [admin] password in the site file; an ESP32 gets its "
+                 "own from `relayctl flash`, in inventory.csv)")
+    else:
+        out.info("admin page: none (site [admin] side; ESP32 and Pico W have no wired side: flashing.md, "
+                 '"The admin page")')
     if manifest["merged_image"]:
         # relayctl flash, not esptool: it checks the chip, stamps this board's SSID and passwords, verifies and
         # writes the inventory row the printed card comes from.

@@ -140,6 +140,8 @@ def keep_board_values(new_text, old_text):
             continue
         if sect == "mtproto" and not (cfg.get("mtproto") or {}).get("enabled"):
             continue  # the build has no MTProto to keep a secret for (reported as a card change below)
+        if key == "portal.admin_password" and not old[sect][name]:
+            continue  # flashed when its build served no admin page: the build's (the site's) password now
         cfg.setdefault(sect, {})[name] = old[sect][name]
         kept.append(key)
     if "wifi.passphrase" not in kept and "wifi.security" in kept:

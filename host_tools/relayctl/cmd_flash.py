@@ -2,7 +2,7 @@
 
 For each board: connect (esptool), check the chip and flash size against the
 board profile, stamp this board's own values (SSID suffix from its MAC, proxy
-and admin passwords) into the build's config.json, write the merged image,
+and, where the build serves the admin page, admin passwords) into the build's config.json, write the merged image,
 verify its MD5, reset, and wait for the relay's ready line with the expected
 config hash. Only then does inventory.csv get a row. Several boards
 (--ports P1,P2 or --all) are flashed in parallel; one failing does not stop
@@ -233,6 +233,21 @@ def flash_one(args, port, image, expect, progress, fleet_key=None):
     }
 
 
+def _admin_note(args, image):
+    """Where the flashed build's admin page answers, or plainly that it has none (and how to have one)."""
+    import json
+
+    from relayctl.boards.admin_side import where
+    from relayctl.flash.stamp import read_config
+
+    at = where(json.loads(read_config(image)))
+    if at is None:
+        return (f"admin page: none on this build ({args.board} has no wired side), so no admin password was made; "
+                'to open it over the Wi-Fi set [admin] side = "wifi" in site.toml and build again: its password then '
+                "crosses the air in the clear for anyone nearby (flashing.md, \"The admin page\")")
+    return f"admin page: {at}; its password is each board's admin_password in {args.inventory}"
+
+
 def run(args):
     from relayctl.flash import inventory
 
@@ -271,6 +286,8 @@ def run(args):
             r = results[p]
             fleet = f" fleet={r['fleet_name']}" if r["fleet_name"] else ""
             out.info(f"{p}: flashed {r['mac']} ssid={r['ssid'] or '-'}{fleet} -> {args.inventory}")
+        if ok:
+            out.info(_admin_note(args, image))
     out.info(f"{len(ok)} of {len(ports)} boards {'checked' if args.check_only else 'flashed'}"
              + (f"; failed: {', '.join(failures)}" if failures else ""))
     return 1 if failures else 0

@@ -38,6 +38,18 @@ preset = "telegram"         # "telegram", "messengers" or "open": which destinat
 [portal]
 languages = ["kk", "ru", "en"]   # the onboarding page's languages; the first is the default
 
+[admin]
+# The admin page: counters and a restart button, behind a password: the one below (`relayctl build`
+# makes it when missing); `relayctl flash` gives each ESP32 its own (inventory.csv).
+# Where it answers:
+# "wired": http://<the board's ethernet or uplink address>:8081/admin, never to the Wi-Fi (Linux default);
+# "loopback": 127.0.0.1:8081 only, through `ssh -L 8081:127.0.0.1:8081 pi@board`;
+# "wifi": also on the portal, http://192.168.4.1/admin: the password then crosses the open air in the
+#         clear for anyone nearby to read (ESP32 and Pico W have no wired side: their only way);
+# "off": nowhere (the MicroPython boards' default).
+# side = "wired"
+# password = "..."
+
 [uplink]
 # Which way this relay reaches the outside; the board lists what it can use
 # (`relayctl boards show BOARD`). Empty: the board's first.

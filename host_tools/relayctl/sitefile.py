@@ -12,13 +12,16 @@ from relayctl import files
 from relayctl.errors import CliError
 
 
-def with_values(path, table_name, values, comment=None):
-    """The site file's new text with [table_name] holding values (the table is made when missing)."""
+def with_values(path, table_name, values, comment=None, text=None):
+    """The site file's new text with [table_name] holding values (the table is made when missing).
+    text: the file's text as an earlier change left it (not yet written), instead of reading path."""
     import tomlkit
 
     path = Path(path)
     try:
-        doc = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+        if text is None and path.exists():
+            text = path.read_text(encoding="utf-8")
+        doc = tomlkit.parse(text) if text is not None else tomlkit.document()
     except tomlkit.exceptions.ParseError as e:
         raise CliError(f"{path}: not valid TOML ({e}); fix it or give another --site", 2)
     table = doc.get(table_name)

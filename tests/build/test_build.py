@@ -33,6 +33,7 @@ def site(tmp_path):
                  .replace('# user = "relay"', 'user = "relay"')
                  .replace('# password = "choose a long one"', 'password = "secret-pass"')
                  .replace('# secrets = ["dd', 'secrets = ["dd')  # a secret made per build would differ
+                 .replace('# password = "..."', 'password = "admin-pass"')  # [admin]: the same
                  .replace('# domain = "www.your-domain.org"', 'domain = "relay.example.org"')  # board public
                  .replace('# mask = "127.0.0.1:8443"', 'mask = "127.0.0.1:8443"'))
     return p

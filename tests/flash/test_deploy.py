@@ -188,3 +188,15 @@ def test_a_board_that_vanishes_mid_deploy_gets_one_line_and_keeps_what_it_ran(es
     for name, digest in man["filesystem"]["files"].items():
         if name.startswith("relay/"):
             assert hashlib.sha256(read(fs, name)).hexdigest() == digest, name
+
+
+def test_a_board_flashed_without_an_admin_page_takes_the_sites_password_when_the_build_serves_one():
+    """An ESP32 flashed when its build served no admin page has none; a build whose site now opens the page on
+    the Wi-Fi brings the site's password, or the page would answer "off" to everyone."""
+    from relayctl.cmd_deploy import keep_board_values
+
+    new = json.dumps({"portal": {"admin_password": "site-admin-pw", "admin_on_wifi": True}, "wifi": {"ssid": "relay"}})
+    got, kept, _ = keep_board_values(new, json.dumps({"portal": {"admin_password": ""}, "wifi": {"ssid": "relay-B2C3"}}))
+    assert json.loads(got)["portal"]["admin_password"] == "site-admin-pw" and kept == ["wifi.ssid"]
+    got, kept, _ = keep_board_values(new, json.dumps({"portal": {"admin_password": "boardADMIN23"}}))
+    assert json.loads(got)["portal"]["admin_password"] == "boardADMIN23"  # a board's own stays, as its card's

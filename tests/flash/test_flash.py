@@ -49,7 +49,11 @@ def test_flash_writes_the_image_and_records_the_board(esp32_build, micropython_e
     (row,) = rows(inv)
     assert row["mac"] == "24:0a:c4:a1:b2:c3" and row["board"] == "esp32-generic" and row["chip"] == "esp32"
     assert row["ssid"] == "relay-B2C3"
-    assert len(row["proxy_password"]) == 10 and len(row["admin_password"]) == 12
+    assert len(row["proxy_password"]) == 10
+    # An ESP32 has no wired side: this build serves no admin page, so no password promises one; said plainly.
+    assert row["admin_password"] == ""
+    assert "admin page: none on this build (esp32-generic has no wired side)" in r.stdout + r.stderr
+    assert 'side = "wifi"' in r.stdout + r.stderr and "in the clear" in r.stdout + r.stderr
     # The row's hashes are what the board holds.
     assert hashlib.sha256(chip.flash[IMG_OFFSET:IMG_OFFSET + len(merged)]).hexdigest() == row["firmware_sha256"]
     fs = read_fs(chip.flash)
@@ -60,7 +64,7 @@ def test_flash_writes_the_image_and_records_the_board(esp32_build, micropython_e
     assert cfg["wifi"]["ssid"] == "relay-B2C3"
     assert cfg["socks"]["auth"] == "password"
     assert cfg["socks"]["users"] == [{"user": "relay", "pass": row["proxy_password"]}]
-    assert cfg["portal"]["admin_password"] == row["admin_password"]
+    assert cfg["portal"].get("admin_password", "") == ""
     assert sorted(fs.listdir("/")) == ["config.json", "main.py", "relay", "umqtt"]
     # Everything but config.json is the build's filesystem, file for file.
     man = json.loads((esp32_build / "manifest.json").read_text())
@@ -242,3 +246,28 @@ def test_check_only_needs_no_stub_and_does_not_send_you_to_itself(tmp_path):
     assert "no output from the board within 1 s" in r.stderr
     assert "--check-only" not in r.stderr and "--no-boot-check" not in r.stderr
     assert chip.flash == b"\xff" * len(chip.flash)
+
+
+def test_a_build_that_serves_the_admin_page_on_the_wifi_gets_a_password_per_board(micropython_esp32, tmp_path):
+    from relayctl.cmd_site import EXAMPLE
+    from relayctl.images import build_board
+
+    site = tmp_path / "site.toml"
+    site.write_text(EXAMPLE.replace('# side = "wired"', 'side = "wifi"'))
+    build = tmp_path / "build"
+    build_board("esp32-generic", site, build, micropython_esp32)
+    inv = tmp_path / "inventory.csv"
+    for mac in ("240ac4a1b2c3", "240ac4a1b2c4"):
+        chip = SimChip("esp32", "4MB", mac=bytes.fromhex(mac))
+        with ROMServer(chip) as sim:
+            r = flash(sim.url, build, inv)
+        assert r.returncode == 0, r.stderr
+        assert "admin page: http://192.168.4.1/admin (over the Wi-Fi: the password crosses the air in the clear)" \
+            in r.stdout + r.stderr
+        fs = read_fs(chip.flash)  # kept while its file is open: littlefs-python frees its buffer with it
+        with fs.open("config.json", "rb") as f:
+            cfg = json.loads(f.read())
+        assert cfg["portal"]["admin_on_wifi"] is True
+        assert cfg["portal"]["admin_password"] == rows(inv)[-1]["admin_password"]
+    a, b = rows(inv)
+    assert len(a["admin_password"]) == 12 and a["admin_password"] != b["admin_password"]

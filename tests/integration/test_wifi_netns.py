@@ -43,6 +43,7 @@ RELAY_IP, SUBNET = "192.168.4.1", "192.168.4.0/24"
 UPLINK_RELAY, UPLINK_NET, INTERNET_IP = "198.18.0.1", "198.18.0.0/24", "198.18.0.2"
 TELEGRAM_IP = "149.154.167.51"  # inside Telegram's 149.154.160.0/20: the zero-tap rules redirect it
 BODY = b"hello from the internet namespace\n" * 64
+ADMIN_PW = "wired-side-pw"
 
 UDHCPC_SCRIPT = """#!/bin/sh
 # busybox udhcpc calls this with the lease in its environment; keep it and configure the interface.
@@ -157,7 +158,7 @@ def net(tmp_path_factory):
 def rendered(net):
     """The rpi-4 profile's config.json and Wi-Fi files (interface renamed to the test's bridge)."""
     site = net.tmp / "site.toml"
-    site.write_text(EXAMPLE)
+    site.write_text(EXAMPLE.replace('# password = "..."', f'password = "{ADMIN_PW}"'))  # [admin]
     r = boards.load_or_fail("rpi-4", str(site))
     ap = settings(r)
     ap["interface"] = BRIDGE
@@ -230,7 +231,9 @@ def test_end_to_end(net, rendered):
     assert "redirect to :1081" in net.run("relay", "nft", "list", "table", "inet", "relay").stdout
     cfg = json.loads(json.dumps(cfg))
     assert cfg["transparent"] == {"enabled": True, "host": RELAY_IP} and cfg["policy"]["preset"] == "telegram"
-    cfg["status"] = {"enabled": True, "host": "127.0.0.1", "port": 8081}  # inside the relay ns only
+    # The admin page's listener as built (site admin.side default "wired"): every address, the Wi-Fi's refused.
+    assert cfg["status"] == {"enabled": True, "host": "0.0.0.0", "port": 8081}
+    assert cfg["wifi"] == {"side": True, "address": RELAY_IP, "subnet": SUBNET}
     cfg["dns"]["hosts"] = {"web.telegram.org": [TELEGRAM_IP], "example.com": [INTERNET_IP]}
     cfg["limits"]["connect_timeout"] = 3
     (tmp / "config.json").write_text(json.dumps(cfg))
@@ -294,6 +297,16 @@ def test_end_to_end(net, rendered):
     print(f"measured: SOCKS fetch {socks_ms:.0f} ms, zero-tap fetch {zero_tap_ms:.0f} ms, "
           f"{len(BODY)} bytes each; counters {s0['tunnels_total']}->{s4['tunnels_total']} tunnels, "
           f"bytes_down {s0['bytes_down']}->{s4['bytes_down']}, refused {s4['refused']}")
+
+    # -- the admin page: on the uplink side, never to a phone -----------------
+    admin = ["-u", "admin:" + ADMIN_PW, "-o", "/dev/null", "-w", "%{http_code}"]
+    assert curl(net, "internet", *admin, f"http://{UPLINK_RELAY}:8081/admin") == (0, b"200")
+    for url in (f"http://{RELAY_IP}:8081/admin", f"http://{UPLINK_RELAY}:8081/admin"):
+        assert curl(net, "phone1", *admin, url, timeout=2)[0] in (7, 28), url  # relay.nft: the port is not open
+    # Without relay.nft (rules not applied yet, or flushed), the relay refuses the Wi-Fi side itself.
+    net.run("relay", "nft", "delete", "table", "inet", "relay")
+    assert curl(net, "phone1", *admin, f"http://{RELAY_IP}:8081/admin") == (0, b"404")
+    assert curl(net, "phone1", "-o", "/dev/null", "-w", "%{http_code}", f"http://{RELAY_IP}:8081/api/status") == (0, b"403")
     relay.terminate()
     out, err = relay.communicate(timeout=10)
     assert "relay stopped" in out, err

@@ -68,7 +68,8 @@ def test_linux_build_makes_a_secret_when_the_site_has_none(tmp_path, monkeypatch
 def test_linux_build_with_site_secrets_and_ntp_is_reproducible(tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
     s = site(tmp_path, [SECRET])
-    s.write_text(s.read_text().replace('# servers = ["pool.ntp.org"]', 'servers = ["127.0.0.1:12300"]'))
+    s.write_text(s.read_text().replace('# servers = ["pool.ntp.org"]', 'servers = ["127.0.0.1:12300"]')
+                 .replace('# password = "..."', 'password = "admin-pass"'))  # [admin]: nothing made by the build
     a = build_board("openwrt", s, tmp_path / "a")
     b = build_board("openwrt", s, tmp_path / "b")
     assert a == b and (tmp_path / "a" / "config.json").read_bytes() == (tmp_path / "b" / "config.json").read_bytes()

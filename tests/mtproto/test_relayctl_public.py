@@ -197,7 +197,8 @@ def test_build_public_bundle(tmp_path):
     assert mt["public"] and mt["port"] == 443 and mt["host"] == "0.0.0.0" and mt["mask"] == "127.0.0.1:8443"
     assert mt["secrets"][0].startswith("ee") and mt["secrets"][0].endswith(DOMAIN.encode().hex())
     assert mt["replay_cache"] == 1000000 and mt["replay_file"] == "/var/lib/relay/mtproto-replay"
-    assert cfg["socks"]["enabled"] is False and cfg["http"]["enabled"] is False and "portal" not in cfg
+    assert cfg["socks"]["enabled"] is False and cfg["http"]["enabled"] is False and not cfg.get("portal", {}).get("enabled")
+    assert len(cfg["portal"]["admin_password"]) == 12 and m["admin"] == "http://127.0.0.1:8081/admin"  # ssh -L only
     assert cfg["limits"]["address_burst"] >= 24 and cfg["status"]["host"] == "127.0.0.1"
     with tarfile.open(tmp_path / "out" / m["bundle"]) as tar:
         unit = tar.extractfile("relay-public/relay.service").read().decode()

@@ -43,11 +43,15 @@ class Capacity:
 
 
 def listeners(r):
-    """Sockets the relay itself holds open: SOCKS, HTTP proxy, portal, DNS, MTProto."""
+    """Sockets the relay itself holds open: SOCKS, HTTP proxy, portal, DNS, MTProto, status."""
     n = 2
     n += 1 if r["relay.portal_port"] else 0
     n += 1 if r["relay.dns_port"] else 0
     n += 1 if r["relay.mtproto_port"] else 0
+    if r.site is not None:
+        from relayctl.boards.admin_side import status_host
+
+        n += 1 if status_host(r) is not None else 0  # the status listener, where the admin page lives
     return n
 
 

@@ -312,4 +312,12 @@ def _check_capacity(r):
 
 _BOARD_CHECKS = (_check_flash, _check_uf2, _check_arch, _check_ports, _check_wifi_address, _check_wifi,
                  _check_uplink_ports)
-_SITE_CHECKS = (_check_placeholders, _check_passphrase, _check_uplink, _check_proxy, _check_public, _check_capacity)
+def _check_admin_side(r):
+    from relayctl.boards.admin_side import check
+
+    for message, warning in check(r):
+        r.problem("admin.side", message, warning=warning)
+
+
+_SITE_CHECKS = (_check_placeholders, _check_passphrase, _check_uplink, _check_proxy, _check_public, _check_capacity,
+                _check_admin_side)

@@ -82,6 +82,10 @@ def _wanted(r):
             from relayctl.engines.units import relay_upstream
 
             pairs += relay_upstream(r)
+    if r.site is not None:  # where the admin page answers (`relayctl run`, with no site, keeps the core's: off)
+        from relayctl.boards import admin_side
+
+        pairs += admin_side.pairs(r)
     from relayctl.fleet import site as fleet_site
 
     pairs += fleet_site.pairs(r)  # [fleet]: reports to the volunteers' broker

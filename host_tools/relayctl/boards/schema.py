@@ -25,6 +25,7 @@ MPY_ARCHS = ("none", "xtensa", "xtensawin", "rv32imc", "armv6m", "armv7m", "armv
 UPLINKS = ("ethernet", "cellular", "wifi-sta", "upstream")
 SERVICES = ("none", "systemd", "procd")
 POLICIES = ("telegram", "messengers", "open")
+ADMIN_SIDES = ("", "wired", "loopback", "wifi", "off")  # boards/admin_side.py; "": the board's default
 
 
 class Field:
@@ -148,6 +149,14 @@ FIELDS = (
     _f("proxy.password", "", v.text, "site", "SOCKS password"),
     _f("policy.preset", "telegram", v.one_of(*POLICIES), "site", "which destinations are allowed"),
     _f("portal.languages", ["kk", "ru", "en"], v.list_of(v.language, 1), "site", "portal languages, first is the default"),
+    _f("admin.side", "", v.one_of(*ADMIN_SIDES), "site",
+       'where the admin page (the password `relayctl flash`/`deploy` stamps) answers: "wired" (the status listener, '
+       ':8081 on every address but the Wi-Fi\'s: the ethernet or uplink side), "loopback" (127.0.0.1:8081, through '
+       'ssh -L), "wifi" (also on the portal: its password crosses the open air in the clear), "off"; "": wired on '
+       'Linux boards, loopback on a public relay, off on MicroPython boards (no wired side)'),
+    _f("admin.password", "", v.text, "site",
+       "the admin page's password, the same on every relay of the site (\"\": `relayctl build` makes one and writes "
+       "it here when the page answers somewhere); `relayctl flash` gives each ESP32 its own (inventory.csv)"),
     # fleet reporting: relayctl fleet, relayctl fleet broker-config
     _f("fleet.broker", "", v.text, "site", "the fleet's MQTT broker, address or name (\"\": the relay reports to no fleet)"),
     _f("fleet.port", 0, v.integer(0, 65535), "site", "the broker's port (0: 1883, or 8883 with TLS)"),

@@ -120,7 +120,8 @@ def one_of(*choices):
 
             near = difflib.get_close_matches(str(v), choices, 1, 0.6)
             hint = f' (did you mean "{near[0]}"?)' if near else ""
-            raise ProfileError(f"expected one of {', '.join(choices)}, got {_show(v)}{hint}")
+            listed = ", ".join(c or '""' for c in choices)
+            raise ProfileError(f"expected one of {listed}, got {_show(v)}{hint}")
         return v
 
     return check

@@ -1,5 +1,6 @@
 """Per-board values stamped into one build: SSID suffix from the MAC, a proxy
-password and an admin password, written into config.json inside the merged
+password and an admin password (only where the build serves the admin page: site
+admin.side, boards/admin_side.py), written into config.json inside the merged
 image's littlefs partition. When the build offers MTProto, also the board's own
 secret (first in mtproto.secrets, so the portal and the card share it; a secret
 the build made because the site had none is dropped), the portal's QR code of
@@ -180,7 +181,14 @@ def stamp(image, mac, fleet_key=None):
     else:
         missing.append("ssid")
         values["ssid"] = ""
-    if admin_key:
+    from relayctl.boards.admin_side import where
+
+    if admin_key and where(cfg) is None:
+        # The build serves the admin page nowhere (ESP32, Pico W: no wired side; site admin.side = "off"): a
+        # password on the inventory row would promise a page no one can open.
+        _set(cfg, admin_key, "")
+        values["admin_password"] = ""
+    elif admin_key:
         _set(cfg, admin_key, values["admin_password"])
     else:
         missing.append("admin_password")

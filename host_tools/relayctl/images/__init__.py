@@ -83,6 +83,31 @@ def _mtproto(r, cfg, notes, site_path=None):
     return qr_svg(link), made, site_text
 
 
+def _admin_password(r, cfg, notes, site_path, site_text):
+    """A build that serves the admin page (boards/admin_side.py) carries the site's admin.password, one for all
+    its relays; with none, one is made here and written into the site file ([admin] password), as an MTProto
+    secret is, so the next build keeps it. `relayctl flash` then gives each ESP32 its own (a Pico W's UF2 and
+    a Linux bundle keep the site's). -> the site file's new text (site_text when unchanged)."""
+    from relayctl.boards.admin_side import where
+
+    if where(cfg) is None or cfg.get("portal", {}).get("admin_password"):
+        return site_text
+    from relayctl.flash.stamp import password
+
+    pw = password(12)
+    cfg.setdefault("portal", {})["admin_password"] = pw
+    if site_path:
+        from relayctl import sitefile
+
+        notes.append(f"admin: {site_path} had no admin password: made one and wrote it into {site_path} "
+                     "([admin] password); every relay built from this site opens with it")
+        return sitefile.with_values(site_path, "admin", {"password": pw}, text=site_text,
+                                    comment="made by relayctl build; the admin page's password on every relay")
+    notes.append(f"admin: no site file, so this build made an admin password ({pw}) that the next build will not "
+                 "repeat: give --site FILE to keep one")
+    return site_text
+
+
 def _sha(data):
     return hashlib.sha256(data).hexdigest()
 
@@ -117,6 +142,7 @@ def build_board(board, site_path, out_dir, micropython=None, relay=None):
     notes = [str(p) for p in r.warnings]
     cfg = config_json(r)
     qr_mt, made, site_text = _mtproto(r, cfg, notes, site_path)
+    site_text = _admin_password(r, cfg, notes, site_path, site_text)
     problems = check_config(cfg)
     if problems:
         raise CliError("the rendered config.json fails the device's own check (a bug in the renderer "
@@ -181,6 +207,9 @@ def build_board(board, site_path, out_dir, micropython=None, relay=None):
         manifest["bundle"] = f"{prefix}.tar.gz"
         manifest["service"] = r["linux.service"]
     manifest["notes"] = notes
+    from relayctl.boards.admin_side import where
+
+    manifest["admin"] = where(cfg)  # where the admin page answers (None: nowhere); `relayctl build` says it
     manifest["files"] = {name: {"sha256": _sha(data), "size": len(data)} for name, data in sorted(outputs.items())}
     if site_text is not None:
         from relayctl import sitefile
@@ -188,9 +217,13 @@ def build_board(board, site_path, out_dir, micropython=None, relay=None):
         try:
             sitefile.write(site_path, site_text)  # only now: every step succeeded
         except OSError as e:
-            secret = cfg["mtproto"]["secrets"][0]
-            raise CliError(f"cannot write the new MTProto secret into {site_path} ({e.strerror}): nothing was "
-                           f"built; add secrets = [\"{secret}\"] under [mtproto] in it yourself, or make it writable", 2)
+            what = []
+            if cfg.get("mtproto", {}).get("enabled") and not r["mtproto.secrets"]:
+                what.append(f'secrets = ["{cfg["mtproto"]["secrets"][0]}"] under [mtproto]')
+            if cfg.get("portal", {}).get("admin_password") and not r["admin.password"]:
+                what.append(f'password = "{cfg["portal"]["admin_password"]}" under [admin]')
+            raise CliError(f"cannot write what the build made into {site_path} ({e.strerror}): nothing was "
+                           f"built; add {' and '.join(what)} in it yourself, or make it writable", 2)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for name, data in outputs.items():
