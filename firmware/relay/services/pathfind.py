@@ -21,8 +21,8 @@ iodine's DNS that is dear), so (figures: bench/probe_cost.py, uplink.md):
     probe), each probe at most uplink.timeout, so a path that dies is left within
     check_interval + timeout;
   - ... except while its tunnels hear from the far end: bytes coming back prove the path works, so
-    its probe waits until check_interval after the last of them (the bound above still holds: the
-    last byte came at the latest when the path died);
+    its probe waits until half a check interval after the last of them (the last byte came at the
+    latest when the path died: such a path is left within check_interval / 2 + timeout);
   - every other path (a standby) once per upstream.standby_interval: failover takes the next path
     on its last verdict, and when the current path fails every standby is probed at once, so the
     order is fresh within one timeout;
@@ -55,7 +55,7 @@ class PathFinder:
         self.current = None
         self.switches = 0
         self.probed = 0
-        self.skipped = 0  # probes of the current path left out: its tunnels heard from the far end
+        self.skipped = 0  # times the current path's due probe was put off: its tunnels heard from the far end
         self.failovers = 0  # the current path failed this many times: each brings the standbys' probes forward
 
     async def probe(self, u):
@@ -132,22 +132,26 @@ class PathFinder:
         became the current path, or a failover elsewhere, brings it forward."""
         start = runtime.now_ms()
         r = runtime.random_bytes(1)[0]  # 0..255: the jitter
+        after_bytes = False
         failovers = self.failovers
         while self.failovers == failovers:
             every = self._interval(u)
-            if every == self.ups.check_ms:  # up to a quarter less (never more: the failover bound holds)
-                left = every - every * r // 1024
-            else:  # a standby: within a quarter either side
+            if every != self.ups.check_ms:  # a standby: within a quarter either side
                 left = every - every // 4 + every * r // 512
+            elif after_bytes:
+                left = every // 2
+            else:  # up to a quarter less (never more: the failover bound holds)
+                left = every - every * r // 1024
             left -= runtime.ms_since(start)
             if left <= 0:
                 heard = self._heard(u) if u is self.current else None
-                if heard is None or runtime.ms_since(heard) >= every:
+                if heard is None or runtime.ms_since(heard) >= every // 2:
                     return
-                # Its tunnels hear from the far end: the path works. Due again one interval after the
-                # last byte (no jitter: the bound of check_interval + timeout holds).
+                # Its tunnels heard from the far end within half an interval: the path works. Due again
+                # half an interval after the last byte: when the bytes stop (a path that died), it is
+                # probed sooner than on its idle beat.
                 self.skipped += 1
-                start, r = heard, 0
+                start, after_bytes = heard, True
                 continue
             await runtime.sleep_ms(min(left, self.ups.check_ms))
 
