@@ -16,6 +16,7 @@ the current path's probes wait (a busy path is probed less).
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -92,6 +93,7 @@ def main():
         for r in relays:
             r.stop()
         target.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     per_day = 86400 / (a.seconds * a.scale)  # this run's window is a.seconds * a.scale at the defaults
     probes, nbytes = p1 - p0, b1 - b0
     per_probe = nbytes / probes if probes else 0
