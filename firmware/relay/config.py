@@ -453,6 +453,9 @@ SCHEMA = (
      "device reach it)"),
     ("upstream.direct", [], _list_of(_cidr_or_suffix), "destinations (CIDRs, domain suffixes) that skip the upstreams"),
     ("upstream.check_interval", 5, _seconds, "seconds between upstream health checks"),
+    ("upstream.standby_interval", 300, _seconds,
+     "with upstream.probe: seconds between probes of a path that is not the current one (each probe crosses "
+     "the uplink); the current path is probed every check_interval, all paths when none works"),
     ("upstream.names", [], _list_of(_any_text),
      "names of upstream.proxies in the same order (an uplink engine's name), shown in status; missing: upstreamN"),
     ("upstream.probe", "", _probe,

@@ -156,7 +156,7 @@ def render(start, found):
             rows.append(("?", addr, str(dist.get(addr, "?")), "", "NO ANSWER", ""))
             continue
         m = st["mesh"]
-        links = ", ".join(f"{_name(found, n['address'])} ({n['cost']})" for n in m.get("neighbours", []))
+        links = ", ".join(f"{_link_name(found, n)} ({n['cost']})" for n in m.get("neighbours", []))
         c = m.get("carrier")
         if m.get("service"):
             up = st.get("uplink")
@@ -176,6 +176,12 @@ def render(start, found):
     lines.append(f"{len(found)} relays ({len(found) - len(answered)} not answering), {uplinks} with an uplink, "
                  f"{phones} phones; hops counted from {_name(found, start)}")
     return "\n".join(lines)
+
+
+def _link_name(found, n):
+    """A neighbour's relay name; one whose babeld has not yet announced its relay address over the link
+    (a link seconds old) by the interface it was heard on."""
+    return _name(found, n["address"]) if n.get("address") else f"? on {n.get('if') or '?'}"
 
 
 def _name(found, addr):

@@ -113,3 +113,54 @@ def test_path_probes_look_ordinary_and_count_against_the_budget(runtime, start_r
         assert left <= 10000000 - 2 * len(head), left  # each probe's request (and answer) was charged
     finally:
         target.close()
+
+
+def test_standby_paths_are_probed_rarely_the_current_one_often(runtime, start_relay):
+    """Every probe crosses the scarce uplink: only the current path is probed each check interval, a
+    standby once per upstream.standby_interval (here 20 times rarer)."""
+    target = ProbeTarget()
+    try:
+        one, two = start_relay("cpython"), start_relay("cpython")
+        a = start_relay(runtime, {
+            "upstream": {"proxies": [f"socks5://127.0.0.1:{r.socks}" for r in (one, two)], "names": ["one", "two"],
+                         "probe": f"127.0.0.1:{target.port}", "check_interval": 0.2, "standby_interval": 4},
+            "uplink": {"timeout": 1}})
+        assert wait_for(lambda: (a.status_json().get("path") or {}).get("path") == "one", 10), a.status_json()
+        first = {u["name"]: u["probes"] for u in a.status_json()["upstreams"]}
+        assert wait_for(lambda: a.status_json()["upstreams"][0]["probes"] >= first["one"] + 8, 10), a.status_json()
+        st = a.status_json()
+        ups = {u["name"]: u for u in st["upstreams"]}
+        # 8 probes of the current path took >= 1.2 s (each waits at least 3/4 of 0.2 s): the standby's
+        # next probe is due 3-5 s after its last; at most one more may have slipped in on a busy machine.
+        assert ups["two"]["probes"] <= first["two"] + 1, st
+        assert st["path"]["probes"] == ups["one"]["probes"] + ups["two"]["probes"]
+    finally:
+        target.close()
+
+
+def test_the_current_path_is_not_probed_while_its_tunnels_hear_from_the_far_end(runtime, start_relay, echo):
+    target = ProbeTarget()
+    try:
+        one = start_relay("cpython")
+        a = start_relay(runtime, {
+            "upstream": {"proxies": [f"socks5://127.0.0.1:{one.socks}"], "names": ["one"],
+                         "probe": f"127.0.0.1:{target.port}", "check_interval": 0.3},
+            "uplink": {"timeout": 1}})
+        assert wait_for(lambda: (a.status_json().get("path") or {}).get("path") == "one", 10), a.status_json()
+        s, reply = socks5_request(a.socks, connect_req("127.0.0.1", echo.port))
+        assert reply[:2] == b"\x05\x00"
+        s.settimeout(5)
+        before = a.status_json()["upstreams"][0]["probes"]
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2:  # a phone's chat: an answer every 50 ms, for 2 s (~6 check intervals)
+            s.sendall(b"ping")
+            assert s.recv(4) == b"ping"
+            time.sleep(0.05)
+        st = a.status_json()
+        assert st["upstreams"][0]["probes"] <= before + 1, st  # one may have been under way already
+        assert st["path"]["probes_skipped"] >= 1, st
+        s.close()
+        # Quiet again: the probes come back within a check interval or two.
+        assert wait_for(lambda: a.status_json()["upstreams"][0]["probes"] >= before + 3, 10), a.status_json()
+    finally:
+        target.close()

@@ -402,15 +402,30 @@ def test_mesh_status_walks_the_mesh(mesh):
 
     tool = [sys.executable, "-c", "import sys; from relayctl.cli import main; sys.exit(main(sys.argv[1:]))"]
     env = dict(os.environ, PYTHONPATH=str(paths.ROOT / "host_tools"))
-    r = mesh.net.run("r4", *tool, "mesh", "status", "--host", mesh.plan["r4"].address, env=env)
-    text = r.stdout
+
+    def table():
+        text = mesh.net.run("r4", *tool, "mesh", "status", "--host", mesh.plan["r4"].address, env=env).stdout
+        return text, {ln.split()[0]: ln for ln in text.splitlines()
+                      if ln.split() and ln.split()[0] in ("r1", "r2", "r3", "r4", "r5")}
+
+    # Each end lists a link once its babeld counts it (hellos and IHUs both ways: a radio link's first
+    # seconds) and its relay read babeld since: one mesh.check_interval (2 s). Both ends, every link.
+    ends = [("r1", "r2"), ("r2", "r1"), ("r2", "r3"), ("r3", "r2"), ("r3", "r4"), ("r4", "r3"), ("r2", "r5"), ("r5", "r2")]
+    shown = []
+
+    def both_ends():
+        text, lines = table()
+        shown[:] = [text, lines]
+        return set(lines) == {"r1", "r2", "r3", "r4", "r5"} and all(f"{b} (" in lines[a] for a, b in ends)
+
+    assert wait_for(both_ends, 12, step=0.5) is not None, shown[0]
+    text, lines = shown
     print(text)
-    lines = {ln.split()[0]: ln for ln in text.splitlines() if ln.split() and ln.split()[0] in ("r1", "r2", "r3", "r4", "r5")}
     assert set(lines) == {"r1", "r2", "r3", "r4", "r5"}, text
     assert "own UP" not in lines["r4"] and "via r1 (3 hops)" in lines["r4"]
     assert lines["r1"].split()[2] == "3" and lines["r4"].split()[2] == "0"  # hops from r4
     assert "own" in lines["r1"] and "own" in lines["r5"]
-    assert "r3 (96)" in lines["r4"] and "r5 (" in lines["r2"]
+    assert "r3 (96)" in lines["r4"] and "r5 (" in lines["r2"] and "r2 (" in lines["r5"]
     assert "5 relays (0 not answering), 2 with an uplink" in text
 
 

@@ -20,7 +20,9 @@ from relay.runtime import api as runtime
 class Session:
     # win_t/win_b (share.py's interactive window) are set only when fair sharing runs: on MicroPython
     # every attribute is a slot in the instance's map, and an idle tunnel should cost as few as possible.
-    __slots__ = ("conn", "task", "peer_task", "active", "timeout_ms", "tunnel", "win_t", "win_b")
+    # heard: when the tunnel last got bytes from its far end (core/tunnel.py's Tap.moved), set on the first:
+    # the path finder skips a probe of a path whose tunnels hear from the far end (services/pathfind.py).
+    __slots__ = ("conn", "task", "peer_task", "active", "timeout_ms", "tunnel", "win_t", "win_b", "heard")
     counted = True  # in stats.sessions (the portal's and the status page's sessions are not)
 
     def __init__(self, conn, timeout_ms):

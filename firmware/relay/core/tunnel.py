@@ -40,8 +40,9 @@ class Tap:
 
     def moved(self, s, n, down):
         """n bytes went one way through session s."""
-        s.active = runtime.now_ms()
+        t = s.active = runtime.now_ms()
         if down:
+            s.heard = t  # the far end answers: the path works (services/pathfind.py)
             self.stats.bytes_down += n
         else:
             self.stats.bytes_up += n

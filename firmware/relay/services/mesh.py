@@ -29,7 +29,6 @@ from relay.services.upstream import PrefixConn, Upstream, Upstreams, socks5_hand
 _ROUTE4 = "/proc/net/route"
 _ROUTE6 = "/proc/net/ipv6_route"
 _DOWN_AFTER = 2  # failed checks in a row before the tunnels through a carrier are ended
-_DUMP_EVERY = 3  # babeld's topology (for status) is read every this many checks
 _DUMP_MAX = 65536  # bytes of babeld's dump we read; a building's mesh is a few KiB
 
 
@@ -198,15 +197,19 @@ class Mesh:
     # -- the loop: routes, health, topology ------------------------------------------------
 
     async def run(self):
-        n = 0
         while True:
             try:
                 await self.check()
-                if self.babeld is not None and n % _DUMP_EVERY == 0:
-                    await self._read_babeld()
-            except (OSError, ValueError) as e:
+            except (OSError, ValueError, runtime.TimeoutError) as e:
                 self.relay.log.warn("mesh: %s" % e)
-            n += 1
+            if self.babeld is not None:
+                # Every check, and whatever check() met: a link babeld only just counted (its first hellos
+                # and IHUs exchanged) shows on both relays' status within one check, not one of them
+                # seconds later (`relayctl mesh status` showed a link on one end only).
+                try:
+                    await self._read_babeld()
+                except (OSError, ValueError, runtime.TimeoutError) as e:
+                    self.relay.log.warn("mesh: babeld's links: %s" % (repr(e) if not str(e) else e))
             await runtime.sleep_ms(self.check_ms)
 
     def _routes(self):

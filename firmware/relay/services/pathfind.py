@@ -14,11 +14,24 @@ once through the next one instead of waiting out the idle timeout. New tunnels
 go only to paths that answered; with none, the relay refuses at once
 (uplink-down) rather than sending every phone's request into a dead path.
 
-Probes are bounded: each upstream is probed once per upstream.check_interval
-(counted from the end of its last probe), each probe at most uplink.timeout, so
-a path that dies is left within check_interval + timeout. Nothing here logs a
-destination or a client. A probe is a browser's GET (proto/pathcheck.py) and its bytes are charged to
-share's budget (they cross the same uplink as the phones').
+Probes are bounded, and cost what failover needs, no more. A probe crosses the scarce uplink (a GET
+and a redirect's answer: ~630 B of payload, plus TCP's and the engine's own overhead; over Tor or
+iodine's DNS that is dear), so (figures: bench/probe_cost.py, uplink.md):
+  - the current path is probed once per upstream.check_interval (counted from the end of its last
+    probe), each probe at most uplink.timeout, so a path that dies is left within
+    check_interval + timeout;
+  - ... except while its tunnels hear from the far end: bytes coming back prove the path works, so
+    its probe waits until half a check interval after the last of them (the last byte came at the
+    latest when the path died: such a path is left within check_interval / 2 + timeout);
+  - every other path (a standby) once per upstream.standby_interval: failover takes the next path
+    on its last verdict, and when the current path fails every standby is probed at once, so the
+    order is fresh within one timeout;
+  - while no path works, every path once per check_interval (the relay is useless until one answers);
+  - each wait is drawn anew: a check interval less up to a quarter of it (the bound above holds), a
+    standby interval give or take a quarter. The probes are no fixed heartbeat to one site that a
+    censor could key on.
+Nothing here logs a destination or a client. A probe is a browser's GET (proto/pathcheck.py) and its
+bytes are charged to share's budget (they cross the same uplink as the phones').
 """
 
 from relay.proto import httpproxy, pathcheck, socks
@@ -30,7 +43,7 @@ BUCKET_MS = pathcheck.BUCKET_MS
 
 
 class PathFinder:
-    def __init__(self, ups, probe, timeout_ms):
+    def __init__(self, ups, probe, timeout_ms, standby_ms):
         host, port = split_host_port(probe, 80)
         ip = parse_ip(host)
         self.ups = ups
@@ -38,9 +51,12 @@ class PathFinder:
         self.port = port
         self.request = pathcheck.request(host)
         self.timeout_ms = timeout_ms
+        self.standby_ms = standby_ms
         self.current = None
         self.switches = 0
         self.probed = 0
+        self.skipped = 0  # times the current path's due probe was put off: its tunnels heard from the far end
+        self.failovers = 0  # the current path failed this many times: each brings the standbys' probes forward
 
     async def probe(self, u):
         """One end-to-end probe through u: sets u.ms (None: failed) and u.note."""
@@ -81,8 +97,8 @@ class PathFinder:
             sharing.charge_own(n)
 
     async def run(self):
-        """Each upstream on its own beat (one check interval after its last probe ended), so a dead
-        path is seen within check_interval + timeout however slow the other probes are."""
+        """Each upstream on its own beat (see the module's docstring), so a dead path is seen within
+        check_interval + timeout however slow the other probes are."""
         tasks = [runtime.create_task(self._watch(u)) for u in self.ups.list]
         for t in tasks:
             await t
@@ -93,14 +109,60 @@ class PathFinder:
             try:
                 await self.probe(u)
                 self.probed += 1
+                u.probes += 1
                 u.healthy = u.ms is not None  # (a probe's own SOCKS handshake sets it too: decide here)
                 if was and not u.healthy:
                     self.end_tunnels(u)
+                    if u is self.current:
+                        self.failovers += 1  # the standbys' verdicts are old: probe them now
                 if self.probed >= len(self.ups.list):  # once each has answered or failed: order them
                     self.order()
             except Exception as e:  # a bug here must not silently stop this path's probes for good
                 self.ups.relay.log.info("path probe failed: " + repr(e))
-            await runtime.sleep_ms(self.ups.check_ms)
+            await self._wait(u)
+
+    def _interval(self, u):
+        check = self.ups.check_ms
+        if self.current is None or u is self.current:
+            return check
+        return max(self.standby_ms, check)
+
+    async def _wait(self, u):
+        """Until u's next probe is due. Reckoned again at least once per check interval: a standby that
+        became the current path, or a failover elsewhere, brings it forward."""
+        start = runtime.now_ms()
+        r = runtime.random_bytes(1)[0]  # 0..255: the jitter
+        after_bytes = False
+        failovers = self.failovers
+        while self.failovers == failovers:
+            every = self._interval(u)
+            if every != self.ups.check_ms:  # a standby: within a quarter either side
+                left = every - every // 4 + every * r // 512
+            elif after_bytes:
+                left = every // 2
+            else:  # up to a quarter less (never more: the failover bound holds)
+                left = every - every * r // 1024
+            left -= runtime.ms_since(start)
+            if left <= 0:
+                heard = self._heard(u) if u is self.current else None
+                if heard is None or runtime.ms_since(heard) >= every // 2:
+                    return
+                # Its tunnels heard from the far end within half an interval: the path works. Due again
+                # half an interval after the last byte: when the bytes stop (a path that died), it is
+                # probed sooner than on its idle beat.
+                self.skipped += 1
+                start, after_bytes = heard, True
+                continue
+            await runtime.sleep_ms(min(left, self.ups.check_ms))
+
+    def _heard(self, u):
+        """When a tunnel open through u last got bytes from its far end (a now_ms reading), or None."""
+        last = None
+        for c, s in u.conns:
+            t = getattr(s, "heard", None) if s is not None else None
+            if t is not None and c.is_open() and (last is None or runtime.ms_diff(t, last) > 0):
+                last = t
+        return last
 
     def _key(self, u):
         ms = u.ms // _KEEP if u is self.current else u.ms  # the current path's edge: no flapping
@@ -117,16 +179,17 @@ class PathFinder:
             self.switches += 1
             self.ups.relay.log.info("path: " + (first.label if first is not None else "none works"))
 
-    def track(self, u, conn):
-        """A tunnel through u opened: remember it (closed ones are dropped here, so the list stays short)."""
-        u.conns = [c for c in u.conns if c.is_open()]
-        u.conns.append(conn)
+    def track(self, u, conn, s=None):
+        """A tunnel through u opened for session s: remember both (closed ones are dropped here, so the
+        list stays short)."""
+        u.conns = [cs for cs in u.conns if cs[0].is_open()]
+        u.conns.append((conn, s))
 
     def end_tunnels(self, u):
-        for c in u.conns:
+        for c, _ in u.conns:
             c.hang_up()
         u.conns = []
 
     def state(self):
         return {"path": self.current.label if self.current is not None else None, "switches": self.switches,
-                "probes": self.probed}
+                "probes": self.probed, "probes_skipped": self.skipped}

@@ -26,7 +26,8 @@ def snapshot(relay, collect=False):
         d["mtproto"] = relay.mtproto.as_dict()
     d["uplink"] = relay.uplink.state() if relay.uplink is not None else None
     ups = relay.upstreams
-    d["upstreams"] = [{"name": u.label, "healthy": u.healthy, "ms": u.ms, "note": u.note, "tunnels": u.tunnels}
+    d["upstreams"] = [{"name": u.label, "healthy": u.healthy, "ms": u.ms, "note": u.note, "tunnels": u.tunnels,
+                        "probes": u.probes}
                       for u in ups.list] if ups is not None else []
     if ups is not None and ups.finder is not None:
         d["path"] = ups.finder.state()  # which upstream carries new tunnels now

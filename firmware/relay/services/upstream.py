@@ -33,7 +33,7 @@ from relay.proto.stats import Refusal
 
 class Upstream:
     __slots__ = ("kind", "ip", "port", "user", "password", "healthy", "label", "ms", "note", "conns", "tunnels",
-                 "index", "resolves")
+                 "index", "resolves", "probes")
 
     def __init__(self, url, index, name=None):
         self.kind, self.ip, self.port, self.user, self.password = parse_proxy_url(url)
@@ -45,7 +45,8 @@ class Upstream:
         self.label = name or "upstream%d" % index  # counters and logs never carry the address
         self.ms = None  # the path finder's last end-to-end time (services/pathfind.py)
         self.note = ""
-        self.conns = []  # tunnels open through it, kept only while the path finder runs
+        self.conns = []  # (tunnel, session) open through it, kept only while the path finder runs
+        self.probes = 0  # the path finder's probes through it
         self.tunnels = 0
 
 
@@ -94,7 +95,8 @@ class Upstreams:
         if up.probe:  # end-to-end probes order the upstreams (services/pathfind.py)
             from relay.services.pathfind import PathFinder
 
-            self.finder = PathFinder(self, up.probe, int(relay.cfg.uplink.timeout * 1000))
+            self.finder = PathFinder(self, up.probe, int(relay.cfg.uplink.timeout * 1000),
+                                     int(up.standby_interval * 1000))
         self.direct_nets = []
         self.direct_names = []
         for d in direct:
@@ -144,7 +146,7 @@ class Upstreams:
                 conn = await runtime.wait_for_ms(self.through(u, dest, port, who), timeout_ms)
                 u.tunnels += 1
                 if self.finder is not None:
-                    self.finder.track(u, conn)
+                    self.finder.track(u, conn, who)
                 return conn
             except socks.SocksError as e:
                 if e.reason != "upstream":
