@@ -21,7 +21,10 @@ def test_path_finder_picks_a_working_path_and_moves_on(runtime, start_relay, ori
     relays = {"bad": bad, "one": one, "two": two}
     a = start_relay(runtime, {
         "upstream": {"proxies": [f"socks5://127.0.0.1:{r.socks}" for r in relays.values()], "names": list(relays),
-                     "probe": f"127.0.0.1:{origin.port}", "check_interval": 0.5},
+                     "probe": f"127.0.0.1:{origin.port}", "check_interval": 0.5,
+                     # standbys as often as the current path here: a standby probe that timed out on a busy
+                     # machine would otherwise wait the default 300 s (test_standby_paths_... tests that)
+                     "standby_interval": 0.5},
         "uplink": {"timeout": 1}})
 
     def settled():  # both working paths probed and ahead of the bad one (a busy machine may need a second round)
