@@ -414,6 +414,16 @@ def dc_header(tag, dc, rand, aes_ctr):
     return bytes(h[:56]) + sealed[56:64], enc, dec
 
 
+def _record_len(src, i, n):
+    """The payload length of the TLS record whose header is at src[i] (n: bytes in src), or -1 when the whole
+    record has not come yet. Raises MTProtoError on a header no client sends (the fake-TLS stream is TLS 1.2
+    records of at most TLS_MAX_IN bytes). The one record walk of up() and tls_up_into()."""
+    ln = (src[i + 3] << 8) | src[i + 4]
+    if src[i + 1] != 3 or src[i + 2] != 3 or ln > TLS_MAX_IN:
+        raise MTProtoError("tls")
+    return ln if n - i - 5 >= ln else -1
+
+
 _scratch = [memoryview(bytearray(0)), memoryview(bytearray(0))]
 
 
@@ -481,11 +491,10 @@ class Pipe:
         c_dec = self.c_dec
         i = o = 0
         while n - i >= 5:
-            t, ln = src[i], (src[i + 3] << 8) | src[i + 4]
-            if src[i + 1] != 3 or src[i + 2] != 3 or ln > TLS_MAX_IN:
-                raise MTProtoError("tls")
-            if n - i - 5 < ln:
+            ln = _record_len(src, i, n)
+            if ln < 0:
                 break
+            t = src[i]
             if t == REC_APPDATA:
                 if ln:
                     c_dec.update_into(src[i + 5 : i + 5 + ln], a[o:])
@@ -542,11 +551,10 @@ class Pipe:
         i = 0
         out = []
         while n - i >= 5:
-            t, ln = src[i], (src[i + 3] << 8) | src[i + 4]
-            if src[i + 1] != 3 or src[i + 2] != 3 or ln > TLS_MAX_IN:
-                raise MTProtoError("tls")
-            if n - i - 5 < ln:
+            ln = _record_len(src, i, n)
+            if ln < 0:
                 break
+            t = src[i]
             if t == REC_APPDATA:
                 out.append(bytes(self.d_enc.update(self.c_dec.update(src[i + 5 : i + 5 + ln]))))
             elif t != REC_CCS:
