@@ -31,19 +31,30 @@ def split_runtime(name):
     return name, {}
 
 
+_handed_out = {}  # port -> None, in the order handed out
+
+
 def free_port(family=socket.AF_INET, kind=socket.SOCK_STREAM):
     """A port to listen on, below the kernel's ephemeral range (32768+), so the many client
-    connections of a test run cannot take it between this check and the relay's bind."""
+    connections of a test run cannot take it between this check and the relay's bind.
+    Never the same port twice in one test process: twenty relays started at once take sixty
+    ports, and two of them drawing the same free port before either bound it was a 1-in-7 chance."""
     import random
 
     host = "127.0.0.1" if family == socket.AF_INET else "::1"
     for _ in range(200):
         port = random.randint(20000, 32000)
+        if port in _handed_out:
+            continue
         with socket.socket(family, kind) as s:
             try:
                 s.bind((host, port))
             except OSError:
                 continue
+            _handed_out[port] = None
+            if len(_handed_out) > 6000:  # a long run: forget the oldest half rather than run dry
+                for old in list(_handed_out)[:3000]:
+                    del _handed_out[old]
             return port
     raise RuntimeError("no free port found in 20000-32000")
 
@@ -119,7 +130,8 @@ class RelayProcess:
             pass
         err = self.proc.stderr.read() if self.proc.poll() is not None else b""
         self.stop()
-        if b"Address already in use" in err:
+        # CPython says "Address already in use", the MicroPython unix port "EADDRINUSE".
+        if b"Address already in use" in err or b"EADDRINUSE" in err:
             raise PortTaken(err.decode(errors="replace"))
         raise RuntimeError(f"relay ({self.runtime}) did not get ready: {self.output!r} {err!r}")
 

@@ -18,7 +18,7 @@ from relay.runtime import api as runtime
 from relay.proto import mtproto as M
 from tests.mtproto import peers
 
-PLAIN = os.urandom(16)
+PLAIN = peers.plain_key()  # not dd.. or ee..: see plain_key
 DD = os.urandom(16)
 EE = os.urandom(16)
 EE2 = os.urandom(16)

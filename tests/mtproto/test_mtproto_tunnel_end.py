@@ -18,7 +18,7 @@ from tests.helpers.origin import ThreadedTCP
 from tests.helpers.relayproc import RUNTIMES, RelayProcess, free_port
 from tests.mtproto import peers
 
-PLAIN = os.urandom(16)
+PLAIN = peers.plain_key()  # not dd.. or ee..: see plain_key
 EE = os.urandom(16)
 DOMAIN = "www.example.com"
 SECRETS = [PLAIN.hex(), "ee" + EE.hex() + DOMAIN.encode().hex()]

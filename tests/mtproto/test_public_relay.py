@@ -22,7 +22,7 @@ from tests.mtproto import peers
 from tests.mtproto.probes import ALERT, probe
 from tests.mtproto.test_relay_mtproto import mt_config, telethon_exchange
 
-PLAIN = os.urandom(16)
+PLAIN = peers.plain_key()  # not dd.. or ee..: see plain_key
 DD = os.urandom(16)
 EE = os.urandom(16)
 DOMAIN = "www.example.com"

@@ -29,7 +29,7 @@ from tests.helpers.origin import read_to_close
 from tests.helpers.relayproc import RUNTIMES, RelayProcess, free_port
 from tests.mtproto import peers
 
-PLAIN = os.urandom(16)
+PLAIN = peers.plain_key()  # not dd.. or ee..: see plain_key
 DD = os.urandom(16)
 EE = os.urandom(16)
 DOMAIN = "www.example.com"

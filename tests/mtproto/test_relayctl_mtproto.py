@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from telethon.network.connection import ConnectionTcpMTProxyRandomizedIntermediate
+from telethon.network.connection.tcpmtproxy import TcpMTProxy
 
 from tests.helpers.relayproc import RelayProcess
 from tests.mtproto import peers
@@ -39,6 +40,16 @@ def test_secret_kinds_and_links():
     assert len(plain) == 32
     text = relayctl("mtproto", "secret").stdout
     assert "tg://proxy?server=192.168.4.1&port=8443&secret=dd" in text and '"mtproto"' in text
+
+
+def test_plain_secrets_never_look_like_dd_or_ee_to_telethon():
+    """Telethon keys a secret by its prefix, not its length: a plain secret drawn as dd.. or ee..
+    (2 in 256) would give it the wrong key and the phone would never connect."""
+    made = json.loads(relayctl("mtproto", "secret", "--json", "--plain", "--count", "1000").stdout)
+    assert len(made) == 1000
+    for m in made:
+        key = bytes.fromhex(m["secret"])
+        assert len(key) == 16 and TcpMTProxy.normalize_secret(m["secret"]) == key, m["secret"]
 
 
 def test_bad_arguments_explain_themselves():
