@@ -75,6 +75,7 @@ heap_used = impl.heap_used
 heap_size = impl.heap_size
 rss_kib = impl.rss_kib
 aes_ctr = impl.aes_ctr
+aes_ctr_kind = impl.aes_ctr_kind  # which engine aes_ctr is ("native", "cryptography", "cryptolib-ctr", ...)
 tls_client = impl.tls_client
 random_bytes = impl.random_bytes
 wall_time = impl.wall_time
