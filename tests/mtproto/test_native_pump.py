@@ -10,6 +10,7 @@ runs and carries a fake-TLS client either way.
 import os
 import random
 import struct
+import threading
 import time
 
 import pytest
@@ -78,8 +79,8 @@ def test_native_converters_match_python_ones(kind):
         assert pp.rbuf, "the Python pipe should hold a record start at the hand-over"
     up_n, down_n = pn.converters()
     up_p, down_p = pp.converters()
-    assert type(up_n.__self__).__module__ == native.__name__  # the native pipe, not M.Pipe's methods
-    assert getattr(up_p, "__self__", None) is not pn
+    assert type(up_n).__module__ == native.__name__  # the native pipe's ways, not M.Pipe's methods
+    assert type(up_p).__module__ != native.__name__  # and the twin runs the Python path
     rnd = random.Random(1)
     # ee: the rest of the record held at the hand-over (256 bytes, 77 came), then whole records
     wire = os.urandom(5000) if kind != "ee" else os.urandom(256 - 77) + records(rnd, 30)
@@ -131,6 +132,60 @@ def test_bad_record_raises_the_same_error(bad, split):
             up(bad[3:] if split else bad)
         errors.append(e.value.reason)
     assert errors == ["tls", "tls"]
+
+
+def drain(sock):
+    sock.setblocking(False)
+    out = b""
+    try:
+        while True:
+            out += sock.recv(1 << 20)
+    except BlockingIOError:
+        return out
+
+
+@pytest.mark.parametrize("kind,way", [("dd", 1), ("ee", 1), ("ee", 0)])
+def test_relay_reads_converts_and_sends_in_one_call(kind, way):
+    """way.relay(sfd, dfd, want) on real sockets: what arrives, with what it hands back untaken, is what the
+    Python converter makes of the same reads; nothing to read, and EOF, say so."""
+    import socket
+
+    pn, pp = twins(kind)
+    native_way, python_way = pn.converters()[way], pp.converters()[way]
+    src, b = socket.socketpair()  # src: the far end the relay reads from; b: the relay's side of it
+    c, dst = socket.socketpair()  # c: the relay's side toward dst
+    for s in (b, c):
+        s.setblocking(False)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    rnd = random.Random(2)
+    data = os.urandom(300000) if way else os.urandom(256 - 77) + records(rnd, 15, ccs=0.3)  # see client_wire
+    expect = got = b""
+    tails = 0
+    try:
+        assert native_way.relay(b.fileno(), c.fileno(), 65536) == (-1, None)  # nothing to read
+        feeder = threading.Thread(target=lambda: (src.sendall(data), src.shutdown(socket.SHUT_WR)))
+        feeder.start()  # more than a socket pair holds: sent while the relay reads
+        left = len(data)
+        while left:
+            n, tail = native_way.relay(b.fileno(), c.fileno(), rnd.choice([1, 100, 16389, 65536]))
+            if n == -1:
+                time.sleep(0.001)  # the feeder is behind
+                continue
+            assert n > 0
+            piece = data[len(data) - left : len(data) - left + n]
+            left -= n
+            expect += bytes(python_way(piece))
+            got += drain(dst)  # what c sent reached dst's queue already (a socket pair)
+            if tail is not None:
+                tails += 1
+                got += tail  # the caller sends it before it reads more: here it goes in line
+        feeder.join(10)
+        assert native_way.relay(b.fileno(), c.fileno(), 100) == (0, None)  # EOF
+        assert got == expect
+        assert tails, "a 4 KiB send buffer took every chunk whole?"
+    finally:
+        for s in (src, b, c, dst):
+            s.close()
 
 
 def test_cipher_is_the_runtime_aes_ctr():

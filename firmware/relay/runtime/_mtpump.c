@@ -28,7 +28,9 @@ both on the same streams.
 #include <Python.h>
 #include <openssl/evp.h>
 #include <stdint.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* proto/faketls.py's constants (the equivalence test fails if they drift apart) */
 #define REC_CCS 0x14
@@ -206,9 +208,9 @@ static Py_ssize_t sizer_next(PipeObject *p) {
     return TLS_MAX_OUT - (Py_ssize_t)(x % JITTER_SPAN);
 }
 
-static PyObject *tls_error(PipeObject *p) {
+static Py_ssize_t tls_error(PipeObject *p) {
     PyErr_SetString(p->error, "tls"); /* MTProtoError("tls"): the tap counts it, the tunnel ends */
-    return NULL;
+    return -1;
 }
 
 static int keep_tail(PipeObject *p, const unsigned char *src, Py_ssize_t n) {
@@ -230,20 +232,16 @@ static int keep_tail(PipeObject *p, const unsigned char *src, Py_ssize_t n) {
     return 0;
 }
 
-/* Client -> DC. Fake-TLS: the payloads of the whole records, deciphered one after another, enciphered
-   for the DC in place; a record cut short waits in rbuf. */
-static PyObject *Pipe_up(PipeObject *p, PyObject *arg) {
-    Py_buffer in;
-    if (PyObject_GetBuffer(arg, &in, PyBUF_SIMPLE) < 0)
-        return NULL;
-    PyObject *r = NULL;
-    Py_ssize_t n = in.len, o = 0;
-    const unsigned char *src = in.buf;
+/* Client -> DC: n bytes at src -> the answer's length in g_out (-1: an exception is set). Fake-TLS: the
+   payloads of the whole records, deciphered one after another, enciphered for the DC in place; a record
+   cut short waits in rbuf. */
+static Py_ssize_t conv_up(PipeObject *p, const unsigned char *src, Py_ssize_t n) {
+    Py_ssize_t o = 0;
     if (p->x == 0) {
         unsigned char *out = out_room(n);
-        if (out && ctr_run(p->c_dec, src, out, n) == 0 && ctr_run(p->d_enc, out, out, n) == 0)
-            r = answer(n);
-        goto done;
+        if (out == NULL || ctr_run(p->c_dec, src, out, n) < 0 || ctr_run(p->d_enc, out, out, n) < 0)
+            return -1;
+        return n;
     }
     if (p->rlen) {
         Py_ssize_t need = p->rlen + n;
@@ -251,75 +249,63 @@ static PyObject *Pipe_up(PipeObject *p, PyObject *arg) {
             unsigned char *c = PyMem_Realloc(g_cat, need);
             if (c == NULL) {
                 PyErr_NoMemory();
-                goto done;
+                return -1;
             }
             g_cat = c;
             g_cat_len = need;
         }
         memcpy(g_cat, p->rbuf, p->rlen);
-        memcpy(g_cat + p->rlen, in.buf, n);
+        memcpy(g_cat + p->rlen, src, n);
         src = g_cat;
         n = need;
     }
     unsigned char *out = out_room(n);
     if (out == NULL)
-        goto done;
+        return -1;
     Py_ssize_t i = 0;
     int positioned = 0;
     while (n - i >= 5) {
         Py_ssize_t ln = (src[i + 3] << 8) | src[i + 4];
-        if (src[i + 1] != 3 || src[i + 2] != 3 || ln > TLS_MAX_IN) {
-            tls_error(p);
-            goto done;
-        }
+        if (src[i + 1] != 3 || src[i + 2] != 3 || ln > TLS_MAX_IN)
+            return tls_error(p);
         if (n - i - 5 < ln)
             break;
         if (src[i] == REC_APPDATA) {
             if (ln) {
                 if (!positioned && ctr_position(p->c_dec) < 0)
-                    goto done;
+                    return -1;
                 positioned = 1;
                 if (ctr_more(p->c_dec, src + i + 5, out + o, ln) < 0)
-                    goto done;
+                    return -1;
                 o += ln;
             }
         } else if (src[i] != REC_CCS) {
-            tls_error(p); /* an alert or a renegotiation: nothing we speak */
-            goto done;
+            return tls_error(p); /* an alert or a renegotiation: nothing we speak */
         }
         i += 5 + ln;
     }
-    if (keep_tail(p, src + i, n - i) < 0)
-        goto done;
-    if (ctr_run(p->d_enc, out, out, o) == 0)
-        r = answer(o);
-done:
-    PyBuffer_Release(&in);
-    return r;
+    if (keep_tail(p, src + i, n - i) < 0 || ctr_run(p->d_enc, out, out, o) < 0)
+        return -1;
+    return o;
 }
 
-/* DC -> client. Fake-TLS: one ApplicationData record when the chunk fits, else records cut where the
-   sizer says (faketls.frame()); deciphered into place first, then enciphered for the client in place. */
-static PyObject *Pipe_down(PipeObject *p, PyObject *arg) {
-    Py_buffer in;
-    if (PyObject_GetBuffer(arg, &in, PyBUF_SIMPLE) < 0)
-        return NULL;
-    PyObject *r = NULL;
-    Py_ssize_t n = in.len;
-    const unsigned char *src = in.buf;
+/* DC -> client, as conv_up. Fake-TLS: one ApplicationData record when the chunk fits, else records cut
+   where the sizer says (faketls.frame()); deciphered into place first, then enciphered for the client in
+   place. */
+static Py_ssize_t conv_down(PipeObject *p, const unsigned char *src, Py_ssize_t n) {
     if (p->x == 0) {
         unsigned char *out = out_room(n);
-        if (out && ctr_run(p->d_dec, src, out, n) == 0 && ctr_run(p->c_enc, out, out, n) == 0)
-            r = answer(n);
-        goto done;
+        if (out == NULL || ctr_run(p->d_dec, src, out, n) < 0 || ctr_run(p->c_enc, out, out, n) < 0)
+            return -1;
+        return n;
     }
     unsigned char *out = out_room(n + 5 * (n / WHOLE_MAX + 1)); /* all records but the last exceed WHOLE_MAX */
     if (out == NULL)
-        goto done;
+        return -1;
     Py_ssize_t i = 0, o = 0;
     if (n && ctr_position(p->d_dec) < 0)
-        goto done;
-    while (i < n || (n == 0 && o == 0)) {
+        return -1;
+    do {
         Py_ssize_t k = n <= WHOLE_MAX ? n : sizer_next(p);
         if (k > n - i)
             k = n - i;
@@ -328,25 +314,24 @@ static PyObject *Pipe_down(PipeObject *p, PyObject *arg) {
         out[o + 3] = (unsigned char)(k >> 8);
         out[o + 4] = (unsigned char)(k & 0xFF);
         if (k && ctr_more(p->d_dec, src + i, out + o + 5, k) < 0)
-            goto done;
+            return -1;
         i += k;
         o += 5 + k;
-        if (n == 0)
-            break;
-    }
+    } while (i < n);
     /* the client's cipher over the payloads between the headers just written */
     if (n && ctr_position(p->c_enc) < 0)
-        goto done;
+        return -1;
     for (Py_ssize_t j = 0; j < o;) {
         Py_ssize_t k = (out[j + 3] << 8) | out[j + 4];
         if (k && ctr_more(p->c_enc, out + j + 5, out + j + 5, k) < 0)
-            goto done;
+            return -1;
         j += 5 + k;
     }
-    r = answer(o);
-done:
-    PyBuffer_Release(&in);
-    return r;
+    return o;
+}
+
+static Py_ssize_t convert(PipeObject *p, int down, const unsigned char *src, Py_ssize_t n) {
+    return down ? conv_down(p, src, n) : conv_up(p, src, n);
 }
 
 static void Pipe_dealloc(PipeObject *p) {
@@ -359,12 +344,97 @@ static void Pipe_dealloc(PipeObject *p) {
     Py_TYPE(p)->tp_free((PyObject *)p);
 }
 
-static PyObject *Pipe_get_held(PipeObject *p, void *closure) {
-    return PyBytes_FromStringAndSize((const char *)p->rbuf, p->rlen);
+/* -- Way: one direction of a Pipe, what the fast pump calls ---------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PipeObject *pipe;
+    int down;
+} WayObject;
+
+static PyTypeObject WayType;
+static unsigned char *g_in; /* relay()'s read buffer, shared like the others */
+static Py_ssize_t g_in_len;
+
+/* way(data) -> a view of the converted bytes (valid until the next call of any way) */
+static PyObject *Way_call(WayObject *w, PyObject *args, PyObject *kw) {
+    PyObject *arg;
+    if (!PyArg_UnpackTuple(args, "way", 1, 1, &arg))
+        return NULL;
+    Py_buffer in;
+    if (PyObject_GetBuffer(arg, &in, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Py_ssize_t m = convert(w->pipe, w->down, in.buf, in.len);
+    PyBuffer_Release(&in);
+    return m < 0 ? NULL : answer(m);
 }
 
-static PyObject *Pipe_get_sizer(PipeObject *p, void *closure) {
-    return PyLong_FromUnsignedLong(p->x);
+/* way.relay(sfd, dfd, want) -> (n, tail): read up to want bytes from sfd, convert them, send them to dfd,
+   in one call. n: bytes read (0: EOF; -1: nothing to read now; -2: the read failed). tail: None when dfd
+   took everything, the bytes it did not take (backpressure: the caller sends them later), or True when
+   the send failed. A broken record raises as calling the way does. Both sockets are non-blocking. */
+static PyObject *Way_relay(WayObject *w, PyObject *args) {
+    int sfd, dfd;
+    Py_ssize_t want;
+    if (!PyArg_ParseTuple(args, "iin:relay", &sfd, &dfd, &want))
+        return NULL;
+    if (g_in_len < want) {
+        unsigned char *b = PyMem_Realloc(g_in, want);
+        if (b == NULL)
+            return PyErr_NoMemory();
+        g_in = b;
+        g_in_len = want;
+    }
+    ssize_t n = recv(sfd, g_in, (size_t)want, 0);
+    if (n <= 0) {
+        long code = n == 0 ? 0 : (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -1 : -2;
+        return Py_BuildValue("(lO)", code, Py_None);
+    }
+    Py_ssize_t m = convert(w->pipe, w->down, g_in, n);
+    if (m < 0)
+        return NULL;
+    const unsigned char *out = (const unsigned char *)PyByteArray_AS_STRING(g_out);
+    Py_ssize_t sent = 0;
+    while (sent < m) {
+        ssize_t k = send(dfd, out + sent, (size_t)(m - sent), MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            return Py_BuildValue("(nO)", (Py_ssize_t)n, Py_True);
+        }
+        sent += k;
+    }
+    if (sent == m)
+        return Py_BuildValue("(nO)", (Py_ssize_t)n, Py_None);
+    PyObject *tail = PyBytes_FromStringAndSize((const char *)out + sent, m - sent);
+    if (tail == NULL)
+        return NULL;
+    return Py_BuildValue("(nN)", (Py_ssize_t)n, tail);
+}
+
+static void Way_dealloc(WayObject *w) {
+    Py_XDECREF(w->pipe);
+    Py_TYPE(w)->tp_free((PyObject *)w);
+}
+
+static PyObject *Way_get_held(WayObject *w, void *closure) {
+    return PyBytes_FromStringAndSize((const char *)w->pipe->rbuf, w->pipe->rlen);
+}
+
+static PyObject *Way_get_sizer(WayObject *w, void *closure) {
+    return PyLong_FromUnsignedLong(w->pipe->x);
+}
+
+static PyObject *new_way(PipeObject *p, int down) {
+    WayObject *w = PyObject_New(WayObject, &WayType);
+    if (w != NULL) {
+        Py_INCREF(p);
+        w->pipe = p;
+        w->down = down;
+    }
+    return (PyObject *)w;
 }
 
 /* c_dec.pipe(c_enc, d_enc, d_dec, sizer, rbuf, error) */
@@ -398,7 +468,15 @@ static PyObject *CTR_pipe(CTRObject *self, PyObject *args) {
             Py_CLEAR(p);
     }
     PyBuffer_Release(&held);
-    return (PyObject *)p;
+    if (p == NULL)
+        return NULL;
+    PyObject *up = new_way(p, 0), *down = up ? new_way(p, 1) : NULL;
+    Py_DECREF(p); /* the ways hold it */
+    if (down == NULL) {
+        Py_XDECREF(up);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", up, down);
 }
 
 /* -- types and module ----------------------------------------------------- */
@@ -407,7 +485,8 @@ static PyMethodDef CTR_methods[] = {
     {"update", (PyCFunction)CTR_update, METH_O, "data -> bytes: the next len(data) bytes of the stream applied"},
     {"update_into", (PyCFunction)CTR_update_into, METH_VARARGS, "(data, buf) -> n: the same, written into buf"},
     {"pipe", (PyCFunction)CTR_pipe, METH_VARARGS,
-     "(c_enc, d_enc, d_dec, sizer, rbuf, error) -> Pipe with this cipher as the client-side decryptor"},
+     "(c_enc, d_enc, d_dec, sizer, rbuf, error) -> (up, down), the ways of a pipe with this cipher as the "
+     "client-side decryptor"},
     {NULL},
 };
 
@@ -427,27 +506,36 @@ static PyTypeObject CTRType = {
     .tp_getset = CTR_getset,
 };
 
-static PyMethodDef Pipe_methods[] = {
-    {"up", (PyCFunction)Pipe_up, METH_O, "client bytes -> a view of the bytes for the DC"},
-    {"down", (PyCFunction)Pipe_down, METH_O, "DC bytes -> a view of the bytes for the client"},
-    {NULL},
-};
-
-static PyGetSetDef Pipe_getset[] = {
-    {"held", (getter)Pipe_get_held, NULL, "the start of a record not complete yet", NULL},
-    {"sizer", (getter)Pipe_get_sizer, NULL, "the record sizer's state", NULL},
-    {NULL},
-};
-
 static PyTypeObject PipeType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "relay.runtime._mtpump.Pipe",
     .tp_basicsize = sizeof(PipeObject),
     .tp_dealloc = (destructor)Pipe_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "an MTProto tunnel's converters (made by CTR.pipe)",
-    .tp_methods = Pipe_methods,
-    .tp_getset = Pipe_getset,
+    .tp_doc = "an MTProto tunnel's ciphers and fake-TLS state, shared by its two ways",
+};
+
+static PyMethodDef Way_methods[] = {
+    {"relay", (PyCFunction)Way_relay, METH_VARARGS, "(sfd, dfd, want) -> (n, tail): read, convert, send"},
+    {NULL},
+};
+
+static PyGetSetDef Way_getset[] = {
+    {"held", (getter)Way_get_held, NULL, "fake-TLS: the start of a record not complete yet", NULL},
+    {"sizer", (getter)Way_get_sizer, NULL, "fake-TLS: the record sizer's state (0: none)", NULL},
+    {NULL},
+};
+
+static PyTypeObject WayType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "relay.runtime._mtpump.Way",
+    .tp_basicsize = sizeof(WayObject),
+    .tp_dealloc = (destructor)Way_dealloc,
+    .tp_call = (ternaryfunc)Way_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "one direction of an MTProto tunnel: way(data) -> view, way.relay(sfd, dfd, want)",
+    .tp_methods = Way_methods,
+    .tp_getset = Way_getset,
 };
 
 static struct PyModuleDef module = {
@@ -466,7 +554,7 @@ PyMODINIT_FUNC PyInit__mtpump(void) {
         PyErr_SetString(PyExc_ImportError, "OpenSSL has no AES-256-CTR");
         return NULL;
     }
-    if (PyType_Ready(&CTRType) < 0 || PyType_Ready(&PipeType) < 0)
+    if (PyType_Ready(&CTRType) < 0 || PyType_Ready(&PipeType) < 0 || PyType_Ready(&WayType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
