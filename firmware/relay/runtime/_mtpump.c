@@ -32,6 +32,10 @@ both on the same streams.
 #include <string.h>
 #include <sys/socket.h>
 
+#ifndef MSG_NOSIGNAL
+#define MSG_NOSIGNAL 0 /* not Linux: the fast pump that calls relay() runs on Linux only anyway */
+#endif
+
 /* proto/faketls.py's constants (the equivalence test fails if they drift apart) */
 #define REC_CCS 0x14
 #define REC_APPDATA 0x17
@@ -378,6 +382,10 @@ static PyObject *Way_relay(WayObject *w, PyObject *args) {
     Py_ssize_t want;
     if (!PyArg_ParseTuple(args, "iin:relay", &sfd, &dfd, &want))
         return NULL;
+    if (want < 1) { /* a read of 0 bytes would look like EOF */
+        PyErr_SetString(PyExc_ValueError, "relay: want at least 1 byte");
+        return NULL;
+    }
     if (g_in_len < want) {
         unsigned char *b = PyMem_Realloc(g_in, want);
         if (b == NULL)
