@@ -30,7 +30,7 @@ def build(force=False):
     out = target()
     if not force and out.exists() and out.stat().st_mtime >= SOURCE.stat().st_mtime:
         return out, ""
-    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")  # CC: as make and setuptools
     if not shutil.which(cc[0]):
         return None, f"no C compiler ({cc[0]})"
     include = sysconfig.get_paths()["include"]
