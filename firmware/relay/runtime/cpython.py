@@ -632,7 +632,8 @@ _park_loop = [None]  # the loop a park run is scheduled on
 
 
 class _CTR:
-    """AES-256-CTR that holds an OpenSSL context only while it is in use.
+    """AES-256-CTR that holds an OpenSSL context only while it is in use (the Python path's cipher: where
+    runtime/_mtpump.c is built, its CTR holds none at all).
 
     An MTProto tunnel has four ciphers, and an OpenSSL context costs about 1 KiB: 10,000
     phones keep ~55,000 tunnels open, nearly all of them idle between messages, and their

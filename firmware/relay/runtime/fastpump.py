@@ -240,7 +240,8 @@ class FastPump:
 
     def _relay(self, d, want):
         """_convert in one native call: read, transform and send (without fair sharing, which must admit
-        the bytes between the read and the send). The same outcomes, the same accounting."""
+        the bytes between the read and the send). The same outcomes and accounting, but for a chunk the
+        transform refuses: the tunnel ends without counting it."""
         try:
             n, tail = d.relay(d.sfd, d.dfd, want)
         except Exception as e:  # noqa: BLE001 -- the transform refused the bytes: the tap counts why
