@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := curl chromium zbar-tools nftables dnsmasq-base wpasupplicant openssh-server openssh-client fonts-dejavu-core busybox hostapd shadowsocks-libev trojan tor obfs4proxy snowflake-client iodine microsocks mosquitto babeld sudo
+APT_PACKAGES := gcc libssl-dev curl chromium zbar-tools nftables dnsmasq-base wpasupplicant openssh-server openssh-client fonts-dejavu-core busybox hostapd shadowsocks-libev trojan tor obfs4proxy snowflake-client iodine microsocks mosquitto babeld sudo
 APT_STAMP := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | tr ' ' '_')
 
 # What some tests read from the package registry, fetched here by setup so that the tests themselves send
@@ -22,6 +22,7 @@ test: setup $(TEST_DATA)
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 setup: $(STAMP) $(APT_STAMP)
+	@$(PY) -m relayctl.native  # the optional native MTProto pump; one line and the Python path when it cannot build
 
 
 $(TEST_DATA): pyproject.toml host_tools/relayctl/data/mccmnc.json | $(STAMP)

@@ -70,6 +70,7 @@ def test_every_profile_builds_and_manifest_matches(board, site, tmp_path):
         assert len(img) == r["flash.fs_size"]
         files = fsimage.read_image(img, geo)
         assert set(files) == expected_image_files()
+        assert not any("_mtpump" in k for k in files)  # the native pump is for the machine that built it
         assert files["config.json"] == (out / "config.json").read_bytes()
         assert files["main.py"] == (paths.FIRMWARE / "main.py").read_bytes()
         assert all(files[k][:2] == b"M\x06" for k in files if k.endswith(".mpy"))
@@ -81,6 +82,7 @@ def test_every_profile_builds_and_manifest_matches(board, site, tmp_path):
             assert {f"{top}/config.json", f"{top}/install.sh", f"{top}/firmware/main.py",
                     f"{top}/firmware/relay/server.py"} <= names
             assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
+            assert not any("_mtpump" in n for n in names)  # boards run MTProto on the Python path
             if r["linux.service"] == "systemd":
                 unit = tar.extractfile(f"{top}/relay.service").read().decode()
                 assert "Restart=always" in unit and "--config /var/lib/relay/config.json" in unit

@@ -76,9 +76,12 @@ class PortTaken(RuntimeError):
 class RelayProcess:
     """A running relay. .socks / .http / .status are ports; stop() returns everything it printed."""
 
-    def __init__(self, runtime, tmp_path, config=None, extra_args=(), ready_timeout=20, socks_port=None, heap=None):
-        """heap: the MicroPython heap size ("8M"), as a small board would have; None: relay_command's."""
+    def __init__(self, runtime, tmp_path, config=None, extra_args=(), ready_timeout=20, socks_port=None, heap=None,
+                 env=None):
+        """heap: the MicroPython heap size ("8M"), as a small board would have; None: relay_command's.
+        env: variables to set for the relay on top of relay_command's (RELAY_NATIVE=off)."""
         self.heap = heap
+        self.extra_env = env or {}
         for attempt in range(3):
             try:
                 return self._start(runtime, tmp_path, config, extra_args, ready_timeout, socks_port)
@@ -104,6 +107,7 @@ class RelayProcess:
         self.config_path = tmp_path / f"config-{runtime}-{self.socks}.json"
         self.config_path.write_text(json.dumps(self.config))
         argv, env = relay_command(runtime, str(self.config_path), list(extra_args))
+        env = dict(env, **self.extra_env)
         if self.heap and runtime == "micropython":
             argv = [("heapsize=" + self.heap) if a.startswith("heapsize=") else a for a in argv]
         self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -464,7 +464,15 @@ class Pipe:
     def converters(self):
         """(up, down) for a copy loop that reuses its buffers (the CPython fast pump): each takes a
         bytes-like and returns a bytes-like that is valid until the next call of either; nothing is
-        allocated per chunk where the ciphers can write into a buffer (cryptography's update_into)."""
+        allocated per chunk where the ciphers can write into a buffer (cryptography's update_into).
+        Ciphers that bring a native pipe (CPython's runtime/_mtpump.c) answer with its two ways: the same
+        bytes, a chunk in one call (and .relay() to read and send it too); the record start held and the
+        sizer's state move over to them."""
+        native = getattr(self.c_dec, "pipe", None)
+        if native is not None:
+            ways = native(self.c_enc, self.d_enc, self.d_dec, self.tls.x if self.tls else 0, self.rbuf, MTProtoError)
+            self.rbuf = b""
+            return ways
         if not hasattr(self.c_dec, "update_into"):
             return (lambda data: self.up(bytes(data))), self.down
         if self.tls:

@@ -27,7 +27,8 @@ sys.implementation itself. Both backends offer the same small surface:
   pipe(src, dst, limit, moved, session, down, ended=None): one direction without per-chunk allocation (caps.lean)
   tls_client(conn, ctx, hostname) -> conn with TLS as a client (ctx: an ssl.SSLContext), over a direct
         connection or an upstream's; raises OSError (a bad certificate: at the latest on first recv/send)
-  aes_ctr(key, iv) -> .update(data) -> bytes-like (AES-256-CTR, a stream across calls)
+  aes_ctr(key, iv) -> .update(data) -> bytes-like (AES-256-CTR, a stream across calls); aes_ctr_kind() says
+        which engine: "native" (CPython with runtime/_mtpump.c built), "cryptography", "cryptolib-ctr"/"-ecb"
   random_bytes(n), wall_time() -> Unix seconds or None while the clock is unset
   on_hangup(cb) -> True when cb() will run on SIGHUP (CPython), False where there are no signals
   caps: what this runtime can do (Capabilities), read by the seam (relay/core) and the server's wiring only
@@ -75,6 +76,7 @@ heap_used = impl.heap_used
 heap_size = impl.heap_size
 rss_kib = impl.rss_kib
 aes_ctr = impl.aes_ctr
+aes_ctr_kind = impl.aes_ctr_kind
 tls_client = impl.tls_client
 random_bytes = impl.random_bytes
 wall_time = impl.wall_time

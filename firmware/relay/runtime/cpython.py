@@ -584,17 +584,44 @@ def rss_kib():
 
 _CLOCK_SANE = 1704067200  # 2024-01-01: a wall clock before this was never set
 _ctr_parts = None
-AES_CTR_KIND = "cryptography"
+_native_ctr = None
+AES_CTR_KIND = None  # "native" (runtime/_mtpump.c) or "cryptography", once asked (aes_ctr_kind)
+
+
+def _ctr_engine():
+    """Pick the AES-CTR engine once: the native pump when it was built (`make setup`; see
+    runtime/_mtpump.c: no context per cipher, and the fast pump's MTProto chunks in one call) and
+    RELAY_NATIVE is not "off"; else `cryptography`'s, with _CTR's parking. Loaded on first use: a relay
+    without MTProto loads neither."""
+    global _ctr_parts, _native_ctr, AES_CTR_KIND
+    if os.environ.get("RELAY_NATIVE", "").lower() not in ("off", "0", "no"):
+        try:
+            from relay.runtime import _mtpump
+
+            _native_ctr = _mtpump.CTR
+            AES_CTR_KIND = "native"
+            return
+        except ImportError:
+            pass  # not built here (no compiler, or a board's bundle): the Python path below
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    _ctr_parts = (Cipher, algorithms.AES, modes.CTR)
+    AES_CTR_KIND = "cryptography"
+
+
+def aes_ctr_kind():
+    if AES_CTR_KIND is None:
+        _ctr_engine()
+    return AES_CTR_KIND
 
 
 def aes_ctr(key, iv):
     """AES-256-CTR keystream: .update(data) -> bytes, .update_into(data, buf) -> n (buf: len(data) + 15
     bytes or more), the counter running on across calls."""
-    global _ctr_parts
-    if _ctr_parts is None:  # imported on first use: the relay starts without it when MTProto is off
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-        _ctr_parts = (Cipher, algorithms.AES, modes.CTR)
+    if AES_CTR_KIND is None:
+        _ctr_engine()
+    if _native_ctr is not None:
+        return _native_ctr(bytes(key), bytes(iv))
     return _CTR(key, iv)
 
 
@@ -605,7 +632,8 @@ _park_loop = [None]  # the loop a park run is scheduled on
 
 
 class _CTR:
-    """AES-256-CTR that holds an OpenSSL context only while it is in use.
+    """AES-256-CTR that holds an OpenSSL context only while it is in use (the Python path's cipher: where
+    runtime/_mtpump.c is built, its CTR holds none at all).
 
     An MTProto tunnel has four ciphers, and an OpenSSL context costs about 1 KiB: 10,000
     phones keep ~55,000 tunnels open, nearly all of them idle between messages, and their

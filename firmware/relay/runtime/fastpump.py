@@ -96,7 +96,7 @@ _ready = _Ready()
 
 class _Dir:
     __slots__ = ("pump", "src", "dst", "sfd", "dfd", "down", "pending", "eof", "done", "pr", "pw", "inpipe", "paused",
-                 "moved", "queued", "xform", "calm")
+                 "moved", "queued", "xform", "calm", "relay")
 
     def __init__(self, pump, src, dst, sfd, dfd, down, xform=None):
         self.pump = pump  # so the poller can be handed one shared function, not a bound method per socket
@@ -116,6 +116,8 @@ class _Dir:
         # bytes-like -> bytes-like on the way (MTProto's ciphers), or None: bytes pass as they are. It is
         # given a view of a shared buffer and may answer in one: both are reused for the next chunk.
         self.xform = xform
+        # A transform that also reads and sends (the native MTProto pump's way.relay): one call per chunk.
+        self.relay = getattr(xform, "relay", None)
         self.calm = False  # its last read emptied its socket (took less than it asked for)
 
 
@@ -208,6 +210,8 @@ class FastPump:
         tunnels and hands it to the transform, which may answer in shared buffers of its own: a
         chunk allocates nothing (fresh 256 KiB objects per chunk cost more than the ciphers, in
         page faults). Only a tail the destination does not take at once is copied out."""
+        if d.relay is not None and self.tap.sharing is None:
+            return self._relay(d, want)
         global _rbuf
         buf = _rbuf
         if len(buf) < want:
@@ -233,6 +237,31 @@ class FastPump:
             d.pending = bytes(data)
             return
         self._send(d, data, True)
+
+    def _relay(self, d, want):
+        """_convert in one native call: read, transform and send (without fair sharing, which must admit
+        the bytes between the read and the send). The same outcomes and accounting, but for a chunk the
+        transform refuses: the tunnel ends without counting it."""
+        try:
+            n, tail = d.relay(d.sfd, d.dfd, want)
+        except Exception as e:  # noqa: BLE001 -- the transform refused the bytes: the tap counts why
+            self.tap.refused(e, d.down)
+            return self._finish(False)
+        if n <= 0:
+            if n == 0:
+                return self._eof(d)
+            if n == -2:  # the read failed
+                self._finish(False)
+            return  # -1: nothing to read after all
+        d.moved += n
+        d.calm = n < want
+        self.tap.moved(self.s, n, d.down)
+        if tail is not None:
+            if tail is True:  # the send failed
+                return self._finish(False)
+            d.pending = tail  # backpressure, as _send: read no more until dst drains
+            self.poller.stop_read(d.sfd)
+            self.poller.want_write(d.dfd, self._writable, d)
 
     def _admitted(self, d, n):
         """Fair sharing: may the n bytes just read go on now? False: the direction pauses until

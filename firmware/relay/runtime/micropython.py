@@ -492,6 +492,10 @@ def aes_ctr(key, iv):
         return EcbCtr(cryptolib.aes(bytes(key), 1), iv)
 
 
+def aes_ctr_kind():
+    return AES_CTR_KIND
+
+
 def random_bytes(n):
     import os
 

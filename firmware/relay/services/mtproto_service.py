@@ -226,4 +226,8 @@ class MTProtoService:
                 "secrets": out, "ports": sorted(self.listeners), "mask_profile": self.proxy.profile.as_dict(),
                 "replay": {"capacity": f.capacity, "memory_bytes": f.memory(), "persisted": bool(self.store.path)},
                 "address_limit": {"burst": self.limiter.burst, "rate": self.limiter.rate,
-                                  "refused": self.limiter.refused}}
+                                  "refused": self.limiter.refused},
+                # the cipher engine: "native" (CPython with runtime/_mtpump.c built: its fast path pumps whole
+                # chunks natively), "cryptography" (CPython's Python path), "cryptolib-..." (MicroPython; None
+                # until its first handshake)
+                "aes_ctr": runtime.aes_ctr_kind()}

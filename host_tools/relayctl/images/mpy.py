@@ -43,8 +43,10 @@ def sources(firmware_dir):
     root = Path(firmware_dir)
     files = [root / "main.py"] + sorted(p for p in (root / "relay").rglob("*") if p.is_file())
     files += sorted(p for p in (root / "umqtt").rglob("*") if p.is_file())  # micropython-lib's MQTT client (fleet)
+    # Not the native MTProto pump (runtime/_mtpump.c and the module built from it here, relayctl/native.py):
+    # MicroPython cannot load it, and a module built on this machine would not load on a board's CPython.
     return [p.relative_to(root).as_posix() for p in files
-            if "__pycache__" not in p.parts and p.suffix not in (".pyc", ".mpy")]
+            if "__pycache__" not in p.parts and p.suffix not in (".pyc", ".mpy", ".c", ".so", ".tmp")]
 
 
 def compile_tree(firmware_dir, arch="none"):
