@@ -1,5 +1,7 @@
 """CPython's AES-256-CTR (runtime/cpython.py) gives its OpenSSL context back while idle and
-picks the stream up where it was: checked against cryptography's own CTR on the same key."""
+picks the stream up where it was: checked against cryptography's own CTR on the same key. This is the
+Python path's cipher (_CTR); where the native pump is built, aes_ctr() gives its CTR, which holds no
+context to park (tests/mtproto/test_native_pump.py)."""
 
 import asyncio
 import os
@@ -38,20 +40,20 @@ def test_stream_continues_across_parks_at_any_offset():
     data = os.urandom(200000)
     for seed in range(4):
         key, iv = os.urandom(32), os.urandom(16)
-        assert through(rt.aes_ctr(key, iv), data, 0.3, seed) == reference(key, iv, data)
+        assert through(rt._CTR(key, iv), data, 0.3, seed) == reference(key, iv, data)
 
 
 def test_counter_wraps_as_openssl_does():
     key, iv = os.urandom(32), b"\xff" * 15 + b"\xfe"  # the 128-bit counter wraps two blocks in
     data = os.urandom(1000)
-    assert through(rt.aes_ctr(key, iv), data, 0.5, 7) == reference(key, iv, data)
+    assert through(rt._CTR(key, iv), data, 0.5, 7) == reference(key, iv, data)
 
 
 def test_idle_ciphers_are_parked_by_the_loop_and_busy_ones_kept(monkeypatch):
     monkeypatch.setattr(rt, "_PARK_S", 0.1)
 
     async def main():
-        busy, idle = rt.aes_ctr(os.urandom(32), os.urandom(16)), rt.aes_ctr(os.urandom(32), os.urandom(16))
+        busy, idle = rt._CTR(os.urandom(32), os.urandom(16)), rt._CTR(os.urandom(32), os.urandom(16))
         busy.update(b"a")
         idle.update(b"b")
         assert busy.ctx is not None and idle.ctx is not None
@@ -68,6 +70,6 @@ def test_idle_ciphers_are_parked_by_the_loop_and_busy_ones_kept(monkeypatch):
 
 
 def test_without_a_loop_nothing_parks():
-    c = rt.aes_ctr(os.urandom(32), os.urandom(16))
+    c = rt._CTR(os.urandom(32), os.urandom(16))
     c.update(b"x" * 100)
     assert c.ctx is not None and c.pos == 100

@@ -593,7 +593,7 @@ def _ctr_engine():
     runtime/_mtpump.c: no context per cipher, and the fast pump's MTProto chunks in one call) and
     RELAY_NATIVE is not "off"; else `cryptography`'s, with _CTR's parking. Loaded on first use: a relay
     without MTProto loads neither."""
-    global _ctr_parts, _native_ctr, AES_CTR_KIND
+    global _native_ctr, AES_CTR_KIND
     if os.environ.get("RELAY_NATIVE", "").lower() not in ("off", "0", "no"):
         try:
             from relay.runtime import _mtpump
@@ -602,11 +602,18 @@ def _ctr_engine():
             AES_CTR_KIND = "native"
             return
         except ImportError:
-            pass  # not built here (no compiler, or a board's bundle): the Python path below
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    _ctr_parts = (Cipher, algorithms.AES, modes.CTR)
+            pass  # not built here (no compiler, or a board without one): the Python path below
+    _cryptography_parts()
     AES_CTR_KIND = "cryptography"
+
+
+def _cryptography_parts():
+    global _ctr_parts
+    if _ctr_parts is None:
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+        _ctr_parts = (Cipher, algorithms.AES, modes.CTR)
+    return _ctr_parts
 
 
 def aes_ctr_kind():
@@ -652,7 +659,7 @@ class _CTR:
         self.used = False
 
     def _open(self):
-        cipher, aes, ctr = _ctr_parts
+        cipher, aes, ctr = _ctr_parts or _cryptography_parts()
         n = self.pos
         kiv = self.kiv
         block = (int.from_bytes(kiv[32:], "big") + (n >> 4)) & _MASK128
