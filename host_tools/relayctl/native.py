@@ -4,8 +4,9 @@
 interpreter's headers and compiler and OpenSSL's libcrypto. Without a compiler, Python's headers or
 OpenSSL's (Debian: libssl-dev), it prints one line and exits 0: the relay then runs MTProto on its
 Python path (runtime/cpython.py falls back by itself), so nothing else fails for want of it.
-The module is for the machine that builds it: board images and Linux bundles never carry it
-(images/mpy.py's sources() leaves C and shared objects out), so boards use the Python path.
+The module is for the machine that builds it: board images and bundles never carry a built one
+(images/mpy.py's sources() leaves C and shared objects out); a Linux bundle carries the source and
+builds it on the board (images/linux.py's native/build.sh, run by install.sh).
 """
 
 import os

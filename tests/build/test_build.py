@@ -82,7 +82,9 @@ def test_every_profile_builds_and_manifest_matches(board, site, tmp_path):
             assert {f"{top}/config.json", f"{top}/install.sh", f"{top}/firmware/main.py",
                     f"{top}/firmware/relay/server.py"} <= names
             assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
-            assert not any("_mtpump" in n for n in names)  # boards run MTProto on the Python path
+            # No module built here (it would not load on the board's Python): the source, built by install.sh
+            assert not any("_mtpump" in n for n in names if n.startswith(f"{top}/firmware/"))
+            assert {f"{top}/native/_mtpump.c", f"{top}/native/build.sh"} <= names
             if r["linux.service"] == "systemd":
                 unit = tar.extractfile(f"{top}/relay.service").read().decode()
                 assert "Restart=always" in unit and "--config /var/lib/relay/config.json" in unit
@@ -288,3 +290,37 @@ def test_bundle_readme_names_the_archive_it_ships_in(site, tmp_path):
     with tarfile.open(tmp_path / "out" / m["bundle"]) as tar:
         readme = tar.extractfile("relay-rpi-4/README.txt").read().decode()
     assert f"tar xzf {m['bundle']} && sh relay-rpi-4/install.sh" in readme
+
+
+def _runtime_kind(firmware):
+    """aes_ctr_kind() of the relay in this firmware tree, under this Python."""
+    code = "from relay.runtime import cpython; print(cpython.aes_ctr_kind())"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       env={"PYTHONPATH": str(firmware), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_install_builds_the_native_pump_on_the_board_or_says_why_not(site, tmp_path):
+    """A public relay's bundle carries the pump's C source; install.sh builds it for the board's own Python
+    (here: this Python, with gcc and libssl-dev as `make setup` installs them), and the relay uses it. Without
+    a compiler it says so in one line, succeeds, and removes a module an earlier install built."""
+    m = build_board("public", site, tmp_path / "out")
+    with tarfile.open(tmp_path / "out" / m["bundle"]) as tar:
+        tar.extractall(tmp_path / "x", filter="data")
+    top = tmp_path / "x" / "relay-public"
+    assert f"sh native/build.sh /opt/relay/firmware/relay/runtime {boards.load('public')['linux.python']} || true" \
+        in (top / "install.sh").read_text()
+    runtime = top / "firmware" / "relay" / "runtime"
+    build = ["sh", str(top / "native" / "build.sh"), str(runtime), sys.executable]
+    r = subprocess.run(build, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "relay: native MTProto pump built", r.stdout + r.stderr
+    assert len(list(runtime.glob("_mtpump*.so"))) == 1
+    assert _runtime_kind(top / "firmware") == "native"
+    r = subprocess.run(build, capture_output=True, text=True, timeout=60,
+                       env={"PATH": "/usr/bin:/bin", "CC": "/nonexistent/cc"})
+    assert r.returncode == 0 and r.stdout.strip() == ("relay: native MTProto pump not built: no C compiler "
+                                                      "(Debian: apt install gcc python3-dev libssl-dev); MTProto "
+                                                      "runs on the Python path"), r.stdout + r.stderr
+    assert not list(runtime.glob("_mtpump*"))  # the earlier install's module is gone with its source
+    assert _runtime_kind(top / "firmware") == "cryptography"
