@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := gcc libssl-dev curl chromium zbar-tools nftables dnsmasq-base wpasupplicant openssh-server openssh-client fonts-dejavu-core busybox hostapd shadowsocks-libev trojan tor obfs4proxy snowflake-client iodine microsocks mosquitto babeld sudo
+APT_PACKAGES := gcc libssl-dev python3-dev curl chromium zbar-tools nftables dnsmasq-base wpasupplicant openssh-server openssh-client fonts-dejavu-core busybox hostapd shadowsocks-libev trojan tor obfs4proxy snowflake-client iodine microsocks mosquitto babeld sudo
 APT_STAMP := $(VENV)/.apt-$(shell echo $(APT_PACKAGES) | tr ' ' '_')
 
 # What some tests read from the package registry, fetched here by setup so that the tests themselves send
