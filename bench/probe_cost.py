@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers.origin import ThreadedTCP  # noqa: E402
+from tests.helpers.origin import ThreadedTCP, read_head  # noqa: E402
 from tests.helpers.relayproc import RelayProcess  # noqa: E402
 
 BODY = (b"<html>\r\n<head><title>301 Moved Permanently</title></head>\r\n<body>\r\n<center><h1>301 Moved "
@@ -49,12 +49,9 @@ class Target(ThreadedTCP):
     def serve(self, c):
         c.settimeout(5)
         try:
-            got = b""
-            while b"\r\n\r\n" not in got:
-                d = c.recv(4096)
-                if not d:
-                    return
-                got += d
+            got = read_head(c)
+            if got is None:
+                return
             c.sendall(ANSWER)
             with self.lock:
                 self.probes += 1

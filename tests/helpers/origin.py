@@ -38,6 +38,18 @@ def read_at_least(sock, n, chunk=None):
     return got
 
 
+def read_head(sock):
+    """An HTTP request's head (through its blank line, with whatever came after it), or None when the peer
+    closed before the head was whole."""
+    got = b""
+    while b"\r\n\r\n" not in got:
+        d = sock.recv(4096)
+        if not d:
+            return None
+        got += d
+    return got
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.helpers.origin import ThreadedTCP
+from tests.helpers.origin import ThreadedTCP, read_head
 
 PAGE = b"<html><body>a small site</body></html>\n"
 
@@ -69,12 +69,8 @@ class TLSSite(ThreadedTCP):
         try:
             t = self.ctx.wrap_socket(c, server_side=True)
             self.handshakes += 1
-            req = b""
-            while b"\r\n\r\n" not in req:
-                chunk = t.recv(4096)
-                if not chunk:
-                    return
-                req += chunk
+            if read_head(t) is None:
+                return
             date = email.utils.formatdate(time.time() + self.date_offset, usegmt=True).encode()
             t.sendall(b"HTTP/1.1 200 OK\r\nDate: " + date + b"\r\nContent-Type: text/html\r\nContent-Length: "
                       + str(len(PAGE)).encode() + b"\r\nConnection: close\r\n\r\n" + PAGE)
