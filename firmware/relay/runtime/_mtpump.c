@@ -19,8 +19,18 @@ tunnel holds an OpenSSL context at all.
                       client -> DC and DC -> client, byte for byte what Pipe.tls_up_into/tls_down_into
                       (or _ctr2_into without fake-TLS) return; the view lives in one buffer shared by all
                       pipes and is valid until the next call of either (the fast pump copies a tail).
+  Way.relay(sfd, dfd, want) -> (n, tail)
+                      a chunk read from sfd, converted and sent to dfd in one call.
+  Table()             the fast pump's epoll dispatch for MTProto chunks (runtime/epoll.py's Poller):
+                      .watch(fd, way, dfd, want, owner) says fd's reads are way's to relay to dfd;
+                      .poll(epfd, maxevents) waits for nothing, relays every chunk whose socket is
+                      only readable and watched, and hands back the events it left (the others, and
+                      a relay's EOF, error, tail or broken record) for Python to dispatch; the bytes it
+                      moved are counted on the way (.take()) and .moved() lists the owners with bytes
+                      not taken yet. Profiled, the Python dispatch of a chunk (the poller's loop, the
+                      pump's callbacks, the tap's counters) cost more than the chunk's own syscalls.
 
-No sockets, no clock: bytes in, bytes out, like the Python it replaces (which stays the portable path,
+The converters take no sockets and no clock: bytes in, bytes out, like the Python they replace (which stays the portable path,
 MicroPython's and the fallback when this module is not built). tests/mtproto/test_native_pump.py runs
 both on the same streams.
 */
@@ -31,6 +41,9 @@ both on the same streams.
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* not Linux: the fast pump that calls relay() runs on Linux only anyway */
@@ -354,6 +367,7 @@ typedef struct {
     PyObject_HEAD
     PipeObject *pipe;
     int down;
+    uint64_t unsynced; /* bytes Table.poll() moved that take() has not handed to the counters yet */
 } WayObject;
 
 static PyTypeObject WayType;
@@ -373,34 +387,31 @@ static PyObject *Way_call(WayObject *w, PyObject *args, PyObject *kw) {
     return m < 0 ? NULL : answer(m);
 }
 
-/* way.relay(sfd, dfd, want) -> (n, tail): read up to want bytes from sfd, convert them, send them to dfd,
-   in one call. n: bytes read (0: EOF; -1: nothing to read now; -2: the read failed). tail: None when dfd
-   took everything, the bytes it did not take (backpressure: the caller sends them later), or True when
-   the send failed. A broken record raises as calling the way does. Both sockets are non-blocking. */
-static PyObject *Way_relay(WayObject *w, PyObject *args) {
-    int sfd, dfd;
-    Py_ssize_t want;
-    if (!PyArg_ParseTuple(args, "iin:relay", &sfd, &dfd, &want))
-        return NULL;
-    if (want < 1) { /* a read of 0 bytes would look like EOF */
-        PyErr_SetString(PyExc_ValueError, "relay: want at least 1 byte");
-        return NULL;
-    }
+/* Read up to want bytes from sfd, convert them, send them to dfd. *n: bytes read (0: EOF; -1: nothing to
+   read now; -2: the read failed). *tail: NULL when dfd took everything (or nothing was read), the bytes
+   it did not take (a new reference; backpressure: the caller sends them later), or Py_True (borrowed)
+   when the send failed. -> 0, or -1 with an exception set (a broken record, no memory). Both sockets are
+   non-blocking. */
+static int relay_once(WayObject *w, int sfd, int dfd, Py_ssize_t want, Py_ssize_t *n_out, PyObject **tail) {
+    *tail = NULL;
     if (g_in_len < want) {
         unsigned char *b = PyMem_Realloc(g_in, want);
-        if (b == NULL)
-            return PyErr_NoMemory();
+        if (b == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
         g_in = b;
         g_in_len = want;
     }
     ssize_t n = recv(sfd, g_in, (size_t)want, 0);
     if (n <= 0) {
-        long code = n == 0 ? 0 : (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -1 : -2;
-        return Py_BuildValue("(lO)", code, Py_None);
+        *n_out = n == 0 ? 0 : (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -1 : -2;
+        return 0;
     }
+    *n_out = n;
     Py_ssize_t m = convert(w->pipe, w->down, g_in, n);
     if (m < 0)
-        return NULL;
+        return -1;
     const unsigned char *out = (const unsigned char *)PyByteArray_AS_STRING(g_out);
     Py_ssize_t sent = 0;
     while (sent < m) {
@@ -410,16 +421,41 @@ static PyObject *Way_relay(WayObject *w, PyObject *args) {
                 continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK)
                 break;
-            return Py_BuildValue("(nO)", (Py_ssize_t)n, Py_True);
+            *tail = Py_True;
+            return 0;
         }
         sent += k;
     }
-    if (sent == m)
-        return Py_BuildValue("(nO)", (Py_ssize_t)n, Py_None);
-    PyObject *tail = PyBytes_FromStringAndSize((const char *)out + sent, m - sent);
-    if (tail == NULL)
+    if (sent < m && (*tail = PyBytes_FromStringAndSize((const char *)out + sent, m - sent)) == NULL)
+        return -1;
+    return 0;
+}
+
+/* way.relay(sfd, dfd, want) -> (n, tail): relay_once for Python; tail None when dfd took everything. */
+static PyObject *Way_relay(WayObject *w, PyObject *args) {
+    int sfd, dfd;
+    Py_ssize_t want, n;
+    PyObject *tail;
+    if (!PyArg_ParseTuple(args, "iin:relay", &sfd, &dfd, &want))
         return NULL;
-    return Py_BuildValue("(nN)", (Py_ssize_t)n, tail);
+    if (want < 1) { /* a read of 0 bytes would look like EOF */
+        PyErr_SetString(PyExc_ValueError, "relay: want at least 1 byte");
+        return NULL;
+    }
+    if (relay_once(w, sfd, dfd, want, &n, &tail) < 0)
+        return NULL;
+    if (tail == NULL)
+        return Py_BuildValue("(nO)", n, Py_None);
+    if (tail == Py_True)
+        return Py_BuildValue("(nO)", n, Py_True);
+    return Py_BuildValue("(nN)", n, tail);
+}
+
+/* way.take() -> the bytes Table.poll() moved this way since the last take() (counted now: zero after) */
+static PyObject *Way_take(WayObject *w, PyObject *unused) {
+    uint64_t n = w->unsynced;
+    w->unsynced = 0;
+    return PyLong_FromUnsignedLongLong(n);
 }
 
 static void Way_dealloc(WayObject *w) {
@@ -441,6 +477,7 @@ static PyObject *new_way(PipeObject *p, int down) {
         Py_INCREF(p);
         w->pipe = p;
         w->down = down;
+        w->unsynced = 0;
     }
     return (PyObject *)w;
 }
@@ -487,6 +524,213 @@ static PyObject *CTR_pipe(CTRObject *self, PyObject *args) {
     return Py_BuildValue("(NN)", up, down);
 }
 
+/* -- Table: the fast pump's epoll dispatch of MTProto chunks ------------------ */
+
+#ifdef __linux__
+typedef struct {
+    WayObject *way; /* NULL: this descriptor's reads are not ours (Python dispatches its events) */
+    PyObject *owner;
+    int dfd;
+    Py_ssize_t want;
+} Entry;
+
+typedef struct {
+    PyObject_HEAD
+    Entry *e; /* indexed by descriptor */
+    int cap;
+    PyObject *dirty; /* the owners of ways whose unsynced went from 0 to more since the last moved() */
+    struct epoll_event *evs;
+    int nevs;
+} TableObject;
+
+static PyTypeObject TableType;
+
+static PyObject *Table_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    if (!PyArg_ParseTuple(args, ":Table"))
+        return NULL;
+    TableObject *t = (TableObject *)type->tp_alloc(type, 0);
+    if (t == NULL)
+        return NULL;
+    t->e = NULL;
+    t->cap = 0;
+    t->evs = NULL;
+    t->nevs = 0;
+    if ((t->dirty = PyList_New(0)) == NULL) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    return (PyObject *)t;
+}
+
+static void entry_clear(Entry *x) {
+    Py_CLEAR(x->way);
+    Py_CLEAR(x->owner);
+}
+
+static void Table_dealloc(TableObject *t) {
+    for (int i = 0; i < t->cap; i++)
+        entry_clear(&t->e[i]);
+    PyMem_Free(t->e);
+    PyMem_Free(t->evs);
+    Py_XDECREF(t->dirty);
+    Py_TYPE(t)->tp_free((PyObject *)t);
+}
+
+/* table.watch(fd, way, dfd, want, owner): fd's reads are way's, relayed to dfd want bytes at a time */
+static PyObject *Table_watch(TableObject *t, PyObject *args) {
+    int fd, dfd;
+    PyObject *way, *owner;
+    Py_ssize_t want;
+    if (!PyArg_ParseTuple(args, "iO!inO:watch", &fd, &WayType, &way, &dfd, &want, &owner))
+        return NULL;
+    if (fd < 0 || dfd < 0 || want < 1) {
+        PyErr_SetString(PyExc_ValueError, "watch: descriptors are >= 0 and want >= 1");
+        return NULL;
+    }
+    if (fd >= t->cap) {
+        int cap = t->cap ? t->cap : 1024;
+        while (cap <= fd)
+            cap *= 2;
+        Entry *e = PyMem_Realloc(t->e, (size_t)cap * sizeof(Entry));
+        if (e == NULL)
+            return PyErr_NoMemory();
+        memset(e + t->cap, 0, (size_t)(cap - t->cap) * sizeof(Entry));
+        t->e = e;
+        t->cap = cap;
+    }
+    Entry *x = &t->e[fd];
+    Py_INCREF(way);
+    Py_INCREF(owner);
+    entry_clear(x);
+    x->way = (WayObject *)way;
+    x->owner = owner;
+    x->dfd = dfd;
+    x->want = want;
+    Py_RETURN_NONE;
+}
+
+/* table.unwatch(fd): Python dispatches fd's events again (a descriptor never watched: nothing to do) */
+static PyObject *Table_unwatch(TableObject *t, PyObject *arg) {
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    if (fd >= 0 && fd < t->cap)
+        entry_clear(&t->e[fd]);
+    Py_RETURN_NONE;
+}
+
+/* table.poll(epfd, maxevents) -> [event left for Python]: (fd, events) as epoll reported it, or
+   (fd, events, n, tail) when a watched way relayed and something is left to do (n <= 0: EOF, nothing,
+   a failed read; tail: as Way.relay's), or (fd, events, -3, exception) when the way refused the bytes. */
+static PyObject *Table_poll(TableObject *t, PyObject *args) {
+    int epfd, most;
+    if (!PyArg_ParseTuple(args, "ii:poll", &epfd, &most))
+        return NULL;
+    if (most < 1) {
+        PyErr_SetString(PyExc_ValueError, "poll: maxevents >= 1");
+        return NULL;
+    }
+    if (t->nevs < most) {
+        struct epoll_event *evs = PyMem_Realloc(t->evs, (size_t)most * sizeof(struct epoll_event));
+        if (evs == NULL)
+            return PyErr_NoMemory();
+        t->evs = evs;
+        t->nevs = most;
+    }
+    int k = epoll_wait(epfd, t->evs, most, 0);
+    if (k < 0) {
+        if (errno == EINTR)
+            k = 0;
+        else
+            return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *left = PyList_New(0);
+    if (left == NULL)
+        return NULL;
+    for (int i = 0; i < k; i++) {
+        int fd = t->evs[i].data.fd;
+        unsigned ev = t->evs[i].events;
+        PyObject *item;
+        if (ev == EPOLLIN && fd >= 0 && fd < t->cap && t->e[fd].way != NULL) {
+            Entry *x = &t->e[fd];
+            Py_ssize_t n;
+            PyObject *tail;
+            if (relay_once(x->way, fd, x->dfd, x->want, &n, &tail) < 0) {
+                PyObject *type, *value, *tb;
+                PyErr_Fetch(&type, &value, &tb);
+                PyErr_NormalizeException(&type, &value, &tb);
+                Py_XDECREF(type);
+                Py_XDECREF(tb);
+                if (value == NULL) {
+                    Py_INCREF(Py_None);
+                    value = Py_None;
+                }
+                item = Py_BuildValue("(iIiN)", fd, ev, -3, value);
+            } else if (n > 0 && tail == NULL) {
+                if (x->way->unsynced == 0 && PyList_Append(t->dirty, x->owner) < 0) {
+                    Py_DECREF(left);
+                    return NULL;
+                }
+                x->way->unsynced += (uint64_t)n;
+                continue;
+            } else if (tail == NULL || tail == Py_True) {
+                item = Py_BuildValue("(iInO)", fd, ev, n, tail == NULL ? Py_None : Py_True);
+            } else {
+                item = Py_BuildValue("(iInN)", fd, ev, n, tail);
+            }
+        } else {
+            item = Py_BuildValue("(iI)", fd, ev);
+        }
+        if (item == NULL || PyList_Append(left, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(left);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return left;
+}
+
+/* table.moved() -> [owner]: whose ways have bytes for take(), each once, since the last call */
+static PyObject *Table_moved(TableObject *t, PyObject *unused) {
+    if (PyList_GET_SIZE(t->dirty) == 0)
+        return PyList_New(0);
+    PyObject *fresh = PyList_New(0);
+    if (fresh == NULL)
+        return NULL;
+    PyObject *out = t->dirty;
+    t->dirty = fresh;
+    return out;
+}
+
+/* table.clear(): forget every watch (the poller closes) */
+static PyObject *Table_clear(TableObject *t, PyObject *unused) {
+    for (int i = 0; i < t->cap; i++)
+        entry_clear(&t->e[i]);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Table_methods[] = {
+    {"watch", (PyCFunction)Table_watch, METH_VARARGS, "(fd, way, dfd, want, owner): fd's reads are way's"},
+    {"unwatch", (PyCFunction)Table_unwatch, METH_O, "(fd): Python dispatches fd's events again"},
+    {"poll", (PyCFunction)Table_poll, METH_VARARGS, "(epfd, maxevents) -> the events left for Python"},
+    {"moved", (PyCFunction)Table_moved, METH_NOARGS, "() -> the owners whose ways have bytes to take()"},
+    {"clear", (PyCFunction)Table_clear, METH_NOARGS, "(): forget every watch"},
+    {NULL},
+};
+
+static PyTypeObject TableType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "relay.runtime._mtpump.Table",
+    .tp_basicsize = sizeof(TableObject),
+    .tp_dealloc = (destructor)Table_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "the fast pump's epoll dispatch: MTProto chunks relayed without a Python call",
+    .tp_new = Table_new,
+    .tp_methods = Table_methods,
+};
+#endif
+
 /* -- types and module ----------------------------------------------------- */
 
 static PyMethodDef CTR_methods[] = {
@@ -525,6 +769,7 @@ static PyTypeObject PipeType = {
 
 static PyMethodDef Way_methods[] = {
     {"relay", (PyCFunction)Way_relay, METH_VARARGS, "(sfd, dfd, want) -> (n, tail): read, convert, send"},
+    {"take", (PyCFunction)Way_take, METH_NOARGS, "() -> bytes Table.poll() moved since the last take()"},
     {NULL},
 };
 
@@ -564,6 +809,10 @@ PyMODINIT_FUNC PyInit__mtpump(void) {
     }
     if (PyType_Ready(&CTRType) < 0 || PyType_Ready(&PipeType) < 0 || PyType_Ready(&WayType) < 0)
         return NULL;
+#ifdef __linux__
+    if (PyType_Ready(&TableType) < 0)
+        return NULL;
+#endif
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
@@ -573,5 +822,13 @@ PyMODINIT_FUNC PyInit__mtpump(void) {
         Py_DECREF(m);
         return NULL;
     }
+#ifdef __linux__
+    Py_INCREF(&TableType);
+    if (PyModule_AddObject(m, "Table", (PyObject *)&TableType) < 0) {
+        Py_DECREF(&TableType);
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
     return m;
 }

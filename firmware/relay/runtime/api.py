@@ -25,6 +25,9 @@ sys.implementation itself. Both backends offer the same small surface:
   connect_start(ip, port, done, beside=None) -> handle with .cancel(); done(conn, OSError or None) from the loop
         (caps.fast); such a Conn also has watch(cb), unwatch(), recv_now(n), send_now(data)
   pipe(src, dst, limit, moved, session, down, ended=None): one direction without per-chunk allocation (caps.lean)
+  settle(): count the bytes that tunnels moved without a Python call since the last settle() (CPython's
+        native MTProto dispatch: their taps hear of them here, sessions look active from here); the
+        sweeper and every reader of the counters call it first; elsewhere it does nothing
   tls_client(conn, ctx, hostname) -> conn with TLS as a client (ctx: an ssl.SSLContext), over a direct
         connection or an upstream's; raises OSError (a bad certificate: at the latest on first recv/send)
   aes_ctr(key, iv) -> .update(data) -> bytes-like (AES-256-CTR, a stream across calls); aes_ctr_kind() says
@@ -83,6 +86,7 @@ wall_time = impl.wall_time
 start_fast_pump = impl.start_fast_pump
 connect_start = impl.connect_start
 pipe = impl.pipe
+settle = impl.settle
 loop_name = impl.loop_name
 on_hangup = impl.on_hangup
 

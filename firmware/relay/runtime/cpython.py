@@ -744,9 +744,13 @@ if hasattr(select, "epoll"):
 
     connect_start = _connect_start
     start_fast_pump = _start_fast_pump
+    settle = _fastpump.settle  # the native dispatch's bytes (runtime/_mtpump.c's Table)
 else:
     _epoll = None
     connect_start = start_fast_pump = None
+
+    def settle():
+        pass
 
 pipe = None  # CPython's portable path is the task pumps' recv/send loop (core/tunnel.py); its fast path the fast pump
 

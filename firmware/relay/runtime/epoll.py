@@ -15,6 +15,12 @@ socket dropped and then kept open cannot spin the loop. A descriptor
 registered while a batch of events is dispatched skips the rest of that
 batch: its number may be a closed socket's, whose events are in it.
 
+Where the native MTProto pump is built, a read interest may be handed
+to it (want_read's native=): its Table then waits on this set itself,
+relays every chunk of such a socket in C and hands back only the events
+it left (runtime/_mtpump.c), so a chat message or a media chunk costs no
+Python call at all; the bytes it moved are counted later (moved()).
+
 Linux only (select.epoll); runtime/cpython.py offers the fast path only
 where it exists. Only runtime/ imports this module.
 """
@@ -33,8 +39,10 @@ class Poller:
     def __init__(self, loop):
         self.loop = loop
         self.ep = select.epoll()
-        self.fds = {}  # fd -> [registered mask, on_read, read arg, on_write, write arg, batch registered in]
+        # fd -> [registered mask, on_read, read arg, on_write, write arg, batch registered in, native done or None]
+        self.fds = {}
         self.batch = 0
+        self.table = None  # runtime/_mtpump.c's Table, from the first native read interest on
         loop.add_reader(self.ep.fileno(), self._dispatch)
 
     def close(self):
@@ -42,19 +50,34 @@ class Poller:
             self.loop.remove_reader(self.ep.fileno())
         except Exception:  # noqa: BLE001 -- the loop may be closed already
             pass
+        if self.table is not None:
+            self.table.clear()
         self.ep.close()
 
     # -- interest ---------------------------------------------------------------
 
-    def want_read(self, fd, func, arg):
-        """Call func(arg) while fd has bytes (or EOF, or an error) to read."""
+    def want_read(self, fd, func, arg, native=None):
+        """Call func(arg) while fd has bytes (or EOF, or an error) to read. native: (way, dfd, want, done),
+        a native pump's way that relays fd's chunks to dfd itself: func(arg) then runs only for events
+        it leaves (a hang-up beside the bytes, a write interest too), and done(arg, n, tail) when a chunk
+        it relayed left something to do (way.relay's outcome)."""
         e = self.fds.get(fd)
         if e is None:
-            self._add(fd, IN, func, arg, None, None)
+            e = self._add(fd, IN, func, arg, None, None)
         else:
             e[1] = func
             e[2] = arg
             self.sync(fd, e)
+        if native is not None:
+            t = self.table
+            if t is None:
+                from relay.runtime._mtpump import Table  # a native way exists, so the module is loaded
+
+                t = self.table = Table()
+            t.watch(fd, native[0], native[1], native[2], arg)
+            e[6] = native[3]
+        elif e[6] is not None:
+            self._unwatch(fd, e)
 
     def want_write(self, fd, func, arg):
         """Call func(arg) while fd can take more bytes (or has failed)."""
@@ -70,6 +93,8 @@ class Poller:
         e = self.fds.get(fd)
         if e is not None:
             e[1] = e[2] = None
+            if e[6] is not None:
+                self._unwatch(fd, e)
             if sync:
                 self.sync(fd, e)
 
@@ -97,14 +122,21 @@ class Poller:
         else:
             del self.fds[fd]
             self.ep.unregister(fd)
+            if e[6] is not None:
+                self._unwatch(fd, e)
 
     def drop(self, fd):
         """Forget fd because it is about to be closed (closing unregisters it; no syscall here)."""
-        self.fds.pop(fd, None)
+        e = self.fds.pop(fd, None)
+        if e is not None and e[6] is not None:
+            self._unwatch(fd, e)
 
     def release(self, fd):
         """Unregister fd that stays open (someone else watches it from now on)."""
-        if self.fds.pop(fd, None) is not None:
+        e = self.fds.pop(fd, None)
+        if e is not None:
+            if e[6] is not None:
+                self._unwatch(fd, e)
             try:
                 self.ep.unregister(fd)
             except OSError:
@@ -112,7 +144,16 @@ class Poller:
 
     def _add(self, fd, mask, rf, ra, wf, wa):
         self.ep.register(fd, mask)
-        self.fds[fd] = [mask, rf, ra, wf, wa, self.batch]
+        e = self.fds[fd] = [mask, rf, ra, wf, wa, self.batch, None]
+        return e
+
+    def _unwatch(self, fd, e):
+        self.table.unwatch(fd)
+        e[6] = None
+
+    def moved(self):
+        """The read args (owners) whose native ways moved bytes not taken yet (runtime/_mtpump.c)."""
+        return self.table.moved() if self.table is not None else ()
 
     def report(self, exc):
         """A callback raised: tell the loop's exception handler (it logs), as a failing add_reader callback would."""
@@ -124,7 +165,10 @@ class Poller:
         self.batch += 1
         batch = self.batch
         fds = self.fds
-        for fd, ev in self.ep.poll(0, _BATCH):
+        t = self.table
+        for item in (t.poll(self.ep.fileno(), _BATCH) if t is not None else self.ep.poll(0, _BATCH)):
+            fd = item[0]
+            ev = item[1]
             e = fds.get(fd)
             if e is None:  # dropped but not closed: nobody wants it any more
                 try:
@@ -134,6 +178,13 @@ class Poller:
                 continue
             if e[5] == batch:
                 continue  # registered during this batch: the event may be a closed predecessor's
+            if len(item) > 2:  # the native way relayed a chunk and left something to do
+                if e[6] is not None:  # (else fd's reads were handed back to Python meanwhile)
+                    try:
+                        e[6](e[2], item[2], item[3])
+                    except Exception as exc:  # noqa: BLE001 -- as below
+                        self.report(exc)
+                continue
             try:
                 if ev & _READ_EVENTS and e[1] is not None:
                     e[1](e[2])
@@ -161,6 +212,8 @@ def poller(loop):
     if p is None or p.loop is not loop:
         for key, old in list(_pollers.items()):
             if old.loop.is_closed():
+                if old.table is not None:
+                    old.table.clear()
                 old.ep.close()
                 del _pollers[key]
         p = _pollers[id(loop)] = Poller(loop)
@@ -171,4 +224,8 @@ def forget(loop, fd):
     """fd is about to be closed: forget its callbacks, if this loop's set knows it (no set is made)."""
     p = _pollers.get(id(loop))
     if p is not None and p.loop is loop:
-        p.fds.pop(fd, None)
+        p.drop(fd)
+
+
+def pollers():
+    return list(_pollers.values())

@@ -19,7 +19,7 @@ Only runtime/cpython.py imports this module.
 import os
 import socket
 
-from relay.runtime.epoll import poller
+from relay.runtime.epoll import poller, pollers
 
 _SPLICE = hasattr(os, "splice")
 _SPLICE_FLAGS = (getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)) if _SPLICE else 0
@@ -174,9 +174,17 @@ class FastPump:
         self.dn = _Dir(self, upstream, client, ufd, cfd, True, xforms[1])
         self.closed = False
         self.half_close = half_close  # False: the first EOF (with its bytes passed on) ends the tunnel
-        poller.want_read(cfd, _readable, self.up)
-        poller.want_read(ufd, _readable, self.dn)
+        self._want_read(self.up)
+        self._want_read(self.dn)
         _turns.pumps += 1
+
+    def _want_read(self, d):
+        """Read d's source again: a native way without fair sharing relays its chunks in the poller's own
+        dispatch (runtime/_mtpump.c's Table: no Python call per chunk), anything else through _readable."""
+        if d.relay is not None and self.tap.sharing is None:
+            self.poller.want_read(d.sfd, _readable, d, (d.xform, d.dfd, min(self.bufsize, _Turns.FLOOR), _relayed))
+        else:
+            self.poller.want_read(d.sfd, _readable, d)
 
     # -- reading -------------------------------------------------------------
 
@@ -247,14 +255,21 @@ class FastPump:
         except Exception as e:  # noqa: BLE001 -- the transform refused the bytes: the tap counts why
             self.tap.refused(e, d.down)
             return self._finish(False)
+        self._relayed(d, n, tail, n < want)
+
+    def _relayed(self, d, n, tail, calm=True):
+        """What one way.relay() call left to do (here or in the poller's native dispatch)."""
         if n <= 0:
             if n == 0:
                 return self._eof(d)
             if n == -2:  # the read failed
                 self._finish(False)
+            elif n == -3:  # the native dispatch's way refused the bytes: tail is the exception
+                self.tap.refused(tail, d.down)
+                self._finish(False)
             return  # -1: nothing to read after all
         d.moved += n
-        d.calm = n < want
+        d.calm = calm
         self.tap.moved(self.s, n, d.down)
         if tail is not None:
             if tail is True:  # the send failed
@@ -323,7 +338,7 @@ class FastPump:
         if d.eof:
             self._shut(d)
         else:
-            self.poller.want_read(d.sfd, _readable, d)
+            self._want_read(d)
 
     # -- splice ----------------------------------------------------------------
 
@@ -399,10 +414,21 @@ class FastPump:
             pass
 
     def _finish(self, clean):
+        if not self.closed:
+            self.settle(self.up)  # what the native dispatch moved is counted before the tap hears the end
+            self.settle(self.dn)
         self.close()
         cb, self.on_done = self.on_done, None
         if cb is not None:
             cb(self, clean)
+
+    def settle(self, d):
+        """Count what the native dispatch relayed for d since the last time (runtime/_mtpump.c's take())."""
+        if d.relay is not None:
+            n = d.xform.take()
+            if n:
+                d.moved += n
+                self.tap.moved(self.s, n, d.down)
 
     def cancel(self):
         """Stop relaying now (the idle sweeper, shutdown)."""
@@ -421,6 +447,23 @@ class FastPump:
                     os.close(fd)
             d.pr = d.pw = -1
             d.pending = None
+
+
+def _relayed(d, n, tail):
+    """The poller's native dispatch relayed a chunk of d's and left something to do."""
+    p = d.pump
+    if not p.closed:
+        p._relayed(d, n, tail)
+
+
+def settle():
+    """Count what native dispatch moved since the last call: the sweeper and every reader of the counters
+    call this first, so a tunnel's activity and the byte counters are at most one call behind."""
+    for poller in pollers():
+        for d in poller.moved():
+            p = d.pump
+            if not p.closed:
+                p.settle(d)
 
 
 def start(client, upstream, tap, session, bufsize, splice, limit, on_done, xforms=(None, None), half_close=True):

@@ -511,6 +511,10 @@ def wall_time():
 _EPOCH_SHIFT = 946684800 if time.gmtime(0)[0] == 2000 else 0  # esp32 and rp2 count from 2000
 
 
+def settle():
+    pass  # every byte is counted as it moves (no native dispatch here)
+
+
 start_fast_pump = None  # the task pumps (core/tunnel.py) and pipe() below are the MicroPython path
 connect_start = None  # sessions run as tasks here: the callback handshake is a CPython fast path
 

@@ -12,6 +12,7 @@ from relay.runtime import api as runtime
 
 
 def snapshot(relay, collect=False):
+    runtime.settle()  # the bytes that moved without a Python call are counted first
     d = relay.stats.as_dict()
     d["version"] = VERSION
     d["runtime"] = runtime.NAME
