@@ -58,6 +58,15 @@ def fetch(rev):
     with tarfile.open(fileobj=io.BytesIO(tar)) as t:
         t.extractall(where, filter="data")
     b = Baseline(rev, sha, where)
+    # REV's native MTProto pump, when it has one, built from REV's own source as `make setup` builds this
+    # tree's (a checkout carries no built module): else REV would run its Python path beside our native one.
+    src = os.path.join(b.firmware, "relay", "runtime", "_mtpump.c")
+    if os.path.exists(src):
+        from relayctl import native
+
+        built, why = native.build(True, src)
+        if built is None:
+            print("bench: %s's native pump not built (%s): it runs its Python path" % (b.label, why))
     # This tree's firmware (uncommitted changes too) runs from a copy beside REV's: the same kind of place,
     # so nothing but the code differs between the columns.
     shutil.copytree(T.paths.FIRMWARE, b.now, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.mpy"))

@@ -22,14 +22,15 @@ from relayctl import paths
 SOURCE = paths.FIRMWARE / "relay" / "runtime" / "_mtpump.c"
 
 
-def target():
-    return SOURCE.with_name("_mtpump" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
+def target(source=SOURCE):
+    return Path(source).with_name("_mtpump" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
 
 
-def build(force=False):
-    """Compile when the source is newer than the module -> (path or None, why not)."""
-    out = target()
-    if not force and out.exists() and out.stat().st_mtime >= SOURCE.stat().st_mtime:
+def build(force=False, source=SOURCE):
+    """Compile when the source is newer than the module -> (path or None, why not). source: another
+    tree's _mtpump.c (bench/baseline.py builds an earlier commit's beside it)."""
+    out = target(source)
+    if not force and out.exists() and out.stat().st_mtime >= Path(source).stat().st_mtime:
         return out, ""
     cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")  # CC: as make and setuptools
     if not shutil.which(cc[0]):
@@ -38,7 +39,7 @@ def build(force=False):
     if not Path(include, "Python.h").exists():
         return None, f"no Python headers in {include} (Debian: python3-dev)"
     tmp = out.with_name(out.name + ".tmp")
-    argv = cc + ["-O2", "-fPIC", "-shared", "-Wall", "-I" + include, str(SOURCE), "-o", str(tmp), "-lcrypto"]
+    argv = cc + ["-O2", "-fPIC", "-shared", "-Wall", "-I" + include, str(source), "-o", str(tmp), "-lcrypto"]
     r = subprocess.run(argv, capture_output=True, text=True)
     if r.returncode:
         first = (r.stderr.strip().splitlines() or ["?"])[0]

@@ -188,6 +188,107 @@ def test_relay_reads_converts_and_sends_in_one_call(kind, way):
             s.close()
 
 
+class Owner:
+    """What the poller hands the table as a watch's owner (the fast pump's direction): moved() returns it."""
+
+
+def test_table_relays_chunks_itself_and_leaves_the_rest():
+    """Table.poll on a real epoll set and real sockets: the chunks of a watched way arrive converted as the
+    Python way converts them, and none comes back to Python; the bytes are counted on the way (take()),
+    its owner listed once per moved(); backpressure, EOF and another socket's events come back as
+    events; an unwatched socket is Python's again."""
+    import select
+    import socket
+
+    pn, pp = twins("ee")
+    native_way, python_way = pn.converters()[1], pp.converters()[1]  # DC -> client: records cut
+    src, b = socket.socketpair()
+    c, dst = socket.socketpair()
+    other, o = socket.socketpair()
+    for s in (b, c, o):
+        s.setblocking(False)
+    ep = select.epoll()
+    ep.register(b.fileno(), select.EPOLLIN)
+    ep.register(o.fileno(), select.EPOLLIN)
+    table = native.Table()
+    owner = Owner()
+    table.watch(b.fileno(), native_way, c.fileno(), 65536, owner)
+    try:
+        assert table.poll(ep.fileno(), 64) == [] and table.moved() == []  # nothing ready
+        sent = expect = got = b""
+        for size in (1, 1000, 16000, 40000):
+            chunk = os.urandom(size)
+            src.sendall(chunk)
+            time.sleep(0.01)
+            assert table.poll(ep.fileno(), 64) == []  # relayed in C: nothing for Python
+            sent += chunk
+            expect += bytes(python_way(chunk))
+            got += drain(dst)
+        assert got == expect
+        assert table.moved() == [owner] and table.moved() == []  # listed once, then taken
+        assert native_way.take() == len(sent) and native_way.take() == 0
+        other.sendall(b"x")  # a socket the table does not watch: Python's event, untouched
+        time.sleep(0.01)
+        assert table.poll(ep.fileno(), 64) == [(o.fileno(), select.EPOLLIN)]
+        assert o.recv(10) == b"x"
+        # backpressure: a tail comes back (dd's ciphers: the bytes out do not depend on how reads cut them)
+        dn, dp = twins("dd")
+        native_way, python_way = dn.converters()[1], dp.converters()[1]
+        table.watch(b.fileno(), native_way, c.fileno(), 65536, owner)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        big = os.urandom(200000)
+        feeder = threading.Thread(target=src.sendall, args=(big,))
+        feeder.start()
+        expect, got, tails, left = bytes(python_way(big)), b"", 0, len(big)
+        deadline = time.time() + 10
+        while left and time.time() < deadline:
+            for item in table.poll(ep.fileno(), 64):
+                fd, ev, n, tail = item
+                assert (fd, ev) == (b.fileno(), select.EPOLLIN) and n > 0 and isinstance(tail, bytes), item
+                left -= n
+                got += drain(dst) + tail  # the pump sends a tail before it reads again
+                tails += 1
+            left -= native_way.take()
+            got += drain(dst)
+        feeder.join(10)
+        assert left == 0 and got == expect and tails
+        src.shutdown(socket.SHUT_WR)  # EOF: the event comes back with what the read said
+        time.sleep(0.01)
+        assert table.poll(ep.fileno(), 64) == [(b.fileno(), select.EPOLLIN, 0, None)]
+        table.unwatch(b.fileno())
+        assert table.poll(ep.fileno(), 64) == [(b.fileno(), select.EPOLLIN)]  # Python's to read now
+    finally:
+        ep.close()
+        for s in (src, b, c, dst, other, o):
+            s.close()
+
+
+def test_table_hands_a_broken_record_back_as_its_error():
+    """The client's bytes break the framing: poll() does not raise, it hands back the way's error."""
+    import select
+    import socket
+
+    pn, _ = twins("ee")
+    up = pn.converters()[0]
+    src, b = socket.socketpair()
+    c, dst = socket.socketpair()
+    b.setblocking(False)
+    ep = select.epoll()
+    ep.register(b.fileno(), select.EPOLLIN)
+    table = native.Table()
+    table.watch(b.fileno(), up, c.fileno(), 65536, Owner())
+    try:
+        src.sendall(os.urandom(256 - 77) + b"\x15\x03\x03\x00\x02\x02\x28")  # the held record's rest, an alert
+        time.sleep(0.01)
+        [(fd, ev, n, err)] = table.poll(ep.fileno(), 64)
+        assert (fd, ev, n) == (b.fileno(), select.EPOLLIN, -3) and isinstance(err, M.MTProtoError)
+        assert err.reason == "tls"
+    finally:
+        ep.close()
+        for s in (src, b, c, dst):
+            s.close()
+
+
 def test_cipher_is_the_runtime_aes_ctr():
     """CTR keeps cryptography's stream across any calls: long runs, odd offsets, a counter that wraps."""
     key, iv = os.urandom(32), b"\xff" * 15 + b"\xf0"
@@ -224,6 +325,69 @@ def test_relay_says_its_engine_and_serves_either_way(dc, tmp_path, env, engine):
         assert s.recv(100) == b""  # the tunnel ended
         s.close()
         assert r.status_json()["refused"].get("mtproto-protocol") == 1
+    finally:
+        r.stop()
+
+
+class Counted:
+    """A client socket that counts what it sends (the relay's bytes_up is every byte a client sent)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.sent = 0
+
+    def sendall(self, data):
+        self.sent += len(data)
+        self.sock.sendall(data)
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+@pytest.mark.parametrize("env", [{}, {"RELAY_NATIVE": "off"}], ids=["native", "python"])
+def test_a_busy_tunnel_stays_and_its_bytes_are_counted_at_once(dc, tmp_path, env):
+    """Chunks the native dispatch relays without a Python call still count: a tunnel that talks every 0.6 s
+    outlives an idle timeout of 2 s, the counters (the relay's and its secret's) hold every byte as soon as
+    the status is read, and once silent the tunnel ends at the idle timeout."""
+    import socket
+
+    cfg = mt_config(dc.port)
+    cfg["mtproto"]["secrets"] = ["ee" + EE.hex() + DOMAIN.encode().hex()]
+    cfg["limits"] = {"idle_timeout": 2}
+    r = RelayProcess("cpython", tmp_path, cfg, env=env)
+    port = cfg["mtproto"]["port"]
+    try:
+        s = Counted(socket.create_connection(("127.0.0.1", port), timeout=10))
+        hello = peers.client_hello(EE, DOMAIN)
+        s.sendall(hello)
+        peers.read_server_hello(s.sock, EE, hello[11:43])
+        tls = peers.TLSStream(s)
+        head, enc, dec = peers.obfs2_client_header(EE, peers.TAG_PADDED, 3)
+        down = [0]
+
+        def read(n):
+            down[0] += n
+            return dec.update(tls.read(n))
+
+        first = head
+        start = time.monotonic()
+        for i in range(8):  # 4.8 s of a chat: more than twice the idle timeout
+            msg = os.urandom(random.choice([100, 2000, 30000]))
+            tls.send(first + enc.update(peers.frame(peers.TAG_PADDED, msg)), first=i == 0)
+            first = b""
+            assert peers.read_frame(read, peers.TAG_PADDED) == msg, i
+            time.sleep(0.6)
+        assert time.monotonic() - start > 4
+        st = r.status_json()
+        assert st["bytes_up"] == s.sent and st["bytes_down"] == down[0], (st["bytes_up"], s.sent, st["bytes_down"], down)
+        [sec] = st["mtproto"]["secrets"]
+        assert (sec["bytes_up"], sec["bytes_down"], sec["open"]) == (s.sent, down[0], 1)
+        s.sock.settimeout(8)
+        silent = time.monotonic()
+        assert s.sock.recv(100) == b""  # silent now: the sweeper ends it
+        assert 1.5 < time.monotonic() - silent < 6
+        assert r.status_json()["mtproto"]["secrets"][0]["open"] == 0
+        s.sock.close()
     finally:
         r.stop()
 
