@@ -42,7 +42,8 @@ IO_MODULES = ("asyncio", "socket", "_socket", "select", "selectors", "relay.runt
 # Library internals the runtime leans on, on purpose: they are the runtime's business, not another relay module's.
 LIBRARY_PRIVATES = {
     # socket.socket's C accept, without the wrapper's extra object; and this backend's own C half (the native
-    # MTProto pump, as _ssl is ssl's), which no other module imports
+    # MTProto pump, as _ssl is ssl's), which no module outside runtime/ imports (epoll.py takes its Table
+    # once a native way exists)
     "relay/runtime/cpython.py": ("._accept", "import _mtpump"),
     "relay/runtime/micropython.py": ("._io_queue",),  # MicroPython asyncio's poller, to wait on raw sockets
 }

@@ -257,6 +257,12 @@ def test_table_relays_chunks_itself_and_leaves_the_rest():
         assert table.poll(ep.fileno(), 64) == [(b.fileno(), select.EPOLLIN, 0, None)]
         table.unwatch(b.fileno())
         assert table.poll(ep.fileno(), 64) == [(b.fileno(), select.EPOLLIN)]  # Python's to read now
+        ep.unregister(b.fileno())
+        left = []  # bound, the table is the event loop's reader of the set: Python hears only what it leaves
+        table.bind(ep.fileno(), 64, left.append)
+        assert table() is None and left == []  # nothing ready: no call
+        other.sendall(b"y")
+        assert table() is None and left == [[(o.fileno(), select.EPOLLIN)]]
     finally:
         ep.close()
         for s in (src, b, c, dst, other, o):

@@ -541,6 +541,8 @@ typedef struct {
     PyObject *dirty; /* the owners of ways whose unsynced went from 0 to more since the last moved() */
     struct epoll_event *evs;
     int nevs;
+    int epfd, most;   /* bind(): what table() polls */
+    PyObject *on_left; /* bind(): on_left(events) for what table() leaves */
 } TableObject;
 
 static PyTypeObject TableType;
@@ -555,6 +557,9 @@ static PyObject *Table_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     t->cap = 0;
     t->evs = NULL;
     t->nevs = 0;
+    t->epfd = -1;
+    t->most = 0;
+    t->on_left = NULL;
     if ((t->dirty = PyList_New(0)) == NULL) {
         Py_DECREF(t);
         return NULL;
@@ -573,6 +578,7 @@ static void Table_dealloc(TableObject *t) {
     PyMem_Free(t->e);
     PyMem_Free(t->evs);
     Py_XDECREF(t->dirty);
+    Py_XDECREF(t->on_left);
     Py_TYPE(t)->tp_free((PyObject *)t);
 }
 
@@ -622,10 +628,7 @@ static PyObject *Table_unwatch(TableObject *t, PyObject *arg) {
 /* table.poll(epfd, maxevents) -> [event left for Python]: (fd, events) as epoll reported it, or
    (fd, events, n, tail) when a watched way relayed and something is left to do (n <= 0: EOF, nothing,
    a failed read; tail: as Way.relay's), or (fd, events, -3, exception) when the way refused the bytes. */
-static PyObject *Table_poll(TableObject *t, PyObject *args) {
-    int epfd, most;
-    if (!PyArg_ParseTuple(args, "ii:poll", &epfd, &most))
-        return NULL;
+static PyObject *poll_left(TableObject *t, int epfd, int most) {
     if (most < 1) {
         PyErr_SetString(PyExc_ValueError, "poll: maxevents >= 1");
         return NULL;
@@ -691,6 +694,49 @@ static PyObject *Table_poll(TableObject *t, PyObject *args) {
     return left;
 }
 
+static PyObject *Table_poll(TableObject *t, PyObject *args) {
+    int epfd, most;
+    if (!PyArg_ParseTuple(args, "ii:poll", &epfd, &most))
+        return NULL;
+    return poll_left(t, epfd, most);
+}
+
+/* table.bind(epfd, maxevents, on_left): table() polls epfd and calls on_left(events) with what it leaves;
+   the event loop is handed the table itself as epfd's reader, so a chunk costs no Python frame at all */
+static PyObject *Table_bind(TableObject *t, PyObject *args) {
+    int epfd, most;
+    PyObject *cb;
+    if (!PyArg_ParseTuple(args, "iiO:bind", &epfd, &most, &cb))
+        return NULL;
+    if (!PyCallable_Check(cb)) {
+        PyErr_SetString(PyExc_TypeError, "bind: on_left must be callable");
+        return NULL;
+    }
+    Py_INCREF(cb);
+    Py_XDECREF(t->on_left);
+    t->on_left = cb;
+    t->epfd = epfd;
+    t->most = most;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Table_call(TableObject *t, PyObject *args, PyObject *kw) {
+    if (t->on_left == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "table(): bind() it first");
+        return NULL;
+    }
+    PyObject *left = poll_left(t, t->epfd, t->most);
+    if (left == NULL)
+        return NULL;
+    if (PyList_GET_SIZE(left) == 0) { /* every event was a chunk relayed here: no Python at all */
+        Py_DECREF(left);
+        Py_RETURN_NONE;
+    }
+    PyObject *r = PyObject_CallOneArg(t->on_left, left);
+    Py_DECREF(left);
+    return r;
+}
+
 /* table.moved() -> [owner]: whose ways have bytes for take(), each once, since the last call */
 static PyObject *Table_moved(TableObject *t, PyObject *unused) {
     if (PyList_GET_SIZE(t->dirty) == 0)
@@ -714,6 +760,7 @@ static PyMethodDef Table_methods[] = {
     {"watch", (PyCFunction)Table_watch, METH_VARARGS, "(fd, way, dfd, want, owner): fd's reads are way's"},
     {"unwatch", (PyCFunction)Table_unwatch, METH_O, "(fd): Python dispatches fd's events again"},
     {"poll", (PyCFunction)Table_poll, METH_VARARGS, "(epfd, maxevents) -> the events left for Python"},
+    {"bind", (PyCFunction)Table_bind, METH_VARARGS, "(epfd, maxevents, on_left): what table() polls and calls"},
     {"moved", (PyCFunction)Table_moved, METH_NOARGS, "() -> the owners whose ways have bytes to take()"},
     {"clear", (PyCFunction)Table_clear, METH_NOARGS, "(): forget every watch"},
     {NULL},
@@ -724,6 +771,7 @@ static PyTypeObject TableType = {
     .tp_name = "relay.runtime._mtpump.Table",
     .tp_basicsize = sizeof(TableObject),
     .tp_dealloc = (destructor)Table_dealloc,
+    .tp_call = (ternaryfunc)Table_call,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "the fast pump's epoll dispatch: MTProto chunks relayed without a Python call",
     .tp_new = Table_new,

@@ -71,9 +71,7 @@ class Poller:
         if native is not None:
             t = self.table
             if t is None:
-                from relay.runtime._mtpump import Table  # a native way exists, so the module is loaded
-
-                t = self.table = Table()
+                t = self._native()
             t.watch(fd, native[0], native[1], native[2], arg)
             e[6] = native[3]
         elif e[6] is not None:
@@ -147,6 +145,18 @@ class Poller:
         e = self.fds[fd] = [mask, rf, ra, wf, wa, self.batch, None]
         return e
 
+    def _native(self):
+        """From the first native read interest on, the loop calls the native table for this set's events
+        (it relays what it can and hands the rest to _handle): a chunk then costs no Python frame."""
+        from relay.runtime._mtpump import Table  # a native way exists, so the module is loaded
+
+        t = self.table = Table()
+        fd = self.ep.fileno()
+        t.bind(fd, _BATCH, self._handle)
+        self.loop.remove_reader(fd)
+        self.loop.add_reader(fd, t)
+        return t
+
     def _unwatch(self, fd, e):
         self.table.unwatch(fd)
         e[6] = None
@@ -162,11 +172,14 @@ class Poller:
     # -- dispatch -----------------------------------------------------------------
 
     def _dispatch(self):
+        self._handle(self.ep.poll(0, _BATCH))
+
+    def _handle(self, events):
+        """Dispatch a batch of events: (fd, mask), or (fd, mask, n, tail) after the native table relayed."""
         self.batch += 1
         batch = self.batch
         fds = self.fds
-        t = self.table
-        for item in (t.poll(self.ep.fileno(), _BATCH) if t is not None else self.ep.poll(0, _BATCH)):
+        for item in events:
             fd = item[0]
             ev = item[1]
             e = fds.get(fd)
