@@ -118,9 +118,8 @@ class Sessions:
         runtime.settle()  # tunnels whose chunks moved without a Python call look active from here
         now = runtime.now_ms()  # once per pass: a public relay sweeps 50,000 sessions a second
         diff = runtime.ms_diff
-        for s in list(self.all):
-            if diff(now, s.active) > s.timeout_ms:
-                s.expire(self)
+        for s in [s for s in self.all if diff(now, s.active) > s.timeout_ms]:  # the late ones, not a copy of all
+            s.expire(self)
 
     # -- tunnels ---------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import _socket  # socket.socket's C base: a fast path connection needs none of t
 import asyncio
 import errno
 import hashlib
+import operator
 import os
 import select
 import socket
@@ -551,9 +552,7 @@ def ms_since(t):
     return now_ms() - t
 
 
-def ms_diff(a, b):
-    """a - b for two now_ms() readings."""
-    return a - b
+ms_diff = operator.sub  # a - b for two now_ms() readings (no wrap here); C's, so the sweeper's 50,000 calls a second are cheap
 
 
 def stdout_write(text):
