@@ -157,6 +157,7 @@ class PathFinder:
 
     def _heard(self, u):
         """When a tunnel open through u last got bytes from its far end (a now_ms reading), or None."""
+        runtime.settle()  # chunks relayed without a Python call count as heard from here
         last = None
         for c, s in u.conns:
             t = getattr(s, "heard", None) if s is not None else None
