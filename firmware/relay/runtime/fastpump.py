@@ -13,6 +13,11 @@ tap.admit(session, n, down, waiter) when fair sharing is on (tap.sharing), which
 may hand back a waiter: the direction then pauses until waiter.set() is called;
 tap.refused(exc, down) when a transform raised exc, and the tunnel ends.
 
+A native MTProto way (runtime/_mtpump.c) without fair sharing is handed to
+the poller's native table, which relays its chunks with no Python call: the
+tap hears of those bytes at settle() (the sweeper, the status page and the
+path finder call it first) and at the tunnel's end, not per chunk.
+
 Only runtime/cpython.py imports this module.
 """
 
