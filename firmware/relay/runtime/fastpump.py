@@ -464,8 +464,8 @@ def _relayed(d, n, tail):
 def settle():
     """Count what native dispatch moved since the last call: the sweeper and every reader of the counters
     call this first, so a tunnel's activity and the byte counters are at most one call behind."""
-    for poller in pollers():
-        for d in poller.moved():
+    for each in pollers():
+        for d in each.moved():
             p = d.pump
             if not p.closed:
                 p.settle(d)
