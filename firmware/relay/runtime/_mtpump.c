@@ -844,6 +844,18 @@ static struct PyModuleDef module = {
     NULL,
 };
 
+/* the type ready and in the module under name -> 0, or -1 with an exception set */
+static int add_type(PyObject *m, const char *name, PyTypeObject *type) {
+    if (PyType_Ready(type) < 0)
+        return -1;
+    Py_INCREF(type);
+    if (PyModule_AddObject(m, name, (PyObject *)type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
 PyMODINIT_FUNC PyInit__mtpump(void) {
     g_ctx = EVP_CIPHER_CTX_new();
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
@@ -855,28 +867,18 @@ PyMODINIT_FUNC PyInit__mtpump(void) {
         PyErr_SetString(PyExc_ImportError, "OpenSSL has no AES-256-CTR");
         return NULL;
     }
-    if (PyType_Ready(&CTRType) < 0 || PyType_Ready(&PipeType) < 0 || PyType_Ready(&WayType) < 0)
+    if (PyType_Ready(&PipeType) < 0 || PyType_Ready(&WayType) < 0) /* made by CTR.pipe(), not by name */
         return NULL;
-#ifdef __linux__
-    if (PyType_Ready(&TableType) < 0)
-        return NULL;
-#endif
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    Py_INCREF(&CTRType);
-    if (PyModule_AddObject(m, "CTR", (PyObject *)&CTRType) < 0) {
-        Py_DECREF(&CTRType);
-        Py_DECREF(m);
-        return NULL;
-    }
+    if (add_type(m, "CTR", &CTRType) < 0
 #ifdef __linux__
-    Py_INCREF(&TableType);
-    if (PyModule_AddObject(m, "Table", (PyObject *)&TableType) < 0) {
-        Py_DECREF(&TableType);
+        || add_type(m, "Table", &TableType) < 0 /* the fast pump's epoll dispatch: Linux's epoll only */
+#endif
+    ) {
         Py_DECREF(m);
         return NULL;
     }
-#endif
     return m;
 }
