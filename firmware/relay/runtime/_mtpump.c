@@ -23,9 +23,10 @@ tunnel holds an OpenSSL context at all.
                       a chunk read from sfd, converted and sent to dfd in one call.
   Table()             the fast pump's epoll dispatch for MTProto chunks (runtime/epoll.py's Poller):
                       .watch(fd, way, dfd, want, owner) says fd's reads are way's to relay to dfd;
-                      .poll(epfd, maxevents) waits for nothing, relays every chunk whose socket is
-                      only readable and watched, and hands back the events it left (the others, and
-                      a relay's EOF, error, tail or broken record) for Python to dispatch; the bytes it
+                      .bind(epfd, maxevents, on_left) makes it the event loop's reader of that set:
+                      table() waits for nothing, relays every chunk whose socket is only readable
+                      and watched, and hands on_left the events it left (the others, and a relay's
+                      EOF, error, tail or broken record) for Python to dispatch; the bytes it
                       moved are counted on the way (.take()) and .moved() lists the owners with bytes
                       not taken yet. Profiled, the Python dispatch of a chunk (the poller's loop, the
                       pump's callbacks, the tap's counters) cost more than the chunk's own syscalls.
@@ -367,7 +368,7 @@ typedef struct {
     PyObject_HEAD
     PipeObject *pipe;
     int down;
-    uint64_t unsynced; /* bytes Table.poll() moved that take() has not handed to the counters yet */
+    uint64_t unsynced; /* bytes the table moved that take() has not handed to the counters yet */
 } WayObject;
 
 static PyTypeObject WayType;
@@ -431,6 +432,16 @@ static int relay_once(WayObject *w, int sfd, int dfd, Py_ssize_t want, Py_ssize_
     return 0;
 }
 
+/* relay_once's tail as Python sees it, a new reference: None (all sent), True (the send failed) or the bytes
+   (already a new reference) */
+static PyObject *tail_ref(PyObject *tail) {
+    if (tail == NULL)
+        tail = Py_None;
+    if (tail == Py_None || tail == Py_True)
+        Py_INCREF(tail);
+    return tail;
+}
+
 /* way.relay(sfd, dfd, want) -> (n, tail): relay_once for Python; tail None when dfd took everything. */
 static PyObject *Way_relay(WayObject *w, PyObject *args) {
     int sfd, dfd;
@@ -444,14 +455,10 @@ static PyObject *Way_relay(WayObject *w, PyObject *args) {
     }
     if (relay_once(w, sfd, dfd, want, &n, &tail) < 0)
         return NULL;
-    if (tail == NULL)
-        return Py_BuildValue("(nO)", n, Py_None);
-    if (tail == Py_True)
-        return Py_BuildValue("(nO)", n, Py_True);
-    return Py_BuildValue("(nN)", n, tail);
+    return Py_BuildValue("(nN)", n, tail_ref(tail));
 }
 
-/* way.take() -> the bytes Table.poll() moved this way since the last take() (counted now: zero after) */
+/* way.take() -> the bytes the table moved this way since the last take() (counted now: zero after) */
 static PyObject *Way_take(WayObject *w, PyObject *unused) {
     uint64_t n = w->unsynced;
     w->unsynced = 0;
@@ -541,7 +548,7 @@ typedef struct {
     PyObject *dirty; /* the owners of ways whose unsynced went from 0 to more since the last moved() */
     struct epoll_event *evs;
     int nevs;
-    int epfd, most;   /* bind(): what table() polls */
+    int epfd;          /* bind(): the epoll set table() polls, nevs events at a time */
     PyObject *on_left; /* bind(): on_left(events) for what table() leaves */
 } TableObject;
 
@@ -558,7 +565,6 @@ static PyObject *Table_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     t->evs = NULL;
     t->nevs = 0;
     t->epfd = -1;
-    t->most = 0;
     t->on_left = NULL;
     if ((t->dirty = PyList_New(0)) == NULL) {
         Py_DECREF(t);
@@ -625,22 +631,11 @@ static PyObject *Table_unwatch(TableObject *t, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* table.poll(epfd, maxevents) -> [event left for Python]: (fd, events) as epoll reported it, or
+/* The bound set's ready events -> [event left for Python]: (fd, events) as epoll reported it, or
    (fd, events, n, tail) when a watched way relayed and something is left to do (n <= 0: EOF, nothing,
    a failed read; tail: as Way.relay's), or (fd, events, -3, exception) when the way refused the bytes. */
-static PyObject *poll_left(TableObject *t, int epfd, int most) {
-    if (most < 1) {
-        PyErr_SetString(PyExc_ValueError, "poll: maxevents >= 1");
-        return NULL;
-    }
-    if (t->nevs < most) {
-        struct epoll_event *evs = PyMem_Realloc(t->evs, (size_t)most * sizeof(struct epoll_event));
-        if (evs == NULL)
-            return PyErr_NoMemory();
-        t->evs = evs;
-        t->nevs = most;
-    }
-    int k = epoll_wait(epfd, t->evs, most, 0);
+static PyObject *poll_left(TableObject *t) {
+    int k = epoll_wait(t->epfd, t->evs, t->nevs, 0);
     if (k < 0) {
         if (errno == EINTR)
             k = 0;
@@ -676,10 +671,8 @@ static PyObject *poll_left(TableObject *t, int epfd, int most) {
                 }
                 x->way->unsynced += (uint64_t)n;
                 continue;
-            } else if (tail == NULL || tail == Py_True) {
-                item = Py_BuildValue("(iInO)", fd, ev, n, tail == NULL ? Py_None : Py_True);
             } else {
-                item = Py_BuildValue("(iInN)", fd, ev, n, tail);
+                item = Py_BuildValue("(iInN)", fd, ev, n, tail_ref(tail));
             }
         } else {
             item = Py_BuildValue("(iI)", fd, ev);
@@ -694,13 +687,6 @@ static PyObject *poll_left(TableObject *t, int epfd, int most) {
     return left;
 }
 
-static PyObject *Table_poll(TableObject *t, PyObject *args) {
-    int epfd, most;
-    if (!PyArg_ParseTuple(args, "ii:poll", &epfd, &most))
-        return NULL;
-    return poll_left(t, epfd, most);
-}
-
 /* table.bind(epfd, maxevents, on_left): table() polls epfd and calls on_left(events) with what it leaves;
    the event loop is handed the table itself as epfd's reader, so a chunk costs no Python frame at all */
 static PyObject *Table_bind(TableObject *t, PyObject *args) {
@@ -712,11 +698,19 @@ static PyObject *Table_bind(TableObject *t, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "bind: on_left must be callable");
         return NULL;
     }
+    if (most < 1) {
+        PyErr_SetString(PyExc_ValueError, "bind: maxevents >= 1");
+        return NULL;
+    }
+    struct epoll_event *evs = PyMem_Realloc(t->evs, (size_t)most * sizeof(struct epoll_event));
+    if (evs == NULL)
+        return PyErr_NoMemory();
+    t->evs = evs;
+    t->nevs = most;
     Py_INCREF(cb);
     Py_XDECREF(t->on_left);
     t->on_left = cb;
     t->epfd = epfd;
-    t->most = most;
     Py_RETURN_NONE;
 }
 
@@ -725,7 +719,7 @@ static PyObject *Table_call(TableObject *t, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_RuntimeError, "table(): bind() it first");
         return NULL;
     }
-    PyObject *left = poll_left(t, t->epfd, t->most);
+    PyObject *left = poll_left(t);
     if (left == NULL)
         return NULL;
     if (PyList_GET_SIZE(left) == 0) { /* every event was a chunk relayed here: no Python at all */
@@ -759,7 +753,6 @@ static PyObject *Table_clear(TableObject *t, PyObject *unused) {
 static PyMethodDef Table_methods[] = {
     {"watch", (PyCFunction)Table_watch, METH_VARARGS, "(fd, way, dfd, want, owner): fd's reads are way's"},
     {"unwatch", (PyCFunction)Table_unwatch, METH_O, "(fd): Python dispatches fd's events again"},
-    {"poll", (PyCFunction)Table_poll, METH_VARARGS, "(epfd, maxevents) -> the events left for Python"},
     {"bind", (PyCFunction)Table_bind, METH_VARARGS, "(epfd, maxevents, on_left): what table() polls and calls"},
     {"moved", (PyCFunction)Table_moved, METH_NOARGS, "() -> the owners whose ways have bytes to take()"},
     {"clear", (PyCFunction)Table_clear, METH_NOARGS, "(): forget every watch"},
@@ -817,7 +810,7 @@ static PyTypeObject PipeType = {
 
 static PyMethodDef Way_methods[] = {
     {"relay", (PyCFunction)Way_relay, METH_VARARGS, "(sfd, dfd, want) -> (n, tail): read, convert, send"},
-    {"take", (PyCFunction)Way_take, METH_NOARGS, "() -> bytes Table.poll() moved since the last take()"},
+    {"take", (PyCFunction)Way_take, METH_NOARGS, "() -> bytes the table moved since the last take()"},
     {NULL},
 };
 

@@ -92,8 +92,8 @@ def install_script(r):
 
 
 NATIVE_BUILD = """#!/bin/sh
-# Build Relay's optional native MTProto pump (relay/runtime/_mtpump.c) for this board's Python: about a
-# 30 % less CPU per phone on a busy public relay (bench/README.md). It needs a C compiler, Python's headers and OpenSSL's
+# Build Relay's optional native MTProto pump (relay/runtime/_mtpump.c) for this board's Python: about
+# half the CPU per phone on a busy public relay (bench/README.md). It needs a C compiler, Python's headers and OpenSSL's
 # (Debian: apt install gcc python3-dev libssl-dev). Without them it says so, and the relay runs MTProto on
 # its Python path. A module left by an earlier install goes first: it was built from an older source.
 # usage: sh native/build.sh RUNTIME_DIR PYTHON
